@@ -1,0 +1,171 @@
+// Worker-thread entry: runs component instances; never touches NATS.
+// Imports only record effects; the host commits them after the call returns.
+import { parentPort } from "node:worker_threads";
+import { pathToFileURL } from "node:url";
+import v8 from "node:v8";
+import { ACTS } from "./envelope.js";
+import type { CallResult, ComponentEnvelope, FromWorker, Send, StateOp, ToWorker, WorkerLimits } from "./worker-protocol.js";
+
+v8.setFlagsFromString("--experimental-wasm-extended-const");
+
+interface Glue {
+  instantiate(getCoreModule: (name: string) => WebAssembly.Module, imports: object): Promise<{ handle(env: ComponentEnvelope): void }>;
+}
+
+interface CallContext {
+  sends: Send[];
+  staged: Map<string, string | null>;
+  ops: StateOp[];
+  blocked: string[];
+}
+
+interface AgentSlot {
+  digest: string;
+  writable: ReadonlySet<string>;
+  state: Map<string, string>;
+  limits: WorkerLimits;
+  ctx?: CallContext;
+  instance?: { handle(env: ComponentEnvelope): void };
+}
+
+const components = new Map<string, { glue: Glue; modules: Record<string, WebAssembly.Module> }>();
+const agents = new Map<string, AgentSlot>();
+const actSet: ReadonlySet<string> = new Set(ACTS);
+const utf8 = new TextEncoder();
+
+function post(msg: FromWorker): void {
+  parentPort!.postMessage(msg);
+}
+
+function active(slot: AgentSlot): CallContext {
+  if (!slot.ctx) throw "AGORA_ERR_USAGE: imports may only be used while handling a message";
+  return slot.ctx;
+}
+
+function makeImports(slot: AgentSlot): object {
+  class Channel {
+    readonly #name: string;
+    constructor(name: string) {
+      this.#name = name;
+    }
+    name(): string {
+      return this.#name;
+    }
+    send(act: string, body: string, re: string | null | undefined): void {
+      const ctx = active(slot);
+      if (!slot.writable.has(this.#name)) throw `AGORA_ERR_NOT_GRANTED: no write grant for ${this.#name}`;
+      if (!actSet.has(act)) throw `AGORA_ERR_BAD_ENVELOPE: unknown act ${act}`;
+      if (ctx.sends.length >= slot.limits.maxSendsPerCall) {
+        throw `AGORA_ERR_TOO_LARGE: more than ${slot.limits.maxSendsPerCall} sends in one call`;
+      }
+      if (utf8.encode(body).byteLength > slot.limits.maxBodyBytes) throw "AGORA_ERR_TOO_LARGE: body too large";
+      try {
+        JSON.parse(body);
+      } catch {
+        throw "AGORA_ERR_BAD_BODY: body is not JSON text";
+      }
+      if (re != null && !/^[A-Za-z0-9_-]{1,64}$/.test(re)) throw "AGORA_ERR_BAD_ENVELOPE: re is not an id";
+      ctx.sends.push({ channel: this.#name, act: act as Send["act"], body, re: re ?? null });
+    }
+  }
+  return {
+    "agora:agent/channels": {
+      Channel,
+      writable: () => [...slot.writable].map((n) => new Channel(n)),
+      open: (name: string) => {
+        if (slot.writable.has(name)) return new Channel(name);
+        active(slot).blocked.push(String(name).slice(0, 128));
+        throw `AGORA_ERR_NOT_GRANTED: no write grant for ${String(name).slice(0, 128)}`;
+      },
+    },
+    "agora:agent/state": {
+      get: (key: string) => {
+        const ctx = active(slot);
+        if (ctx.staged.has(key)) return ctx.staged.get(key) ?? null;
+        return slot.state.get(key) ?? null;
+      },
+      set: (key: string, value: string) => {
+        const ctx = active(slot);
+        if (key.length === 0 || utf8.encode(key).byteLength > slot.limits.maxStateKeyBytes) throw "AGORA_ERR_BAD_STATE: key length out of bounds";
+        if (utf8.encode(value).byteLength > slot.limits.maxStateValueBytes) throw "AGORA_ERR_BAD_STATE: value too large";
+        ctx.staged.set(key, value);
+        ctx.ops.push({ op: "set", key, value });
+      },
+      delete: (key: string) => {
+        const ctx = active(slot);
+        ctx.staged.set(key, null);
+        ctx.ops.push({ op: "delete", key });
+      },
+    },
+  };
+}
+
+async function instantiate(agent: string, slot: AgentSlot): Promise<void> {
+  const component = components.get(slot.digest);
+  if (!component) throw new Error(`component ${slot.digest} not loaded`);
+  slot.instance = await component.glue.instantiate((name) => component.modules[name]!, makeImports(slot));
+  agents.set(agent, slot);
+}
+
+function errorText(err: unknown): string {
+  const payload = (err as { payload?: unknown })?.payload;
+  if (typeof payload === "string") return payload;
+  if (typeof err === "string") return err;
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+async function call(agent: string, env: ComponentEnvelope): Promise<CallResult> {
+  const slot = agents.get(agent);
+  const empty = { sends: [], state: [], blocked: [], micros: 0 };
+  if (!slot?.instance) return { ok: false, error: `AGORA_ERR_COMPONENT_LOAD: agent ${agent} is not running`, ...empty };
+  const ctx: CallContext = { sends: [], staged: new Map(), ops: [], blocked: [] };
+  slot.ctx = ctx;
+  const started = performance.now();
+  try {
+    slot.instance.handle(env);
+    for (const [k, v] of ctx.staged) {
+      if (v === null) slot.state.delete(k);
+      else slot.state.set(k, v);
+    }
+    return { ok: true, sends: ctx.sends, state: ctx.ops, blocked: ctx.blocked, micros: Math.round((performance.now() - started) * 1000) };
+  } catch (err) {
+    const trapped = err instanceof WebAssembly.RuntimeError || !(err as { payload?: unknown })?.payload;
+    if (trapped) {
+      // A trapped instance is poisoned: replace it, keeping committed state.
+      slot.instance = undefined;
+      await instantiate(agent, slot).catch(() => {});
+    }
+    return { ok: false, trapped, error: errorText(err), sends: [], state: [], blocked: ctx.blocked, micros: Math.round((performance.now() - started) * 1000) };
+  } finally {
+    slot.ctx = undefined;
+  }
+}
+
+parentPort!.on("message", async (msg: ToWorker) => {
+  switch (msg.type) {
+    case "load":
+      try {
+        const glue = (await import(pathToFileURL(msg.gluePath).href)) as Glue;
+        components.set(msg.digest, { glue, modules: msg.modules });
+        post({ type: "loaded", digest: msg.digest });
+      } catch (err) {
+        post({ type: "loaded", digest: msg.digest, error: errorText(err) });
+      }
+      break;
+    case "spawn":
+      try {
+        const slot: AgentSlot = { digest: msg.digest, writable: new Set(msg.writable), state: new Map(msg.state), limits: msg.limits };
+        await instantiate(msg.agent, slot);
+        post({ type: "spawned", agent: msg.agent });
+      } catch (err) {
+        post({ type: "spawned", agent: msg.agent, error: errorText(err) });
+      }
+      break;
+    case "call":
+      post({ type: "result", callId: msg.callId, result: await call(msg.agent, msg.env) });
+      break;
+    case "drop":
+      agents.delete(msg.agent);
+      break;
+  }
+});

@@ -1,0 +1,50 @@
+// AgoraClient: an external agent — signs with its own key and publishes on NATS.
+import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { DEFAULT_HOP } from "./config.js";
+import { AgoraError } from "./errors.js";
+import { isAct, MAX_HOP, type Act, type Envelope } from "./envelope.js";
+import { randomId } from "./ids.js";
+import type { Identity } from "./key-store.js";
+import { assertName } from "./names.js";
+import { signAndPublish } from "./publisher.js";
+
+export interface SendOptions {
+  /** Hop budget. @default 3 */
+  hop?: number;
+  re?: string;
+  conv?: string;
+  /** Envelope id; a random one by default. Reusing an id is a replay. */
+  id?: string;
+}
+
+export class AgoraClient {
+  readonly identity: Identity;
+  private readonly js: JetStreamClient;
+
+  constructor(nc: NatsConnection, identity: Identity) {
+    this.identity = identity;
+    this.js = jetstream(nc);
+  }
+
+  /** Sign and publish a speech act as this identity. */
+  async send(channel: string, act: Act | string, body: unknown, options: SendOptions = {}): Promise<{ env: Envelope; ack: PubAck }> {
+    assertName(channel, "channel");
+    if (!isAct(act)) throw new AgoraError("AGORA_ERR_BAD_ENVELOPE", `unknown act ${JSON.stringify(act)}: use one of the 22 FIPA performatives (request, inform, agree, …)`);
+    const hop = options.hop ?? DEFAULT_HOP;
+    if (!Number.isInteger(hop) || hop < 0 || hop > MAX_HOP) throw new AgoraError("AGORA_ERR_BAD_ENVELOPE", `hop must be 0-${MAX_HOP}`);
+    return signAndPublish(this.js, this.identity.privateKey, {
+      v: 1,
+      id: options.id ?? randomId(),
+      channel,
+      sender: this.identity.name,
+      act,
+      body: body === undefined ? null : body,
+      hop,
+      ts: new Date().toISOString(),
+      ...(options.re ? { re: options.re } : {}),
+      ...(options.conv ? { conv: options.conv } : {}),
+    });
+  }
+}

@@ -1,0 +1,108 @@
+// ComponentLoader: read, audit and compile a component once per digest.
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import v8 from "node:v8";
+import { AgoraError } from "./errors.js";
+
+// QuickJS components use extended-const; Node 20 needs the flag before any compile.
+v8.setFlagsFromString("--experimental-wasm-extended-const");
+
+/** The only interfaces a component may import. Everything else is refused at load. */
+export const ALLOWED_IMPORTS: ReadonlySet<string> = new Set([
+  "agora:agent/channels",
+  "agora:agent/state",
+  "agora:agent/types",
+]);
+
+/** A component ready to instantiate: its JS glue on disk and compiled core modules. */
+export interface LoadedComponent {
+  digest: string;
+  path: string;
+  gluePath: string;
+  modules: Record<string, WebAssembly.Module>;
+  imports: string[];
+  bytes: number;
+}
+
+/** Strip the `@version` from an import name (`agora:agent/state@0.1.0`). */
+function unversioned(name: string): string {
+  const at = name.indexOf("@");
+  return at === -1 ? name : name.slice(0, at);
+}
+
+/** The imports of a component that are outside agora:agent. */
+export function forbiddenImports(imports: readonly string[]): string[] {
+  return imports.filter((i) => !ALLOWED_IMPORTS.has(unversioned(i)));
+}
+
+export class ComponentLoader {
+  private readonly cache = new Map<string, Promise<LoadedComponent>>();
+  readonly cacheDir: string;
+
+  constructor(cacheDir = join(tmpdir(), `agora-components-${process.getuid?.() ?? "u"}`)) {
+    this.cacheDir = cacheDir;
+  }
+
+  /**
+   * Load the component at `path`: transpile with jco (async instantiation),
+   * refuse it when it imports anything outside agora:agent or lacks `handle`,
+   * compile its core modules. Cached per sha256 digest of the bytes.
+   */
+  async load(path: string): Promise<LoadedComponent> {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch (cause) {
+      throw new AgoraError(
+        "AGORA_ERR_COMPONENT_LOAD",
+        `cannot read component ${path}: ${(cause as Error).message}; build the agents with 'npm run build'`,
+        { cause },
+      );
+    }
+    const digest = createHash("sha256").update(bytes).digest("hex");
+    let loaded = this.cache.get(digest);
+    if (!loaded) {
+      loaded = this.compile(path, digest, bytes);
+      this.cache.set(digest, loaded);
+      loaded.catch(() => this.cache.delete(digest));
+    }
+    return loaded;
+  }
+
+  private async compile(path: string, digest: string, bytes: Buffer): Promise<LoadedComponent> {
+    const { transpile } = await import("@bytecodealliance/jco");
+    const name = "component";
+    let out: Awaited<ReturnType<typeof transpile>>;
+    try {
+      out = await transpile(bytes, { name, instantiation: "async", noTypescript: true });
+    } catch (cause) {
+      throw new AgoraError("AGORA_ERR_COMPONENT_LOAD", `${path} is not a valid component: ${(cause as Error).message}`, { cause });
+    }
+    const imports = [...(out.imports as string[])];
+    const forbidden = forbiddenImports(imports);
+    if (forbidden.length > 0) {
+      throw new AgoraError(
+        "AGORA_ERR_COMPONENT_IMPORTS",
+        `${path} imports ${forbidden.join(", ")}; a component may import only agora:agent (build it with --stub-wasi)`,
+      );
+    }
+    const exports = (out.exports as [string, string][]).map(([n]) => n);
+    if (!exports.includes("handle")) {
+      throw new AgoraError("AGORA_ERR_COMPONENT_LOAD", `${path} does not export handle; it must target world agora:agent/agent`);
+    }
+    const modules: Record<string, WebAssembly.Module> = {};
+    for (const [file, data] of Object.entries(out.files as Record<string, Uint8Array>)) {
+      if (file.endsWith(".wasm")) modules[file] = await WebAssembly.compile(new Uint8Array(data));
+    }
+    mkdirSync(this.cacheDir, { recursive: true, mode: 0o700 });
+    const gluePath = join(this.cacheDir, `${digest}.mjs`);
+    if (!existsSync(gluePath)) {
+      const tmp = `${gluePath}.${process.pid}.tmp`;
+      writeFileSync(tmp, (out.files as Record<string, Uint8Array>)[`${name}.js`]!);
+      renameSync(tmp, gluePath);
+    }
+    return { digest, path, gluePath, modules, imports, bytes: bytes.byteLength };
+  }
+}

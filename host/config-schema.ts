@@ -1,0 +1,76 @@
+// JSON Schema of agora.yaml (additionalProperties: false everywhere).
+
+const name = { type: "string", pattern: "^[a-z0-9][a-z0-9-]{0,62}$" } as const;
+const names = { type: "array", items: name, uniqueItems: true } as const;
+const NAME_KEY = "^[a-z0-9][a-z0-9-]{0,62}$";
+
+export const CONFIG_SCHEMA = {
+  $id: "https://agora.dev/schemas/agora.yaml.json",
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    data: { type: "string", minLength: 1, description: "state directory (keys/, facts/, nats/)" },
+    nats: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        url: { type: "string", minLength: 1 },
+        host: { type: "string", minLength: 1 },
+        port: { type: "integer", minimum: 0, maximum: 65535 },
+      },
+    },
+    host: {
+      type: "object",
+      additionalProperties: false,
+      properties: { name, workers: { type: "integer", minimum: 1, maximum: 64 } },
+    },
+    channels: {
+      type: "object",
+      additionalProperties: false,
+      patternProperties: {
+        [NAME_KEY]: {
+          type: ["object", "null"],
+          additionalProperties: false,
+          properties: { description: { type: "string" } },
+        },
+      },
+    },
+    agents: {
+      type: "object",
+      additionalProperties: false,
+      patternProperties: {
+        [NAME_KEY]: {
+          type: "object",
+          additionalProperties: false,
+          required: ["component"],
+          properties: { component: { type: "string", minLength: 1 }, read: names, write: names },
+        },
+      },
+    },
+    external: {
+      type: "object",
+      additionalProperties: false,
+      patternProperties: {
+        [NAME_KEY]: {
+          type: ["object", "null"],
+          additionalProperties: false,
+          properties: {
+            publicKey: { type: "string", pattern: "^[A-Za-z0-9_-]{43}$" },
+            read: names,
+            write: names,
+          },
+        },
+      },
+    },
+    limits: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        hop: { type: "integer", minimum: 0, maximum: 16 },
+        maxEnvelopeBytes: { type: "integer", minimum: 1024, maximum: 1048576 },
+        dedupWindow: { type: "string", pattern: "^[0-9]+(ms|s|m|h)$" },
+        factsMaxFileBytes: { type: "integer", minimum: 4096 },
+      },
+    },
+  },
+} as const;

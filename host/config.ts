@@ -1,0 +1,162 @@
+// agora.yaml: load, validate against CONFIG_SCHEMA, apply env overrides, freeze.
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { Ajv, type ErrorObject } from "ajv";
+import { parse as parseYaml } from "yaml";
+import { AgoraError } from "./errors.js";
+import { CONFIG_SCHEMA } from "./config-schema.js";
+import { MAX_HOP } from "./envelope.js";
+
+/** A grant: the channels an agent may read and write. Deny by default. */
+export interface Grant {
+  read: readonly string[];
+  write: readonly string[];
+}
+
+export interface HostedAgentConfig extends Grant {
+  name: string;
+  /** Absolute path of the component's .wasm. */
+  component: string;
+}
+
+export interface ExternalAgentConfig extends Grant {
+  name: string;
+  publicKey?: string;
+}
+
+/** The validated, frozen configuration. */
+export interface AgoraConfig {
+  /** The file it came from, or undefined for defaults. */
+  file?: string;
+  data: string;
+  keysDir: string;
+  factsDir: string;
+  natsStoreDir: string;
+  nats: { url?: string; host: string; port: number };
+  host: { name: string; workers: number };
+  channels: readonly string[];
+  agents: readonly HostedAgentConfig[];
+  external: readonly ExternalAgentConfig[];
+  limits: {
+    hop: number;
+    maxEnvelopeBytes: number;
+    dedupWindowMs: number;
+    factsMaxFileBytes: number;
+  };
+}
+
+export const DEFAULT_HOP = 3;
+export const DEFAULT_DEDUP_WINDOW = "10m";
+export const DEFAULT_FACTS_MAX_FILE_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_NATS_PORT = 4222;
+
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+const validate = ajv.compile(CONFIG_SCHEMA);
+
+/** Parse "10m", "30s", "250ms", "2h" into milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^([0-9]+)(ms|s|m|h)$/.exec(text);
+  if (!m) throw new AgoraError("AGORA_ERR_CONFIG", `bad duration ${JSON.stringify(text)}: use e.g. 250ms, 30s, 10m, 2h`);
+  const n = Number(m[1]);
+  return n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+}
+
+function describe(err: ErrorObject, source: string): string {
+  const path = err.instancePath.split("/").slice(1).join(".") || "(top level)";
+  if (err.keyword === "additionalProperties") {
+    const key = (err.params as { additionalProperty: string }).additionalProperty;
+    return `${source}: ${path === "(top level)" ? key : `${path}.${key}`}: unknown key or invalid name`;
+  }
+  return `${source}: ${path}: ${err.message ?? "invalid"}`;
+}
+
+/**
+ * Validate a parsed config object. `baseDir` resolves relative paths; `env`
+ * supplies overrides (NATS_URL, AGORA_DATA).
+ */
+export function parseConfig(raw: unknown, options: { baseDir: string; file?: string; env?: NodeJS.ProcessEnv }): AgoraConfig {
+  const source = options.file ?? "config";
+  const value = raw ?? {};
+  if (!validate(value)) {
+    const messages = (validate.errors ?? []).map((e) => describe(e, source));
+    throw new AgoraError("AGORA_ERR_CONFIG", messages.join("\n"));
+  }
+  const c = value as {
+    data?: string;
+    nats?: { url?: string; host?: string; port?: number };
+    host?: { name?: string; workers?: number };
+    channels?: Record<string, unknown>;
+    agents?: Record<string, { component: string; read?: string[]; write?: string[] }>;
+    external?: Record<string, { publicKey?: string; read?: string[]; write?: string[] } | null>;
+    limits?: { hop?: number; maxEnvelopeBytes?: number; dedupWindow?: string; factsMaxFileBytes?: number };
+  };
+  const env = options.env ?? {};
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(options.baseDir, p));
+  const data = abs(env.AGORA_DATA ?? c.data ?? ".agora");
+  const channels = Object.keys(c.channels ?? {});
+  const known = new Set(channels);
+  const checkGrants = (who: string, g: { read?: string[]; write?: string[] }) => {
+    for (const dir of ["read", "write"] as const) {
+      for (const ch of g[dir] ?? []) {
+        if (!known.has(ch)) {
+          throw new AgoraError("AGORA_ERR_CONFIG", `${source}: ${who}.${dir}: channel ${ch} is not declared under channels`);
+        }
+      }
+    }
+  };
+  const agents = Object.entries(c.agents ?? {}).map(([name, a]) => {
+    checkGrants(`agents.${name}`, a);
+    return Object.freeze({ name, component: abs(a.component), read: Object.freeze([...(a.read ?? [])]), write: Object.freeze([...(a.write ?? [])]) });
+  });
+  const external = Object.entries(c.external ?? {}).map(([name, a]) => {
+    const g = a ?? {};
+    checkGrants(`external.${name}`, g);
+    if (c.agents?.[name]) throw new AgoraError("AGORA_ERR_CONFIG", `${source}: external.${name}: also declared under agents`);
+    return Object.freeze({ name, publicKey: g.publicKey, read: Object.freeze([...(g.read ?? [])]), write: Object.freeze([...(g.write ?? [])]) });
+  });
+  const hop = c.limits?.hop ?? DEFAULT_HOP;
+  if (hop > MAX_HOP) throw new AgoraError("AGORA_ERR_CONFIG", `${source}: limits.hop: at most ${MAX_HOP}`);
+  const config: AgoraConfig = {
+    file: options.file,
+    data,
+    keysDir: resolve(data, "keys"),
+    factsDir: resolve(data, "facts"),
+    natsStoreDir: resolve(data, "nats"),
+    nats: Object.freeze({
+      url: env.NATS_URL || c.nats?.url,
+      host: c.nats?.host ?? "127.0.0.1",
+      port: c.nats?.port ?? DEFAULT_NATS_PORT,
+    }),
+    host: Object.freeze({ name: c.host?.name ?? "host", workers: c.host?.workers ?? 2 }),
+    channels: Object.freeze(channels),
+    agents: Object.freeze(agents),
+    external: Object.freeze(external),
+    limits: Object.freeze({
+      hop,
+      maxEnvelopeBytes: c.limits?.maxEnvelopeBytes ?? 65536,
+      dedupWindowMs: parseDuration(c.limits?.dedupWindow ?? DEFAULT_DEDUP_WINDOW),
+      factsMaxFileBytes: c.limits?.factsMaxFileBytes ?? DEFAULT_FACTS_MAX_FILE_BYTES,
+    }),
+  };
+  return Object.freeze(config);
+}
+
+/** Read and validate a config file (default: $AGORA_CONFIG or ./agora.yaml). */
+export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): AgoraConfig {
+  const path = resolve(file ?? env.AGORA_CONFIG ?? "agora.yaml");
+  if (!existsSync(path)) {
+    throw new AgoraError("AGORA_ERR_CONFIG", `no config at ${path}; pass --config FILE or set AGORA_CONFIG`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, "utf8"));
+  } catch (cause) {
+    throw new AgoraError("AGORA_ERR_CONFIG", `${path}: not valid YAML: ${(cause as Error).message}`, { cause });
+  }
+  return parseConfig(raw, { baseDir: dirname(path), file: path, env });
+}
+
+/** Everything a named agent may do, hosted or external; undefined if unknown. */
+export function grantOf(config: AgoraConfig, agent: string): Grant | undefined {
+  return config.agents.find((a) => a.name === agent) ?? config.external.find((a) => a.name === agent);
+}

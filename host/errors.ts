@@ -1,0 +1,57 @@
+// AgoraError: the one error class, with a stable `AGORA_ERR_…` code per failure.
+
+/**
+ * Every error code agora can raise, with what it means. A code is never
+ * reused; `docs/errors.md` lists the same set (a test keeps them equal).
+ */
+export const ERROR_CODES = {
+  AGORA_ERR_BAD_JSON: "the bytes are not UTF-8 JSON",
+  AGORA_ERR_BAD_ENVELOPE: "the JSON is not a valid v1 envelope (missing, extra or mistyped field)",
+  AGORA_ERR_TOO_LARGE: "the envelope is larger than the limit (64 KiB by default)",
+  AGORA_ERR_UNKNOWN_SENDER: "no public key is registered for the sender",
+  AGORA_ERR_BAD_SIGNATURE: "the signature does not verify with the sender's key",
+  AGORA_ERR_CHANNEL_MISMATCH: "the envelope's channel differs from the subject it was published on",
+  AGORA_ERR_UNKNOWN_CHANNEL: "the channel is not declared in the configuration",
+  AGORA_ERR_NOT_GRANTED: "the agent has no grant for that channel",
+  AGORA_ERR_HOP_EXHAUSTED: "a message emitted while handling a hop-0 message was dropped",
+  AGORA_ERR_BAD_NAME: "a name is not ^[a-z0-9][a-z0-9-]{0,62}$",
+  AGORA_ERR_BAD_BODY: "a body is not JSON text",
+  AGORA_ERR_BAD_STATE: "a state key or value is out of bounds",
+  AGORA_ERR_COMPONENT_IMPORTS: "a component imports something outside agora:agent and was refused at load",
+  AGORA_ERR_COMPONENT_LOAD: "a component could not be read, transpiled or instantiated",
+  AGORA_ERR_COMPONENT_TRAP: "a component trapped or returned an error while handling a message",
+  AGORA_ERR_CONFIG: "the configuration file is invalid",
+  AGORA_ERR_KEY_MISSING: "no private key for that identity in the key directory",
+  AGORA_ERR_KEY_EXISTS: "a key for that identity already exists",
+  AGORA_ERR_KEY_INVALID: "a key file or public key is malformed",
+  AGORA_ERR_NATS_SERVER_MISSING: "the nats-server binary is not installed",
+  AGORA_ERR_NATS_SERVER_START: "nats-server did not start",
+  AGORA_ERR_NATS_CONNECT: "could not connect to NATS",
+  AGORA_ERR_PUBLISH: "JetStream did not acknowledge a publish",
+  AGORA_ERR_FACTS_FORMAT: "a facts file is not valid YAML in rivet artifact format",
+  AGORA_ERR_FACTS_CHAIN: "the facts hash chain is broken (edit, deletion or reordering)",
+  AGORA_ERR_FACTS_SIGNATURE: "a fact's signature does not verify",
+  AGORA_ERR_USAGE: "a command was called with wrong arguments",
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The base error of agora: a stable `code`, a message that says what to do, an optional cause. */
+export class AgoraError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "AgoraError";
+    this.code = code;
+  }
+
+  override toString(): string {
+    return `${this.code}: ${this.message}`;
+  }
+}
+
+/** True when `err` is an AgoraError, optionally with the given code. */
+export function isAgoraError(err: unknown, code?: ErrorCode): err is AgoraError {
+  return err instanceof AgoraError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,44 @@
+// HostEvent: every decision the host takes, as a discriminated union on `type`.
+import type { Act } from "./envelope.js";
+import { canonicalize } from "./jcs.js";
+import type { ErrorCode } from "./errors.js";
+
+interface Base {
+  /** The hosted agent the decision concerns. */
+  agent: string;
+  /** Stream sequence of the input message. */
+  seq: number;
+}
+
+export type HostEvent =
+  | (Base & { type: "delivered"; channel: string; id: string; sender: string; act: Act; hop: number })
+  | { type: "emitted"; agent: string; channel: string; id: string; act: Act; hop: number; re?: string }
+  | (Base & { type: "rejected"; channel?: string; id?: string; code: ErrorCode; reason: string })
+  | (Base & { type: "echo_dropped"; channel: string; id: string })
+  | (Base & { type: "hop_exhausted"; channel: string; id: string; dropped: number })
+  | (Base & { type: "blocked"; channel: string; id: string; target: string; code: ErrorCode })
+  | (Base & { type: "duplicate"; channel: string; id: string })
+  | (Base & { type: "failed"; channel: string; id: string; code: ErrorCode; error: string })
+  | { type: "agent_started"; agent: string; digest: string; ms: number }
+  | { type: "agent_refused"; agent: string; code: ErrorCode; reason: string };
+
+export type HostEventType = HostEvent["type"];
+
+/** Enforcement decisions: published on `agora.ev.<type>` and recorded as facts. */
+export const RECORDED_EVENTS: ReadonlySet<HostEventType> = new Set([
+  "echo_dropped",
+  "hop_exhausted",
+  "blocked",
+  "duplicate",
+  "failed",
+  "agent_refused",
+]);
+
+/** A recorded event on the wire: the event plus host, time and the host's signature. */
+export type SignedEvent = HostEvent & { v: 1; host: string; ts: string; sig: string };
+
+/** The bytes a host signs for a recorded event. */
+export function eventSigningInput(event: Omit<SignedEvent, "sig"> | SignedEvent): Buffer {
+  const { sig: _sig, ...unsigned } = event as SignedEvent;
+  return Buffer.from(`agora-event-v1\n${canonicalize(unsigned)}`, "utf8");
+}

@@ -1,0 +1,190 @@
+// Host: runs hosted agents — one durable consumer per (agent, readable channel).
+import { AckPolicy, DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { AgentRuntime, decodeStateKey } from "./agent-runtime.js";
+import { ComponentLoader } from "./component-loader.js";
+import type { AgoraConfig, HostedAgentConfig } from "./config.js";
+import { AgoraError } from "./errors.js";
+import { EventHub } from "./event-hub.js";
+import { RECORDED_EVENTS, type HostEvent, type HostEventType } from "./events.js";
+import { eventMsgId } from "./ids.js";
+import { KeyRegistry } from "./key-registry.js";
+import { KeyStore, type Identity } from "./key-store.js";
+import { ensureInfrastructure, STREAM, type Infrastructure } from "./nats.js";
+import { channelSubject } from "./names.js";
+import { publishEvent } from "./publisher.js";
+import { Verifier } from "./verifier.js";
+import { WorkerPool } from "./worker-pool.js";
+
+export interface HostOptions {
+  config: AgoraConfig;
+  nc: NatsConnection;
+  /** Only run these agents (default: every agent in the config). */
+  agents?: readonly string[];
+  loader?: ComponentLoader;
+  log?: (line: string) => void;
+}
+
+/** Counters of each control, per host. */
+export type HostCounters = Record<HostEventType, number>;
+
+/** Durable consumer name for (agent, channel); `_` cannot occur in names. */
+export function consumerName(agent: string, channel: string): string {
+  return `agent_${agent}_${channel}`;
+}
+
+/** Register every identity in the key directory and config in KV, and follow the bucket. */
+export async function startKeyRegistry(config: AgoraConfig, infra: Infrastructure): Promise<KeyRegistry> {
+  const registry = new KeyRegistry();
+  const store = new KeyStore(config.keysDir);
+  for (const name of store.names()) {
+    const id = store.load(name);
+    await KeyRegistry.publish(infra.keys, name, id.publicKey).catch(() => {});
+  }
+  for (const ext of config.external) {
+    if (ext.publicKey) await KeyRegistry.publish(infra.keys, ext.name, ext.publicKey).catch(() => {});
+  }
+  await registry.follow(infra.keys);
+  return registry;
+}
+
+export class Host {
+  readonly config: AgoraConfig;
+  readonly nc: NatsConnection;
+  readonly events = new EventHub();
+  readonly counters: HostCounters = {
+    delivered: 0, emitted: 0, rejected: 0, echo_dropped: 0, hop_exhausted: 0, blocked: 0,
+    duplicate: 0, failed: 0, agent_started: 0, agent_refused: 0,
+  };
+  readonly runtimes = new Map<string, AgentRuntime>();
+  private readonly options: HostOptions;
+  private readonly loader: ComponentLoader;
+  private infra?: Infrastructure;
+  private registry?: KeyRegistry;
+  private pool?: WorkerPool;
+  private identity?: Identity;
+  private readonly subscriptions: ConsumerMessages[] = [];
+  private readonly loops: Promise<void>[] = [];
+  private closed = false;
+
+  constructor(options: HostOptions) {
+    this.options = options;
+    this.config = options.config;
+    this.nc = options.nc;
+    this.loader = options.loader ?? new ComponentLoader();
+  }
+
+  /** Start a host: stream, buckets, keys, components, consumers. */
+  static async start(options: HostOptions): Promise<Host> {
+    const host = new Host(options);
+    await host.start();
+    return host;
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line);
+  }
+
+  private async start(): Promise<void> {
+    const { config } = this;
+    this.infra = await ensureInfrastructure(this.nc, { dedupWindowMs: config.limits.dedupWindowMs });
+    const store = new KeyStore(config.keysDir);
+    this.identity = store.loadOrGenerate(config.host.name);
+    const wanted = this.options.agents ? config.agents.filter((a) => this.options.agents!.includes(a.name)) : config.agents;
+    for (const a of wanted) store.loadOrGenerate(a.name);
+    this.registry = await startKeyRegistry(config, this.infra);
+    const verifier = new Verifier(config, this.registry);
+    this.pool = new WorkerPool(config.host.workers);
+    for (const agent of wanted) await this.startAgent(agent, store.load(agent.name), verifier);
+  }
+
+  private async startAgent(agent: HostedAgentConfig, id: Identity, verifier: Verifier): Promise<void> {
+    const infra = this.infra!;
+    const started = performance.now();
+    try {
+      const component = await this.loader.load(agent.component);
+      const state: [string, string][] = [];
+      for await (const k of await infra.state.keys(`${agent.name}.>`)) {
+        const entry = await infra.state.get(k);
+        const key = decodeStateKey(agent.name, k);
+        if (entry && entry.operation === "PUT" && key !== undefined) state.push([key, entry.string()]);
+      }
+      await this.pool!.spawn(agent.name, component, agent.write, state);
+      this.counters.agent_started++;
+      this.events.emit({ type: "agent_started", agent: agent.name, digest: component.digest, ms: Math.round(performance.now() - started) });
+    } catch (err) {
+      const e = err instanceof AgoraError ? err : new AgoraError("AGORA_ERR_COMPONENT_LOAD", String(err), { cause: err });
+      this.log(`agent ${agent.name} refused: ${e.code}: ${e.message}`);
+      await this.report({ type: "agent_refused", agent: agent.name, code: e.code, reason: e.message.slice(0, 500) });
+      return;
+    }
+    const runtime = new AgentRuntime(agent, id.privateKey, {
+      js: infra.js,
+      state: infra.state,
+      processed: infra.processed,
+      pool: this.pool!,
+      verifier,
+      report: (e) => this.report(e),
+    });
+    this.runtimes.set(agent.name, runtime);
+    for (const channel of agent.read) {
+      const durable = consumerName(agent.name, channel);
+      try {
+        await infra.jsm.consumers.info(STREAM, durable);
+      } catch {
+        await infra.jsm.consumers.add(STREAM, {
+          durable_name: durable,
+          filter_subject: channelSubject(channel),
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.New,
+          max_ack_pending: 1000,
+          ack_wait: 30_000_000_000,
+        });
+      }
+      const consumer = await infra.js.consumers.get(STREAM, durable);
+      const messages = await consumer.consume({ max_messages: 256 });
+      this.subscriptions.push(messages);
+      this.loops.push(
+        (async () => {
+          for await (const m of messages) {
+            if (this.closed) break;
+            await runtime.enqueue(m).catch((err) => this.log(`agent ${agent.name}: ${String(err)}`));
+          }
+        })(),
+      );
+    }
+  }
+
+  /** Count, stream and (for enforcement decisions) record an event. */
+  async report(event: HostEvent): Promise<void> {
+    this.counters[event.type]++;
+    this.events.emit(event);
+    if (!RECORDED_EVENTS.has(event.type) || !this.infra || !this.identity) return;
+    const seq = "seq" in event ? event.seq : 0;
+    const extra = event.type === "blocked" ? event.target : "";
+    await publishEvent(this.infra.js, { name: this.identity.name, key: this.identity.privateKey }, event, eventMsgId(event.type, event.agent, seq, extra)).catch(
+      (err) => this.log(`cannot record ${event.type}: ${String(err)}`),
+    );
+  }
+
+  /** Handled-message count per agent. */
+  handled(): Record<string, number> {
+    return Object.fromEntries([...this.runtimes].map(([n, r]) => [n, r.handled]));
+  }
+
+  /** Stop consuming, let in-flight messages finish, stop workers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.subscriptions) s.stop();
+    await Promise.allSettled(this.loops);
+    await Promise.allSettled([...this.runtimes.values()].map((r) => r.idle()));
+    await this.pool?.close();
+    this.registry?.close();
+    this.events.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,86 @@
+// KeyStore: agent private keys on disk, one `<name>.key` file each, mode 0600.
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { KeyObject } from "node:crypto";
+import { AgoraError } from "./errors.js";
+import { assertName } from "./names.js";
+import { generateRawKeyPair, isPublicKey, privateKeyObject, publicKeyObject, type RawKeyPair } from "./signing.js";
+
+/** A loaded identity: its name, raw keys and node:crypto key objects. */
+export interface Identity {
+  name: string;
+  publicKey: string;
+  privateKey: KeyObject;
+  publicKeyObject: KeyObject;
+}
+
+export class KeyStore {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  path(name: string): string {
+    assertName(name, "key name");
+    return join(this.dir, `${name}.key`);
+  }
+
+  has(name: string): boolean {
+    return existsSync(this.path(name));
+  }
+
+  /** Generate a key for `name`; refuses to overwrite unless `force`. */
+  generate(name: string, options: { force?: boolean } = {}): Identity {
+    const file = this.path(name);
+    if (existsSync(file) && !options.force) {
+      throw new AgoraError("AGORA_ERR_KEY_EXISTS", `a key for ${name} already exists at ${file}; pass --force to replace it`);
+    }
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const pair = generateRawKeyPair();
+    writeFileSync(file, `${JSON.stringify({ name, ...pair }, null, 2)}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+    return toIdentity(name, pair);
+  }
+
+  /** Load the identity `name`; AGORA_ERR_KEY_MISSING says how to make one. */
+  load(name: string): Identity {
+    const file = this.path(name);
+    if (!existsSync(file)) {
+      throw new AgoraError("AGORA_ERR_KEY_MISSING", `no key for ${name} in ${this.dir}; create one with: agora keys gen ${name}`);
+    }
+    let parsed: Partial<RawKeyPair & { name: string }>;
+    try {
+      parsed = JSON.parse(readFileSync(file, "utf8"));
+    } catch (cause) {
+      throw new AgoraError("AGORA_ERR_KEY_INVALID", `${file} is not a JSON key file`, { cause });
+    }
+    if (!isPublicKey(parsed.publicKey) || typeof parsed.privateKey !== "string") {
+      throw new AgoraError("AGORA_ERR_KEY_INVALID", `${file} lacks publicKey/privateKey`);
+    }
+    return toIdentity(name, { publicKey: parsed.publicKey, privateKey: parsed.privateKey });
+  }
+
+  /** Load `name`, generating it first when missing. */
+  loadOrGenerate(name: string): Identity {
+    return this.has(name) ? this.load(name) : this.generate(name);
+  }
+
+  /** Names of every key in the directory. */
+  names(): string[] {
+    if (!existsSync(this.dir)) return [];
+    return readdirSync(this.dir)
+      .filter((f) => f.endsWith(".key"))
+      .map((f) => f.slice(0, -4))
+      .sort();
+  }
+}
+
+function toIdentity(name: string, pair: RawKeyPair): Identity {
+  return {
+    name,
+    publicKey: pair.publicKey,
+    privateKey: privateKeyObject(pair),
+    publicKeyObject: publicKeyObject(pair.publicKey),
+  };
+}

@@ -1,0 +1,32 @@
+// Names of agents and channels: one NATS subject token, nothing injectable.
+import { AgoraError } from "./errors.js";
+
+/** Agent and channel names. No `.`, `*`, `>` or whitespace can get in. */
+export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** Envelope ids. */
+export const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function isName(value: unknown): value is string {
+  return typeof value === "string" && NAME_RE.test(value);
+}
+
+/** Throws AGORA_ERR_BAD_NAME naming `what` when `value` is not a valid name. */
+export function assertName(value: unknown, what: string): asserts value is string {
+  if (!isName(value)) {
+    throw new AgoraError(
+      "AGORA_ERR_BAD_NAME",
+      `${what} ${JSON.stringify(value)} is not a valid name: use 1–63 of [a-z0-9-], starting with a letter or digit`,
+    );
+  }
+}
+
+/** The NATS subject of a channel. */
+export function channelSubject(channel: string): string {
+  return `agora.ch.${channel}`;
+}
+
+/** The channel of a subject `agora.ch.<channel>`, or undefined. */
+export function subjectChannel(subject: string): string | undefined {
+  return subject.startsWith("agora.ch.") ? subject.slice("agora.ch.".length) : undefined;
+}

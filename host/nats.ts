@@ -1,0 +1,82 @@
+// NATS plumbing: connect, and the stream and KV buckets agora relies on.
+import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import { AgoraError } from "./errors.js";
+
+/** The stream holding every channel (`agora.ch.>`) and host decision (`agora.ev.>`). */
+export const STREAM = "AGORA";
+export const STREAM_SUBJECTS = ["agora.ch.>", "agora.ev.>"];
+/** Public keys of agents: key = agent name, value = base64url raw key. */
+export const KEYS_BUCKET = "agora-keys";
+/** Agent state: key = `<agent>.<base64url(key)>`. */
+export const STATE_BUCKET = "agora-state";
+/** Processed markers: key = `<agent>.<envelope id>`. */
+export const PROCESSED_BUCKET = "agora-processed";
+/** How long processed markers live. @default 24 h */
+export const DEFAULT_PROCESSED_TTL_MS = 24 * 3_600_000;
+
+export interface ConnectOptions {
+  url: string;
+  name: string;
+  /** Give up after this many ms on the first connect. @default 5000 */
+  timeoutMs?: number;
+}
+
+/** Connect with unlimited reconnects; AGORA_ERR_NATS_CONNECT on failure to reach the server. */
+export async function connectNats(options: ConnectOptions): Promise<NatsConnection> {
+  try {
+    return await connect({
+      servers: options.url,
+      name: options.name,
+      timeout: options.timeoutMs ?? 5000,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
+  } catch (cause) {
+    throw new AgoraError(
+      "AGORA_ERR_NATS_CONNECT",
+      `cannot connect to NATS at ${options.url}: ${(cause as Error).message}; start one with 'agora up' or unset NATS_URL`,
+      { cause },
+    );
+  }
+}
+
+/** Handles to everything agora keeps in JetStream. */
+export interface Infrastructure {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  keys: KV;
+  state: KV;
+  processed: KV;
+}
+
+/** Create (or update) the AGORA stream and the KV buckets. Idempotent. */
+export async function ensureInfrastructure(
+  nc: NatsConnection,
+  options: { dedupWindowMs: number; processedTtlMs?: number },
+): Promise<Infrastructure> {
+  const jsm = await jetstreamManager(nc);
+  const config = {
+    name: STREAM,
+    subjects: STREAM_SUBJECTS,
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    duplicate_window: nanos(options.dedupWindowMs),
+  };
+  try {
+    const info = await jsm.streams.info(STREAM);
+    if (info.config.duplicate_window !== config.duplicate_window) {
+      await jsm.streams.update(STREAM, { ...info.config, duplicate_window: config.duplicate_window });
+    }
+  } catch {
+    await jsm.streams.add(config);
+  }
+  const kvm = new Kvm(nc);
+  const [keys, state, processed] = await Promise.all([
+    kvm.create(KEYS_BUCKET, { history: 1 }),
+    kvm.create(STATE_BUCKET, { history: 1 }),
+    kvm.create(PROCESSED_BUCKET, { history: 1, ttl: options.processedTtlMs ?? DEFAULT_PROCESSED_TTL_MS }),
+  ]);
+  return { js: jetstream(nc), jsm, keys, state, processed };
+}

@@ -1,0 +1,64 @@
+// Messages between the host thread and the agent worker threads.
+import type { Act } from "./envelope.js";
+
+/** What a component sees of a delivered envelope (body as JSON text). */
+export interface ComponentEnvelope {
+  v: number;
+  id: string;
+  channel: string;
+  sender: string;
+  act: Act;
+  body: string;
+  hop: number;
+  ts: string;
+  re: string | null;
+  conv: string | null;
+  sig: string;
+}
+
+/** A send a component queued during one call. */
+export interface Send {
+  channel: string;
+  act: Act;
+  body: string;
+  re: string | null;
+}
+
+export type StateOp = { op: "set"; key: string; value: string } | { op: "delete"; key: string };
+
+/** The effects of one `handle` call, committed by the host only when `ok`. */
+export interface CallResult {
+  ok: boolean;
+  error?: string;
+  trapped?: boolean;
+  sends: Send[];
+  state: StateOp[];
+  /** Channels the component tried to open without a grant. */
+  blocked: string[];
+  micros: number;
+}
+
+export type ToWorker =
+  | { type: "load"; digest: string; gluePath: string; modules: Record<string, WebAssembly.Module> }
+  | {
+      type: "spawn";
+      agent: string;
+      digest: string;
+      writable: string[];
+      state: [string, string][];
+      limits: WorkerLimits;
+    }
+  | { type: "call"; callId: number; agent: string; env: ComponentEnvelope }
+  | { type: "drop"; agent: string };
+
+export type FromWorker =
+  | { type: "loaded"; digest: string; error?: string }
+  | { type: "spawned"; agent: string; error?: string }
+  | { type: "result"; callId: number; result: CallResult };
+
+export interface WorkerLimits {
+  maxBodyBytes: number;
+  maxSendsPerCall: number;
+  maxStateKeyBytes: number;
+  maxStateValueBytes: number;
+}

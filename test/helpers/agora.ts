@@ -1,0 +1,96 @@
+// A whole agora for one test: nats-server, temp data dir, config, host, clients.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { AgoraClient } from "../../host/client.js";
+import { parseConfig, type AgoraConfig } from "../../host/config.js";
+import { Host } from "../../host/host.js";
+import { KeyRegistry } from "../../host/key-registry.js";
+import { KeyStore } from "../../host/key-store.js";
+import { connectNats, ensureInfrastructure } from "../../host/nats.js";
+import { startNats, type TestNats } from "./nats-server.js";
+
+export interface AgoraSpec {
+  channels: string[];
+  agents?: Record<string, { component: string; read?: string[]; write?: string[] }>;
+  external?: Record<string, { read?: string[]; write?: string[]; publicKey?: string }>;
+  limits?: Record<string, unknown>;
+}
+
+export interface TestAgora {
+  nats: TestNats;
+  dir: string;
+  config: AgoraConfig;
+  nc: NatsConnection;
+  host?: Host;
+  keys: KeyStore;
+  startHost(options?: { agents?: string[] }): Promise<Host>;
+  stopHost(): Promise<void>;
+  /** A client for an external identity (key generated and registered on first use). */
+  client(name: string): Promise<AgoraClient>;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }): Promise<TestAgora> {
+  const nats = existing?.nats ?? (await startNats());
+  const dir = mkdtempSync(join(tmpdir(), "agora-test-"));
+  const config = parseConfig(
+    {
+      data: join(dir, "data"),
+      channels: Object.fromEntries(spec.channels.map((c) => [c, null])),
+      agents: spec.agents ?? {},
+      external: spec.external ?? {},
+      limits: spec.limits ?? {},
+      host: { workers: 1 },
+    },
+    { baseDir: dir, env: { NATS_URL: nats.url } },
+  );
+  const nc = await connectNats({ url: nats.url, name: "test" });
+  const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
+  const keys = new KeyStore(config.keysDir);
+  const clients = new Map<string, AgoraClient>();
+  const t: TestAgora = {
+    nats,
+    dir,
+    config,
+    nc,
+    keys,
+    async startHost(options) {
+      t.host = await Host.start({ config, nc, agents: options?.agents });
+      return t.host;
+    },
+    async stopHost() {
+      await t.host?.close();
+      t.host = undefined;
+    },
+    async client(name) {
+      let c = clients.get(name);
+      if (!c) {
+        const id = keys.loadOrGenerate(name);
+        await KeyRegistry.publish(infra.keys, name, id.publicKey);
+        c = new AgoraClient(nc, id);
+        clients.set(name, c);
+      }
+      return c;
+    },
+    async close() {
+      await t.host?.close();
+      await nc.drain().catch(() => {});
+      if (!existing?.nats) await nats.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    [Symbol.asyncDispose]: () => t.close(),
+  };
+  return t;
+}
+
+/** Poll `probe` until it returns true or `ms` passes. */
+export async function until(probe: () => boolean | Promise<boolean>, ms = 10_000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,37 @@
+// A real nats-server for one test file: random port, temp JetStream store, cleaned up on dispose.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { NatsServer } from "../../host/nats-server.js";
+
+export interface TestNats {
+  server: NatsServer;
+  url: string;
+  storeDir: string;
+  /** Restart on the same store (after stop or a crash). */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export async function startNats(): Promise<TestNats> {
+  const storeDir = mkdtempSync(join(tmpdir(), "agora-nats-"));
+  let server = await NatsServer.start({ storeDir, port: 0 });
+  const t: TestNats = {
+    server,
+    url: server.url,
+    storeDir,
+    async restart() {
+      const port = server.port;
+      await server.stop();
+      server = await NatsServer.start({ storeDir, port });
+      t.server = server;
+    },
+    async close() {
+      await server.stop();
+      rmSync(storeDir, { recursive: true, force: true });
+    },
+    [Symbol.asyncDispose]: () => t.close(),
+  };
+  return t;
+}
