@@ -88,7 +88,7 @@ export class AgentRuntime {
   private async process(m: JsMsg): Promise<void> {
     const seq = m.seq;
     const agent = this.name;
-    const verdict = this.ctx.verifier.check(m.data, m.subject);
+    const verdict = await this.ctx.verifier.verify(m.data, m.subject);
     if (!verdict.ok) {
       // Recorded once by the facts recorder from the stream; here only counted.
       await this.ctx.report({ type: "rejected", agent, seq, channel: verdict.env?.channel, id: verdict.env?.id, code: verdict.code, reason: verdict.reason });

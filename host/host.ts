@@ -93,7 +93,8 @@ export class Host {
     const wanted = this.options.agents ? config.agents.filter((a) => this.options.agents!.includes(a.name)) : config.agents;
     for (const a of wanted) store.loadOrGenerate(a.name);
     this.registry = await startKeyRegistry(config, this.infra);
-    const verifier = new Verifier(config, this.registry);
+    const registry = this.registry;
+    const verifier = new Verifier(config, registry, (name) => registry.refresh(this.infra!.keys, name));
     this.pool = new WorkerPool(config.host.workers);
     for (const agent of wanted) await this.startAgent(agent, store.load(agent.name), verifier);
   }

@@ -17,6 +17,14 @@ export class KeyRegistry {
     this.keys.set(name, { raw, object: publicKeyObject(raw) });
   }
 
+  /** Fetch `name` from the bucket now (a key registered a moment ago may not have been watched yet). */
+  async refresh(kv: KV, name: string): Promise<KeyObject | undefined> {
+    if (!isName(name)) return undefined;
+    const entry = await kv.get(name).catch(() => null);
+    if (entry && entry.operation === "PUT") this.add(name, entry.string());
+    return this.get(name);
+  }
+
   get(name: string): KeyObject | undefined {
     return this.keys.get(name)?.object;
   }

@@ -17,8 +17,18 @@ export class Verifier {
   constructor(
     private readonly config: AgoraConfig,
     private readonly keys: KeyRegistry,
+    /** Looks a sender up in the key bucket when it is not known yet. */
+    private readonly refresh?: (name: string) => Promise<unknown>,
   ) {
     this.channels = new Set(config.channels);
+  }
+
+  /** check(), but an unknown sender is looked up once in the key bucket before being rejected. */
+  async verify(data: Uint8Array, subject: string): Promise<Verdict> {
+    const verdict = this.check(data, subject);
+    if (verdict.ok || verdict.code !== "AGORA_ERR_UNKNOWN_SENDER" || !this.refresh || !verdict.env) return verdict;
+    await this.refresh(verdict.env.sender);
+    return this.check(data, subject);
   }
 
   /**

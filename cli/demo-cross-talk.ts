@@ -1,0 +1,144 @@
+// `agora demo cross-talk`: the original failure — two agents acknowledging each
+// other forever — replayed on real JetStream, with the controls bounding it.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { AgoraClient } from "../host/client.js";
+import { parseConfig } from "../host/config.js";
+import type { HostEvent } from "../host/events.js";
+import { Host } from "../host/host.js";
+import { KeyRegistry } from "../host/key-registry.js";
+import { KeyStore } from "../host/key-store.js";
+import { connectNats, ensureInfrastructure } from "../host/nats.js";
+import { NatsServer } from "../host/nats-server.js";
+import { builtAgent } from "../host/paths.js";
+import { Recorder } from "../facts/recorder.js";
+import { verifyFacts } from "../facts/verify.js";
+
+export interface CrossTalkResult {
+  /** Messages on build-coord by hop value (the maintainer's request is hop 3). */
+  byHop: Record<number, number>;
+  published: number;
+  /** Messages handed to each agent's component. */
+  handled: Record<string, number>;
+  /** Distinct (agent, id) pairs handled: equal to the sum of `handled` when each is processed once. */
+  uniquePairs: number;
+  echoDropped: number;
+  hopExhausted: number;
+  /** Deliveries of the secret on secret-ops (must be 0). */
+  secretDelivered: number;
+  /** The maintainer's request re-published with the same id: dropped by JetStream's dedup window. */
+  replayDropped: boolean;
+  facts: number;
+  factsVerified: boolean;
+  ms: number;
+}
+
+export interface CrossTalkOptions {
+  /** Use this NATS instead of starting a private nats-server. */
+  natsUrl?: string;
+  log?: (line: string) => void;
+}
+
+export async function runCrossTalk(options: CrossTalkOptions = {}): Promise<CrossTalkResult> {
+  const started = Date.now();
+  const log = options.log ?? (() => {});
+  const dir = mkdtempSync(join(tmpdir(), "agora-demo-"));
+  const server = options.natsUrl ? undefined : await NatsServer.start({ storeDir: join(dir, "nats") });
+  const url = options.natsUrl ?? server!.url;
+  log(`nats: ${url}${server ? " (private nats-server for this demo)" : ""}`);
+  const config = parseConfig(
+    {
+      data: join(dir, "data"),
+      channels: { "build-coord": { description: "build coordination" }, "secret-ops": { description: "granted to nobody" } },
+      agents: {
+        "chatty-a": { component: builtAgent("chatty"), read: ["build-coord"], write: ["build-coord"] },
+        "chatty-b": { component: builtAgent("chatty"), read: ["build-coord"], write: ["build-coord"] },
+      },
+      external: { maintainer: { write: ["build-coord", "secret-ops"] } },
+      limits: { hop: 3 },
+    },
+    { baseDir: dir, env: {} },
+  );
+  const nc = await connectNats({ url, name: "agora-demo" });
+  const events: HostEvent[] = [];
+  let host: Host | undefined;
+  let recorder: Recorder | undefined;
+  try {
+    const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
+    const maintainerId = new KeyStore(config.keysDir).loadOrGenerate("maintainer");
+    await KeyRegistry.publish(infra.keys, "maintainer", maintainerId.publicKey);
+    recorder = await Recorder.start({ config, nc });
+    host = await Host.start({ config, nc });
+    const sub = host.events.subscribe();
+    const collecting = (async () => {
+      for await (const e of sub) events.push(e);
+    })();
+    log("agents: chatty-a, chatty-b (read+write build-coord); secret-ops is granted to nobody");
+
+    const maintainer = new AgoraClient(nc, maintainerId);
+    const request = await maintainer.send("build-coord", "request", { task: "ship the release" }, { hop: 3 });
+    log(`maintainer → build-coord: request ${request.env.id} (hop 3)`);
+    const secret = await maintainer.send("secret-ops", "inform", { token: "s3cr3t" }, { hop: 3 });
+    log(`maintainer → secret-ops: inform ${secret.env.id} (granted to nobody)`);
+    const replay = await new AgoraClient(nc, maintainerId).send("build-coord", "request", { task: "ship the release" }, { hop: 3, id: request.env.id });
+
+    // Converged when both hop-0 emissions were dropped and nothing moved for a while.
+    let last = -1;
+    for (let i = 0; i < 500; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const exhausted = events.filter((e) => e.type === "hop_exhausted").length;
+      if (exhausted >= 2 && events.length === last) break;
+      last = events.length;
+    }
+    const streamInfo = await infra.jsm.streams.info("AGORA");
+    await recorder.waitFor(streamInfo.state.last_seq);
+    await sub.return?.();
+    await collecting;
+
+    const delivered = events.filter((e): e is Extract<HostEvent, { type: "delivered" }> => e.type === "delivered");
+    const emitted = events.filter((e): e is Extract<HostEvent, { type: "emitted" }> => e.type === "emitted");
+    const byHop: Record<number, number> = { 3: 1 };
+    for (const e of emitted) byHop[e.hop] = (byHop[e.hop] ?? 0) + 1;
+    const handled = host.handled();
+    const pairs = new Set(delivered.map((e) => `${e.agent}/${e.id}`));
+    const report = verifyFacts(config.factsDir);
+    return {
+      byHop,
+      published: 1 + emitted.length,
+      handled,
+      uniquePairs: pairs.size,
+      echoDropped: events.filter((e) => e.type === "echo_dropped").length,
+      hopExhausted: events.filter((e) => e.type === "hop_exhausted").length,
+      secretDelivered: delivered.filter((e) => e.channel === "secret-ops").length,
+      replayDropped: replay.ack.duplicate === true,
+      facts: report.facts,
+      factsVerified: report.ok,
+      ms: Date.now() - started,
+    };
+  } finally {
+    await host?.close();
+    await recorder?.close();
+    await nc.drain().catch(() => {});
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The result as the table `agora demo cross-talk` prints. */
+export function formatCrossTalk(r: CrossTalkResult): string {
+  const rows: [string, string][] = [
+    ["messages on build-coord", String(r.published)],
+    ["  by hop 3 / 2 / 1 / 0", [3, 2, 1, 0].map((h) => r.byHop[h] ?? 0).join(" / ")],
+    ...Object.entries(r.handled).map(([a, n]): [string, string] => [`handled by ${a}`, String(n)]),
+    ["distinct (agent, id) handled", `${r.uniquePairs} (each processed once: ${r.uniquePairs === Object.values(r.handled).reduce((a, b) => a + b, 0) ? "yes" : "NO"})`],
+    ["echoes dropped", String(r.echoDropped)],
+    ["emissions dropped at hop 0", String(r.hopExhausted)],
+    ["secret deliveries (secret-ops)", String(r.secretDelivered)],
+    ["replayed request id", r.replayDropped ? "dropped by JetStream dedup" : "NOT dropped"],
+    ["facts recorded / verified", `${r.facts} / ${r.factsVerified ? "ok" : "FAILED"}`],
+    ["converged in", `${r.ms} ms`],
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n");
+}

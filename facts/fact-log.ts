@@ -1,0 +1,98 @@
+// FactLog: append-only facts files in a directory, rotated by size and day.
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { factDigest, GENESIS, type Fact } from "./fact.js";
+import { factToYaml, FILE_HEADER, yamlString } from "./yaml-writer.js";
+
+export const FACTS_FILE_RE = /^facts-(\d{8})-(\d{4})\.yaml$/;
+export const KEYS_FILE = "keys.yaml";
+
+/** Facts files of `dir` in chain order. */
+export function factFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => FACTS_FILE_RE.test(f)).sort();
+}
+
+function day(date = new Date()): string {
+  return date.toISOString().slice(0, 10).replaceAll("-", "");
+}
+
+export class FactLog {
+  readonly dir: string;
+  readonly maxFileBytes: number;
+  /** Stream sequence of the last recorded fact (0 when empty). */
+  lastSeq = 0;
+  /** Digest of the last recorded fact. */
+  lastDigest = GENESIS;
+  /** Envelope id → fact id, for `traces-to` links (most recent 100k). */
+  readonly byEnvelope = new Map<string, string>();
+  private file?: string;
+  private fileBytes = 0;
+  private keys = new Map<string, string>();
+
+  constructor(dir: string, maxFileBytes: number) {
+    this.dir = dir;
+    this.maxFileBytes = maxFileBytes;
+  }
+
+  /** Resume after the last complete fact on disk. */
+  open(): void {
+    mkdirSync(this.dir, { recursive: true });
+    const keysPath = join(this.dir, KEYS_FILE);
+    if (existsSync(keysPath)) {
+      const parsed = parseYaml(readFileSync(keysPath, "utf8")) as { keys?: Record<string, string> } | null;
+      for (const [k, v] of Object.entries(parsed?.keys ?? {})) this.keys.set(k, v);
+    }
+    const files = factFiles(this.dir);
+    const last = files.at(-1);
+    if (!last) return;
+    const path = join(this.dir, last);
+    const doc = parseYaml(readFileSync(path, "utf8")) as { artifacts?: Fact[] } | null;
+    const facts = doc?.artifacts ?? [];
+    for (const f of facts) this.remember(f);
+    const tail = facts.at(-1);
+    if (tail) {
+      this.lastSeq = Number(tail.fields.seq);
+      this.lastDigest = factDigest(tail);
+    }
+    this.file = path;
+    this.fileBytes = statSync(path).size;
+  }
+
+  private remember(f: Fact): void {
+    const envId = f.fields["envelope-id"];
+    if (f.type === "speech-act" && typeof envId === "string") {
+      this.byEnvelope.set(envId, f.id);
+      if (this.byEnvelope.size > 100_000) this.byEnvelope.delete(this.byEnvelope.keys().next().value!);
+    }
+  }
+
+  /** Record `name`'s public key in keys.yaml the first time it signs a fact. */
+  noteKey(name: string, publicKey: string): void {
+    if (this.keys.get(name) === publicKey) return;
+    this.keys.set(name, publicKey);
+    const body = [...this.keys].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `  ${k}: ${yamlString(v)}\n`).join("");
+    writeFileSync(join(this.dir, KEYS_FILE), `# public keys seen by the recorder (name: base64url Ed25519)\nkeys:\n${body}`);
+  }
+
+  /** Append facts (already chained and signed), rotating first if needed. */
+  append(facts: Fact[]): void {
+    if (facts.length === 0) return;
+    const text = facts.map(factToYaml).join("");
+    const today = day();
+    const current = this.file ? basename(this.file).match(FACTS_FILE_RE) : null;
+    if (!this.file || !current || current[1] !== today || this.fileBytes + text.length > this.maxFileBytes) {
+      const n = current && current[1] === today ? Number(current[2]) + 1 : 0;
+      this.file = join(this.dir, `facts-${today}-${String(n).padStart(4, "0")}.yaml`);
+      writeFileSync(this.file, FILE_HEADER);
+      this.fileBytes = FILE_HEADER.length;
+    }
+    appendFileSync(this.file, text);
+    this.fileBytes += Buffer.byteLength(text);
+    for (const f of facts) this.remember(f);
+    const tail = facts.at(-1)!;
+    this.lastSeq = Number(tail.fields.seq);
+    this.lastDigest = factDigest(tail);
+  }
+}

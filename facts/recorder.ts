@@ -1,0 +1,212 @@
+// Recorder: one durable consumer over the whole AGORA stream; one fact per stream sequence.
+import { createHash } from "node:crypto";
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { AgoraConfig } from "../host/config.js";
+import type { ErrorCode } from "../host/errors.js";
+import { eventSigningInput, type SignedEvent } from "../host/events.js";
+import { startKeyRegistry } from "../host/host.js";
+import type { KeyRegistry } from "../host/key-registry.js";
+import { KeyStore, type Identity } from "../host/key-store.js";
+import { ensureInfrastructure, STREAM, type Infrastructure } from "../host/nats.js";
+import { verifyBytes } from "../host/signing.js";
+import { Verifier } from "../host/verifier.js";
+import { factId, RECORDER, signFact, type Fact, type FactType } from "./fact.js";
+import { FactLog } from "./fact-log.js";
+
+/** The recorder's identity in the key directory and KV. */
+export const RECORDER_IDENTITY = "recorder";
+export const RECORDER_CONSUMER = "agora_recorder";
+const RAW_HEAD_BYTES = 4096;
+
+const EVENT_FACT: Record<string, FactType> = {
+  echo_dropped: "echo-dropped",
+  hop_exhausted: "hop-exhausted",
+  blocked: "blocked",
+  duplicate: "duplicate",
+  failed: "failed",
+  agent_refused: "agent-refused",
+};
+
+export interface RecorderOptions {
+  config: AgoraConfig;
+  nc: NatsConnection;
+  log?: (line: string) => void;
+}
+
+export class Recorder {
+  readonly facts: FactLog;
+  /** Facts written by this process. */
+  recorded = 0;
+  private readonly options: RecorderOptions;
+  private infra?: Infrastructure;
+  private registry?: KeyRegistry;
+  private verifier?: Verifier;
+  private identity?: Identity;
+  private messages?: ConsumerMessages;
+  private loop?: Promise<void>;
+  private readonly waiters = new Set<{ seq: number; resolve: () => void }>();
+
+  private constructor(options: RecorderOptions) {
+    this.options = options;
+    this.facts = new FactLog(options.config.factsDir, options.config.limits.factsMaxFileBytes);
+  }
+
+  static async start(options: RecorderOptions): Promise<Recorder> {
+    const r = new Recorder(options);
+    await r.start();
+    return r;
+  }
+
+  private async start(): Promise<void> {
+    const { config, nc } = this.options;
+    this.infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
+    this.identity = new KeyStore(config.keysDir).loadOrGenerate(RECORDER_IDENTITY);
+    this.registry = await startKeyRegistry(config, this.infra);
+    const registry = this.registry;
+    this.verifier = new Verifier(config, registry, (name) => registry.refresh(this.infra!.keys, name));
+    this.facts.open();
+    this.facts.noteKey(RECORDER_IDENTITY, this.identity.publicKey);
+    try {
+      await this.infra.jsm.consumers.info(STREAM, RECORDER_CONSUMER);
+    } catch {
+      await this.infra.jsm.consumers.add(STREAM, {
+        durable_name: RECORDER_CONSUMER,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        max_ack_pending: 10_000,
+      });
+    }
+    const consumer = await this.infra.js.consumers.get(STREAM, RECORDER_CONSUMER);
+    this.messages = await consumer.consume({ max_messages: 512 });
+    const messages = this.messages;
+    this.loop = (async () => {
+      for await (const m of messages) {
+        try {
+          await this.record(m);
+        } catch (err) {
+          this.options.log?.(`recorder: seq ${m.seq}: ${String(err)}`);
+          m.nak(1000);
+        }
+      }
+    })();
+  }
+
+  /** Resolves once the fact for stream sequence `seq` is on disk. */
+  waitFor(seq: number, timeoutMs = 10_000): Promise<void> {
+    if (this.facts.lastSeq >= seq) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const w = { seq, resolve: () => (clearTimeout(timer), resolve()) };
+      const timer = setTimeout(() => {
+        this.waiters.delete(w);
+        reject(new Error(`fact for seq ${seq} not recorded within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.add(w);
+    });
+  }
+
+  private async record(m: JsMsg): Promise<void> {
+    if (m.seq <= this.facts.lastSeq) {
+      m.ack(); // already on disk: exactly once per stream sequence
+      return;
+    }
+    const fact = m.subject.startsWith("agora.ev.") ? this.eventFact(m) : await this.speechFact(m);
+    fact.fields.prev = this.facts.lastDigest;
+    signFact(fact, this.identity!.privateKey);
+    this.facts.append([fact]);
+    this.recorded++;
+    m.ack();
+    for (const w of this.waiters) {
+      if (this.facts.lastSeq >= w.seq) {
+        this.waiters.delete(w);
+        w.resolve();
+      }
+    }
+  }
+
+  private base(m: JsMsg, type: FactType, title: string, status: string, tags: string[]): Fact {
+    return {
+      id: factId(m.seq),
+      type,
+      title,
+      status,
+      tags,
+      fields: { seq: m.seq, subject: m.subject },
+      provenance: { "created-by": RECORDER, timestamp: new Date().toISOString() },
+    };
+  }
+
+  private rejected(m: JsMsg, code: ErrorCode, reason: string, env?: { sender?: string; channel?: string; id?: string }): Fact {
+    const f = this.base(m, "rejected", `rejected on ${m.subject}: ${code}`, "rejected", ["rejected", code]);
+    Object.assign(f.fields, {
+      code,
+      reason,
+      "raw-bytes": m.data.byteLength,
+      "raw-sha256": createHash("sha256").update(m.data).digest("hex"),
+      "raw-head": Buffer.from(m.data.subarray(0, RAW_HEAD_BYTES)).toString("base64"),
+    });
+    if (env?.sender) f.fields.sender = env.sender;
+    if (env?.channel) f.fields.channel = env.channel;
+    if (env?.id) f.fields["envelope-id"] = env.id;
+    return f;
+  }
+
+  private async speechFact(m: JsMsg): Promise<Fact> {
+    const verdict = await this.verifier!.verify(m.data, m.subject);
+    if (!verdict.ok) return this.rejected(m, verdict.code, verdict.reason, verdict.env);
+    const env = verdict.env;
+    const f = this.base(m, "speech-act", `${env.sender} → ${env.channel}: ${env.act}`, "accepted", [env.channel, env.act]);
+    Object.assign(f.fields, {
+      "envelope-id": env.id,
+      channel: env.channel,
+      sender: env.sender,
+      act: env.act,
+      body: JSON.stringify(env.body),
+      hop: env.hop,
+      ts: env.ts,
+      ...(env.re !== undefined ? { re: env.re } : {}),
+      ...(env.conv !== undefined ? { conv: env.conv } : {}),
+      sig: env.sig,
+    });
+    const answered = env.re !== undefined ? this.facts.byEnvelope.get(env.re) : undefined;
+    if (answered) f.links = [{ type: "traces-to", target: answered }];
+    this.facts.noteKey(env.sender, this.registry!.raw(env.sender)!);
+    return f;
+  }
+
+  private eventFact(m: JsMsg): Fact {
+    let event: SignedEvent;
+    try {
+      event = JSON.parse(Buffer.from(m.data).toString("utf8")) as SignedEvent;
+    } catch {
+      return this.rejected(m, "AGORA_ERR_BAD_JSON", "host event is not JSON");
+    }
+    const type = EVENT_FACT[event?.type];
+    const hostKey = typeof event?.host === "string" ? this.registry!.get(event.host) : undefined;
+    if (!type || `agora.ev.${event.type}` !== m.subject) return this.rejected(m, "AGORA_ERR_BAD_ENVELOPE", "not a recorded host event");
+    if (!hostKey || typeof event.sig !== "string" || !verifyBytes(hostKey, eventSigningInput(event), event.sig)) {
+      return this.rejected(m, "AGORA_ERR_BAD_SIGNATURE", `host event not signed by a registered host (${String(event.host).slice(0, 64)})`);
+    }
+    const detail = "channel" in event && event.channel ? ` on ${event.channel}` : "";
+    const f = this.base(m, type, `${event.agent}: ${type}${detail}`, type === "failed" ? "failed" : "enforced", [type, event.agent]);
+    Object.assign(f.fields, {
+      host: event.host,
+      agent: event.agent,
+      event: JSON.stringify(event),
+      ...("id" in event && event.id ? { "envelope-id": event.id } : {}),
+      ...("channel" in event && event.channel ? { channel: event.channel } : {}),
+    });
+    this.facts.noteKey(event.host, this.registry!.raw(event.host)!);
+    return f;
+  }
+
+  async close(): Promise<void> {
+    this.messages?.stop();
+    await this.loop;
+    this.registry?.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
