@@ -8,7 +8,7 @@ import type { ErrorCode } from "../host/errors.js";
 import { eventSigningInput, type SignedEvent } from "../host/events.js";
 import { validateEnvelope } from "../host/envelope.js";
 import { publicKeyObject, verifyEnvelope, verifyBytes } from "../host/signing.js";
-import { factDigest, factId, FACT_TYPES, GENESIS, verifyFactSignature, type Fact } from "./fact.js";
+import { factDigest, factId, GENESIS, verifyFactSignature, type Fact } from "./fact.js";
 import { factFiles, KEYS_FILE } from "./fact-log.js";
 import { RECORDER_IDENTITY } from "./recorder.js";
 

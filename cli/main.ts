@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// agora: the command line.
+import { isAgoraError } from "../host/errors.js";
+import { helpText, parse, type Command } from "./command.js";
+import { demo } from "./demo.js";
+import { factsVerify } from "./facts.js";
+import { keysGen } from "./keys.js";
+import { send } from "./send.js";
+import { host, up } from "./up.js";
+import { watch } from "./watch.js";
+
+export const COMMANDS: Command[] = [up, host, send, watch, keysGen, factsVerify, demo];
+
+function mainHelp(): string {
+  const w = Math.max(...COMMANDS.map((c) => c.name.length));
+  return `usage: agora <command> [options]
+
+agora: signed agent coordination on NATS JetStream — wasm agents, host-enforced
+controls, hash-chained YAML facts.
+
+commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary.split(". ")[0]!.replace(/\.$/, "")}`).join("\n")}
+
+Run 'agora <command> --help' for a command's options.
+Environment: NATS_URL (use this NATS), AGORA_CONFIG (config file), AGORA_DATA (data directory).
+`;
+}
+
+/** Find the command named by the first one or two words of argv. */
+export function resolveCommand(argv: string[]): { cmd?: Command; rest: string[] } {
+  for (const words of [2, 1]) {
+    const name = argv.slice(0, words).join(" ");
+    const cmd = COMMANDS.find((c) => c.name === name);
+    if (cmd) return { cmd, rest: argv.slice(words) };
+  }
+  return { rest: argv };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
+    process.stdout.write(mainHelp());
+    return argv.length === 0 ? 2 : 0;
+  }
+  const { cmd, rest } = resolveCommand(argv);
+  if (!cmd) {
+    const group = COMMANDS.filter((c) => c.name.startsWith(`${argv[0]} `));
+    if (group.length > 0 && (rest.length === 1 || rest[1] === "--help" || rest[1] === "-h")) {
+      process.stdout.write(group.map(helpText).join("\n"));
+      return rest.length === 1 ? 2 : 0;
+    }
+    console.error(`AGORA_ERR_USAGE: unknown command '${argv.join(" ")}'; run 'agora --help'`);
+    return 2;
+  }
+  const parsed = parse(cmd, rest);
+  if (parsed === "help") {
+    process.stdout.write(helpText(cmd));
+    return 0;
+  }
+  return cmd.run(parsed);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (isAgoraError(err)) console.error(`${err.code}: ${err.message}`);
+    else console.error(`agora: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exitCode = isAgoraError(err, "AGORA_ERR_USAGE") ? 2 : 1;
+  },
+);

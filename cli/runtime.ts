@@ -1,0 +1,71 @@
+// Shared start-up for `agora up` and `agora host`: NATS, recorder, host.
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { AgoraConfig } from "../host/config.js";
+import { Host } from "../host/host.js";
+import { KeyRegistry } from "../host/key-registry.js";
+import { KeyStore } from "../host/key-store.js";
+import { connectNats, ensureInfrastructure } from "../host/nats.js";
+import { NatsServer, ensureNatsServer } from "../host/nats-server.js";
+import { Recorder } from "../facts/recorder.js";
+
+export interface Running {
+  server?: NatsServer;
+  nc: NatsConnection;
+  host: Host;
+  recorder?: Recorder;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startRuntime(
+  config: AgoraConfig,
+  options: { embedded: boolean; agents?: string[]; facts: boolean; log: (line: string) => void },
+): Promise<Running> {
+  const { log } = options;
+  let server: NatsServer | undefined;
+  let url = config.nats.url;
+  if (!url) {
+    if (!options.embedded) url = `nats://${config.nats.host}:${config.nats.port}`;
+    else {
+      ensureNatsServer({ install: true, log });
+      log(`starting nats-server -js (store ${config.natsStoreDir}) on ${config.nats.host}:${config.nats.port} …`);
+      server = await NatsServer.start({ storeDir: config.natsStoreDir, host: config.nats.host, port: config.nats.port });
+      url = server.url;
+    }
+  }
+  const nc = await connectNats({ url, name: `agora-${config.host.name}` }).catch(async (err) => {
+    await server?.stop();
+    throw err;
+  });
+  log(`connected to NATS at ${url}`);
+  const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
+  // External identities declared without a public key get a local key (demo convenience).
+  const store = new KeyStore(config.keysDir);
+  for (const ext of config.external) {
+    if (ext.publicKey) continue;
+    const created = !store.has(ext.name);
+    const id = store.loadOrGenerate(ext.name);
+    await KeyRegistry.publish(infra.keys, ext.name, id.publicKey).catch((err) => log(`key ${ext.name}: ${String(err)}`));
+    if (created) log(`generated key for external agent ${ext.name} in ${config.keysDir}`);
+  }
+  const recorder = options.facts ? await Recorder.start({ config, nc, log }) : undefined;
+  if (recorder) log(`recording facts to ${config.factsDir}`);
+  const host = await Host.start({ config, nc, agents: options.agents, log });
+  for (const [name] of host.runtimes) {
+    const a = config.agents.find((x) => x.name === name)!;
+    log(`agent ${name}: running (reads ${a.read.join(", ") || "-"}; writes ${a.write.join(", ") || "-"})`);
+  }
+  return {
+    server,
+    nc,
+    host,
+    recorder,
+    url,
+    async close() {
+      await host.close();
+      await recorder?.close();
+      await nc.drain().catch(() => {});
+      await server?.stop();
+    },
+  };
+}

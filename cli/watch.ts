@@ -1,0 +1,64 @@
+// agora watch: print a channel's envelopes live, each with its signature status.
+import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
+import { loadConfig } from "../host/config.js";
+import { startKeyRegistry } from "../host/host.js";
+import { assertName, channelSubject } from "../host/names.js";
+import { connectNats, ensureInfrastructure, STREAM } from "../host/nats.js";
+import { Verifier, type Verdict } from "../host/verifier.js";
+import { CONFIG_HELP, CONFIG_OPTION, untilSignal, usageError, type Command } from "./command.js";
+import { natsUrlOf } from "./nats-url.js";
+
+/** One line per message: seq, sender → channel, act, hop, id, re, signature status, body. */
+export function formatWatchLine(seq: number, v: Verdict): string {
+  const env = v.env;
+  const status = v.ok ? "sig ok" : `REJECTED ${v.code}`;
+  if (!env) return `#${seq}  ${status}: ${v.ok ? "" : v.reason}`;
+  const body = JSON.stringify(env.body);
+  return `#${seq}  ${env.ts}  ${env.sender} → ${env.channel}  ${env.act}  hop=${env.hop}  id=${env.id}${env.re ? `  re=${env.re}` : ""}  [${status}]  ${body.length > 200 ? `${body.slice(0, 200)}…` : body}`;
+}
+
+export const watch: Command = {
+  name: "watch",
+  usage: "watch <channel> [--all] [--count N] [--json]",
+  summary: "Print the envelopes on <channel> as they arrive, with their signature status.",
+  help: `options:
+${CONFIG_HELP}
+      --all           start from the first message kept in the stream (default: new ones)
+      --count N       exit after N messages
+      --json          one JSON object per line: {seq, ok, code?, reason?, envelope?}`,
+  options: { ...CONFIG_OPTION, all: { type: "boolean" }, count: { type: "string" }, json: { type: "boolean" } },
+  async run({ values, positionals }) {
+    if (positionals.length !== 1) throw usageError(watch, "watch needs exactly one <channel>");
+    const channel = positionals[0]!;
+    assertName(channel, "channel");
+    const config = loadConfig(values.config as string | undefined);
+    const limit = values.count === undefined ? Infinity : Number(values.count);
+    const nc = await connectNats({ url: natsUrlOf(config), name: "agora-watch" });
+    const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
+    const registry = await startKeyRegistry(config, infra);
+    const verifier = new Verifier(config, registry, (n) => registry.refresh(infra.keys, n));
+    // An ephemeral consumer with one filter subject (nats-server 2.9 has no filter_subjects).
+    const info = await infra.jsm.consumers.add(STREAM, {
+      filter_subject: channelSubject(channel),
+      deliver_policy: values.all ? DeliverPolicy.All : DeliverPolicy.New,
+      ack_policy: AckPolicy.None,
+      inactive_threshold: 30_000_000_000,
+    });
+    const consumer = await infra.js.consumers.get(STREAM, info.name);
+    const messages = await consumer.consume();
+    if (!values.json) console.error(`watching ${channel} on ${natsUrlOf(config)} (Ctrl-C stops)`);
+    void untilSignal().then(() => messages.stop());
+    let n = 0;
+    for await (const m of messages) {
+      const v = await verifier.verify(m.data, m.subject);
+      if (values.json) {
+        console.log(JSON.stringify({ seq: m.seq, ok: v.ok, ...(v.ok ? {} : { code: v.code, reason: v.reason }), envelope: v.env }));
+      } else console.log(formatWatchLine(m.seq, v));
+      if (++n >= limit) break;
+    }
+    messages.stop();
+    registry.close();
+    await nc.drain().catch(() => {});
+    return 0;
+  },
+};
