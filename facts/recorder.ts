@@ -1,6 +1,6 @@
 // Recorder: one durable consumer over the whole AGORA stream; one fact per stream sequence.
 import { createHash } from "node:crypto";
-import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { AgoraConfig } from "../host/config.js";
 import type { ErrorCode } from "../host/errors.js";
@@ -9,6 +9,7 @@ import { startKeyRegistry } from "../host/host.js";
 import type { KeyRegistry } from "../host/key-registry.js";
 import { KeyStore, type Identity } from "../host/key-store.js";
 import { ensureInfrastructure, STREAM, type Infrastructure } from "../host/nats.js";
+import { pullLoop } from "../host/pull-loop.js";
 import { verifyBytes } from "../host/signing.js";
 import { Verifier } from "../host/verifier.js";
 import { factId, RECORDER, signFact, type Fact, type FactType } from "./fact.js";
@@ -43,7 +44,7 @@ export class Recorder {
   private registry?: KeyRegistry;
   private verifier?: Verifier;
   private identity?: Identity;
-  private messages?: ConsumerMessages;
+  private closing = false;
   private loop?: Promise<void>;
   private readonly waiters = new Set<{ seq: number; resolve: () => void }>();
 
@@ -78,18 +79,18 @@ export class Recorder {
       });
     }
     const consumer = await this.infra.js.consumers.get(STREAM, RECORDER_CONSUMER);
-    this.messages = await consumer.consume({ max_messages: 512 });
-    const messages = this.messages;
-    this.loop = (async () => {
-      for await (const m of messages) {
+    this.loop = pullLoop(
+      consumer,
+      async (m) => {
         try {
           await this.record(m);
         } catch (err) {
           this.options.log?.(`recorder: seq ${m.seq}: ${String(err)}`);
           m.nak(1000);
         }
-      }
-    })();
+      },
+      { batch: 512, closing: () => this.closing, onError: (err) => this.options.log?.(`recorder: pull failed: ${String(err)}`) },
+    );
   }
 
   /** Resolves once the fact for stream sequence `seq` is on disk. */
@@ -201,7 +202,7 @@ export class Recorder {
   }
 
   async close(): Promise<void> {
-    this.messages?.stop();
+    this.closing = true;
     await this.loop;
     this.registry?.close();
   }

@@ -1,5 +1,5 @@
 // Host: runs hosted agents — one durable consumer per (agent, readable channel).
-import { AckPolicy, DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AgentRuntime, decodeStateKey } from "./agent-runtime.js";
 import { ComponentLoader } from "./component-loader.js";
@@ -13,6 +13,7 @@ import { KeyStore, type Identity } from "./key-store.js";
 import { ensureInfrastructure, STREAM, type Infrastructure } from "./nats.js";
 import { channelSubject } from "./names.js";
 import { publishEvent } from "./publisher.js";
+import { pullLoop } from "./pull-loop.js";
 import { Verifier } from "./verifier.js";
 import { WorkerPool } from "./worker-pool.js";
 
@@ -63,7 +64,6 @@ export class Host {
   private registry?: KeyRegistry;
   private pool?: WorkerPool;
   private identity?: Identity;
-  private readonly subscriptions: ConsumerMessages[] = [];
   private readonly loops: Promise<void>[] = [];
   private closed = false;
 
@@ -143,15 +143,11 @@ export class Host {
         });
       }
       const consumer = await infra.js.consumers.get(STREAM, durable);
-      const messages = await consumer.consume({ max_messages: 256 });
-      this.subscriptions.push(messages);
       this.loops.push(
-        (async () => {
-          for await (const m of messages) {
-            if (this.closed) break;
-            await runtime.enqueue(m).catch((err) => this.log(`agent ${agent.name}: ${String(err)}`));
-          }
-        })(),
+        pullLoop(consumer, (m) => runtime.enqueue(m).catch((err) => this.log(`agent ${agent.name}: ${String(err)}`)), {
+          closing: () => this.closed,
+          onError: (err) => this.log(`agent ${agent.name} on ${channel}: pull failed: ${String(err)}`),
+        }),
       );
     }
   }
@@ -177,7 +173,6 @@ export class Host {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const s of this.subscriptions) s.stop();
     await Promise.allSettled(this.loops);
     await Promise.allSettled([...this.runtimes.values()].map((r) => r.idle()));
     await this.pool?.close();

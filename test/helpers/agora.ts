@@ -8,7 +8,8 @@ import { parseConfig, type AgoraConfig } from "../../host/config.js";
 import { Host } from "../../host/host.js";
 import { KeyRegistry } from "../../host/key-registry.js";
 import { KeyStore } from "../../host/key-store.js";
-import { connectNats, ensureInfrastructure } from "../../host/nats.js";
+import { connectNats, ensureInfrastructure, type Infrastructure } from "../../host/nats.js";
+import { Recorder } from "../../facts/recorder.js";
 import { startNats, type TestNats } from "./nats-server.js";
 
 export interface AgoraSpec {
@@ -24,7 +25,12 @@ export interface TestAgora {
   config: AgoraConfig;
   nc: NatsConnection;
   host?: Host;
+  recorder?: Recorder;
   keys: KeyStore;
+  infra: Infrastructure;
+  startRecorder(): Promise<Recorder>;
+  /** Wait until the recorder has written everything now in the stream. */
+  settleFacts(): Promise<void>;
   startHost(options?: { agents?: string[] }): Promise<Host>;
   stopHost(): Promise<void>;
   /** A client for an external identity (key generated and registered on first use). */
@@ -57,6 +63,15 @@ export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }
     config,
     nc,
     keys,
+    infra,
+    async startRecorder() {
+      t.recorder = await Recorder.start({ config, nc });
+      return t.recorder;
+    },
+    async settleFacts() {
+      const info = await infra.jsm.streams.info("AGORA");
+      await t.recorder!.waitFor(info.state.last_seq);
+    },
     async startHost(options) {
       t.host = await Host.start({ config, nc, agents: options?.agents });
       return t.host;
@@ -77,6 +92,7 @@ export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }
     },
     async close() {
       await t.host?.close();
+      await t.recorder?.close();
       await nc.drain().catch(() => {});
       if (!existing?.nats) await nats.close();
       rmSync(dir, { recursive: true, force: true });

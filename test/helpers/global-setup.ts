@@ -1,12 +1,30 @@
-// Build the reference agents once if `npm run build` has not.
-import { existsSync } from "node:fs";
+// Build the reference agents and the test fixtures once (skipped when present).
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { AGENTS_OUT, buildComponent, referenceAgents } from "../../agent/build.js";
-import { ROOT } from "./paths.js";
+import { FIXTURES, FIXTURES_OUT, ROOT } from "./paths.js";
+
+/** Fixture components: name → built with WASI stubbed? */
+export const FIXTURE_COMPONENTS: Record<string, { stubWasi: boolean }> = {
+  rogue: { stubWasi: true },
+  trapper: { stubWasi: true },
+  "wasi-importer": { stubWasi: false },
+};
+
+/** True when `out` is missing or older than `src`. */
+function stale(src: string, out: string): boolean {
+  return !existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs;
+}
 
 export default async function setup(): Promise<void> {
   for (const name of referenceAgents()) {
     const out = join(AGENTS_OUT, `${name}.wasm`);
-    if (!existsSync(out)) await buildComponent({ entry: join(ROOT, "agent", name, `${name}.ts`), out });
+    const entry = join(ROOT, "agent", name, `${name}.ts`);
+    if (stale(entry, out)) await buildComponent({ entry, out });
+  }
+  for (const [name, { stubWasi }] of Object.entries(FIXTURE_COMPONENTS)) {
+    const out = join(FIXTURES_OUT, `${name}.wasm`);
+    const entry = join(FIXTURES, name, `${name}.ts`);
+    if (stale(entry, out)) await buildComponent({ entry, out, stubWasi });
   }
 }
