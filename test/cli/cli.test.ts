@@ -1,0 +1,134 @@
+// The agora CLI, run as a process from the sources.
+import { describe, expect, it } from "vitest";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT } from "../helpers/paths.js";
+import { startNats } from "../helpers/nats-server.js";
+
+const CLI = join(ROOT, "cli", "main.ts");
+const COMMANDS = ["up", "host", "send", "watch", "keys gen", "facts verify", "demo"];
+
+function agora(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT) {
+  const r = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], { cwd, env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function tempConfig(extra = ""): { dir: string; file: string } {
+  const dir = mkdtempSync(join(tmpdir(), "agora-cli-"));
+  const file = join(dir, "agora.yaml");
+  writeFileSync(
+    file,
+    `data: ${join(dir, "data")}
+channels:
+  build-coord: {}
+agents:
+  responder: { component: ${join(ROOT, "dist", "agents", "responder.wasm")}, read: [build-coord], write: [build-coord] }
+external:
+  maintainer: { write: [build-coord] }
+${extra}`,
+  );
+  return { dir, file };
+}
+
+describe("cli", () => {
+  it("cli - every command has --help", () => {
+    const top = agora(["--help"]);
+    expect(top.code).toBe(0);
+    for (const name of COMMANDS) {
+      expect(top.out).toContain(name);
+      const r = agora([...name.split(" "), "--help"]);
+      expect(r.code, name).toBe(0);
+      expect(r.out).toContain(`usage: agora ${name}`);
+    }
+  });
+
+  it("cli - usage errors are coded and point to --help", () => {
+    const none = agora([]);
+    expect(none.code).toBe(2);
+    const unknown = agora(["frobnicate"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toContain("AGORA_ERR_USAGE");
+    const flag = agora(["send", "--bogus"]);
+    expect(flag.code).toBe(2);
+    expect(flag.err).toMatch(/AGORA_ERR_USAGE.*send --help/);
+    const missing = agora(["send", "build-coord", "request"]);
+    expect(missing.code).toBe(2);
+  });
+
+  it("cli - a bad config names the bad key", () => {
+    const { file } = tempConfig("limits:\n  hops: 3\n");
+    const r = agora(["send", "build-coord", "request", "{}", "--as", "maintainer", "--config", file]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("AGORA_ERR_CONFIG");
+    expect(r.err).toContain("limits.hops");
+    const { file: f2 } = tempConfig("agents2: {}\n");
+    expect(agora(["host", "--config", f2]).err).toContain("agents2");
+  });
+
+  it("cli - keys gen writes a 0600 key and refuses to overwrite", () => {
+    const { file, dir } = tempConfig();
+    const r = agora(["keys", "gen", "alice", "--no-publish", "--config", file]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/public key: [A-Za-z0-9_-]{43}/);
+    expect(statSync(join(dir, "data", "keys", "alice.key")).mode & 0o777).toBe(0o600);
+    const again = agora(["keys", "gen", "alice", "--no-publish", "--config", file]);
+    expect(again.code).toBe(1);
+    expect(again.err).toContain("AGORA_ERR_KEY_EXISTS");
+    expect(agora(["keys", "gen", "Bad.Name", "--no-publish", "--config", file]).err).toContain("AGORA_ERR_BAD_NAME");
+  });
+
+  it("cli - send signs with the identity's key, watch shows it verified, facts verify checks the log", async () => {
+    await using nats = await startNats();
+    const { file, dir } = tempConfig();
+    const env = { NATS_URL: nats.url };
+    expect(agora(["keys", "gen", "maintainer", "--config", file], env).code).toBe(0);
+    const host = spawn(process.execPath, ["--import", "tsx", CLI, "host", "--config", file], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let hostOut = "";
+    host.stdout.on("data", (d) => (hostOut += d));
+    try {
+      for (let i = 0; i < 200 && !hostOut.includes("running 1 agent"); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(hostOut).toContain("running 1 agent");
+      const sent = agora(["send", "build-coord", "request", '{"task":"build"}', "--as", "maintainer", "--config", file], env);
+      expect(sent.code).toBe(0);
+      expect(sent.out).toMatch(/sent request \S+ on build-coord as maintainer \(hop 3, stream seq 1\)/);
+      const plain = agora(["send", "build-coord", "inform", "just words", "--as", "maintainer", "--config", file], env);
+      expect(plain.code).toBe(0);
+      const w = agora(["watch", "build-coord", "--all", "--count", "3", "--config", file], env);
+      expect(w.code).toBe(0);
+      const lines = w.out.trim().split("\n");
+      expect(lines[0]).toMatch(/maintainer → build-coord {2}request {2}hop=3 .*\[sig ok\] {2}\{"task":"build"\}/);
+      expect(w.out).toMatch(/responder → build-coord {2}agree {2}hop=2 .*re=\S+ {2}\[sig ok\]/);
+      expect(w.out).toContain('"just words"');
+      const unknown = agora(["send", "nope", "request", "{}", "--as", "maintainer", "--config", file], env);
+      expect(unknown.err).toContain("AGORA_ERR_UNKNOWN_CHANNEL");
+    } finally {
+      host.kill("SIGTERM");
+      await new Promise((r) => host.once("exit", r));
+    }
+    expect(hostOut).toContain("SIGTERM: draining");
+    const v = agora(["facts", "verify", join(dir, "data", "facts")]);
+    expect(v.out).toContain("OK: facts verify");
+    expect(v.code).toBe(0);
+    const bad = agora(["facts", "verify", dir]);
+    expect(bad.code).toBe(1);
+  });
+
+  it("cli - demo cross-talk converges on the hop budget with the expected counts", () => {
+    const r = agora(["demo", "cross-talk", "--json"]);
+    expect(r.code, r.err).toBe(0);
+    const counts = JSON.parse(r.out);
+    console.log(`demo cross-talk: ${JSON.stringify(counts)}`);
+    expect(counts.byHop).toEqual({ 3: 1, 2: 2, 1: 2, 0: 2 });
+    expect(counts.published).toBe(7);
+    expect(counts.handled).toEqual({ "chatty-a": 4, "chatty-b": 4 });
+    expect(counts.uniquePairs).toBe(8);
+    expect(counts.echoDropped).toBe(6);
+    expect(counts.hopExhausted).toBe(2);
+    expect(counts.secretDelivered).toBe(0);
+    expect(counts.replayDropped).toBe(true);
+    expect(counts.facts).toBe(16);
+    expect(counts.factsVerified).toBe(true);
+  });
+});
