@@ -1,0 +1,45 @@
+// agora.yaml validation: schema errors name the bad key; grants reference declared channels.
+import { describe, expect, it } from "vitest";
+import { join } from "node:path";
+import { loadConfig, parseConfig } from "../../host/config.js";
+import { AgoraError } from "../../host/errors.js";
+import { ROOT } from "../helpers/paths.js";
+
+function message(raw: unknown): string {
+  try {
+    parseConfig(raw, { baseDir: "/tmp", file: "agora.yaml" });
+  } catch (err) {
+    expect(err).toBeInstanceOf(AgoraError);
+    expect((err as AgoraError).code).toBe("AGORA_ERR_CONFIG");
+    return (err as Error).message;
+  }
+  throw new Error("config was accepted");
+}
+
+describe("config", () => {
+  it("config - the shipped agora.yaml is valid and frozen", () => {
+    const c = loadConfig(join(ROOT, "agora.yaml"), {});
+    expect(c.channels).toEqual(["build-coord", "votes", "secret-ops"]);
+    expect(c.agents.map((a) => a.name)).toEqual(["responder", "chatty-a", "chatty-b", "voter"]);
+    expect(c.limits.dedupWindowMs).toBe(600_000);
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.agents[0]!.read)).toBe(true);
+  });
+
+  it("config - errors name the bad key", () => {
+    expect(message({ chanels: {} })).toContain("agora.yaml: chanels");
+    expect(message({ agents: { a: { component: "x", reed: [] } } })).toContain("agents.a.reed");
+    expect(message({ agents: { "Bad.Name": { component: "x" } } })).toContain("Bad.Name");
+    expect(message({ limits: { hop: 99 } })).toContain("limits.hop");
+    expect(message({ limits: { dedupWindow: "ten minutes" } })).toContain("limits.dedupWindow");
+    expect(message({ agents: { a: {} } })).toContain("component");
+    expect(message({ channels: { x: null }, agents: { a: { component: "c", read: ["y"] } } })).toContain("agents.a.read: channel y is not declared");
+  });
+
+  it("config - NATS_URL and AGORA_DATA override the file", () => {
+    const c = parseConfig({ nats: { url: "nats://a:1" }, data: "d" }, { baseDir: "/base", env: { NATS_URL: "nats://b:2", AGORA_DATA: "/data" } });
+    expect(c.nats.url).toBe("nats://b:2");
+    expect(c.keysDir).toBe("/data/keys");
+    expect(parseConfig({ data: "d" }, { baseDir: "/base", env: {} }).factsDir).toBe("/base/d/facts");
+  });
+});
