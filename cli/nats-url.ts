@@ -1,6 +1,17 @@
+// Which NATS the CLI talks to.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { AgoraConfig } from "../host/config.js";
 
-/** NATS_URL, else nats.url, else the embedded server's address from `agora up`. */
+/** Where `agora up` writes the URL of the nats-server it started. */
+export function embeddedUrlFile(config: AgoraConfig): string {
+  return join(config.data, "nats.url");
+}
+
+/** NATS_URL, else nats.url, else the server `agora up` started, else nats://nats.host:nats.port. */
 export function natsUrlOf(config: AgoraConfig): string {
-  return config.nats.url ?? `nats://${config.nats.host}:${config.nats.port}`;
+  if (config.nats.url) return config.nats.url;
+  const file = embeddedUrlFile(config);
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  return `nats://${config.nats.host}:${config.nats.port}`;
 }

@@ -1,4 +1,5 @@
 // Shared start-up for `agora up` and `agora host`: NATS, recorder, host.
+import { rmSync, writeFileSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { AgoraConfig } from "../host/config.js";
 import { Host } from "../host/host.js";
@@ -7,6 +8,7 @@ import { KeyStore } from "../host/key-store.js";
 import { connectNats, ensureInfrastructure } from "../host/nats.js";
 import { NatsServer, ensureNatsServer } from "../host/nats-server.js";
 import { Recorder } from "../facts/recorder.js";
+import { embeddedUrlFile, natsUrlOf } from "./nats-url.js";
 
 export interface Running {
   server?: NatsServer;
@@ -25,12 +27,20 @@ export async function startRuntime(
   let server: NatsServer | undefined;
   let url = config.nats.url;
   if (!url) {
-    if (!options.embedded) url = `nats://${config.nats.host}:${config.nats.port}`;
+    if (!options.embedded) url = natsUrlOf(config);
     else {
       ensureNatsServer({ install: true, log });
       log(`starting nats-server -js (store ${config.natsStoreDir}) on ${config.nats.host}:${config.nats.port} …`);
-      server = await NatsServer.start({ storeDir: config.natsStoreDir, host: config.nats.host, port: config.nats.port });
+      try {
+        server = await NatsServer.start({ storeDir: config.natsStoreDir, host: config.nats.host, port: config.nats.port });
+      } catch (err) {
+        if (!/address already in use/.test(String((err as Error).message))) throw err;
+        // e.g. Debian's nats-server service already on 4222: take a free port instead.
+        log(`port ${config.nats.port} is taken (a system nats-server service?); using a free port`);
+        server = await NatsServer.start({ storeDir: config.natsStoreDir, host: config.nats.host, port: 0 });
+      }
       url = server.url;
+      writeFileSync(embeddedUrlFile(config), `${url}\n`);
     }
   }
   const nc = await connectNats({ url, name: `agora-${config.host.name}` }).catch(async (err) => {
@@ -66,6 +76,7 @@ export async function startRuntime(
       await recorder?.close();
       await nc.drain().catch(() => {});
       await server?.stop();
+      if (server) rmSync(embeddedUrlFile(config), { force: true });
     },
   };
 }
