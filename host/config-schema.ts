@@ -4,6 +4,22 @@ const name = { type: "string", pattern: "^[a-z0-9][a-z0-9-]{0,62}$" } as const;
 const names = { type: "array", items: name, uniqueItems: true } as const;
 const NAME_KEY = "^[a-z0-9][a-z0-9-]{0,62}$";
 
+/** A map keyed by names, each value an object (or null when `nullable`) with exactly `properties`. */
+function byName(properties: object, options: { required?: string[]; nullable?: boolean } = {}) {
+  return {
+    type: "object",
+    additionalProperties: false,
+    patternProperties: {
+      [NAME_KEY]: {
+        type: options.nullable ? ["object", "null"] : "object",
+        additionalProperties: false,
+        ...(options.required ? { required: options.required } : {}),
+        properties,
+      },
+    },
+  } as const;
+}
+
 export const CONFIG_SCHEMA = {
   $id: "https://agora.dev/schemas/agora.yaml.json",
   type: "object",
@@ -24,44 +40,9 @@ export const CONFIG_SCHEMA = {
       additionalProperties: false,
       properties: { name, workers: { type: "integer", minimum: 1, maximum: 64 } },
     },
-    channels: {
-      type: "object",
-      additionalProperties: false,
-      patternProperties: {
-        [NAME_KEY]: {
-          type: ["object", "null"],
-          additionalProperties: false,
-          properties: { description: { type: "string" } },
-        },
-      },
-    },
-    agents: {
-      type: "object",
-      additionalProperties: false,
-      patternProperties: {
-        [NAME_KEY]: {
-          type: "object",
-          additionalProperties: false,
-          required: ["component"],
-          properties: { component: { type: "string", minLength: 1 }, read: names, write: names },
-        },
-      },
-    },
-    external: {
-      type: "object",
-      additionalProperties: false,
-      patternProperties: {
-        [NAME_KEY]: {
-          type: ["object", "null"],
-          additionalProperties: false,
-          properties: {
-            publicKey: { type: "string", pattern: "^[A-Za-z0-9_-]{43}$" },
-            read: names,
-            write: names,
-          },
-        },
-      },
-    },
+    channels: byName({ description: { type: "string" } }, { nullable: true }),
+    agents: byName({ component: { type: "string", minLength: 1 }, read: names, write: names }, { required: ["component"] }),
+    external: byName({ publicKey: { type: "string", pattern: "^[A-Za-z0-9_-]{43}$" }, read: names, write: names }, { nullable: true }),
     limits: {
       type: "object",
       additionalProperties: false,

@@ -1,5 +1,8 @@
 // A whole agora for one test: nats-server, temp data dir, config, host, clients.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { factFiles } from "../../facts/fact-log.js";
+import type { Fact } from "../../facts/fact.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -109,4 +112,9 @@ export async function until(probe: () => boolean | Promise<boolean>, ms = 10_000
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Every fact in a facts directory, in chain order. */
+export function readFacts(dir: string): Fact[] {
+  return factFiles(dir).flatMap((f) => (parseYaml(readFileSync(join(dir, f), "utf8")) as { artifacts: Fact[] }).artifacts);
 }

@@ -1,24 +1,15 @@
 // The six controls of DESIGN.md, each positive and negative, on a real nats-server.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { parse as parseYaml } from "yaml";
 import { generateRawKeyPair, privateKeyObject, signEnvelope } from "../../host/signing.js";
 import { encodeEnvelope, type Envelope } from "../../host/envelope.js";
 import type { HostEvent } from "../../host/events.js";
-import { factFiles } from "../../facts/fact-log.js";
-import type { Fact } from "../../facts/fact.js";
-import { startAgora, until, type TestAgora } from "../helpers/agora.js";
+import { readFacts, startAgora, until, type TestAgora } from "../helpers/agora.js";
 import { agentWasm, fixtureWasm } from "../helpers/paths.js";
 
 let a: TestAgora;
 const events: HostEvent[] = [];
 
-function facts(): Fact[] {
-  return factFiles(a.config.factsDir).flatMap(
-    (f) => (parseYaml(readFileSync(join(a.config.factsDir, f), "utf8")) as { artifacts: Fact[] }).artifacts,
-  );
-}
+const facts = () => readFacts(a.config.factsDir);
 
 /** Publish raw bytes on a subject, then a valid sentinel request; resolve when the responder has handled the sentinel. */
 async function thenSentinel(subject: string, data: Uint8Array | string): Promise<void> {

@@ -1,13 +1,8 @@
 // Idempotency and state across host restarts, and failing components, on a real nats-server.
 import { describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { parse as parseYaml } from "yaml";
 import type { HostEvent } from "../../host/events.js";
 import type { Host } from "../../host/host.js";
-import { factFiles } from "../../facts/fact-log.js";
-import type { Fact } from "../../facts/fact.js";
-import { startAgora, until, type TestAgora } from "../helpers/agora.js";
+import { readFacts, startAgora, until, type TestAgora } from "../helpers/agora.js";
 import { agentWasm, fixtureWasm } from "../helpers/paths.js";
 
 function collect(host: Host, into: HostEvent[]): void {
@@ -16,11 +11,7 @@ function collect(host: Host, into: HostEvent[]): void {
   })();
 }
 
-function facts(a: TestAgora): Fact[] {
-  return factFiles(a.config.factsDir).flatMap(
-    (f) => (parseYaml(readFileSync(join(a.config.factsDir, f), "utf8")) as { artifacts: Fact[] }).artifacts,
-  );
-}
+const facts = (a: TestAgora) => readFacts(a.config.factsDir);
 
 describe("host - restarts", () => {
   it("host - each (agent, id) is processed once across a host restart mid-stream", async () => {
