@@ -27,6 +27,8 @@ const EVENT_FACT: Record<string, FactType> = {
   duplicate: "duplicate",
   failed: "failed",
   agent_refused: "agent-refused",
+  killed: "killed",
+  revived: "revived",
 };
 
 export interface RecorderOptions {

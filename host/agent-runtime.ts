@@ -12,6 +12,7 @@ import type { Verifier } from "./verifier.js";
 import type { WorkerPool } from "./worker-pool.js";
 import type { CallResult, ComponentEnvelope } from "./worker-protocol.js";
 import { signAndPublish } from "./publisher.js";
+import type { HostMetrics } from "./metrics.js";
 
 /** What the runtime needs from its host. */
 export interface RuntimeContext {
@@ -20,6 +21,7 @@ export interface RuntimeContext {
   processed: KV;
   pool: WorkerPool;
   verifier: Verifier;
+  metrics: HostMetrics;
   /** Report a decision (counted, streamed, and — for enforcement — recorded). */
   report(event: HostEvent): Promise<void>;
 }
@@ -65,6 +67,9 @@ export class AgentRuntime {
   private tail: Promise<unknown> = Promise.resolve();
   /** Messages handled by the component (each (agent, id) once). */
   handled = 0;
+  private killedFlag = false;
+  private wake?: () => void;
+  private revival?: Promise<void>;
 
   constructor(config: HostedAgentConfig, key: KeyObject, ctx: RuntimeContext) {
     this.name = config.name;
@@ -80,6 +85,31 @@ export class AgentRuntime {
     return run;
   }
 
+  get killed(): boolean {
+    return this.killedFlag;
+  }
+
+  /** Kill (no delivery starts after this returns) or revive the agent. */
+  setKilled(killed: boolean): void {
+    if (killed === this.killedFlag) return;
+    this.killedFlag = killed;
+    if (killed) this.revival = new Promise((r) => (this.wake = r));
+    else {
+      this.wake?.();
+      this.revival = undefined;
+    }
+  }
+
+  /** Resolves when the agent is revived (at once if it is not killed). */
+  revived(): Promise<void> {
+    return this.revival ?? Promise.resolve();
+  }
+
+  /** Wake a loop waiting for revival (used on close). */
+  release(): void {
+    this.wake?.();
+  }
+
   /** Wait for the message in hand to finish. */
   idle(): Promise<unknown> {
     return this.tail;
@@ -91,6 +121,7 @@ export class AgentRuntime {
     const verdict = await this.ctx.verifier.verify(m.data, m.subject);
     if (!verdict.ok) {
       // Recorded once by the facts recorder from the stream; here only counted.
+      this.ctx.metrics.rejects.inc({ reason: verdict.code });
       await this.ctx.report({ type: "rejected", agent, seq, channel: verdict.env?.channel, id: verdict.env?.id, code: verdict.code, reason: verdict.reason });
       m.ack();
       return;
@@ -98,35 +129,49 @@ export class AgentRuntime {
     const env = verdict.env;
     const base = { agent, seq, channel: env.channel, id: env.id };
     if (env.sender === agent) {
+      this.ctx.metrics.drops.inc({ control: "echo" });
       await this.ctx.report({ type: "echo_dropped", ...base });
       m.ack();
       return;
     }
     const marker = `${agent}.${env.id}`;
     if (await this.ctx.processed.get(marker)) {
+      this.ctx.metrics.drops.inc({ control: "duplicate" });
       await this.ctx.report({ type: "duplicate", ...base });
       m.ack();
       return;
     }
-    await this.ctx.report({ type: "delivered", ...base, sender: env.sender, act: env.act, hop: env.hop });
+    // The kill switch: checked last, right before the call, so no delivery starts once it is set.
+    if (this.killedFlag) {
+      this.ctx.metrics.drops.inc({ control: "killed" });
+      m.nak(250);
+      return;
+    }
+    const started = performance.now();
+    await this.ctx.report({ type: "delivered", ...base, sender: env.sender, act: env.act, hop: env.hop, at: performance.timeOrigin + started });
+    this.ctx.metrics.messagesIn.inc({ channel: env.channel });
     const result = await this.ctx.pool.call(agent, toComponentEnvelope(env));
     this.handled++;
     for (const target of result.blocked) {
+      this.ctx.metrics.drops.inc({ control: "blocked" });
       await this.ctx.report({ type: "blocked", ...base, target, code: "AGORA_ERR_NOT_GRANTED" });
     }
     if (!result.ok) {
+      this.ctx.metrics.failures.inc({ agent });
       await this.ctx.report({ type: "failed", ...base, code: codeOf(result.error), error: (result.error ?? "").slice(0, 500) });
     } else {
       await this.commit(env, result, seq);
     }
     await this.ctx.processed.put(marker, String(seq));
     m.ack();
+    this.ctx.metrics.handleSeconds.observe({ agent }, (performance.now() - started) / 1000);
   }
 
   /** Publish the call's sends (host-stamped) and write its state, unless the hop budget is spent. */
   private async commit(parent: Envelope, result: CallResult, seq: number): Promise<void> {
     const agent = this.name;
     if (result.sends.length > 0 && parent.hop === 0) {
+      this.ctx.metrics.drops.inc({ control: "hop" }, result.sends.length);
       await this.ctx.report({ type: "hop_exhausted", agent, seq, channel: parent.channel, id: parent.id, dropped: result.sends.length });
     } else {
       for (const [i, s] of result.sends.entries()) {
@@ -142,6 +187,7 @@ export class AgentRuntime {
           ...(s.re ? { re: s.re } : {}),
           conv: parent.conv ?? parent.id,
         });
+        this.ctx.metrics.messagesOut.inc({ channel: env.channel });
         await this.ctx.report({ type: "emitted", agent, channel: env.channel, id: env.id, act: env.act, hop: env.hop, re: env.re });
       }
     }

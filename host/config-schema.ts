@@ -43,6 +43,17 @@ export const CONFIG_SCHEMA = {
     channels: byName({ description: { type: "string" } }, { nullable: true }),
     agents: byName({ component: { type: "string", minLength: 1 }, read: names, write: names }, { required: ["component"] }),
     external: byName({ publicKey: { type: "string", pattern: "^[A-Za-z0-9_-]{43}$" }, read: names, write: names }, { nullable: true }),
+    gateway: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        host: { type: "string", minLength: 1 },
+        port: { type: "integer", minimum: 0, maximum: 65535 },
+        identity: name,
+        viewerToken: { type: "string", minLength: 16 },
+        operatorToken: { type: "string", minLength: 16 },
+      },
+    },
     limits: {
       type: "object",
       additionalProperties: false,

@@ -34,6 +34,10 @@ export interface AgoraConfig {
   natsStoreDir: string;
   nats: { url?: string; host: string; port: number };
   host: { name: string; workers: number };
+  /** The operator edge. Tokens come from here or AGORA_VIEWER_TOKEN / AGORA_OPERATOR_TOKEN. */
+  gateway: { host: string; port: number; identity: string; viewerToken?: string; operatorToken?: string };
+  /** Identities whose signed control envelopes (kill, revive) hosts obey. */
+  controllers: readonly string[];
   channels: readonly string[];
   agents: readonly HostedAgentConfig[];
   external: readonly ExternalAgentConfig[];
@@ -49,6 +53,7 @@ export const DEFAULT_HOP = 3;
 export const DEFAULT_DEDUP_WINDOW = "10m";
 export const DEFAULT_FACTS_MAX_FILE_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_NATS_PORT = 4222;
+export const DEFAULT_GATEWAY_PORT = 8080;
 
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
 const validate = ajv.compile(CONFIG_SCHEMA);
@@ -85,6 +90,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
     data?: string;
     nats?: { url?: string; host?: string; port?: number };
     host?: { name?: string; workers?: number };
+    gateway?: { host?: string; port?: number; identity?: string; viewerToken?: string; operatorToken?: string };
     channels?: Record<string, unknown>;
     agents?: Record<string, { component: string; read?: string[]; write?: string[] }>;
     external?: Record<string, { publicKey?: string; read?: string[]; write?: string[] } | null>;
@@ -128,6 +134,14 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
       port: c.nats?.port ?? DEFAULT_NATS_PORT,
     }),
     host: Object.freeze({ name: c.host?.name ?? "host", workers: c.host?.workers ?? 2 }),
+    gateway: Object.freeze({
+      host: c.gateway?.host ?? "127.0.0.1",
+      port: c.gateway?.port ?? DEFAULT_GATEWAY_PORT,
+      identity: c.gateway?.identity ?? "operator",
+      viewerToken: env.AGORA_VIEWER_TOKEN || c.gateway?.viewerToken,
+      operatorToken: env.AGORA_OPERATOR_TOKEN || c.gateway?.operatorToken,
+    }),
+    controllers: Object.freeze([c.gateway?.identity ?? "operator"]),
     channels: Object.freeze(channels),
     agents: Object.freeze(agents),
     external: Object.freeze(external),

@@ -11,7 +11,7 @@ interface Base {
 }
 
 export type HostEvent =
-  | (Base & { type: "delivered"; channel: string; id: string; sender: string; act: Act; hop: number })
+  | (Base & { type: "delivered"; channel: string; id: string; sender: string; act: Act; hop: number; /** epoch ms when the call started */ at: number })
   | { type: "emitted"; agent: string; channel: string; id: string; act: Act; hop: number; re?: string }
   | (Base & { type: "rejected"; channel?: string; id?: string; code: ErrorCode; reason: string })
   | (Base & { type: "echo_dropped"; channel: string; id: string })
@@ -19,6 +19,8 @@ export type HostEvent =
   | (Base & { type: "blocked"; channel: string; id: string; target: string; code: ErrorCode })
   | (Base & { type: "duplicate"; channel: string; id: string })
   | (Base & { type: "failed"; channel: string; id: string; code: ErrorCode; error: string })
+  | { type: "killed"; agent: string; by: string; control: string }
+  | { type: "revived"; agent: string; by: string; control: string }
   | { type: "agent_started"; agent: string; digest: string; ms: number }
   | { type: "agent_refused"; agent: string; code: ErrorCode; reason: string };
 
@@ -32,6 +34,8 @@ export const RECORDED_EVENTS: ReadonlySet<HostEventType> = new Set([
   "duplicate",
   "failed",
   "agent_refused",
+  "killed",
+  "revived",
 ]);
 
 /** A recorded event on the wire: the event plus host, time and the host's signature. */

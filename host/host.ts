@@ -3,6 +3,8 @@ import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AgentRuntime, decodeStateKey } from "./agent-runtime.js";
 import { ComponentLoader } from "./component-loader.js";
+import { ALL_AGENTS, ControlFollower, type ControlEnvelope } from "./control.js";
+import { HostMetrics } from "./metrics.js";
 import type { AgoraConfig, HostedAgentConfig } from "./config.js";
 import { AgoraError } from "./errors.js";
 import { EventHub } from "./event-hub.js";
@@ -55,8 +57,9 @@ export class Host {
   readonly events = new EventHub();
   readonly counters: HostCounters = {
     delivered: 0, emitted: 0, rejected: 0, echo_dropped: 0, hop_exhausted: 0, blocked: 0,
-    duplicate: 0, failed: 0, agent_started: 0, agent_refused: 0,
+    duplicate: 0, failed: 0, agent_started: 0, agent_refused: 0, killed: 0, revived: 0,
   };
+  readonly metrics = new HostMetrics();
   readonly runtimes = new Map<string, AgentRuntime>();
   private readonly options: HostOptions;
   private readonly loader: ComponentLoader;
@@ -64,6 +67,7 @@ export class Host {
   private registry?: KeyRegistry;
   private pool?: WorkerPool;
   private identity?: Identity;
+  private control?: ControlFollower;
   private readonly loops: Promise<void>[] = [];
   private closed = false;
 
@@ -95,6 +99,8 @@ export class Host {
     this.registry = await startKeyRegistry(config, this.infra);
     const registry = this.registry;
     const verifier = new Verifier(config, registry, (name) => registry.refresh(this.infra!.keys, name));
+    this.control = new ControlFollower(this.nc, this.infra.control, registry, config.controllers, config.host.name, (c) => void this.onControl(c));
+    await this.control.start();
     this.pool = new WorkerPool(config.host.workers);
     for (const agent of wanted) await this.startAgent(agent, store.load(agent.name), verifier);
   }
@@ -117,6 +123,7 @@ export class Host {
       const e = err instanceof AgoraError ? err : new AgoraError("AGORA_ERR_COMPONENT_LOAD", String(err), { cause: err });
       this.log(`agent ${agent.name} refused: ${e.code}: ${e.message}`);
       await this.report({ type: "agent_refused", agent: agent.name, code: e.code, reason: e.message.slice(0, 500) });
+      await this.setStatus(agent.name, "failed", `${e.code}: ${e.message.slice(0, 300)}`);
       return;
     }
     const runtime = new AgentRuntime(agent, id.privateKey, {
@@ -125,9 +132,12 @@ export class Host {
       processed: infra.processed,
       pool: this.pool!,
       verifier,
+      metrics: this.metrics,
       report: (e) => this.report(e),
     });
+    runtime.setKilled(this.control!.killed(agent.name));
     this.runtimes.set(agent.name, runtime);
+    await this.setStatus(agent.name, "running");
     for (const channel of agent.read) {
       const durable = consumerName(agent.name, channel);
       try {
@@ -146,10 +156,35 @@ export class Host {
       this.loops.push(
         pullLoop(consumer, (m) => runtime.enqueue(m).catch((err) => this.log(`agent ${agent.name}: ${String(err)}`)), {
           closing: () => this.closed,
+          paused: () => runtime.killed && !this.closed,
+          resumed: () => runtime.revived(),
           onError: (err) => this.log(`agent ${agent.name} on ${channel}: pull failed: ${String(err)}`),
         }),
       );
     }
+  }
+
+  /** Apply a kill or revive to the agents of this host it addresses. */
+  private async onControl(c: ControlEnvelope): Promise<void> {
+    for (const [name, runtime] of this.runtimes) {
+      if (c.agent !== ALL_AGENTS && c.agent !== name) continue;
+      const killed = this.control!.killed(name);
+      if (killed === runtime.killed) continue;
+      runtime.setKilled(killed);
+      this.log(`agent ${name} ${killed ? "killed" : "revived"} by ${c.by}`);
+      await this.report({ type: killed ? "killed" : "revived", agent: name, by: c.by, control: c.id });
+    }
+  }
+
+  /** Publish an agent's status for the gateway (`agora-agents` KV). */
+  private async setStatus(agent: string, status: "running" | "failed" | "stopped", reason?: string): Promise<void> {
+    const record = { agent, status, host: this.config.host.name, since: new Date().toISOString(), ...(reason ? { reason } : {}) };
+    await this.infra?.agents.put(agent, JSON.stringify(record)).catch((err) => this.log(`status of ${agent}: ${String(err)}`));
+  }
+
+  /** Whether `agent` is killed by the control plane. */
+  killed(agent: string): boolean {
+    return this.control?.killed(agent) ?? false;
   }
 
   /** Count, stream and (for enforcement decisions) record an event. */
@@ -158,7 +193,7 @@ export class Host {
     this.events.emit(event);
     if (!RECORDED_EVENTS.has(event.type) || !this.infra || !this.identity) return;
     const seq = "seq" in event ? event.seq : 0;
-    const extra = event.type === "blocked" ? event.target : "";
+    const extra = event.type === "blocked" ? event.target : event.type === "killed" || event.type === "revived" ? event.control : "";
     await publishEvent(this.infra.js, { name: this.identity.name, key: this.identity.privateKey }, event, eventMsgId(event.type, event.agent, seq, extra)).catch(
       (err) => this.log(`cannot record ${event.type}: ${String(err)}`),
     );
@@ -173,9 +208,12 @@ export class Host {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const r of this.runtimes.values()) r.release();
     await Promise.allSettled(this.loops);
     await Promise.allSettled([...this.runtimes.values()].map((r) => r.idle()));
     await this.pool?.close();
+    for (const name of this.runtimes.keys()) await this.setStatus(name, "stopped");
+    this.control?.close();
     this.registry?.close();
     this.events.close();
   }

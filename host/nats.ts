@@ -13,6 +13,10 @@ export const KEYS_BUCKET = "agora-keys";
 export const STATE_BUCKET = "agora-state";
 /** Processed markers: key = `<agent>.<envelope id>`. */
 export const PROCESSED_BUCKET = "agora-processed";
+/** Latest signed control per agent (kill/revive): key `agent.<name>` or `all`. */
+export const CONTROL_BUCKET = "agora-control";
+/** Agent status as hosts report it: key = agent name, value = AgentStatusRecord JSON. */
+export const AGENTS_BUCKET = "agora-agents";
 /** How long processed markers live. @default 24 h */
 export const DEFAULT_PROCESSED_TTL_MS = 24 * 3_600_000;
 
@@ -49,6 +53,8 @@ export interface Infrastructure {
   keys: KV;
   state: KV;
   processed: KV;
+  control: KV;
+  agents: KV;
 }
 
 /** Create (or update) the AGORA stream and the KV buckets. Idempotent. */
@@ -73,10 +79,12 @@ export async function ensureInfrastructure(
     await jsm.streams.add(config);
   }
   const kvm = new Kvm(nc);
-  const [keys, state, processed] = await Promise.all([
+  const [keys, state, processed, control, agents] = await Promise.all([
     kvm.create(KEYS_BUCKET, { history: 1 }),
     kvm.create(STATE_BUCKET, { history: 1 }),
     kvm.create(PROCESSED_BUCKET, { history: 1, ttl: options.processedTtlMs ?? DEFAULT_PROCESSED_TTL_MS }),
+    kvm.create(CONTROL_BUCKET, { history: 5 }),
+    kvm.create(AGENTS_BUCKET, { history: 1 }),
   ]);
-  return { js: jetstream(nc), jsm, keys, state, processed };
+  return { js: jetstream(nc), jsm, keys, state, processed, control, agents };
 }

@@ -10,6 +10,9 @@ export interface PullLoopOptions {
   expiresMs?: number;
   /** True once the owner is closing: remaining messages are handed back (nak). */
   closing(): boolean;
+  /** While true, no new pull is made (a killed agent); `resumed` resolves when it turns false. */
+  paused?(): boolean;
+  resumed?(): Promise<void>;
   /** Called when a pull fails (e.g. while NATS reconnects); the loop retries. */
   onError?(err: unknown): void;
 }
@@ -18,6 +21,10 @@ export async function pullLoop(consumer: Consumer, handle: (m: JsMsg) => Promise
   const batch = options.batch ?? 64;
   const expires = options.expiresMs ?? 1000;
   while (!options.closing()) {
+    if (options.paused?.()) {
+      await options.resumed?.();
+      continue;
+    }
     try {
       const messages = await consumer.fetch({ max_messages: batch, expires });
       for await (const m of messages) {

@@ -1,0 +1,151 @@
+// Control plane: kill and revive travel out of band — signed control envelopes
+// on core NATS `agora.ctl.<verb>`, with the state kept in KV `agora-control` —
+// never through a channel. Hosts follow both and acknowledge on the request's inbox.
+import { createHash, type KeyObject } from "node:crypto";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { KvWatchInclude, type KV } from "@nats-io/kv";
+import { AgoraError } from "./errors.js";
+import { randomId } from "./ids.js";
+import { canonicalize } from "./jcs.js";
+import type { KeyRegistry } from "./key-registry.js";
+import { isName } from "./names.js";
+import { signBytes, verifyBytes } from "./signing.js";
+
+export const CONTROL_SUBJECT_PREFIX = "agora.ctl.";
+export const CONTROL_VERBS = ["kill", "revive"] as const;
+export type ControlVerb = (typeof CONTROL_VERBS)[number];
+/** `"*"` addresses every agent. */
+export const ALL_AGENTS = "*";
+
+/** A signed control envelope. */
+export interface ControlEnvelope {
+  v: 1;
+  id: string;
+  verb: ControlVerb;
+  agent: string;
+  by: string;
+  ts: string;
+  sig: string;
+}
+
+export function controlSigningInput(c: Omit<ControlEnvelope, "sig"> | ControlEnvelope): Buffer {
+  const { sig: _sig, ...unsigned } = c as ControlEnvelope;
+  return Buffer.from(`agora-control-v1\n${canonicalize(unsigned)}`, "utf8");
+}
+
+/** KV key holding the latest control of `agent` (`all` for `*`). */
+export function controlKey(agent: string): string {
+  return agent === ALL_AGENTS ? "all" : `agent.${agent}`;
+}
+
+export function makeControl(verb: ControlVerb, agent: string, by: { name: string; key: KeyObject }): ControlEnvelope {
+  if (agent !== ALL_AGENTS && !isName(agent)) throw new AgoraError("AGORA_ERR_BAD_NAME", `agent ${JSON.stringify(agent)} is not a valid name (or "*")`);
+  const unsigned = { v: 1 as const, id: randomId(), verb, agent, by: by.name, ts: new Date().toISOString() };
+  return { ...unsigned, sig: signBytes(by.key, controlSigningInput(unsigned)) };
+}
+
+/** Parse and verify a control envelope: signed by one of `controllers`, whose key the registry knows. */
+export function verifyControl(data: Uint8Array, keys: KeyRegistry, controllers: readonly string[]): ControlEnvelope | undefined {
+  let c: ControlEnvelope;
+  try {
+    c = JSON.parse(Buffer.from(data).toString("utf8")) as ControlEnvelope;
+  } catch {
+    return undefined;
+  }
+  if (c?.v !== 1 || !CONTROL_VERBS.includes(c.verb) || typeof c.sig !== "string" || typeof c.id !== "string") return undefined;
+  if (c.agent !== ALL_AGENTS && !isName(c.agent)) return undefined;
+  if (!controllers.includes(c.by)) return undefined;
+  const key = keys.get(c.by);
+  if (!key || !verifyBytes(key, controlSigningInput(c), c.sig)) return undefined;
+  return c;
+}
+
+/** Publish a control: record it in KV (survives restarts), then tell every host and wait briefly for their acks. */
+export async function issueControl(nc: NatsConnection, kv: KV, control: ControlEnvelope, options: { waitMs?: number } = {}): Promise<{ hosts: string[] }> {
+  const data = JSON.stringify(control);
+  await kv.put(controlKey(control.agent), data);
+  const hosts: string[] = [];
+  try {
+    const replies = await nc.requestMany(`${CONTROL_SUBJECT_PREFIX}${control.verb}`, data, {
+      strategy: "stall",
+      stall: 30,
+      maxWait: options.waitMs ?? 300,
+    });
+    for await (const r of replies) hosts.push(r.string());
+  } catch {
+    /* no host listening: the KV record still applies when they start */
+  }
+  return { hosts };
+}
+
+/** Whether `agent` is killed given the latest controls. */
+export function isKilled(controls: ReadonlyMap<string, ControlEnvelope>, agent: string): boolean {
+  return controls.get(controlKey(ALL_AGENTS))?.verb === "kill" || controls.get(controlKey(agent))?.verb === "kill";
+}
+
+/**
+ * Follows the control plane for a host: KV state at start (so a killed agent
+ * stays killed across restarts), then core-NATS controls (fast path) and KV
+ * updates (catch-up after a reconnect). `onChange` runs for every applied control.
+ */
+export class ControlFollower {
+  readonly controls = new Map<string, ControlEnvelope>();
+  private sub?: Subscription;
+  private stopWatch?: () => void;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly kv: KV,
+    private readonly keys: KeyRegistry,
+    private readonly controllers: readonly string[],
+    private readonly hostName: string,
+    private readonly onChange: (c: ControlEnvelope) => void,
+  ) {}
+
+  private apply(c: ControlEnvelope | undefined): boolean {
+    if (!c) return false;
+    const key = controlKey(c.agent);
+    const current = this.controls.get(key);
+    if (current && (current.id === c.id || current.ts > c.ts)) return current.id === c.id;
+    this.controls.set(key, c);
+    // Reviving everyone also lifts individual kills.
+    if (c.verb === "revive" && c.agent === ALL_AGENTS) {
+      for (const [k, v] of this.controls) if (k !== key && v.verb === "kill") this.controls.set(k, { ...v, verb: "revive" });
+    }
+    this.onChange(c);
+    return true;
+  }
+
+  async start(): Promise<void> {
+    for await (const k of await this.kv.keys()) {
+      const e = await this.kv.get(k);
+      if (e && e.operation === "PUT") this.apply(verifyControl(e.value, this.keys, this.controllers));
+    }
+    this.sub = this.nc.subscribe(`${CONTROL_SUBJECT_PREFIX}>`, {
+      callback: (err, msg) => {
+        if (err) return;
+        const c = verifyControl(msg.data, this.keys, this.controllers);
+        if (this.apply(c) || (c && this.controls.get(controlKey(c.agent))?.id === c.id)) msg.respond(this.hostName);
+      },
+    });
+    const watcher = await this.kv.watch({ include: KvWatchInclude.UpdatesOnly });
+    this.stopWatch = () => watcher.stop();
+    void (async () => {
+      for await (const e of watcher) if (e.operation === "PUT") this.apply(verifyControl(e.value, this.keys, this.controllers));
+    })();
+  }
+
+  killed(agent: string): boolean {
+    return isKilled(this.controls, agent);
+  }
+
+  close(): void {
+    this.sub?.unsubscribe();
+    this.stopWatch?.();
+  }
+}
+
+/** Stable id of a control for fact dedup. */
+export function controlDigest(c: ControlEnvelope): string {
+  return createHash("sha256").update(c.id).digest("base64url").slice(0, 16);
+}
