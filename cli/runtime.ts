@@ -8,10 +8,12 @@ import { KeyStore } from "../host/key-store.js";
 import { connectNats, ensureInfrastructure } from "../host/nats.js";
 import { NatsServer, ensureNatsServer } from "../host/nats-server.js";
 import { Recorder } from "../facts/recorder.js";
+import { Gateway } from "../gateway/gateway.js";
 import { embeddedUrlFile, natsUrlOf } from "./nats-url.js";
 
 export interface Running {
   server?: NatsServer;
+  gateway?: Gateway;
   nc: NatsConnection;
   host: Host;
   recorder?: Recorder;
@@ -21,7 +23,7 @@ export interface Running {
 
 export async function startRuntime(
   config: AgoraConfig,
-  options: { embedded: boolean; agents?: string[]; facts: boolean; log: (line: string) => void },
+  options: { embedded: boolean; agents?: string[]; facts: boolean; gateway?: boolean; log: (line: string) => void },
 ): Promise<Running> {
   const { log } = options;
   let server: NatsServer | undefined;
@@ -65,13 +67,20 @@ export async function startRuntime(
     const a = config.agents.find((x) => x.name === name)!;
     log(`agent ${name}: running (reads ${a.read.join(", ") || "-"}; writes ${a.write.join(", ") || "-"})`);
   }
+  let gateway: Gateway | undefined;
+  if (options.gateway) {
+    gateway = await Gateway.create({ config, nc, hostMetrics: host.metrics });
+    await gateway.listen({ host: config.gateway.host, port: config.gateway.port });
+  }
   return {
     server,
+    gateway,
     nc,
     host,
     recorder,
     url,
     async close() {
+      await gateway?.close();
       await host.close();
       await recorder?.close();
       await nc.drain().catch(() => {});

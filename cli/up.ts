@@ -2,29 +2,37 @@
 import { loadConfig } from "../host/config.js";
 import { CONFIG_HELP, CONFIG_OPTION, untilSignal, type Command } from "./command.js";
 import { startRuntime } from "./runtime.js";
+import { tokensFile } from "../gateway/auth.js";
 
 const log = (line: string) => console.log(`agora: ${line}`);
 
 export const up: Command = {
   name: "up",
-  usage: "up [--config FILE]",
+  usage: "up [--config FILE] [--no-gateway]",
   summary: "Start everything: a local nats-server (unless NATS_URL is set), the host with the agents of agora.yaml, and the facts recorder.",
   help: `Without NATS_URL (or nats.url in the config), starts \`nats-server -js\` with its
 store under <data>/nats (default ./.agora/nats), installing Debian's nats-server
 package with apt-get first when it is missing and we are root. Stops cleanly on
-Ctrl-C / SIGTERM.
+Ctrl-C / SIGTERM. The operator console listens on gateway.host:gateway.port
+(default http://127.0.0.1:8080).
 
 options:
-${CONFIG_HELP}`,
-  options: { ...CONFIG_OPTION },
+${CONFIG_HELP}
+      --no-gateway    do not start the operator console`,
+  options: { ...CONFIG_OPTION, "no-gateway": { type: "boolean" } },
   async run({ values }) {
     const config = loadConfig(values.config as string | undefined);
-    const rt = await startRuntime(config, { embedded: true, facts: true, log });
+    const rt = await startRuntime(config, { embedded: true, facts: true, gateway: !values["no-gateway"], log });
     const first = config.channels[0] ?? "build-coord";
     const ext = config.external[0]?.name ?? "maintainer";
+    const console_ = rt.gateway
+      ? `  console: ${rt.gateway.url}/  — sign in with the operator token below
+  operator token: ${rt.gateway.tokens.operator}${rt.gateway.tokens.generated ? `   (viewer token and both saved in ${tokensFile(config)})` : ""}
+`
+      : "";
     console.log(`
 agora is up — NATS ${rt.url}, ${rt.host.runtimes.size} agent(s), facts in ${config.factsDir}
-  watch:   agora watch ${first}
+${console_}  watch:   agora watch ${first}
   send:    agora send ${first} request '{"task":"build"}' --as ${ext}
   verify:  agora facts verify ${config.factsDir}
 Ctrl-C stops.`);

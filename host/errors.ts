@@ -31,7 +31,9 @@ export const ERROR_CODES = {
   AGORA_ERR_FACTS_FORMAT: "a facts file is not valid YAML in rivet artifact format",
   AGORA_ERR_FACTS_CHAIN: "the facts hash chain is broken (edit, deletion or reordering)",
   AGORA_ERR_FACTS_SIGNATURE: "a fact's signature does not verify",
-  AGORA_ERR_USAGE: "a command was called with wrong arguments",
+  AGORA_ERR_USAGE: "a command or request was called with wrong arguments",
+  AGORA_ERR_UNAUTHORIZED: "no token, or an unknown token, was presented to the gateway",
+  AGORA_ERR_FORBIDDEN: "the token's role may not do this (viewer tried an operator action)",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,27 @@
+// Watch frames: what /api/watch streams, a discriminated union on `type`.
+import type { Envelope } from "../host/envelope.js";
+import type { ErrorCode } from "../host/errors.js";
+import type { SignedEvent } from "../host/events.js";
+
+export type AgentStatus = "running" | "killed" | "failed" | "stopped" | "unknown";
+
+export interface AgentView {
+  name: string;
+  kind: "hosted" | "external";
+  status: AgentStatus;
+  host?: string;
+  since?: string;
+  reason?: string;
+  read: readonly string[];
+  write: readonly string[];
+}
+
+export type WatchFrame =
+  | { type: "hello"; role: string; channels: string[]; agents: AgentView[]; counters: Record<string, number> }
+  | { type: "envelope"; seq: number; channel: string; ok: true; envelope: Envelope }
+  | { type: "envelope"; seq: number; channel: string; ok: false; code: ErrorCode; reason: string; envelope?: Envelope }
+  | { type: "event"; seq: number; event: SignedEvent }
+  | { type: "agent"; agent: AgentView }
+  | { type: "counters"; counters: Record<string, number> }
+  /** Frames the gateway had to drop because this client was too slow. */
+  | { type: "dropped"; count: number };

@@ -1,0 +1,68 @@
+// Gateway: the operator edge — connects to NATS, follows the stream, serves the app.
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { FastifyInstance } from "fastify";
+import type { AgoraConfig } from "../host/config.js";
+import { startKeyRegistry } from "../host/host.js";
+import { KeyRegistry } from "../host/key-registry.js";
+import { KeyStore } from "../host/key-store.js";
+import type { HostMetrics } from "../host/metrics.js";
+import { ensureInfrastructure } from "../host/nats.js";
+import { Verifier } from "../host/verifier.js";
+import { buildApp } from "./app.js";
+import { resolveTokens, type Tokens } from "./auth.js";
+import { WatchHub } from "./watch-hub.js";
+
+export interface GatewayOptions {
+  config: AgoraConfig;
+  nc: NatsConnection;
+  hostMetrics?: HostMetrics;
+  /** Override the configured tokens (tests). */
+  tokens?: Tokens;
+}
+
+export class Gateway {
+  readonly app: FastifyInstance;
+  readonly hub: WatchHub;
+  readonly tokens: Tokens;
+  private readonly registry: KeyRegistry;
+  url?: string;
+
+  private constructor(app: FastifyInstance, hub: WatchHub, tokens: Tokens, registry: KeyRegistry) {
+    this.app = app;
+    this.hub = hub;
+    this.tokens = tokens;
+    this.registry = registry;
+  }
+
+  /** Build everything; nothing listens until listen(). */
+  static async create(options: GatewayOptions): Promise<Gateway> {
+    const { config, nc } = options;
+    const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
+    const identity = new KeyStore(config.keysDir).loadOrGenerate(config.gateway.identity);
+    await KeyRegistry.publish(infra.keys, identity.name, identity.publicKey);
+    const registry = await startKeyRegistry(config, infra);
+    const verifier = new Verifier(config, registry, (name) => registry.refresh(infra.keys, name));
+    const hub = new WatchHub(config, infra, registry, verifier);
+    await hub.start();
+    const tokens = options.tokens ?? resolveTokens(config);
+    const app = await buildApp({ config, nc, infra, hub, verifier, tokens, identity, hostMetrics: options.hostMetrics });
+    return new Gateway(app, hub, tokens, registry);
+  }
+
+  /** Listen on the configured address (loopback by default); port 0 picks a free one. */
+  async listen(options: { host?: string; port?: number } = {}): Promise<string> {
+    const address = await this.app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
+    this.url = address;
+    return address;
+  }
+
+  async close(): Promise<void> {
+    await this.app.close();
+    await this.hub.close();
+    this.registry.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,241 @@
+// WatchHub: one ordered consumer over the AGORA stream plus the agent and
+// control buckets, fanned out to WebSocket clients. Each client has a bounded
+// queue: a slow browser loses frames (and is told how many), the host never waits.
+import { DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstream";
+import { KvWatchInclude } from "@nats-io/kv";
+import type { AgoraConfig } from "../host/config.js";
+import { isKilled, verifyControl, controlKey, type ControlEnvelope } from "../host/control.js";
+import type { SignedEvent } from "../host/events.js";
+import type { KeyRegistry } from "../host/key-registry.js";
+import type { Infrastructure } from "../host/nats.js";
+import { STREAM } from "../host/nats.js";
+import { subjectChannel } from "../host/names.js";
+import { MetricsRegistry } from "../host/metrics.js";
+import type { Verifier } from "../host/verifier.js";
+import type { AgentView, WatchFrame } from "./frames.js";
+
+/** Frames kept for clients that connect later. @default 200 */
+export const DEFAULT_BACKLOG = 200;
+/** A client's queue bound; beyond it frames are dropped. @default 1000 */
+export const DEFAULT_CLIENT_QUEUE = 1000;
+/** Bytes buffered in a socket above which we stop writing to it. @default 1 MiB */
+export const DEFAULT_MAX_BUFFERED = 1024 * 1024;
+
+/** What the hub needs of a WebSocket. */
+export interface FrameSink {
+  send(data: string): void;
+  readonly bufferedAmount: number;
+  readonly readyState: number;
+}
+
+interface Client {
+  sink: FrameSink;
+  channels?: ReadonlySet<string>;
+  queue: string[];
+  dropped: number;
+  limit: number;
+  maxBuffered: number;
+}
+
+interface StatusRecord {
+  status: "running" | "failed" | "stopped";
+  host?: string;
+  since?: string;
+  reason?: string;
+}
+
+export class WatchHub {
+  readonly counters: Record<string, number> = {
+    envelopes: 0,
+    rejected: 0,
+    echo_dropped: 0,
+    hop_exhausted: 0,
+    blocked: 0,
+    duplicate: 0,
+    failed: 0,
+    killed: 0,
+    revived: 0,
+    agent_refused: 0,
+    frames_dropped: 0,
+  };
+  readonly metrics = new MetricsRegistry();
+  private readonly perChannel = this.metrics.counter("agora_gateway_channel_messages_total", "Messages seen on each channel by the gateway, by verification result");
+  private readonly rejectsByReason = this.metrics.counter("agora_gateway_rejects_total", "Messages the gateway's verification rejected, by reason code");
+  private readonly framesDropped = this.metrics.counter("agora_gateway_frames_dropped_total", "Watch frames dropped for slow clients");
+  private readonly clients = new Set<Client>();
+  private readonly backlog: { frame: WatchFrame; text: string; channel?: string }[] = [];
+  private readonly status = new Map<string, StatusRecord>();
+  private readonly controls = new Map<string, ControlEnvelope>();
+  private messages?: ConsumerMessages;
+  private stops: (() => void)[] = [];
+  private pumpTimer?: NodeJS.Timeout;
+  running = false;
+
+  constructor(
+    private readonly config: AgoraConfig,
+    private readonly infra: Infrastructure,
+    private readonly keys: KeyRegistry,
+    private readonly verifier: Verifier,
+  ) {}
+
+  async start(): Promise<void> {
+    for await (const k of await this.infra.agents.keys()) {
+      const e = await this.infra.agents.get(k);
+      if (e?.operation === "PUT") this.status.set(k, e.json<StatusRecord>());
+    }
+    for await (const k of await this.infra.control.keys()) {
+      const e = await this.infra.control.get(k);
+      const c = e?.operation === "PUT" ? verifyControl(e.value, this.keys, this.config.controllers) : undefined;
+      if (c) this.controls.set(k, c);
+    }
+    const agents = await this.infra.agents.watch({ include: KvWatchInclude.UpdatesOnly });
+    const controls = await this.infra.control.watch({ include: KvWatchInclude.UpdatesOnly });
+    this.stops.push(() => agents.stop(), () => controls.stop());
+    void (async () => {
+      for await (const e of agents) {
+        if (e.operation !== "PUT") continue;
+        this.status.set(e.key, e.json<StatusRecord>());
+        const view = this.agents().find((a) => a.name === e.key);
+        if (view) this.broadcast({ type: "agent", agent: view });
+      }
+    })();
+    void (async () => {
+      for await (const e of controls) {
+        const c = e.operation === "PUT" ? verifyControl(e.value, this.keys, this.config.controllers) : undefined;
+        if (!c) continue;
+        this.controls.set(controlKey(c.agent), c);
+        for (const a of this.agents()) if (c.agent === "*" || c.agent === a.name) this.broadcast({ type: "agent", agent: a });
+      }
+    })();
+    const consumer = await this.infra.js.consumers.get(STREAM, { deliver_policy: DeliverPolicy.New });
+    this.messages = await consumer.consume();
+    const messages = this.messages;
+    this.running = true;
+    // Sockets whose buffers were full get the rest of their queue as they drain.
+    this.pumpTimer = setInterval(() => {
+      for (const c of this.clients) if (c.queue.length > 0 || c.dropped > 0) this.pump(c);
+    }, 50);
+    this.pumpTimer.unref();
+    void (async () => {
+      for await (const m of messages) {
+        try {
+          await this.onMessage(m.subject, m.data, m.seq);
+        } catch {
+          /* a frame we could not build is skipped; the recorder has the fact */
+        }
+      }
+      this.running = false;
+    })();
+  }
+
+  private async onMessage(subject: string, data: Uint8Array, seq: number): Promise<void> {
+    const channel = subjectChannel(subject);
+    if (channel !== undefined) {
+      const v = await this.verifier.verify(data, subject);
+      this.counters.envelopes!++;
+      this.perChannel.inc({ channel: channel.slice(0, 64), result: v.ok ? "ok" : "rejected" });
+      if (v.ok) {
+        this.broadcast({ type: "envelope", seq, channel, ok: true, envelope: v.env }, channel);
+      } else {
+        this.counters.rejected!++;
+        this.rejectsByReason.inc({ reason: v.code });
+        this.broadcast({ type: "envelope", seq, channel: channel.slice(0, 64), ok: false, code: v.code, reason: v.reason, envelope: v.env }, channel);
+      }
+      return;
+    }
+    let event: SignedEvent;
+    try {
+      event = JSON.parse(Buffer.from(data).toString("utf8")) as SignedEvent;
+    } catch {
+      return;
+    }
+    if (typeof event?.type !== "string") return;
+    if (event.type in this.counters) this.counters[event.type]!++;
+    const evChannel = "channel" in event && typeof event.channel === "string" ? event.channel : undefined;
+    this.broadcast({ type: "event", seq, event }, evChannel);
+    if (event.type === "agent_refused" || event.type === "killed" || event.type === "revived") {
+      this.broadcast({ type: "counters", counters: { ...this.counters } });
+    }
+  }
+
+  /** Every agent of the config with its current status. */
+  agents(): AgentView[] {
+    const hosted = this.config.agents.map((a): AgentView => {
+      const s = this.status.get(a.name);
+      const killed = isKilled(this.controls, a.name);
+      return {
+        name: a.name,
+        kind: "hosted",
+        status: killed ? "killed" : (s?.status ?? "unknown"),
+        host: s?.host,
+        since: killed ? this.controls.get(controlKey(a.name))?.ts ?? this.controls.get("all")?.ts : s?.since,
+        reason: s?.reason,
+        read: a.read,
+        write: a.write,
+      };
+    });
+    const external = this.config.external.map((a): AgentView => ({ name: a.name, kind: "external", status: "unknown", read: a.read, write: a.write }));
+    return [...hosted, ...external];
+  }
+
+  /** Register a client; it first gets a hello and the recent backlog for its channels. */
+  attach(sink: FrameSink, options: { role: string; channels?: string[]; queue?: number; maxBuffered?: number }): () => void {
+    const client: Client = {
+      sink,
+      channels: options.channels?.length ? new Set(options.channels) : undefined,
+      queue: [],
+      dropped: 0,
+      limit: options.queue ?? DEFAULT_CLIENT_QUEUE,
+      maxBuffered: options.maxBuffered ?? DEFAULT_MAX_BUFFERED,
+    };
+    this.clients.add(client);
+    this.enqueue(client, JSON.stringify({ type: "hello", role: options.role, channels: [...this.config.channels], agents: this.agents(), counters: { ...this.counters } } satisfies WatchFrame));
+    for (const b of this.backlog) if (this.wants(client, b.channel)) this.enqueue(client, b.text);
+    return () => this.clients.delete(client);
+  }
+
+  private wants(c: Client, channel: string | undefined): boolean {
+    return !c.channels || channel === undefined || c.channels.has(channel);
+  }
+
+  private broadcast(frame: WatchFrame, channel?: string): void {
+    const text = JSON.stringify(frame);
+    if (frame.type === "envelope" || frame.type === "event") {
+      this.backlog.push({ frame, text, channel });
+      if (this.backlog.length > DEFAULT_BACKLOG) this.backlog.shift();
+    }
+    for (const c of this.clients) if (this.wants(c, channel)) this.enqueue(c, text);
+  }
+
+  private enqueue(c: Client, text: string): void {
+    if (c.queue.length >= c.limit) {
+      c.dropped++;
+      this.counters.frames_dropped!++;
+      this.framesDropped.inc();
+      return;
+    }
+    c.queue.push(text);
+    this.pump(c);
+  }
+
+  private pump(c: Client): void {
+    if (c.sink.readyState !== 1) return;
+    if (c.dropped > 0 && c.sink.bufferedAmount < c.maxBuffered) {
+      c.sink.send(JSON.stringify({ type: "dropped", count: c.dropped } satisfies WatchFrame));
+      c.dropped = 0;
+    }
+    while (c.queue.length > 0 && c.sink.bufferedAmount < c.maxBuffered) c.sink.send(c.queue.shift()!);
+  }
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.pumpTimer);
+    this.messages?.stop();
+    for (const s of this.stops) s();
+    this.clients.clear();
+    this.running = false;
+  }
+}
