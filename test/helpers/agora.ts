@@ -13,7 +13,11 @@ import { KeyRegistry } from "../../host/key-registry.js";
 import { KeyStore } from "../../host/key-store.js";
 import { connectNats, ensureInfrastructure, type Infrastructure } from "../../host/nats.js";
 import { Recorder } from "../../facts/recorder.js";
+import { Gateway } from "../../gateway/gateway.js";
 import { startNats, type TestNats } from "./nats-server.js";
+
+/** Gateway tokens used by tests. */
+export const TOKENS = { viewer: "viewer-token-0123456789", operator: "operator-token-0123456789", generated: false };
 
 export interface AgoraSpec {
   channels: string[];
@@ -31,7 +35,10 @@ export interface TestAgora {
   recorder?: Recorder;
   keys: KeyStore;
   infra: Infrastructure;
+  gateway?: Gateway;
   startRecorder(): Promise<Recorder>;
+  /** Build (not listen) a gateway with the TOKENS below. */
+  startGateway(): Promise<Gateway>;
   /** Wait until the recorder has written everything now in the stream. */
   settleFacts(): Promise<void>;
   startHost(options?: { agents?: string[] }): Promise<Host>;
@@ -67,6 +74,10 @@ export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }
     nc,
     keys,
     infra,
+    async startGateway() {
+      t.gateway = await Gateway.create({ config, nc, hostMetrics: t.host?.metrics, tokens: TOKENS });
+      return t.gateway;
+    },
     async startRecorder() {
       t.recorder = await Recorder.start({ config, nc });
       return t.recorder;
@@ -94,6 +105,7 @@ export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }
       return c;
     },
     async close() {
+      await t.gateway?.close();
       await t.host?.close();
       await t.recorder?.close();
       await nc.drain().catch(() => {});
