@@ -9,6 +9,8 @@ import { connectNats, ensureInfrastructure } from "../host/nats.js";
 import { NatsServer, ensureNatsServer } from "../host/nats-server.js";
 import { Recorder } from "../facts/recorder.js";
 import { Gateway } from "../gateway/gateway.js";
+import { GithubBridge } from "../gateway/github/bridge.js";
+import { isAgoraError } from "../host/errors.js";
 import { embeddedUrlFile, natsUrlOf } from "./nats-url.js";
 
 export interface Running {
@@ -67,9 +69,18 @@ export async function startRuntime(
     const a = config.agents.find((x) => x.name === name)!;
     log(`agent ${name}: running (reads ${a.read.join(", ") || "-"}; writes ${a.write.join(", ") || "-"})`);
   }
+  let bridge: GithubBridge | undefined;
+  if (config.github && options.gateway) {
+    try {
+      bridge = await GithubBridge.start({ config, nc, log });
+      log(`github bridge: ${config.github.repos.map((r) => `${r.repo} ↔ ${r.channel}`).join(", ")}; webhook at /github/webhook`);
+    } catch (err) {
+      log(`github bridge not started: ${isAgoraError(err) ? `${err.code}: ${err.message}` : String(err)}`);
+    }
+  }
   let gateway: Gateway | undefined;
   if (options.gateway) {
-    gateway = await Gateway.create({ config, nc, hostMetrics: host.metrics });
+    gateway = await Gateway.create({ config, nc, hostMetrics: host.metrics, bridge });
     await gateway.listen({ host: config.gateway.host, port: config.gateway.port });
   }
   return {
@@ -81,6 +92,7 @@ export async function startRuntime(
     url,
     async close() {
       await gateway?.close();
+      await bridge?.close();
       await host.close();
       await recorder?.close();
       await nc.drain().catch(() => {});

@@ -29,6 +29,8 @@ const EVENT_FACT: Record<string, FactType> = {
   agent_refused: "agent-refused",
   killed: "killed",
   revived: "revived",
+  webhook_rejected: "webhook-rejected",
+  github_failed: "github-failed",
 };
 
 export interface RecorderOptions {
@@ -191,7 +193,8 @@ export class Recorder {
       return this.rejected(m, "AGORA_ERR_BAD_SIGNATURE", `host event not signed by a registered host (${String(event.host).slice(0, 64)})`);
     }
     const detail = "channel" in event && event.channel ? ` on ${event.channel}` : "";
-    const f = this.base(m, type, `${event.agent}: ${type}${detail}`, type === "failed" ? "failed" : "enforced", [type, event.agent]);
+    const status = type === "failed" || type === "github-failed" ? "failed" : type === "webhook-rejected" ? "rejected" : "enforced";
+    const f = this.base(m, type, `${event.agent}: ${type}${detail}`, status, [type, event.agent]);
     Object.assign(f.fields, {
       host: event.host,
       agent: event.agent,

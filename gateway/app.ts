@@ -19,7 +19,9 @@ import type { Infrastructure } from "../host/nats.js";
 import { channelSubject, isName } from "../host/names.js";
 import { publishEnvelope } from "../host/publisher.js";
 import type { Verifier } from "../host/verifier.js";
-import { recentFacts } from "./facts-tail.js";
+import { findFact, recentFacts } from "./facts-tail.js";
+import type { GithubBridge } from "./github/bridge.js";
+import { githubWebhookRoutes } from "./github/routes.js";
 import { presentedToken, roleOf, type Role, type Tokens } from "./auth.js";
 import type { WatchHub } from "./watch-hub.js";
 
@@ -34,6 +36,8 @@ export interface GatewayAppOptions {
   identity: Identity;
   /** The in-process host's metrics, when there is one. */
   hostMetrics?: HostMetrics;
+  /** The GitHub bridge, when configured: adds POST /github/webhook. */
+  bridge?: GithubBridge;
 }
 
 const CONSOLE_DIR = fileURLToPath(new URL("./console/", import.meta.url));
@@ -130,6 +134,15 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
     if (req.query.channel !== undefined && !isName(req.query.channel)) throw new AgoraError("AGORA_ERR_BAD_NAME", "channel is not a valid name");
     return recentFacts(config.factsDir, { channel: req.query.channel, limit });
   });
+
+  app.get<{ Params: { id: string } }>("/api/facts/:id", viewer, async (req, reply) => {
+    if (!/^FACT-\d{9}$/.test(req.params.id)) throw new AgoraError("AGORA_ERR_USAGE", "a fact id looks like FACT-000000123");
+    const fact = findFact(config.factsDir, req.params.id);
+    if (!fact) return reply.code(404).send({ code: "AGORA_ERR_USAGE", message: `no fact ${req.params.id}` });
+    return fact;
+  });
+
+  if (options.bridge) await app.register(githubWebhookRoutes, { bridge: options.bridge });
 
   // --- inject ------------------------------------------------------------------
   app.post<{ Body: { channel?: unknown; act?: unknown; body?: unknown; hop?: unknown; re?: unknown } }>("/api/inject", operator, async (req) => {

@@ -23,3 +23,20 @@ export function recentFacts(dir: string, options: { channel?: string; limit: num
   }
   return out.reverse();
 }
+
+/** The fact with this id, or undefined. */
+export function findFact(dir: string, id: string): Fact | undefined {
+  const needle = `  - id: "${id}"\n`;
+  for (const file of factFiles(dir).reverse()) {
+    const text = readFileSync(join(dir, file), "utf8");
+    const at = text.indexOf(needle);
+    if (at === -1) continue;
+    const next = text.indexOf("\n  - id: ", at + needle.length);
+    try {
+      return (parseYaml(`artifacts:\n${text.slice(at, next === -1 ? undefined : next + 1)}`) as { artifacts: Fact[] }).artifacts[0];
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}

@@ -11,6 +11,7 @@ import { Verifier } from "../host/verifier.js";
 import { buildApp } from "./app.js";
 import { resolveTokens, type Tokens } from "./auth.js";
 import { WatchHub } from "./watch-hub.js";
+import type { GithubBridge } from "./github/bridge.js";
 
 export interface GatewayOptions {
   config: AgoraConfig;
@@ -18,6 +19,8 @@ export interface GatewayOptions {
   hostMetrics?: HostMetrics;
   /** Override the configured tokens (tests). */
   tokens?: Tokens;
+  /** Serve the GitHub bridge's webhook on this gateway. */
+  bridge?: GithubBridge;
 }
 
 export class Gateway {
@@ -45,7 +48,7 @@ export class Gateway {
     const hub = new WatchHub(config, infra, registry, verifier);
     await hub.start();
     const tokens = options.tokens ?? resolveTokens(config);
-    const app = await buildApp({ config, nc, infra, hub, verifier, tokens, identity, hostMetrics: options.hostMetrics });
+    const app = await buildApp({ config, nc, infra, hub, verifier, tokens, identity, hostMetrics: options.hostMetrics, bridge: options.bridge });
     return new Gateway(app, hub, tokens, registry);
   }
 

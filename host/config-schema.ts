@@ -54,6 +54,33 @@ export const CONFIG_SCHEMA = {
         operatorToken: { type: "string", minLength: 16 },
       },
     },
+    github: {
+      type: "object",
+      additionalProperties: false,
+      required: ["repos"],
+      properties: {
+        identity: name,
+        apiUrl: { type: "string", pattern: "^https?://" },
+        tokenEnv: { type: "string", pattern: "^[A-Z_][A-Z0-9_]*$" },
+        secretEnv: { type: "string", pattern: "^[A-Z_][A-Z0-9_]*$" },
+        botLogin: { type: "string", minLength: 1 },
+        consoleUrl: { type: "string", pattern: "^https?://" },
+        host: { type: "string", minLength: 1 },
+        port: { type: "integer", minimum: 0, maximum: 65535 },
+        repos: {
+          type: "object",
+          additionalProperties: false,
+          minProperties: 1,
+          patternProperties: {
+            "^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$": {
+              type: ["object", "null"],
+              additionalProperties: false,
+              properties: { channel: name, decisionLabel: { type: "string", minLength: 1, maxLength: 50 } },
+            },
+          },
+        },
+      },
+    },
     limits: {
       type: "object",
       additionalProperties: false,

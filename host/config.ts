@@ -24,6 +24,36 @@ export interface ExternalAgentConfig extends Grant {
   publicKey?: string;
 }
 
+/** One bridged repository. */
+export interface GithubRepoConfig {
+  /** "owner/repo" as GitHub spells it. */
+  repo: string;
+  channel: string;
+  /** Label set on the issue when an agent agrees or confirms. */
+  decisionLabel?: string;
+}
+
+export interface GithubConfig {
+  identity: string;
+  apiUrl: string;
+  /** Env var holding the API token (never stored in config). */
+  tokenEnv: string;
+  /** Env var holding the webhook secret. */
+  secretEnv: string;
+  botLogin?: string;
+  /** Base URL of the console, for links to facts in comments. */
+  consoleUrl: string;
+  host: string;
+  port: number;
+  repos: readonly GithubRepoConfig[];
+}
+
+/** The default channel of a repository: `gh-<owner>-<repo>`, lower-cased, made a valid name. */
+export function defaultRepoChannel(repo: string): string {
+  const name = `gh-${repo.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`.replace(/-+$/g, "").slice(0, 63);
+  return name.replace(/-+$/g, "");
+}
+
 /** The validated, frozen configuration. */
 export interface AgoraConfig {
   /** The file it came from, or undefined for defaults. */
@@ -36,6 +66,8 @@ export interface AgoraConfig {
   host: { name: string; workers: number };
   /** The operator edge. Tokens come from here or AGORA_VIEWER_TOKEN / AGORA_OPERATOR_TOKEN. */
   gateway: { host: string; port: number; identity: string; viewerToken?: string; operatorToken?: string };
+  /** The GitHub bridge, when configured. */
+  github?: GithubConfig;
   /** Identities whose signed control envelopes (kill, revive) hosts obey. */
   controllers: readonly string[];
   channels: readonly string[];
@@ -91,6 +123,10 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
     nats?: { url?: string; host?: string; port?: number };
     host?: { name?: string; workers?: number };
     gateway?: { host?: string; port?: number; identity?: string; viewerToken?: string; operatorToken?: string };
+    github?: {
+      identity?: string; apiUrl?: string; tokenEnv?: string; secretEnv?: string; botLogin?: string; consoleUrl?: string;
+      host?: string; port?: number; repos: Record<string, { channel?: string; decisionLabel?: string } | null>;
+    };
     channels?: Record<string, unknown>;
     agents?: Record<string, { component: string; read?: string[]; write?: string[] }>;
     external?: Record<string, { publicKey?: string; read?: string[]; write?: string[] } | null>;
@@ -120,6 +156,32 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
     if (c.agents?.[name]) throw new AgoraError("AGORA_ERR_CONFIG", `${source}: external.${name}: also declared under agents`);
     return Object.freeze({ name, publicKey: g.publicKey, read: Object.freeze([...(g.read ?? [])]), write: Object.freeze([...(g.write ?? [])]) });
   });
+  let github: GithubConfig | undefined;
+  if (c.github) {
+    const identity = c.github.identity ?? "github-bridge";
+    const repos = Object.entries(c.github.repos).map(([repo, r]) => {
+      const channel = r?.channel ?? defaultRepoChannel(repo);
+      if (!known.has(channel)) throw new AgoraError("AGORA_ERR_CONFIG", `${source}: github.repos.${repo}: channel ${channel} is not declared under channels`);
+      return Object.freeze({ repo, channel, decisionLabel: r?.decisionLabel });
+    });
+    const ext = external.find((e) => e.name === identity);
+    for (const r of repos) {
+      if (!ext?.read.includes(r.channel) || !ext.write.includes(r.channel)) {
+        throw new AgoraError("AGORA_ERR_CONFIG", `${source}: github: the bridge identity ${identity} needs external.${identity}.read and .write to include ${r.channel}`);
+      }
+    }
+    github = Object.freeze({
+      identity,
+      apiUrl: (c.github.apiUrl ?? "https://api.github.com").replace(/\/+$/, ""),
+      tokenEnv: c.github.tokenEnv ?? "GITHUB_TOKEN",
+      secretEnv: c.github.secretEnv ?? "GITHUB_WEBHOOK_SECRET",
+      botLogin: c.github.botLogin,
+      consoleUrl: (c.github.consoleUrl ?? `http://${c.gateway?.host ?? "127.0.0.1"}:${c.gateway?.port ?? DEFAULT_GATEWAY_PORT}`).replace(/\/+$/, ""),
+      host: c.github.host ?? "127.0.0.1",
+      port: c.github.port ?? 8090,
+      repos: Object.freeze(repos),
+    });
+  }
   const hop = c.limits?.hop ?? DEFAULT_HOP;
   if (hop > MAX_HOP) throw new AgoraError("AGORA_ERR_CONFIG", `${source}: limits.hop: at most ${MAX_HOP}`);
   const config: AgoraConfig = {
@@ -142,6 +204,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
       operatorToken: env.AGORA_OPERATOR_TOKEN || c.gateway?.operatorToken,
     }),
     controllers: Object.freeze([c.gateway?.identity ?? "operator"]),
+    github,
     channels: Object.freeze(channels),
     agents: Object.freeze(agents),
     external: Object.freeze(external),

@@ -32,6 +32,9 @@ export const ERROR_CODES = {
   AGORA_ERR_FACTS_CHAIN: "the facts hash chain is broken (edit, deletion or reordering)",
   AGORA_ERR_FACTS_SIGNATURE: "a fact's signature does not verify",
   AGORA_ERR_USAGE: "a command or request was called with wrong arguments",
+  AGORA_ERR_WEBHOOK_SIGNATURE: "a GitHub webhook's X-Hub-Signature-256 is missing or does not match the secret",
+  AGORA_ERR_WEBHOOK_PAYLOAD: "a GitHub webhook is not JSON, or names a repository that is not bridged",
+  AGORA_ERR_GITHUB_API: "the GitHub API refused a call (4xx) or kept failing (429/5xx after retries)",
   AGORA_ERR_UNAUTHORIZED: "no token, or an unknown token, was presented to the gateway",
   AGORA_ERR_FORBIDDEN: "the token's role may not do this (viewer tried an operator action)",
 } as const;

@@ -21,6 +21,8 @@ export type HostEvent =
   | (Base & { type: "failed"; channel: string; id: string; code: ErrorCode; error: string })
   | { type: "killed"; agent: string; by: string; control: string }
   | { type: "revived"; agent: string; by: string; control: string }
+  | { type: "webhook_rejected"; agent: string; code: ErrorCode; reason: string; delivery?: string }
+  | { type: "github_failed"; agent: string; code: ErrorCode; status: number; repo: string; issue: number; id: string; channel: string }
   | { type: "agent_started"; agent: string; digest: string; ms: number }
   | { type: "agent_refused"; agent: string; code: ErrorCode; reason: string };
 
@@ -36,6 +38,8 @@ export const RECORDED_EVENTS: ReadonlySet<HostEventType> = new Set([
   "agent_refused",
   "killed",
   "revived",
+  "webhook_rejected",
+  "github_failed",
 ]);
 
 /** A recorded event on the wire: the event plus host, time and the host's signature. */

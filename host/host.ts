@@ -58,6 +58,7 @@ export class Host {
   readonly counters: HostCounters = {
     delivered: 0, emitted: 0, rejected: 0, echo_dropped: 0, hop_exhausted: 0, blocked: 0,
     duplicate: 0, failed: 0, agent_started: 0, agent_refused: 0, killed: 0, revived: 0,
+    webhook_rejected: 0, github_failed: 0,
   };
   readonly metrics = new HostMetrics();
   readonly runtimes = new Map<string, AgentRuntime>();

@@ -24,6 +24,7 @@ export interface AgoraSpec {
   agents?: Record<string, { component: string; read?: string[]; write?: string[] }>;
   external?: Record<string, { read?: string[]; write?: string[]; publicKey?: string }>;
   limits?: Record<string, unknown>;
+  github?: Record<string, unknown>;
 }
 
 export interface TestAgora {
@@ -59,6 +60,7 @@ export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }
       agents: spec.agents ?? {},
       external: spec.external ?? {},
       limits: spec.limits ?? {},
+      ...(spec.github ? { github: spec.github } : {}),
       host: { workers: 1 },
     },
     { baseDir: dir, env: { NATS_URL: nats.url } },

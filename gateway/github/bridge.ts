@@ -1,0 +1,272 @@
+// GithubBridge: the external agent `github-bridge`. Issues and comments come in
+// as signed speech acts on the repository's channel; acts that answer them go
+// back out as issue comments. Loop-proof: own comments are never re-ingested,
+// nothing at hop 0 is forwarded, and the hop budget bounds any storm.
+import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { AgoraClient } from "../../host/client.js";
+import type { AgoraConfig, GithubConfig, GithubRepoConfig } from "../../host/config.js";
+import type { Envelope } from "../../host/envelope.js";
+import { AgoraError, type ErrorCode } from "../../host/errors.js";
+import type { HostEvent } from "../../host/events.js";
+import { startKeyRegistry } from "../../host/host.js";
+import { eventMsgId } from "../../host/ids.js";
+import { KeyRegistry } from "../../host/key-registry.js";
+import { KeyStore, type Identity } from "../../host/key-store.js";
+import { channelSubject } from "../../host/names.js";
+import { ensureInfrastructure, STREAM, type Infrastructure } from "../../host/nats.js";
+import { publishEvent } from "../../host/publisher.js";
+import { pullLoop } from "../../host/pull-loop.js";
+import { Verifier } from "../../host/verifier.js";
+import { factId } from "../../facts/fact.js";
+import { GitHubApiError, GitHubClient, type RetryOptions } from "./github-client.js";
+import { BRIDGE_MARKER, deliveryId, mapWebhook, verifyWebhookSignature } from "./webhook.js";
+
+/** Bridge memory: deliveries seen, issue ↔ envelope links, comments posted. */
+export const GITHUB_BUCKET = "agora-github";
+/** Acts that are decisions: they can set the repository's decision label. */
+export const DECISION_ACTS: ReadonlySet<string> = new Set(["agree", "confirm"]);
+
+export interface BridgeOptions {
+  config: AgoraConfig;
+  nc: NatsConnection;
+  /** Defaults to the env var named by github.tokenEnv. */
+  token?: string;
+  /** Defaults to the env var named by github.secretEnv. */
+  secret?: string;
+  retry?: RetryOptions;
+  log?: (line: string) => void;
+}
+
+export interface WebhookResult {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/** Counters the tests and /metrics read. */
+export interface BridgeCounters {
+  inbound: number;
+  duplicates: number;
+  ignored: number;
+  rejected: number;
+  comments: number;
+  labels: number;
+  hopZeroSkipped: number;
+  failed: number;
+}
+
+export class GithubBridge {
+  readonly counters: BridgeCounters = { inbound: 0, duplicates: 0, ignored: 0, rejected: 0, comments: 0, labels: 0, hopZeroSkipped: 0, failed: 0 };
+  readonly gh: GithubConfig;
+  botLogin?: string;
+  private readonly byRepo: Map<string, GithubRepoConfig>;
+  private closing = false;
+  private loops: Promise<void>[] = [];
+
+  private constructor(
+    private readonly options: BridgeOptions,
+    private readonly infra: Infrastructure,
+    private readonly kv: KV,
+    private readonly identity: Identity,
+    private readonly client: AgoraClient,
+    private readonly github: GitHubClient,
+    private readonly registry: KeyRegistry,
+    private readonly verifier: Verifier,
+    private readonly secret: string,
+  ) {
+    this.gh = options.config.github!;
+    this.byRepo = new Map(this.gh.repos.map((r) => [r.repo.toLowerCase(), r]));
+  }
+
+  static async start(options: BridgeOptions): Promise<GithubBridge> {
+    const { config, nc } = options;
+    const gh = config.github;
+    if (!gh) throw new AgoraError("AGORA_ERR_CONFIG", "no github section in the config: add github.repos to bridge a repository");
+    const secret = options.secret ?? process.env[gh.secretEnv];
+    const token = options.token ?? process.env[gh.tokenEnv];
+    if (!secret) throw new AgoraError("AGORA_ERR_CONFIG", `the webhook secret is not set: export ${gh.secretEnv}=<the secret configured on the GitHub webhook>`);
+    if (!token) throw new AgoraError("AGORA_ERR_CONFIG", `the GitHub token is not set: export ${gh.tokenEnv}=<a token with issues read/write>`);
+    const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
+    const kv = await new Kvm(nc).create(GITHUB_BUCKET, { history: 1, ttl: 30 * 24 * 3_600_000 });
+    const identity = new KeyStore(config.keysDir).loadOrGenerate(gh.identity);
+    await KeyRegistry.publish(infra.keys, identity.name, identity.publicKey);
+    const registry = await startKeyRegistry(config, infra);
+    const verifier = new Verifier(config, registry, (name) => registry.refresh(infra.keys, name));
+    const github = new GitHubClient({ baseUrl: gh.apiUrl, token, retry: options.retry });
+    const bridge = new GithubBridge(options, infra, kv, identity, new AgoraClient(nc, identity), github, registry, verifier, secret);
+    bridge.botLogin = gh.botLogin ?? (await github.login().catch((err) => {
+      options.log?.(`github: cannot read the token's login (${(err as Error).message}); relying on the hidden marker alone`);
+      return undefined;
+    }));
+    await bridge.startOutbound();
+    return bridge;
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line);
+  }
+
+  private async record(event: HostEvent, key: string): Promise<void> {
+    await publishEvent(this.infra.js, { name: this.identity.name, key: this.identity.privateKey }, event, eventMsgId(event.type, this.identity.name, 0, key)).catch(
+      (err) => this.log(`github: cannot record ${event.type}: ${String(err)}`),
+    );
+  }
+
+  private async reject(status: number, code: ErrorCode, reason: string, delivery?: string): Promise<WebhookResult> {
+    this.counters.rejected++;
+    await this.record({ type: "webhook_rejected", agent: this.identity.name, code, reason, ...(delivery ? { delivery: delivery.slice(0, 64) } : {}) }, `${delivery ?? ""}:${Date.now()}:${Math.random()}`);
+    return { status, body: { code, message: reason } };
+  }
+
+  // --- inbound -------------------------------------------------------------------
+  /** Handle one webhook delivery: `raw` is the exact body GitHub signed. */
+  async handleWebhook(raw: Buffer, headers: Record<string, string | string[] | undefined>): Promise<WebhookResult> {
+    const h = (name: string) => {
+      const v = headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    const delivery = h("x-github-delivery");
+    if (!verifyWebhookSignature(raw, h("x-hub-signature-256"), this.secret)) {
+      return this.reject(401, "AGORA_ERR_WEBHOOK_SIGNATURE", "X-Hub-Signature-256 missing or wrong", delivery);
+    }
+    const event = h("x-github-event");
+    if (event === "ping") return { status: 200, body: { pong: true } };
+    let payload: Parameters<typeof mapWebhook>[1];
+    let id: string;
+    try {
+      payload = JSON.parse(raw.toString("utf8")) as Parameters<typeof mapWebhook>[1];
+      id = deliveryId(delivery);
+    } catch (err) {
+      return this.reject(400, "AGORA_ERR_WEBHOOK_PAYLOAD", err instanceof AgoraError ? err.message : "body is not JSON", delivery);
+    }
+    const repo = this.byRepo.get(String(payload?.repository?.full_name ?? "").toLowerCase());
+    if (!repo) return this.reject(422, "AGORA_ERR_WEBHOOK_PAYLOAD", `repository ${String(payload?.repository?.full_name).slice(0, 100)} is not bridged`, delivery);
+    const inbound = mapWebhook(event, payload, this.botLogin);
+    if (inbound.kind === "ignored") {
+      this.counters.ignored++;
+      return { status: 202, body: { ignored: inbound.why } };
+    }
+    if (await this.kv.get(`delivery.${id}`)) {
+      this.counters.duplicates++;
+      return { status: 200, body: { id, duplicate: true } };
+    }
+    const opening = await this.kv.get(`issue.${repo.channel}.${inbound.issue}`);
+    const re = !inbound.opening && opening?.operation === "PUT" ? opening.string() : undefined;
+    const { env, ack } = await this.client.send(repo.channel, inbound.act, inbound.body, {
+      id,
+      hop: this.options.config.limits.hop,
+      conv: `issue-${inbound.issue}`,
+      re,
+    });
+    await this.kv.put(`env.${env.id}`, JSON.stringify({ repo: repo.repo, issue: inbound.issue }));
+    if (inbound.opening) await this.kv.put(`issue.${repo.channel}.${inbound.issue}`, env.id);
+    await this.kv.put(`delivery.${id}`, String(ack.seq));
+    this.counters.inbound++;
+    if (ack.duplicate) this.counters.duplicates++;
+    return { status: 202, body: { id: env.id, act: env.act, channel: env.channel, seq: ack.seq, duplicate: ack.duplicate } };
+  }
+
+  // --- outbound ------------------------------------------------------------------
+  private async startOutbound(): Promise<void> {
+    for (const repo of this.gh.repos) {
+      const durable = `bridge_${repo.channel}`;
+      try {
+        await this.infra.jsm.consumers.info(STREAM, durable);
+      } catch {
+        await this.infra.jsm.consumers.add(STREAM, {
+          durable_name: durable,
+          filter_subject: channelSubject(repo.channel),
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.New,
+          ack_wait: 120_000_000_000,
+        });
+      }
+      const consumer = await this.infra.js.consumers.get(STREAM, durable);
+      this.loops.push(
+        pullLoop(consumer, (m) => this.outbound(m, repo).catch((err) => this.log(`github: ${String(err)}`)), {
+          closing: () => this.closing,
+          onError: (err) => this.log(`github: pull on ${repo.channel} failed: ${String(err)}`),
+        }),
+      );
+    }
+  }
+
+  /** The issue an act concerns: the bridged message it answers, its conversation, or an issue it names. */
+  private async issueOf(env: Envelope): Promise<number | undefined> {
+    if (env.re) {
+      const e = await this.kv.get(`env.${env.re}`);
+      if (e?.operation === "PUT") return (e.json<{ issue: number }>()).issue;
+    }
+    const conv = env.conv ? /^issue-(\d{1,9})$/.exec(env.conv) : null;
+    if (conv) return Number(conv[1]);
+    const body = env.body as { issue?: unknown } | string | null;
+    if (body && typeof body === "object" && Number.isInteger(body.issue)) return body.issue as number;
+    const named = typeof body === "string" ? /(?:^|\s)#(\d{1,9})\b/.exec(body) : null;
+    return named ? Number(named[1]) : undefined;
+  }
+
+  private commentText(env: Envelope, seq: number): string {
+    const fact = factId(seq);
+    const body = env.body as { text?: unknown } | string | null;
+    const text =
+      typeof body === "string" ? body : body && typeof body === "object" && typeof body.text === "string" ? body.text : `\`\`\`json\n${JSON.stringify(env.body, null, 2)}\n\`\`\``;
+    return [
+      `**${env.sender}** · \`${env.act}\` · hop ${env.hop}${env.re ? ` · re \`${env.re}\`` : ""}`,
+      "",
+      text.replaceAll(BRIDGE_MARKER, "<!-- (marker removed) "),
+      "",
+      `<sub>agora fact [${fact}](${this.gh.consoleUrl}/api/facts/${fact}) · signed by ${env.sender}</sub>`,
+      `${BRIDGE_MARKER} id=${env.id} -->`,
+    ].join("\n");
+  }
+
+  private async outbound(m: JsMsg, repo: GithubRepoConfig): Promise<void> {
+    const verdict = await this.verifier.verify(m.data, m.subject);
+    if (!verdict.ok || verdict.env.sender === this.identity.name) {
+      m.ack();
+      return;
+    }
+    const env = verdict.env;
+    if (env.hop === 0) {
+      // Never forward an act at hop 0: nothing may answer it, on GitHub either.
+      this.counters.hopZeroSkipped++;
+      m.ack();
+      return;
+    }
+    const issue = await this.issueOf(env);
+    if (issue === undefined || (await this.kv.get(`out.${env.id}`))) {
+      m.ack();
+      return;
+    }
+    try {
+      const posted = await this.github.comment(repo.repo, issue, this.commentText(env, m.seq));
+      this.counters.comments++;
+      await this.kv.put(`out.${env.id}`, String(posted.id));
+      await this.kv.put(`env.${env.id}`, JSON.stringify({ repo: repo.repo, issue }));
+      if (repo.decisionLabel && DECISION_ACTS.has(env.act)) {
+        await this.github.label(repo.repo, issue, repo.decisionLabel);
+        this.counters.labels++;
+      }
+    } catch (err) {
+      const status = err instanceof GitHubApiError ? err.status : 0;
+      this.counters.failed++;
+      this.log(`github: ${(err as Error).message}`);
+      await this.record(
+        { type: "github_failed", agent: this.identity.name, code: "AGORA_ERR_GITHUB_API", status, repo: repo.repo, issue, id: env.id, channel: env.channel },
+        env.id,
+      );
+    }
+    m.ack();
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.allSettled(this.loops);
+    this.registry.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
