@@ -33,7 +33,7 @@ export class FakeGitHub {
   readonly comments: Comment[] = [];
   readonly labels: { issue: number; labels: string[] }[] = [];
   readonly failures: Failure[] = [];
-  readonly webhookResults: { event: string; status: number; body: unknown }[] = [];
+  readonly webhookResults: { event: string; status: number; body: Record<string, unknown> }[] = [];
   url = "";
   /** Where webhooks go (the bridge's /github/webhook). */
   webhookUrl = "";
