@@ -43,3 +43,21 @@ describe("config", () => {
     expect(parseConfig({ data: "d" }, { baseDir: "/base", env: {} }).factsDir).toBe("/base/d/facts");
   });
 });
+
+describe("config - github", () => {
+  const base = { channels: { "gh-acme-widgets": null }, external: { "github-bridge": { read: ["gh-acme-widgets"], write: ["gh-acme-widgets"] } } };
+
+  it("config - a bridged repository maps to gh-<owner>-<repo> by default", () => {
+    const c = parseConfig({ ...base, github: { repos: { "Acme/Widgets": { decisionLabel: "agreed" } } } }, { baseDir: "/tmp", env: {} });
+    expect(c.github?.repos).toEqual([{ repo: "Acme/Widgets", channel: "gh-acme-widgets", decisionLabel: "agreed" }]);
+    expect(c.github?.apiUrl).toBe("https://api.github.com");
+    expect(c.github?.tokenEnv).toBe("GITHUB_TOKEN");
+  });
+
+  it("config - the bridge's channel must be declared and granted to it", () => {
+    expect(message({ channels: {}, github: { repos: { "a/b": null } } })).toContain("channel gh-a-b is not declared");
+    expect(message({ channels: { "gh-a-b": null }, github: { repos: { "a/b": null } } })).toContain("external.github-bridge.read");
+    expect(message({ ...base, github: { repos: { "not a repo": null } } })).toContain("github.repos");
+    expect(message({ ...base, github: { repos: { "a/b": null }, token: "x" } })).toContain("github.token");
+  });
+});
