@@ -4,7 +4,7 @@ import { canonicalize } from "../host/jcs.js";
 import { signBytes, verifyBytes } from "../host/signing.js";
 
 export const FACT_TYPES = [
-  "speech-act", "rejected", "echo-dropped", "hop-exhausted", "blocked", "duplicate", "failed", "agent-refused", "killed", "revived", "webhook-rejected", "github-failed",
+  "speech-act", "rejected", "echo-dropped", "hop-exhausted", "blocked", "duplicate", "failed", "agent-refused", "killed", "revived", "webhook-rejected", "github-failed", "dead-lettered", "agent-failed",
 ] as const;
 export type FactType = (typeof FACT_TYPES)[number];
 

@@ -31,6 +31,8 @@ const EVENT_FACT: Record<string, FactType> = {
   revived: "revived",
   webhook_rejected: "webhook-rejected",
   github_failed: "github-failed",
+  dead_lettered: "dead-lettered",
+  agent_failed: "agent-failed",
 };
 
 export interface RecorderOptions {
@@ -193,7 +195,7 @@ export class Recorder {
       return this.rejected(m, "AGORA_ERR_BAD_SIGNATURE", `host event not signed by a registered host (${String(event.host).slice(0, 64)})`);
     }
     const detail = "channel" in event && event.channel ? ` on ${event.channel}` : "";
-    const status = type === "failed" || type === "github-failed" ? "failed" : type === "webhook-rejected" ? "rejected" : "enforced";
+    const status = type === "failed" || type === "github-failed" || type === "agent-failed" || type === "dead-lettered" ? "failed" : type === "webhook-rejected" ? "rejected" : "enforced";
     const f = this.base(m, type, `${event.agent}: ${type}${detail}`, status, [type, event.agent]);
     Object.assign(f.fields, {
       host: event.host,

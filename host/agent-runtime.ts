@@ -1,18 +1,29 @@
-// AgentRuntime: the controls around one hosted agent — echo, idempotency, hop, effects.
+// AgentRuntime: the controls around one hosted agent — echo, idempotency, hop,
+// the kill switch, supervision — and the crash-safe commit of a call's effects.
+//
+// Commit protocol (exactly-once effect per (agent, id)): after a successful call
+// the host signs the emitted envelopes, writes them and the state writes to a
+// one-entry write-ahead log `wal.<agent>` (only when there are effects), applies
+// them (publishes with deterministic Nats-Msg-Ids, KV puts), then writes the
+// processed marker `<agent>.<id>` and acks. A crash anywhere in between is
+// repaired at the next start by re-applying the WAL, which is idempotent.
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { KeyObject } from "node:crypto";
-import type { HostedAgentConfig } from "./config.js";
+import type { AgoraConfig, HostedAgentConfig } from "./config.js";
 import type { Envelope } from "./envelope.js";
-import type { ErrorCode } from "./errors.js";
-import { ERROR_CODES } from "./errors.js";
+import { ERROR_CODES, type ErrorCode } from "./errors.js";
 import type { HostEvent } from "./events.js";
 import { emittedId } from "./ids.js";
+import type { HostMetrics } from "./metrics.js";
+import { publishEnvelope } from "./publisher.js";
+import { signEnvelope } from "./signing.js";
 import type { Verifier } from "./verifier.js";
 import type { WorkerPool } from "./worker-pool.js";
-import type { CallResult, ComponentEnvelope } from "./worker-protocol.js";
-import { signAndPublish } from "./publisher.js";
-import type { HostMetrics } from "./metrics.js";
+import type { CallResult, ComponentEnvelope, StateOp } from "./worker-protocol.js";
+
+/** Dead letters: one subject per agent, in stream AGORA_DLQ. */
+export const DLQ_PREFIX = "agora.dlq.";
 
 /** What the runtime needs from its host. */
 export interface RuntimeContext {
@@ -22,8 +33,20 @@ export interface RuntimeContext {
   pool: WorkerPool;
   verifier: Verifier;
   metrics: HostMetrics;
+  limits: AgoraConfig["limits"];
   /** Report a decision (counted, streamed, and — for enforcement — recorded). */
   report(event: HostEvent): Promise<void>;
+  /** Publish an agent's status for the gateway. */
+  setStatus(agent: string, status: "running" | "failed", reason?: string): Promise<void>;
+  log(line: string): void;
+}
+
+/** The effects of one successful call, as written to the WAL. */
+interface Commit {
+  id: string;
+  seq: number;
+  envelopes: Envelope[];
+  state: StateOp[];
 }
 
 /** KV key of an agent's state entry: `<agent>.<base64url(key)>`. */
@@ -35,6 +58,17 @@ export function stateKey(agent: string, key: string): string {
 export function decodeStateKey(agent: string, kvKey: string): string | undefined {
   const prefix = `${agent}.`;
   return kvKey.startsWith(prefix) ? Buffer.from(kvKey.slice(prefix.length), "base64url").toString("utf8") : undefined;
+}
+
+/** An agent's committed state, read from KV. */
+export async function loadAgentState(kv: KV, agent: string): Promise<[string, string][]> {
+  const state: [string, string][] = [];
+  for await (const k of await kv.keys(`${agent}.>`)) {
+    const entry = await kv.get(k);
+    const key = decodeStateKey(agent, k);
+    if (entry && entry.operation === "PUT" && key !== undefined) state.push([key, entry.string()]);
+  }
+  return state;
 }
 
 function toComponentEnvelope(env: Envelope): ComponentEnvelope {
@@ -65,11 +99,15 @@ export class AgentRuntime {
   private readonly key: KeyObject;
   private readonly ctx: RuntimeContext;
   private tail: Promise<unknown> = Promise.resolve();
-  /** Messages handled by the component (each (agent, id) once). */
+  /** Calls handed to the component whose effects were committed. */
   handled = 0;
   private killedFlag = false;
+  private failedFlag = false;
+  private holdUntil = 0;
   private wake?: () => void;
   private revival?: Promise<void>;
+  private readonly restarts: number[] = [];
+  private readonly attempts = new Map<string, number>();
 
   constructor(config: HostedAgentConfig, key: KeyObject, ctx: RuntimeContext) {
     this.name = config.name;
@@ -89,25 +127,50 @@ export class AgentRuntime {
     return this.killedFlag;
   }
 
-  /** Kill (no delivery starts after this returns) or revive the agent. */
-  setKilled(killed: boolean): void {
-    if (killed === this.killedFlag) return;
-    this.killedFlag = killed;
-    if (killed) this.revival = new Promise((r) => (this.wake = r));
-    else {
-      this.wake?.();
-      this.revival = undefined;
-    }
+  get failed(): boolean {
+    return this.failedFlag;
   }
 
-  /** Resolves when the agent is revived (at once if it is not killed). */
-  revived(): Promise<void> {
-    return this.revival ?? Promise.resolve();
+  /** True while nothing should be pulled for this agent: killed, failed, or backing off after a trap. */
+  paused(): boolean {
+    return this.killedFlag || this.failedFlag || Date.now() < this.holdUntil;
+  }
+
+  /** Resolves when pulling may resume (or on release()). */
+  resumed(): Promise<void> {
+    this.revival ??= new Promise((r) => (this.wake = r));
+    if (!this.killedFlag && !this.failedFlag) {
+      const t = setTimeout(() => this.unpause(), Math.max(0, this.holdUntil - Date.now()));
+      t.unref?.();
+    }
+    return this.revival;
+  }
+
+  private unpause(): void {
+    this.wake?.();
+    this.revival = undefined;
+    this.wake = undefined;
+  }
+
+  /** Kill (no delivery starts after this returns) or revive the agent. Reviving also clears a failed state. */
+  setKilled(killed: boolean): void {
+    if (!killed && this.failedFlag) {
+      this.failedFlag = false;
+      this.restarts.length = 0;
+      void this.ctx.pool.respawn(this.name).catch(() => {});
+      void this.ctx.setStatus(this.name, "running");
+    }
+    if (killed === this.killedFlag) {
+      if (!killed) this.unpause();
+      return;
+    }
+    this.killedFlag = killed;
+    if (!killed) this.unpause();
   }
 
   /** Wake a loop waiting for revival (used on close). */
   release(): void {
-    this.wake?.();
+    this.unpause();
   }
 
   /** Wait for the message in hand to finish. */
@@ -115,7 +178,27 @@ export class AgentRuntime {
     return this.tail;
   }
 
+  /** Finish a commit a crash interrupted (call before consuming). */
+  async recover(): Promise<void> {
+    const entry = await this.ctx.processed.get(`wal.${this.name}`);
+    if (!entry || entry.operation !== "PUT") return;
+    const commit = entry.json<Commit>();
+    if (await this.ctx.processed.get(`${this.name}.${commit.id}`)) return;
+    this.ctx.log(`agent ${this.name}: finishing the commit of ${commit.id} interrupted by a crash`);
+    await this.apply(commit);
+  }
+
   private async process(m: JsMsg): Promise<void> {
+    try {
+      await this.handle(m);
+    } catch (err) {
+      // NATS or KV unavailable mid-commit: hand the message back; the WAL makes the retry safe.
+      this.ctx.log(`agent ${this.name}: seq ${m.seq}: ${String(err)}; will retry`);
+      m.nak(500);
+    }
+  }
+
+  private async handle(m: JsMsg): Promise<void> {
     const seq = m.seq;
     const agent = this.name;
     const verdict = await this.ctx.verifier.verify(m.data, m.subject);
@@ -142,8 +225,8 @@ export class AgentRuntime {
       return;
     }
     // The kill switch: checked last, right before the call, so no delivery starts once it is set.
-    if (this.killedFlag) {
-      this.ctx.metrics.drops.inc({ control: "killed" });
+    if (this.paused()) {
+      this.ctx.metrics.drops.inc({ control: this.killedFlag ? "killed" : "held" });
       m.nak(250);
       return;
     }
@@ -151,49 +234,114 @@ export class AgentRuntime {
     await this.ctx.report({ type: "delivered", ...base, sender: env.sender, act: env.act, hop: env.hop, at: performance.timeOrigin + started });
     this.ctx.metrics.messagesIn.inc({ channel: env.channel });
     const result = await this.ctx.pool.call(agent, toComponentEnvelope(env));
-    this.handled++;
     for (const target of result.blocked) {
       this.ctx.metrics.drops.inc({ control: "blocked" });
       await this.ctx.report({ type: "blocked", ...base, target, code: "AGORA_ERR_NOT_GRANTED" });
     }
     if (!result.ok) {
-      this.ctx.metrics.failures.inc({ agent });
-      await this.ctx.report({ type: "failed", ...base, code: codeOf(result.error), error: (result.error ?? "").slice(0, 500) });
-    } else {
-      await this.commit(env, result, seq);
+      await this.failure(m, env, result);
+      return;
     }
-    await this.ctx.processed.put(marker, String(seq));
+    this.attempts.delete(env.id);
+    const commit = await this.prepare(env, result, seq);
+    if (commit.envelopes.length > 0 || commit.state.length > 0) await this.ctx.processed.put(`wal.${agent}`, JSON.stringify(commit));
+    await this.apply(commit);
+    this.handled++;
     m.ack();
     this.ctx.metrics.handleSeconds.observe({ agent }, (performance.now() - started) / 1000);
   }
 
-  /** Publish the call's sends (host-stamped) and write its state, unless the hop budget is spent. */
-  private async commit(parent: Envelope, result: CallResult, seq: number): Promise<void> {
+  /** Stamp and sign what the call emitted (unless the hop budget is spent). */
+  private async prepare(parent: Envelope, result: CallResult, seq: number): Promise<Commit> {
     const agent = this.name;
+    const envelopes: Envelope[] = [];
     if (result.sends.length > 0 && parent.hop === 0) {
       this.ctx.metrics.drops.inc({ control: "hop" }, result.sends.length);
       await this.ctx.report({ type: "hop_exhausted", agent, seq, channel: parent.channel, id: parent.id, dropped: result.sends.length });
     } else {
+      const ts = new Date().toISOString();
       for (const [i, s] of result.sends.entries()) {
-        const { env } = await signAndPublish(this.ctx.js, this.key, {
-          v: 1,
-          id: emittedId(agent, parent.id, i),
-          channel: s.channel,
-          sender: agent,
-          act: s.act,
-          body: JSON.parse(s.body),
-          hop: parent.hop - 1,
-          ts: new Date().toISOString(),
-          ...(s.re ? { re: s.re } : {}),
-          conv: parent.conv ?? parent.id,
-        });
-        this.ctx.metrics.messagesOut.inc({ channel: env.channel });
-        await this.ctx.report({ type: "emitted", agent, channel: env.channel, id: env.id, act: env.act, hop: env.hop, re: env.re });
+        envelopes.push(
+          signEnvelope(this.key, {
+            v: 1,
+            id: emittedId(agent, parent.id, i),
+            channel: s.channel,
+            sender: agent,
+            act: s.act,
+            body: JSON.parse(s.body),
+            hop: parent.hop - 1,
+            ts,
+            ...(s.re ? { re: s.re } : {}),
+            conv: parent.conv ?? parent.id,
+          }),
+        );
       }
     }
-    for (const op of result.state) {
+    return { id: parent.id, seq, envelopes, state: result.state };
+  }
+
+  /** Apply a commit: publish (deduplicated by id), write state, mark processed. Idempotent. */
+  private async apply(c: Commit): Promise<void> {
+    const agent = this.name;
+    for (const env of c.envelopes) {
+      const ack = await publishEnvelope(this.ctx.js, env);
+      if (ack.duplicate) continue;
+      this.ctx.metrics.messagesOut.inc({ channel: env.channel });
+      await this.ctx.report({ type: "emitted", agent, channel: env.channel, id: env.id, act: env.act, hop: env.hop, re: env.re });
+    }
+    for (const op of c.state) {
       if (op.op === "set") await this.ctx.state.put(stateKey(agent, op.key), op.value);
       else await this.ctx.state.delete(stateKey(agent, op.key));
     }
+    await this.ctx.processed.put(`${agent}.${c.id}`, String(c.seq));
+  }
+
+  /**
+   * A failed call: discard its effects, record it, and — for a trap — restart the
+   * instance from KV with exponential backoff, marking the agent failed after
+   * too many restarts in the window. The message is retried up to maxDeliver
+   * attempts, then dead-lettered.
+   */
+  private async failure(m: JsMsg, env: Envelope, result: CallResult): Promise<void> {
+    const agent = this.name;
+    const limits = this.ctx.limits;
+    if (result.retry) {
+      m.nak(100); // collateral of another agent's restart: not this message's fault
+      return;
+    }
+    const code = codeOf(result.error);
+    this.ctx.metrics.failures.inc({ agent });
+    await this.ctx.report({ type: "failed", agent, seq: m.seq, channel: env.channel, id: env.id, code, error: (result.error ?? "").slice(0, 500) });
+    if (result.trapped) await this.restart(code);
+    const attempts = (this.attempts.get(env.id) ?? 0) + 1;
+    this.attempts.set(env.id, attempts);
+    if (this.attempts.size > 10_000) this.attempts.delete(this.attempts.keys().next().value!);
+    if (attempts < limits.maxDeliver) {
+      m.nak(Math.min(limits.restartBackoffMs * 2 ** (attempts - 1), 30_000));
+      return;
+    }
+    const dead = { agent, code, reason: (result.error ?? "").slice(0, 1000), attempts, seq: m.seq, channel: env.channel, id: env.id, envelope: env };
+    await this.ctx.js.publish(`${DLQ_PREFIX}${agent}`, JSON.stringify(dead), { msgID: `dlq-${agent}-${m.seq}` });
+    await this.ctx.report({ type: "dead_lettered", agent, seq: m.seq, channel: env.channel, id: env.id, code, attempts });
+    this.attempts.delete(env.id);
+    await this.ctx.processed.put(`${agent}.${env.id}`, `dlq:${m.seq}`);
+    m.ack();
+  }
+
+  private async restart(code: ErrorCode): Promise<void> {
+    const { maxRestarts, restartWindowMs, restartBackoffMs } = this.ctx.limits;
+    const now = Date.now();
+    this.restarts.push(now);
+    while (this.restarts.length > 0 && this.restarts[0]! < now - restartWindowMs) this.restarts.shift();
+    if (this.restarts.length > maxRestarts) {
+      this.failedFlag = true;
+      const reason = `${this.restarts.length} restarts within ${restartWindowMs} ms (last: ${code})`;
+      this.ctx.log(`agent ${this.name} failed: ${reason}`);
+      await this.ctx.setStatus(this.name, "failed", reason);
+      await this.ctx.report({ type: "agent_failed", agent: this.name, code: "AGORA_ERR_AGENT_FAILED", reason, restarts: this.restarts.length });
+      return;
+    }
+    this.holdUntil = now + Math.min(restartBackoffMs * 2 ** (this.restarts.length - 1), 30_000);
+    await this.ctx.pool.respawn(this.name).catch((err) => this.ctx.log(`agent ${this.name}: respawn failed: ${String(err)}`));
   }
 }

@@ -129,7 +129,10 @@ async function call(agent: string, env: ComponentEnvelope): Promise<CallResult> 
     }
     return { ok: true, sends: ctx.sends, state: ctx.ops, blocked: ctx.blocked, micros: Math.round((performance.now() - started) * 1000) };
   } catch (err) {
-    const trapped = err instanceof WebAssembly.RuntimeError || !(err as { payload?: unknown })?.payload;
+    // A deliberate error result starts with an AGORA_ERR_ code; anything else (a wasm
+    // trap, an uncaught exception, out of memory) is a crash of the instance.
+    const payload = (err as { payload?: unknown })?.payload;
+    const trapped = err instanceof WebAssembly.RuntimeError || typeof payload !== "string" || !payload.startsWith("AGORA_ERR_");
     if (trapped) {
       // A trapped instance is poisoned: replace it, keeping committed state.
       slot.instance = undefined;

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import v8 from "node:v8";
 import { AgoraError } from "./errors.js";
+import { capMemory, pagesFor } from "./wasm-memory.js";
 
 // QuickJS components use extended-const; Node 20 needs the flag before any compile.
 v8.setFlagsFromString("--experimental-wasm-extended-const");
@@ -18,6 +19,7 @@ export const ALLOWED_IMPORTS: ReadonlySet<string> = new Set([
 
 /** A component ready to instantiate: its JS glue on disk and compiled core modules. */
 export interface LoadedComponent {
+  /** sha256 of the component bytes, plus `:<pages>` of its memory cap. */
   digest: string;
   path: string;
   gluePath: string;
@@ -37,7 +39,19 @@ export function forbiddenImports(imports: readonly string[]): string[] {
   return imports.filter((i) => !ALLOWED_IMPORTS.has(unversioned(i)));
 }
 
+/** Default linear-memory limit of an agent. @default 64 MiB */
+export const DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024;
+
+interface Transpiled {
+  path: string;
+  gluePath: string;
+  imports: string[];
+  wasm: Record<string, Uint8Array>;
+  bytes: number;
+}
+
 export class ComponentLoader {
+  private readonly transpiled = new Map<string, Promise<Transpiled>>();
   private readonly cache = new Map<string, Promise<LoadedComponent>>();
   readonly cacheDir: string;
 
@@ -50,7 +64,7 @@ export class ComponentLoader {
    * refuse it when it imports anything outside agora:agent or lacks `handle`,
    * compile its core modules. Cached per sha256 digest of the bytes.
    */
-  async load(path: string): Promise<LoadedComponent> {
+  async load(path: string, options: { memoryBytes?: number } = {}): Promise<LoadedComponent> {
     let bytes: Buffer;
     try {
       bytes = readFileSync(path);
@@ -62,16 +76,39 @@ export class ComponentLoader {
       );
     }
     const digest = createHash("sha256").update(bytes).digest("hex");
-    let loaded = this.cache.get(digest);
+    let t = this.transpiled.get(digest);
+    if (!t) {
+      t = this.transpile(path, digest, bytes);
+      this.transpiled.set(digest, t);
+      t.catch(() => this.transpiled.delete(digest));
+    }
+    const pages = pagesFor(options.memoryBytes ?? DEFAULT_MEMORY_BYTES);
+    const key = `${digest}:${pages}`;
+    let loaded = this.cache.get(key);
     if (!loaded) {
-      loaded = this.compile(path, digest, bytes);
-      this.cache.set(digest, loaded);
-      loaded.catch(() => this.cache.delete(digest));
+      loaded = t.then((tr) => this.compile(tr, key, pages));
+      this.cache.set(key, loaded);
+      loaded.catch(() => this.cache.delete(key));
     }
     return loaded;
   }
 
-  private async compile(path: string, digest: string, bytes: Buffer): Promise<LoadedComponent> {
+  /** Compile the core modules with every defined memory capped at `pages`. */
+  private async compile(t: Transpiled, key: string, pages: number): Promise<LoadedComponent> {
+    const modules: Record<string, WebAssembly.Module> = {};
+    for (const [file, data] of Object.entries(t.wasm)) {
+      let capped: Uint8Array;
+      try {
+        capped = capMemory(data, pages);
+      } catch (cause) {
+        throw new AgoraError("AGORA_ERR_COMPONENT_LOAD", `${t.path}: ${(cause as Error).message}`, { cause });
+      }
+      modules[file] = await WebAssembly.compile(new Uint8Array(capped));
+    }
+    return { digest: key, path: t.path, gluePath: t.gluePath, modules, imports: t.imports, bytes: t.bytes };
+  }
+
+  private async transpile(path: string, digest: string, bytes: Buffer): Promise<Transpiled> {
     const { transpile } = await import("@bytecodealliance/jco");
     const name = "component";
     let out: Awaited<ReturnType<typeof transpile>>;
@@ -92,9 +129,9 @@ export class ComponentLoader {
     if (!exports.includes("handle")) {
       throw new AgoraError("AGORA_ERR_COMPONENT_LOAD", `${path} does not export handle; it must target world agora:agent/agent`);
     }
-    const modules: Record<string, WebAssembly.Module> = {};
+    const wasm: Record<string, Uint8Array> = {};
     for (const [file, data] of Object.entries(out.files as Record<string, Uint8Array>)) {
-      if (file.endsWith(".wasm")) modules[file] = await WebAssembly.compile(new Uint8Array(data));
+      if (file.endsWith(".wasm")) wasm[file] = data;
     }
     mkdirSync(this.cacheDir, { recursive: true, mode: 0o700 });
     const gluePath = join(this.cacheDir, `${digest}.mjs`);
@@ -103,6 +140,6 @@ export class ComponentLoader {
       writeFileSync(tmp, (out.files as Record<string, Uint8Array>)[`${name}.js`]!);
       renameSync(tmp, gluePath);
     }
-    return { digest, path, gluePath, modules, imports, bytes: bytes.byteLength };
+    return { path, gluePath, imports, wasm, bytes: bytes.byteLength };
   }
 }

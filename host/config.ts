@@ -17,6 +17,8 @@ export interface HostedAgentConfig extends Grant {
   name: string;
   /** Absolute path of the component's .wasm. */
   component: string;
+  /** Linear-memory limit of this agent's instance, in MiB. */
+  memoryMb: number;
 }
 
 export interface ExternalAgentConfig extends Grant {
@@ -78,6 +80,18 @@ export interface AgoraConfig {
     maxEnvelopeBytes: number;
     dedupWindowMs: number;
     factsMaxFileBytes: number;
+    /** Per-call deadline of a component's handle. */
+    callDeadlineMs: number;
+    agentMemoryMb: number;
+    /** Attempts of a failing message before it is dead-lettered. */
+    maxDeliver: number;
+    /** Traps allowed within restartWindowMs before an agent is marked failed. */
+    maxRestarts: number;
+    restartWindowMs: number;
+    /** First restart backoff, doubled per restart. */
+    restartBackoffMs: number;
+    /** How far in the future an envelope's ts may be. */
+    maxClockSkewMs: number;
   };
 }
 
@@ -86,6 +100,7 @@ export const DEFAULT_DEDUP_WINDOW = "10m";
 export const DEFAULT_FACTS_MAX_FILE_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_NATS_PORT = 4222;
 export const DEFAULT_GATEWAY_PORT = 8080;
+export const DEFAULT_AGENT_MEMORY_MB = 64;
 
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
 const validate = ajv.compile(CONFIG_SCHEMA);
@@ -128,9 +143,12 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
       host?: string; port?: number; repos: Record<string, { channel?: string; decisionLabel?: string } | null>;
     };
     channels?: Record<string, unknown>;
-    agents?: Record<string, { component: string; read?: string[]; write?: string[] }>;
+    agents?: Record<string, { component: string; read?: string[]; write?: string[]; memoryMb?: number }>;
     external?: Record<string, { publicKey?: string; read?: string[]; write?: string[] } | null>;
-    limits?: { hop?: number; maxEnvelopeBytes?: number; dedupWindow?: string; factsMaxFileBytes?: number };
+    limits?: {
+      hop?: number; maxEnvelopeBytes?: number; dedupWindow?: string; factsMaxFileBytes?: number; callDeadline?: string; agentMemoryMb?: number;
+      maxDeliver?: number; maxRestarts?: number; restartWindow?: string; restartBackoff?: string; maxClockSkew?: string;
+    };
   };
   const env = options.env ?? {};
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(options.baseDir, p));
@@ -148,7 +166,13 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
   };
   const agents = Object.entries(c.agents ?? {}).map(([name, a]) => {
     checkGrants(`agents.${name}`, a);
-    return Object.freeze({ name, component: abs(a.component), read: Object.freeze([...(a.read ?? [])]), write: Object.freeze([...(a.write ?? [])]) });
+    return Object.freeze({
+      name,
+      component: abs(a.component),
+      read: Object.freeze([...(a.read ?? [])]),
+      write: Object.freeze([...(a.write ?? [])]),
+      memoryMb: a.memoryMb ?? c.limits?.agentMemoryMb ?? DEFAULT_AGENT_MEMORY_MB,
+    });
   });
   const external = Object.entries(c.external ?? {}).map(([name, a]) => {
     const g = a ?? {};
@@ -213,6 +237,13 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
       maxEnvelopeBytes: c.limits?.maxEnvelopeBytes ?? 65536,
       dedupWindowMs: parseDuration(c.limits?.dedupWindow ?? DEFAULT_DEDUP_WINDOW),
       factsMaxFileBytes: c.limits?.factsMaxFileBytes ?? DEFAULT_FACTS_MAX_FILE_BYTES,
+      callDeadlineMs: parseDuration(c.limits?.callDeadline ?? "5s"),
+      agentMemoryMb: c.limits?.agentMemoryMb ?? DEFAULT_AGENT_MEMORY_MB,
+      maxDeliver: c.limits?.maxDeliver ?? 5,
+      maxRestarts: c.limits?.maxRestarts ?? 5,
+      restartWindowMs: parseDuration(c.limits?.restartWindow ?? "60s"),
+      restartBackoffMs: parseDuration(c.limits?.restartBackoff ?? "100ms"),
+      maxClockSkewMs: parseDuration(c.limits?.maxClockSkew ?? "5m"),
     }),
   };
   return Object.freeze(config);

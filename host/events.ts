@@ -19,6 +19,8 @@ export type HostEvent =
   | (Base & { type: "blocked"; channel: string; id: string; target: string; code: ErrorCode })
   | (Base & { type: "duplicate"; channel: string; id: string })
   | (Base & { type: "failed"; channel: string; id: string; code: ErrorCode; error: string })
+  | (Base & { type: "dead_lettered"; channel: string; id: string; code: ErrorCode; attempts: number })
+  | { type: "agent_failed"; agent: string; code: ErrorCode; reason: string; restarts: number }
   | { type: "killed"; agent: string; by: string; control: string }
   | { type: "revived"; agent: string; by: string; control: string }
   | { type: "webhook_rejected"; agent: string; code: ErrorCode; reason: string; delivery?: string }
@@ -40,6 +42,8 @@ export const RECORDED_EVENTS: ReadonlySet<HostEventType> = new Set([
   "revived",
   "webhook_rejected",
   "github_failed",
+  "dead_lettered",
+  "agent_failed",
 ]);
 
 /** A recorded event on the wire: the event plus host, time and the host's signature. */

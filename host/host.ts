@@ -1,7 +1,7 @@
 // Host: runs hosted agents — one durable consumer per (agent, readable channel).
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AgentRuntime, decodeStateKey } from "./agent-runtime.js";
+import { AgentRuntime, loadAgentState } from "./agent-runtime.js";
 import { ComponentLoader } from "./component-loader.js";
 import { ALL_AGENTS, ControlFollower, type ControlEnvelope } from "./control.js";
 import { HostMetrics } from "./metrics.js";
@@ -58,7 +58,7 @@ export class Host {
   readonly counters: HostCounters = {
     delivered: 0, emitted: 0, rejected: 0, echo_dropped: 0, hop_exhausted: 0, blocked: 0,
     duplicate: 0, failed: 0, agent_started: 0, agent_refused: 0, killed: 0, revived: 0,
-    webhook_rejected: 0, github_failed: 0,
+    webhook_rejected: 0, github_failed: 0, dead_lettered: 0, agent_failed: 0,
   };
   readonly metrics = new HostMetrics();
   readonly runtimes = new Map<string, AgentRuntime>();
@@ -102,7 +102,13 @@ export class Host {
     const verifier = new Verifier(config, registry, (name) => registry.refresh(this.infra!.keys, name));
     this.control = new ControlFollower(this.nc, this.infra.control, registry, config.controllers, config.host.name, (c) => void this.onControl(c));
     await this.control.start();
-    this.pool = new WorkerPool(config.host.workers);
+    const infra = this.infra;
+    this.pool = new WorkerPool({
+      size: config.host.workers,
+      deadlineMs: config.limits.callDeadlineMs,
+      loadState: (agent) => loadAgentState(infra.state, agent),
+      log: (l) => this.log(l),
+    });
     for (const agent of wanted) await this.startAgent(agent, store.load(agent.name), verifier);
   }
 
@@ -110,14 +116,8 @@ export class Host {
     const infra = this.infra!;
     const started = performance.now();
     try {
-      const component = await this.loader.load(agent.component);
-      const state: [string, string][] = [];
-      for await (const k of await infra.state.keys(`${agent.name}.>`)) {
-        const entry = await infra.state.get(k);
-        const key = decodeStateKey(agent.name, k);
-        if (entry && entry.operation === "PUT" && key !== undefined) state.push([key, entry.string()]);
-      }
-      await this.pool!.spawn(agent.name, component, agent.write, state);
+      const component = await this.loader.load(agent.component, { memoryBytes: agent.memoryMb * 1024 * 1024 });
+      await this.pool!.spawn(agent.name, component, agent.write, await loadAgentState(infra.state, agent.name));
       this.counters.agent_started++;
       this.events.emit({ type: "agent_started", agent: agent.name, digest: component.digest, ms: Math.round(performance.now() - started) });
     } catch (err) {
@@ -134,8 +134,12 @@ export class Host {
       pool: this.pool!,
       verifier,
       metrics: this.metrics,
+      limits: this.config.limits,
       report: (e) => this.report(e),
+      setStatus: (a, status, reason) => this.setStatus(a, status, reason),
+      log: (l) => this.log(l),
     });
+    await runtime.recover();
     runtime.setKilled(this.control!.killed(agent.name));
     this.runtimes.set(agent.name, runtime);
     await this.setStatus(agent.name, "running");
@@ -157,8 +161,8 @@ export class Host {
       this.loops.push(
         pullLoop(consumer, (m) => runtime.enqueue(m).catch((err) => this.log(`agent ${agent.name}: ${String(err)}`)), {
           closing: () => this.closed,
-          paused: () => runtime.killed && !this.closed,
-          resumed: () => runtime.revived(),
+          paused: () => runtime.paused() && !this.closed,
+          resumed: () => runtime.resumed(),
           onError: (err) => this.log(`agent ${agent.name} on ${channel}: pull failed: ${String(err)}`),
         }),
       );
@@ -170,7 +174,8 @@ export class Host {
     for (const [name, runtime] of this.runtimes) {
       if (c.agent !== ALL_AGENTS && c.agent !== name) continue;
       const killed = this.control!.killed(name);
-      if (killed === runtime.killed) continue;
+      // A revive also brings back an agent marked failed.
+      if (killed === runtime.killed && (killed || !runtime.failed)) continue;
       runtime.setKilled(killed);
       this.log(`agent ${name} ${killed ? "killed" : "revived"} by ${c.by}`);
       await this.report({ type: killed ? "killed" : "revived", agent: name, by: c.by, control: c.id });

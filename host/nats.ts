@@ -7,6 +7,8 @@ import { AgoraError } from "./errors.js";
 /** The stream holding every channel (`agora.ch.>`) and host decision (`agora.ev.>`). */
 export const STREAM = "AGORA";
 export const STREAM_SUBJECTS = ["agora.ch.>", "agora.ev.>"];
+/** Dead letters: `agora.dlq.<agent>`. */
+export const DLQ_STREAM = "AGORA_DLQ";
 /** Public keys of agents: key = agent name, value = base64url raw key. */
 export const KEYS_BUCKET = "agora-keys";
 /** Agent state: key = `<agent>.<base64url(key)>`. */
@@ -77,6 +79,11 @@ export async function ensureInfrastructure(
     }
   } catch {
     await jsm.streams.add(config);
+  }
+  try {
+    await jsm.streams.info(DLQ_STREAM);
+  } catch {
+    await jsm.streams.add({ name: DLQ_STREAM, subjects: ["agora.dlq.>"], storage: StorageType.File, duplicate_window: nanos(options.dedupWindowMs) });
   }
   const kvm = new Kvm(nc);
   const [keys, state, processed, control, agents] = await Promise.all([

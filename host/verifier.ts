@@ -49,6 +49,9 @@ export class Verifier {
       return fail("AGORA_ERR_CHANNEL_MISMATCH", `published on ${subject} but names channel ${env.channel}`);
     }
     if (!this.channels.has(env.channel)) return fail("AGORA_ERR_UNKNOWN_CHANNEL", `channel ${env.channel} is not declared`);
+    if (Date.parse(env.ts) - Date.now() > this.config.limits.maxClockSkewMs) {
+      return fail("AGORA_ERR_TIMESTAMP", `ts ${env.ts} is more than ${this.config.limits.maxClockSkewMs} ms in the future`);
+    }
     const key = this.keys.get(env.sender);
     if (!key) return fail("AGORA_ERR_UNKNOWN_SENDER", `no public key registered for ${env.sender}`);
     if (!verifyEnvelope(key, env)) return fail("AGORA_ERR_BAD_SIGNATURE", `signature does not verify for ${env.sender}`);

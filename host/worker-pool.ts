@@ -1,4 +1,6 @@
 // WorkerPool: the threads hosted agents run on, off the thread that talks to NATS.
+// A call that overruns its deadline terminates its worker; the worker is replaced
+// and its agents are instantiated again from their state in KV.
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
@@ -13,6 +15,18 @@ export const DEFAULT_WORKER_LIMITS: WorkerLimits = {
   maxStateValueBytes: 64 * 1024,
 };
 
+/** A call that runs longer is stopped. @default 5000 */
+export const DEFAULT_CALL_DEADLINE_MS = 5000;
+
+export interface WorkerPoolOptions {
+  size: number;
+  /** Per-call deadline in ms. */
+  deadlineMs?: number;
+  /** An agent's committed state, read from KV when it is (re)instantiated. */
+  loadState(agent: string): Promise<[string, string][]>;
+  log?(line: string): void;
+}
+
 /**
  * Start an agent worker: the compiled `agent-worker.js` next to this file, or —
  * when running from TypeScript sources (tests) — the `.ts` entry through tsx.
@@ -25,24 +39,27 @@ function startWorker(): Worker {
   return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`, { eval: true });
 }
 
+const failed = (error: string, extra: Partial<CallResult> = {}): CallResult => ({ ok: false, error, sends: [], state: [], blocked: [], micros: 0, ...extra });
+
 class PoolWorker {
   readonly worker: Worker;
   readonly loaded = new Map<string, Promise<void>>();
-  private readonly waiting = new Map<string, { resolve: (v?: unknown) => void; reject: (e: Error) => void }>();
-  private readonly calls = new Map<number, (r: CallResult) => void>();
-  agents = 0;
+  readonly agents = new Set<string>();
+  private readonly waiting = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
+  readonly calls = new Map<number, { agent: string; resolve: (r: CallResult) => void }>();
+  terminated = false;
 
-  constructor() {
+  constructor(onDeath: (w: PoolWorker, err: Error) => void) {
     this.worker = startWorker();
     this.worker.on("message", (msg: FromWorker) => this.onMessage(msg));
-    this.worker.on("error", (err) => this.failAll(err));
-    this.worker.on("exit", (code) => this.failAll(new Error(`worker exited with code ${code}`)));
+    this.worker.on("error", (err) => onDeath(this, err));
+    this.worker.on("exit", (code) => onDeath(this, new Error(`worker exited with code ${code}`)));
     this.worker.unref();
   }
 
   private onMessage(msg: FromWorker): void {
     if (msg.type === "result") {
-      this.calls.get(msg.callId)?.(msg.result);
+      this.calls.get(msg.callId)?.resolve(msg.result);
       this.calls.delete(msg.callId);
       return;
     }
@@ -54,83 +71,156 @@ class PoolWorker {
     else w.resolve();
   }
 
-  private failAll(err: Error): void {
+  /** Resolve everything outstanding: with a culprit, the other calls are marked `retry`. */
+  failAll(err: Error, culprit?: { agent: string; error: string }): void {
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
-    for (const resolve of this.calls.values()) {
-      resolve({ ok: false, trapped: true, error: `AGORA_ERR_COMPONENT_TRAP: worker died: ${err.message}`, sends: [], state: [], blocked: [], micros: 0 });
+    for (const { agent, resolve } of this.calls.values()) {
+      if (culprit?.agent === agent) resolve(failed(culprit.error, { trapped: true }));
+      else resolve(failed(`AGORA_ERR_WORKER_RESTART: ${err.message}`, { retry: true }));
     }
     this.calls.clear();
   }
 
   request(key: string, msg: ToWorker): Promise<void> {
+    if (this.terminated) return Promise.reject(new AgoraError("AGORA_ERR_COMPONENT_LOAD", "worker was terminated"));
     return new Promise((resolve, reject) => {
-      this.waiting.set(key, { resolve: () => resolve(), reject });
+      this.waiting.set(key, { resolve, reject });
       this.worker.postMessage(msg);
     });
   }
 
-  call(callId: number, msg: ToWorker): Promise<CallResult> {
-    return new Promise((resolve) => {
-      this.calls.set(callId, resolve);
-      this.worker.postMessage(msg);
-    });
+  load(component: LoadedComponent): Promise<void> {
+    let loaded = this.loaded.get(component.digest);
+    if (!loaded) {
+      loaded = this.request(`load:${component.digest}`, { type: "load", digest: component.digest, gluePath: component.gluePath, modules: component.modules });
+      this.loaded.set(component.digest, loaded);
+    }
+    return loaded;
   }
+}
+
+interface Placement {
+  component: LoadedComponent;
+  writable: readonly string[];
+  limits: WorkerLimits;
+  worker: PoolWorker;
+  /** Settles when the agent's current instance is ready. */
+  ready: Promise<void>;
 }
 
 export class WorkerPool {
   private readonly workers: PoolWorker[];
-  private readonly placement = new Map<string, PoolWorker>();
+  private readonly placement = new Map<string, Placement>();
+  private readonly options: WorkerPoolOptions;
   private nextCall = 1;
+  /** Workers replaced after a deadline. */
+  restarts = 0;
 
-  constructor(size: number) {
-    this.workers = Array.from({ length: Math.max(1, size) }, () => new PoolWorker());
+  constructor(options: WorkerPoolOptions) {
+    this.options = options;
+    this.workers = Array.from({ length: Math.max(1, options.size) }, () => this.newWorker());
+  }
+
+  private newWorker(): PoolWorker {
+    return new PoolWorker((w, err) => {
+      if (!w.terminated) this.replace(w, err);
+    });
+  }
+
+  /**
+   * Replace a worker (deadline overrun or crash): its agents move to a fresh
+   * worker and are instantiated from KV before any call reaches them; calls in
+   * flight fail — the culprit's as a trap, the others as `retry`.
+   */
+  private replace(w: PoolWorker, err: Error, culprit?: { agent: string; error: string }): void {
+    if (w.terminated && !culprit) return;
+    w.terminated = true;
+    this.restarts++;
+    const fresh = this.newWorker();
+    this.workers[this.workers.indexOf(w)] = fresh;
+    for (const name of w.agents) {
+      const p = this.placement.get(name)!;
+      p.worker = fresh;
+      fresh.agents.add(name);
+      this.instantiate(name, p, this.options.loadState(name)).catch((e) => this.options.log?.(`agent ${name}: restart failed: ${String(e)}`));
+    }
+    w.failAll(err, culprit);
+    void w.worker.terminate();
+  }
+
+  private instantiate(agent: string, p: Placement, state: [string, string][] | Promise<[string, string][]>): Promise<void> {
+    const w = p.worker;
+    p.ready = (async () => {
+      await w.load(p.component);
+      await w.request(`spawn:${agent}`, { type: "spawn", agent, digest: p.component.digest, writable: [...p.writable], state: await state, limits: p.limits });
+    })();
+    return p.ready;
   }
 
   /** Instantiate `agent` from `component` on the least-loaded worker, with its saved state. */
-  async spawn(
-    agent: string,
-    component: LoadedComponent,
-    writable: readonly string[],
-    state: [string, string][],
-    limits: WorkerLimits = DEFAULT_WORKER_LIMITS,
-  ): Promise<void> {
-    const w = this.placement.get(agent) ?? this.workers.reduce((a, b) => (b.agents < a.agents ? b : a));
-    let loaded = w.loaded.get(component.digest);
-    if (!loaded) {
-      loaded = w.request(`load:${component.digest}`, {
-        type: "load",
-        digest: component.digest,
-        gluePath: component.gluePath,
-        modules: component.modules,
-      });
-      w.loaded.set(component.digest, loaded);
-    }
-    await loaded;
-    await w.request(`spawn:${agent}`, { type: "spawn", agent, digest: component.digest, writable: [...writable], state, limits });
-    if (!this.placement.has(agent)) w.agents++;
-    this.placement.set(agent, w);
+  async spawn(agent: string, component: LoadedComponent, writable: readonly string[], state: [string, string][], limits: WorkerLimits = DEFAULT_WORKER_LIMITS): Promise<void> {
+    const worker = this.placement.get(agent)?.worker ?? this.workers.reduce((a, b) => (b.agents.size < a.agents.size ? b : a));
+    const p: Placement = { component, writable, limits, worker, ready: Promise.resolve() };
+    await this.instantiate(agent, p, state);
+    worker.agents.add(agent);
+    this.placement.set(agent, p);
+  }
+
+  /** Instantiate `agent` again from its state in KV (after a trap). */
+  async respawn(agent: string): Promise<void> {
+    const p = this.placement.get(agent);
+    if (!p) return;
+    await this.instantiate(agent, p, this.options.loadState(agent));
   }
 
   /** Run `handle(env)` for `agent`; resolves with the call's effects, never rejects. */
-  call(agent: string, env: ComponentEnvelope): Promise<CallResult> {
-    const w = this.placement.get(agent);
-    if (!w) {
-      return Promise.resolve({ ok: false, error: `AGORA_ERR_COMPONENT_LOAD: ${agent} is not spawned`, sends: [], state: [], blocked: [], micros: 0 });
+  async call(agent: string, env: ComponentEnvelope): Promise<CallResult> {
+    const p = this.placement.get(agent);
+    if (!p) return failed(`AGORA_ERR_COMPONENT_LOAD: ${agent} is not spawned`);
+    // The worker may be replaced while we wait; always post to the current, ready one.
+    for (;;) {
+      const ready = p.ready;
+      try {
+        await ready;
+      } catch (err) {
+        return failed(`AGORA_ERR_COMPONENT_LOAD: ${agent} could not be instantiated: ${String(err)}`, { trapped: true });
+      }
+      if (ready === p.ready && !p.worker.terminated) break;
     }
+    const w = p.worker;
     const callId = this.nextCall++;
-    return w.call(callId, { type: "call", callId, agent, env });
+    const deadline = this.options.deadlineMs ?? DEFAULT_CALL_DEADLINE_MS;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.overrun(w, agent, deadline), deadline);
+      w.calls.set(callId, {
+        agent,
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+      });
+      w.worker.postMessage({ type: "call", callId, agent, env } satisfies ToWorker);
+    });
+  }
+
+  /** A call overran its deadline: stop its worker, replace it, bring its agents back from KV. */
+  private overrun(w: PoolWorker, agent: string, deadline: number): void {
+    if (w.terminated) return;
+    this.options.log?.(`agent ${agent}: call exceeded the ${deadline} ms deadline; restarting its worker`);
+    this.replace(w, new Error(`deadline of ${deadline} ms exceeded by ${agent}`), { agent, error: `AGORA_ERR_DEADLINE: handle did not return within ${deadline} ms` });
   }
 
   drop(agent: string): void {
-    const w = this.placement.get(agent);
-    if (!w) return;
-    w.worker.postMessage({ type: "drop", agent } satisfies ToWorker);
-    w.agents--;
+    const p = this.placement.get(agent);
+    if (!p) return;
+    p.worker.worker.postMessage({ type: "drop", agent } satisfies ToWorker);
+    p.worker.agents.delete(agent);
     this.placement.delete(agent);
   }
 
   async close(): Promise<void> {
+    for (const w of this.workers) w.terminated = true;
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }
 }

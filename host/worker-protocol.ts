@@ -31,6 +31,8 @@ export interface CallResult {
   ok: boolean;
   error?: string;
   trapped?: boolean;
+  /** Not this agent's fault (its worker was restarted for another agent): try again. */
+  retry?: boolean;
   sends: Send[];
   state: StateOp[];
   /** Channels the component tried to open without a grant. */

@@ -7,6 +7,8 @@ import { FIXTURES, FIXTURES_OUT, ROOT } from "./paths.js";
 /** Fixture components: name → built with WASI stubbed? */
 export const FIXTURE_COMPONENTS: Record<string, { stubWasi: boolean }> = {
   acker: { stubWasi: true },
+  hog: { stubWasi: true },
+  spinner: { stubWasi: true },
   rogue: { stubWasi: true },
   trapper: { stubWasi: true },
   "wasi-importer": { stubWasi: false },

@@ -77,6 +77,7 @@ describe("host - restarts", () => {
       channels: ["work"],
       agents: { trapper: { component: fixtureWasm("trapper"), read: ["work"], write: ["work"] } },
       external: { maintainer: { write: ["work"] } },
+      limits: { maxDeliver: 1 },
     });
     await a.startRecorder();
     const events: HostEvent[] = [];
