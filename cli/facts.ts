@@ -24,6 +24,10 @@ options:
     console.log(`${report.dir}: ${report.facts} facts in ${report.files} file(s)${range}; keys from ${report.keySource}`);
     for (const [a, b] of report.missing) console.log(`  missing: seq ${a === b ? a : `${a}–${b}`}`);
     for (const p of report.problems) console.log(`  ${p.code}  ${p.file}${p.fact ? ` ${p.fact}` : ""}: ${p.message}`);
+    if (report.selfKeyed) {
+      console.log("  note: keys came from the facts directory itself; this proves the log is consistent and untampered");
+      console.log("        only if keys.yaml is; pass --keys with a key set you trust to verify against it");
+    }
     console.log(report.ok ? "OK: facts verify" : `FAILED: ${report.problems.length} problem(s)`);
     return report.ok ? 0 : 1;
   },

@@ -56,7 +56,7 @@ export async function startRuntime(
   // External identities declared without a public key get a local key (demo convenience).
   const store = new KeyStore(config.keysDir);
   for (const ext of config.external) {
-    if (ext.publicKey) continue;
+    if (ext.publicKey || ext.browser) continue;
     const created = !store.has(ext.name);
     const id = store.loadOrGenerate(ext.name);
     await KeyRegistry.publish(infra.keys, ext.name, id.publicKey).catch((err) => log(`key ${ext.name}: ${String(err)}`));

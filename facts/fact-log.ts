@@ -1,5 +1,5 @@
 // FactLog: append-only facts files in a directory, rotated by size and day.
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { factDigest, GENESIS, type Fact } from "./fact.js";
@@ -18,6 +18,31 @@ function day(date = new Date()): string {
   return date.toISOString().slice(0, 10).replaceAll("-", "");
 }
 
+/**
+ * Parse a facts file record by record. A file cut short by a crash yields its
+ * complete records, the torn tail (`partial`) and the byte length of the good
+ * prefix. A record is complete when it ends with its provenance line.
+ */
+export function readFactsFile(text: string): { facts: Fact[]; partial?: string; goodBytes: number; error?: string } {
+  const parts = text.split(/^(?=  - id: )/m);
+  const head = parts.shift() ?? "";
+  const facts: Fact[] = [];
+  let goodBytes = Buffer.byteLength(head);
+  for (const [i, item] of parts.entries()) {
+    const complete = /\n    provenance: \{[^\n]*\}\n$/.test(item);
+    let fact: Fact | undefined;
+    try {
+      fact = complete ? (parseYaml(`artifacts:\n${item}`) as { artifacts: Fact[] }).artifacts[0] : undefined;
+    } catch (err) {
+      return { facts, partial: parts.slice(i).join(""), goodBytes, error: (err as Error).message.split("\n")[0] };
+    }
+    if (!fact) return { facts, partial: parts.slice(i).join(""), goodBytes, error: "record cut short" };
+    facts.push(fact);
+    goodBytes += Buffer.byteLength(item);
+  }
+  return { facts, goodBytes };
+}
+
 export class FactLog {
   readonly dir: string;
   readonly maxFileBytes: number;
@@ -30,6 +55,8 @@ export class FactLog {
   private file?: string;
   private fileBytes = 0;
   private keys = new Map<string, string>();
+  /** Set when open() found a record cut short and set it aside. */
+  repaired?: { file: string; bytes: number; aside: string };
 
   constructor(dir: string, maxFileBytes: number) {
     this.dir = dir;
@@ -48,8 +75,14 @@ export class FactLog {
     const last = files.at(-1);
     if (!last) return;
     const path = join(this.dir, last);
-    const doc = parseYaml(readFileSync(path, "utf8")) as { artifacts?: Fact[] } | null;
-    const facts = doc?.artifacts ?? [];
+    const { facts, partial, goodBytes } = readFactsFile(readFileSync(path, "utf8"));
+    if (partial) {
+      // Power loss mid-record: keep the complete prefix, set the torn tail aside.
+      const aside = `${path}.partial-${Date.now()}`;
+      writeFileSync(aside, partial);
+      truncateSync(path, goodBytes);
+      this.repaired = { file: last, bytes: Buffer.byteLength(partial), aside };
+    }
     for (const f of facts) this.remember(f);
     const tail = facts.at(-1);
     if (tail) {

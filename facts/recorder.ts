@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { AgoraConfig } from "../host/config.js";
+import { systemIdentities, type AgoraConfig } from "../host/config.js";
 import type { ErrorCode } from "../host/errors.js";
 import { eventSigningInput, type SignedEvent } from "../host/events.js";
 import { startKeyRegistry } from "../host/host.js";
@@ -11,6 +11,7 @@ import { KeyStore, type Identity } from "../host/key-store.js";
 import { ensureInfrastructure, STREAM, type Infrastructure } from "../host/nats.js";
 import { pullLoop } from "../host/pull-loop.js";
 import { verifyBytes } from "../host/signing.js";
+import { isName } from "../host/names.js";
 import { Verifier } from "../host/verifier.js";
 import { factId, RECORDER, signFact, type Fact, type FactType } from "./fact.js";
 import { FactLog } from "./fact-log.js";
@@ -35,6 +36,19 @@ const EVENT_FACT: Record<string, FactType> = {
   agent_failed: "agent-failed",
 };
 
+/** What the recorder needs of a stream message (a delivery or a direct get). */
+interface StreamMessage {
+  seq: number;
+  subject: string;
+  data: Uint8Array;
+}
+
+/** An event's shape: known names, and scalar fields only (no nested values can reach a fact). */
+function wellFormedEvent(e: Record<string, unknown>): boolean {
+  if (!isName(e.agent) || !isName(e.host) || typeof e.sig !== "string" || typeof e.ts !== "string") return false;
+  return Object.values(e).every((v) => v === undefined || typeof v === "string" || typeof v === "number");
+}
+
 export interface RecorderOptions {
   config: AgoraConfig;
   nc: NatsConnection;
@@ -53,10 +67,12 @@ export class Recorder {
   private closing = false;
   private loop?: Promise<void>;
   private readonly waiters = new Set<{ seq: number; resolve: () => void }>();
+  private readonly system: Set<string>;
 
   private constructor(options: RecorderOptions) {
     this.options = options;
     this.facts = new FactLog(options.config.factsDir, options.config.limits.factsMaxFileBytes);
+    this.system = systemIdentities(options.config);
   }
 
   static async start(options: RecorderOptions): Promise<Recorder> {
@@ -73,6 +89,10 @@ export class Recorder {
     const registry = this.registry;
     this.verifier = new Verifier(config, registry, (name) => registry.refresh(this.infra!.keys, name));
     this.facts.open();
+    if (this.facts.repaired) {
+      const r = this.facts.repaired;
+      this.options.log?.(`recorder: ${r.file} ended in a record cut short (${r.bytes} bytes, kept in ${r.aside}); re-recording from the stream after seq ${this.facts.lastSeq}`);
+    }
     this.facts.noteKey(RECORDER_IDENTITY, this.identity.publicKey);
     try {
       await this.infra.jsm.consumers.info(STREAM, RECORDER_CONSUMER);
@@ -84,19 +104,42 @@ export class Recorder {
         max_ack_pending: 10_000,
       });
     }
+    // Facts the log lost (a file cut short by a crash) but the consumer already acked: record them again from the stream.
+    const info = await this.infra.jsm.consumers.info(STREAM, RECORDER_CONSUMER);
+    if (info.ack_floor.stream_seq > this.facts.lastSeq) await this.fillTo(info.ack_floor.stream_seq + 1);
     const consumer = await this.infra.js.consumers.get(STREAM, RECORDER_CONSUMER);
     this.loop = pullLoop(
       consumer,
       async (m) => {
-        try {
-          await this.record(m);
-        } catch (err) {
-          this.options.log?.(`recorder: seq ${m.seq}: ${String(err)}`);
-          m.nak(1000);
+        // Strictly in order: retry the same message; if it keeps failing, stop
+        // (without acking) rather than skip a sequence and break the chain.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await this.record(m);
+            return;
+          } catch (err) {
+            this.options.log?.(`recorder: seq ${m.seq}: ${String(err)} (attempt ${attempt})`);
+            if (attempt >= 5) {
+              this.closing = true;
+              this.options.log?.(`recorder stopped at seq ${m.seq}; it resumes there when restarted`);
+              m.nak();
+              return;
+            }
+            await new Promise((r) => setTimeout(r, 200 * attempt));
+          }
         }
       },
       { batch: 512, closing: () => this.closing, onError: (err) => this.options.log?.(`recorder: pull failed: ${String(err)}`) },
     );
+  }
+
+  /** Record every stream message from lastSeq + 1 up to (not including) `seq`, fetched directly. */
+  private async fillTo(seq: number): Promise<void> {
+    for (let s = this.facts.lastSeq + 1; s < seq; s++) {
+      const stored = await this.infra!.jsm.streams.getMessage(STREAM, { seq: s }).catch(() => null);
+      if (stored) await this.write({ seq: s, subject: stored.subject, data: stored.data });
+      else this.options.log?.(`recorder: seq ${s} is no longer in the stream; the facts will show it missing`);
+    }
   }
 
   /** Resolves once the fact for stream sequence `seq` is on disk. */
@@ -117,12 +160,18 @@ export class Recorder {
       m.ack(); // already on disk: exactly once per stream sequence
       return;
     }
+    if (m.seq > this.facts.lastSeq + 1) await this.fillTo(m.seq); // a redelivery came late: keep stream order
+    await this.write(m);
+    m.ack();
+  }
+
+  private async write(m: StreamMessage): Promise<void> {
+    if (m.seq <= this.facts.lastSeq) return;
     const fact = m.subject.startsWith("agora.ev.") ? this.eventFact(m) : await this.speechFact(m);
     fact.fields.prev = this.facts.lastDigest;
     signFact(fact, this.identity!.privateKey);
     this.facts.append([fact]);
     this.recorded++;
-    m.ack();
     for (const w of this.waiters) {
       if (this.facts.lastSeq >= w.seq) {
         this.waiters.delete(w);
@@ -131,7 +180,7 @@ export class Recorder {
     }
   }
 
-  private base(m: JsMsg, type: FactType, title: string, status: string, tags: string[]): Fact {
+  private base(m: StreamMessage, type: FactType, title: string, status: string, tags: string[]): Fact {
     return {
       id: factId(m.seq),
       type,
@@ -143,7 +192,7 @@ export class Recorder {
     };
   }
 
-  private rejected(m: JsMsg, code: ErrorCode, reason: string, env?: { sender?: string; channel?: string; id?: string }): Fact {
+  private rejected(m: StreamMessage, code: ErrorCode, reason: string, env?: { sender?: string; channel?: string; id?: string }): Fact {
     const f = this.base(m, "rejected", `rejected on ${m.subject}: ${code}`, "rejected", ["rejected", code]);
     Object.assign(f.fields, {
       code,
@@ -158,7 +207,7 @@ export class Recorder {
     return f;
   }
 
-  private async speechFact(m: JsMsg): Promise<Fact> {
+  private async speechFact(m: StreamMessage): Promise<Fact> {
     const verdict = await this.verifier!.verify(m.data, m.subject);
     if (!verdict.ok) return this.rejected(m, verdict.code, verdict.reason, verdict.env);
     const env = verdict.env;
@@ -181,7 +230,7 @@ export class Recorder {
     return f;
   }
 
-  private eventFact(m: JsMsg): Fact {
+  private eventFact(m: StreamMessage): Fact {
     let event: SignedEvent;
     try {
       event = JSON.parse(Buffer.from(m.data).toString("utf8")) as SignedEvent;
@@ -189,10 +238,12 @@ export class Recorder {
       return this.rejected(m, "AGORA_ERR_BAD_JSON", "host event is not JSON");
     }
     const type = EVENT_FACT[event?.type];
-    const hostKey = typeof event?.host === "string" ? this.registry!.get(event.host) : undefined;
-    if (!type || `agora.ev.${event.type}` !== m.subject) return this.rejected(m, "AGORA_ERR_BAD_ENVELOPE", "not a recorded host event");
-    if (!hostKey || typeof event.sig !== "string" || !verifyBytes(hostKey, eventSigningInput(event), event.sig)) {
-      return this.rejected(m, "AGORA_ERR_BAD_SIGNATURE", `host event not signed by a registered host (${String(event.host).slice(0, 64)})`);
+    if (!type || `agora.ev.${event.type}` !== m.subject || !wellFormedEvent(event as unknown as Record<string, unknown>)) {
+      return this.rejected(m, "AGORA_ERR_BAD_ENVELOPE", "not a well-formed host event");
+    }
+    const hostKey = this.system.has(event.host) ? this.registry!.get(event.host) : undefined;
+    if (!hostKey || !verifyBytes(hostKey, eventSigningInput(event), event.sig)) {
+      return this.rejected(m, "AGORA_ERR_BAD_SIGNATURE", `host event not signed by a system identity (${event.host})`);
     }
     const detail = "channel" in event && event.channel ? ` on ${event.channel}` : "";
     const status = type === "failed" || type === "github-failed" || type === "agent-failed" || type === "dead-lettered" ? "failed" : type === "webhook-rejected" ? "rejected" : "enforced";

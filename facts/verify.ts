@@ -9,7 +9,7 @@ import { eventSigningInput, type SignedEvent } from "../host/events.js";
 import { validateEnvelope } from "../host/envelope.js";
 import { publicKeyObject, verifyEnvelope, verifyBytes } from "../host/signing.js";
 import { factDigest, factId, GENESIS, verifyFactSignature, type Fact } from "./fact.js";
-import { factFiles, KEYS_FILE } from "./fact-log.js";
+import { factFiles, KEYS_FILE, readFactsFile } from "./fact-log.js";
 import { RECORDER_IDENTITY } from "./recorder.js";
 
 export const SCHEMA_PATH = fileURLToPath(new URL("./schemas/agora.yaml", import.meta.url));
@@ -33,6 +33,10 @@ export interface VerifyReport {
   problems: FactProblem[];
   /** Where the public keys came from. */
   keySource: string;
+  /** True when the keys came from the facts directory itself: then only self-consistency is proven. */
+  selfKeyed: boolean;
+  /** A file that ends in a record cut short. */
+  truncated?: { file: string; after?: string; bytes: number };
 }
 
 interface FieldSpec {
@@ -105,7 +109,7 @@ function loadKeys(dir: string, keysPath?: string): { keys: Map<string, KeyObject
 export function verifyFacts(dir: string, options: { keys?: string } = {}): VerifyReport {
   const schema = loadSchema();
   const { keys, source } = loadKeys(dir, options.keys);
-  const report: VerifyReport = { ok: true, dir, files: 0, facts: 0, missing: [], problems: [], keySource: source };
+  const report: VerifyReport = { ok: true, dir, files: 0, facts: 0, missing: [], problems: [], keySource: source, selfKeyed: options.keys === undefined };
   const problem = (file: string, code: ErrorCode, message: string, fact?: string) => report.problems.push({ file, code, message, fact });
   const recorderKey = keys.get(RECORDER_IDENTITY);
   let prevDigest = GENESIS;
@@ -114,19 +118,29 @@ export function verifyFacts(dir: string, options: { keys?: string } = {}): Verif
   if (files.length === 0) problem(dir, "AGORA_ERR_FACTS_FORMAT", "no facts-*.yaml files");
   for (const file of files) {
     report.files++;
+    const text = readFileSync(join(dir, file), "utf8");
     let doc: unknown;
+    let artifacts: unknown;
     try {
-      doc = parseYaml(readFileSync(join(dir, file), "utf8"));
+      doc = parseYaml(text);
+      artifacts = (doc as { artifacts?: unknown })?.artifacts;
+      if (!Array.isArray(artifacts) || Object.keys(doc as object).length !== 1) {
+        problem(file, "AGORA_ERR_FACTS_FORMAT", "top level must be exactly `artifacts:` with a list");
+        continue;
+      }
     } catch (err) {
-      problem(file, "AGORA_ERR_FACTS_FORMAT", `not valid YAML: ${(err as Error).message.split("\n")[0]}`);
-      continue;
+      // Not YAML as a whole: a record cut short (power loss)? Verify the complete ones and say what is torn.
+      const parsed = readFactsFile(text);
+      if (!parsed.partial || parsed.facts.length === 0 && !text.startsWith("# agora facts")) {
+        problem(file, "AGORA_ERR_FACTS_FORMAT", `not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+        continue;
+      }
+      const after = parsed.facts.at(-1)?.id ?? "the start of the file";
+      problem(file, "AGORA_ERR_FACTS_FORMAT", `record after ${after} is cut short (${Buffer.byteLength(parsed.partial)} bytes at byte ${parsed.goodBytes}); facts from there on are missing`);
+      report.truncated = { file, after: parsed.facts.at(-1)?.id, bytes: Buffer.byteLength(parsed.partial) };
+      artifacts = parsed.facts;
     }
-    const artifacts = (doc as { artifacts?: unknown })?.artifacts;
-    if (!Array.isArray(artifacts) || Object.keys(doc as object).length !== 1) {
-      problem(file, "AGORA_ERR_FACTS_FORMAT", "top level must be exactly `artifacts:` with a list");
-      continue;
-    }
-    for (const a of artifacts) {
+    for (const a of artifacts as unknown[]) {
       report.facts++;
       const shape = checkArtifact(a, schema);
       const fact = a as Fact;
@@ -138,7 +152,10 @@ export function verifyFacts(dir: string, options: { keys?: string } = {}): Verif
       const seq = fact.fields.seq as number;
       if (fact.id !== factId(seq)) problem(file, "AGORA_ERR_FACTS_FORMAT", `id does not match seq ${seq}`, label);
       if (prevSeq !== undefined && seq <= prevSeq) problem(file, "AGORA_ERR_FACTS_CHAIN", `seq ${seq} after ${prevSeq}: out of order`, label);
-      if (prevSeq !== undefined && seq > prevSeq + 1) report.missing.push([prevSeq + 1, seq - 1]);
+      if (prevSeq !== undefined && seq > prevSeq + 1) {
+        report.missing.push([prevSeq + 1, seq - 1]);
+        problem(file, "AGORA_ERR_FACTS_CHAIN", `facts for seq ${prevSeq + 1 === seq - 1 ? prevSeq + 1 : `${prevSeq + 1}–${seq - 1}`} are missing`, label);
+      }
       if (fact.fields.prev !== prevDigest) {
         problem(file, "AGORA_ERR_FACTS_CHAIN", "prev is not the digest of the preceding fact (edited, deleted or reordered)", label);
       }

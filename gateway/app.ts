@@ -157,6 +157,10 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
     if (!config.external.find((e) => e.name === identity.name)?.write.includes(channel)) {
       throw new AgoraError("AGORA_ERR_NOT_GRANTED", `the gateway identity ${identity.name} has no write grant on ${channel} (external.${identity.name}.write)`);
     }
+    const size = Buffer.byteLength(JSON.stringify(body ?? null));
+    if (size > config.limits.maxEnvelopeBytes - 1024) {
+      throw new AgoraError("AGORA_ERR_TOO_LARGE", `body is ${size} bytes; an envelope may be at most ${config.limits.maxEnvelopeBytes}`);
+    }
     const { env, ack } = await client.send(channel, act, body ?? null, { hop: (hop as number | undefined) ?? config.limits.hop, re: re as string | undefined });
     return { id: env.id, seq: ack.seq, duplicate: ack.duplicate, envelope: env };
   });
@@ -179,8 +183,8 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
   app.post<{ Body: { name?: unknown; publicKey?: unknown } }>("/api/keys", operator, async (req) => {
     const { name, publicKey } = req.body ?? {};
     if (!isName(name)) throw new AgoraError("AGORA_ERR_BAD_NAME", "name must be an agent name");
-    if (!config.external.some((e) => e.name === name) || name === identity.name) {
-      throw new AgoraError("AGORA_ERR_NOT_GRANTED", `${name} is not a declared external agent (external.${name} in the config)`);
+    if (!config.external.some((e) => e.name === name && e.browser)) {
+      throw new AgoraError("AGORA_ERR_NOT_GRANTED", `${name} is not a browser identity (declare external.${name} with browser: true)`);
     }
     await KeyRegistry.publish(infra.keys, name, String(publicKey));
     return { name, registered: true };

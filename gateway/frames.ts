@@ -16,11 +16,12 @@ export interface AgentView {
   write: readonly string[];
 }
 
+/** Envelope and event frames replayed from the backlog to a new client carry `replay: true`. */
 export type WatchFrame =
   | { type: "hello"; role: string; channels: string[]; agents: AgentView[]; counters: Record<string, number> }
-  | { type: "envelope"; seq: number; channel: string; ok: true; envelope: Envelope }
-  | { type: "envelope"; seq: number; channel: string; ok: false; code: ErrorCode; reason: string; envelope?: Envelope }
-  | { type: "event"; seq: number; event: SignedEvent }
+  | { type: "envelope"; seq: number; channel: string; ok: true; envelope: Envelope; replay?: true }
+  | { type: "envelope"; seq: number; channel: string; ok: false; code: ErrorCode; reason: string; envelope?: Envelope; replay?: true }
+  | { type: "event"; seq: number; event: SignedEvent; replay?: true }
   | { type: "agent"; agent: AgentView }
   | { type: "counters"; counters: Record<string, number> }
   /** Frames the gateway had to drop because this client was too slow. */

@@ -3,14 +3,16 @@
 // queue: a slow browser loses frames (and is told how many), the host never waits.
 import { DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstream";
 import { KvWatchInclude } from "@nats-io/kv";
-import type { AgoraConfig } from "../host/config.js";
-import { isKilled, verifyControl, controlKey, type ControlEnvelope } from "../host/control.js";
+import { systemIdentities, type AgoraConfig } from "../host/config.js";
+import { ControlState, verifyControl } from "../host/control.js";
 import type { SignedEvent } from "../host/events.js";
 import type { KeyRegistry } from "../host/key-registry.js";
 import type { Infrastructure } from "../host/nats.js";
 import { STREAM } from "../host/nats.js";
 import { subjectChannel } from "../host/names.js";
 import { MetricsRegistry } from "../host/metrics.js";
+import { eventSigningInput } from "../host/events.js";
+import { verifyBytes } from "../host/signing.js";
 import type { Verifier } from "../host/verifier.js";
 import type { AgentView, WatchFrame } from "./frames.js";
 
@@ -63,12 +65,14 @@ export class WatchHub {
   private readonly rejectsByReason = this.metrics.counter("agora_gateway_rejects_total", "Messages the gateway's verification rejected, by reason code");
   private readonly framesDropped = this.metrics.counter("agora_gateway_frames_dropped_total", "Watch frames dropped for slow clients");
   private readonly clients = new Set<Client>();
-  private readonly backlog: { frame: WatchFrame; text: string; channel?: string }[] = [];
+  private readonly backlog: { text: string; channel?: string }[] = [];
   private readonly status = new Map<string, StatusRecord>();
-  private readonly controls = new Map<string, ControlEnvelope>();
+  private readonly controls = new ControlState();
   private messages?: ConsumerMessages;
   private stops: (() => void)[] = [];
   private pumpTimer?: NodeJS.Timeout;
+  private readonly system: Set<string>;
+  private lastCounters = "";
   running = false;
 
   constructor(
@@ -76,7 +80,9 @@ export class WatchHub {
     private readonly infra: Infrastructure,
     private readonly keys: KeyRegistry,
     private readonly verifier: Verifier,
-  ) {}
+  ) {
+    this.system = systemIdentities(config);
+  }
 
   async start(): Promise<void> {
     for await (const k of await this.infra.agents.keys()) {
@@ -85,8 +91,7 @@ export class WatchHub {
     }
     for await (const k of await this.infra.control.keys()) {
       const e = await this.infra.control.get(k);
-      const c = e?.operation === "PUT" ? verifyControl(e.value, this.keys, this.config.controllers) : undefined;
-      if (c) this.controls.set(k, c);
+      if (e?.operation === "PUT") this.controls.apply(verifyControl(e.value, this.keys, this.config.controllers));
     }
     const agents = await this.infra.agents.watch({ include: KvWatchInclude.UpdatesOnly });
     const controls = await this.infra.control.watch({ include: KvWatchInclude.UpdatesOnly });
@@ -102,8 +107,7 @@ export class WatchHub {
     void (async () => {
       for await (const e of controls) {
         const c = e.operation === "PUT" ? verifyControl(e.value, this.keys, this.config.controllers) : undefined;
-        if (!c) continue;
-        this.controls.set(controlKey(c.agent), c);
+        if (!c || !this.controls.apply(c)) continue;
         for (const a of this.agents()) if (c.agent === "*" || c.agent === a.name) this.broadcast({ type: "agent", agent: a });
       }
     })();
@@ -112,8 +116,17 @@ export class WatchHub {
     const messages = this.messages;
     this.running = true;
     // Sockets whose buffers were full get the rest of their queue as they drain.
+    let ticks = 0;
     this.pumpTimer = setInterval(() => {
       for (const c of this.clients) if (c.queue.length > 0 || c.dropped > 0) this.pump(c);
+      // The exact counters, every second when they moved: clients that lost frames stay right.
+      if (++ticks % 20 === 0) {
+        const now = JSON.stringify(this.counters);
+        if (now !== this.lastCounters) {
+          this.lastCounters = now;
+          this.broadcast({ type: "counters", counters: { ...this.counters } });
+        }
+      }
     }, 50);
     this.pumpTimer.unref();
     void (async () => {
@@ -133,7 +146,8 @@ export class WatchHub {
     if (channel !== undefined) {
       const v = await this.verifier.verify(data, subject);
       this.counters.envelopes!++;
-      this.perChannel.inc({ channel: channel.slice(0, 64), result: v.ok ? "ok" : "rejected" });
+      // Only declared channels get their own series: a publisher must not mint unbounded label values.
+      this.perChannel.inc({ channel: this.config.channels.includes(channel) ? channel : "other", result: v.ok ? "ok" : "rejected" });
       if (v.ok) {
         this.broadcast({ type: "envelope", seq, channel, ok: true, envelope: v.env }, channel);
       } else {
@@ -149,26 +163,26 @@ export class WatchHub {
     } catch {
       return;
     }
-    if (typeof event?.type !== "string") return;
+    if (typeof event?.type !== "string" || typeof event.sig !== "string") return;
+    const key = this.system.has(event.host) ? this.keys.get(event.host) : undefined;
+    if (!key || !verifyBytes(key, eventSigningInput(event), event.sig)) return; // not from a host of ours: never shown
     if (event.type in this.counters) this.counters[event.type]!++;
     const evChannel = "channel" in event && typeof event.channel === "string" ? event.channel : undefined;
     this.broadcast({ type: "event", seq, event }, evChannel);
-    if (event.type === "agent_refused" || event.type === "killed" || event.type === "revived") {
-      this.broadcast({ type: "counters", counters: { ...this.counters } });
-    }
+
   }
 
   /** Every agent of the config with its current status. */
   agents(): AgentView[] {
     const hosted = this.config.agents.map((a): AgentView => {
       const s = this.status.get(a.name);
-      const killed = isKilled(this.controls, a.name);
+      const killed = this.controls.killed(a.name);
       return {
         name: a.name,
         kind: "hosted",
         status: killed ? "killed" : (s?.status ?? "unknown"),
         host: s?.host,
-        since: killed ? this.controls.get(controlKey(a.name))?.ts ?? this.controls.get("all")?.ts : s?.since,
+        since: killed ? this.controls.deciding(a.name)?.ts : s?.since,
         reason: s?.reason,
         read: a.read,
         write: a.write,
@@ -201,7 +215,8 @@ export class WatchHub {
   private broadcast(frame: WatchFrame, channel?: string): void {
     const text = JSON.stringify(frame);
     if (frame.type === "envelope" || frame.type === "event") {
-      this.backlog.push({ frame, text, channel });
+      // Replayed to later clients marked as such: they are already in the counters of `hello`.
+      this.backlog.push({ text: JSON.stringify({ ...frame, replay: true }), channel });
       if (this.backlog.length > DEFAULT_BACKLOG) this.backlog.shift();
     }
     for (const c of this.clients) if (this.wants(c, channel)) this.enqueue(c, text);

@@ -40,12 +40,21 @@ export const CONFIG_SCHEMA = {
       additionalProperties: false,
       properties: { name, workers: { type: "integer", minimum: 1, maximum: 64 } },
     },
+    hosts: {
+      type: "array",
+      items: name,
+      uniqueItems: true,
+      description: "every host identity of a multi-host deployment (whose signed decisions are recorded)",
+    },
     channels: byName({ description: { type: "string" } }, { nullable: true }),
     agents: byName(
       { component: { type: "string", minLength: 1 }, read: names, write: names, memoryMb: { type: "integer", minimum: 2, maximum: 4096 } },
       { required: ["component"] },
     ),
-    external: byName({ publicKey: { type: "string", pattern: "^[A-Za-z0-9_-]{43}$" }, read: names, write: names }, { nullable: true }),
+    external: byName(
+      { publicKey: { type: "string", pattern: "^[A-Za-z0-9_-]{43}$" }, browser: { type: "boolean" }, read: names, write: names },
+      { nullable: true },
+    ),
     gateway: {
       type: "object",
       additionalProperties: false,

@@ -24,6 +24,8 @@ export interface HostedAgentConfig extends Grant {
 export interface ExternalAgentConfig extends Grant {
   name: string;
   publicKey?: string;
+  /** Its key is made in the operator console and registered from there. */
+  browser: boolean;
 }
 
 /** One bridged repository. */
@@ -66,6 +68,8 @@ export interface AgoraConfig {
   natsStoreDir: string;
   nats: { url?: string; host: string; port: number };
   host: { name: string; workers: number };
+  /** All host identities of the deployment (this host's name included). */
+  hosts: readonly string[];
   /** The operator edge. Tokens come from here or AGORA_VIEWER_TOKEN / AGORA_OPERATOR_TOKEN. */
   gateway: { host: string; port: number; identity: string; viewerToken?: string; operatorToken?: string };
   /** The GitHub bridge, when configured. */
@@ -137,6 +141,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
     data?: string;
     nats?: { url?: string; host?: string; port?: number };
     host?: { name?: string; workers?: number };
+    hosts?: string[];
     gateway?: { host?: string; port?: number; identity?: string; viewerToken?: string; operatorToken?: string };
     github?: {
       identity?: string; apiUrl?: string; tokenEnv?: string; secretEnv?: string; botLogin?: string; consoleUrl?: string;
@@ -144,7 +149,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
     };
     channels?: Record<string, unknown>;
     agents?: Record<string, { component: string; read?: string[]; write?: string[]; memoryMb?: number }>;
-    external?: Record<string, { publicKey?: string; read?: string[]; write?: string[] } | null>;
+    external?: Record<string, { publicKey?: string; browser?: boolean; read?: string[]; write?: string[] } | null>;
     limits?: {
       hop?: number; maxEnvelopeBytes?: number; dedupWindow?: string; factsMaxFileBytes?: number; callDeadline?: string; agentMemoryMb?: number;
       maxDeliver?: number; maxRestarts?: number; restartWindow?: string; restartBackoff?: string; maxClockSkew?: string;
@@ -178,7 +183,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
     const g = a ?? {};
     checkGrants(`external.${name}`, g);
     if (c.agents?.[name]) throw new AgoraError("AGORA_ERR_CONFIG", `${source}: external.${name}: also declared under agents`);
-    return Object.freeze({ name, publicKey: g.publicKey, read: Object.freeze([...(g.read ?? [])]), write: Object.freeze([...(g.write ?? [])]) });
+    return Object.freeze({ name, publicKey: g.publicKey, browser: g.browser ?? false, read: Object.freeze([...(g.read ?? [])]), write: Object.freeze([...(g.write ?? [])]) });
   });
   let github: GithubConfig | undefined;
   if (c.github) {
@@ -219,7 +224,8 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
       host: c.nats?.host ?? "127.0.0.1",
       port: c.nats?.port ?? DEFAULT_NATS_PORT,
     }),
-    host: Object.freeze({ name: c.host?.name ?? "host", workers: c.host?.workers ?? 2 }),
+    host: Object.freeze({ name: env.AGORA_HOST_NAME || c.host?.name || "host", workers: c.host?.workers ?? 2 }),
+    hosts: Object.freeze([...new Set([env.AGORA_HOST_NAME || c.host?.name || "host", ...(c.hosts ?? [])])]),
     gateway: Object.freeze({
       host: c.gateway?.host ?? "127.0.0.1",
       port: c.gateway?.port ?? DEFAULT_GATEWAY_PORT,
@@ -267,4 +273,9 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
 /** Everything a named agent may do, hosted or external; undefined if unknown. */
 export function grantOf(config: AgoraConfig, agent: string): Grant | undefined {
   return config.agents.find((a) => a.name === agent) ?? config.external.find((a) => a.name === agent);
+}
+
+/** Host events may only come from the system's own identities: hosts, the gateway, the bridge. */
+export function systemIdentities(config: AgoraConfig): Set<string> {
+  return new Set([config.host.name, ...config.hosts, config.gateway.identity, ...(config.github ? [config.github.identity] : [])]);
 }

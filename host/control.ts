@@ -78,9 +78,44 @@ export async function issueControl(nc: NatsConnection, kv: KV, control: ControlE
   return { hosts };
 }
 
-/** Whether `agent` is killed given the latest controls. */
-export function isKilled(controls: ReadonlyMap<string, ControlEnvelope>, agent: string): boolean {
-  return controls.get(controlKey(ALL_AGENTS))?.verb === "kill" || controls.get(controlKey(agent))?.verb === "kill";
+function newer(a: ControlEnvelope | undefined, b: ControlEnvelope | undefined): ControlEnvelope | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return a.ts > b.ts || (a.ts === b.ts && a.id > b.id) ? a : b;
+}
+
+/**
+ * The kill state from signed controls. The newest control addressing an agent
+ * — its own or one for "*" — decides: `revive *` lifts earlier kills of single
+ * agents, and reviving one agent after `kill *` brings back just that one.
+ * Order-independent, so hosts and gateways that learn controls in different
+ * orders agree.
+ */
+export class ControlState {
+  readonly controls = new Map<string, ControlEnvelope>();
+
+  /** Keep `c` if it is the newest for its key; true when the state changed. */
+  apply(c: ControlEnvelope | undefined): boolean {
+    if (!c) return false;
+    const key = controlKey(c.agent);
+    const current = this.controls.get(key);
+    if (current && newer(current, c) === current) return false;
+    this.controls.set(key, c);
+    return true;
+  }
+
+  killed(agent: string): boolean {
+    return newer(this.controls.get(controlKey(ALL_AGENTS)), this.controls.get(controlKey(agent)))?.verb === "kill";
+  }
+
+  /** The control that decides `agent`'s state. */
+  deciding(agent: string): ControlEnvelope | undefined {
+    return newer(this.controls.get(controlKey(ALL_AGENTS)), this.controls.get(controlKey(agent)));
+  }
+
+  has(c: ControlEnvelope): boolean {
+    return this.controls.get(controlKey(c.agent))?.id === c.id;
+  }
 }
 
 /**
@@ -89,7 +124,7 @@ export function isKilled(controls: ReadonlyMap<string, ControlEnvelope>, agent: 
  * updates (catch-up after a reconnect). `onChange` runs for every applied control.
  */
 export class ControlFollower {
-  readonly controls = new Map<string, ControlEnvelope>();
+  readonly state = new ControlState();
   private sub?: Subscription;
   private stopWatch?: () => void;
 
@@ -103,16 +138,8 @@ export class ControlFollower {
   ) {}
 
   private apply(c: ControlEnvelope | undefined): boolean {
-    if (!c) return false;
-    const key = controlKey(c.agent);
-    const current = this.controls.get(key);
-    if (current && (current.id === c.id || current.ts > c.ts)) return current.id === c.id;
-    this.controls.set(key, c);
-    // Reviving everyone also lifts individual kills.
-    if (c.verb === "revive" && c.agent === ALL_AGENTS) {
-      for (const [k, v] of this.controls) if (k !== key && v.verb === "kill") this.controls.set(k, { ...v, verb: "revive" });
-    }
-    this.onChange(c);
+    if (!this.state.apply(c)) return false;
+    this.onChange(c!);
     return true;
   }
 
@@ -125,7 +152,7 @@ export class ControlFollower {
       callback: (err, msg) => {
         if (err) return;
         const c = verifyControl(msg.data, this.keys, this.controllers);
-        if (this.apply(c) || (c && this.controls.get(controlKey(c.agent))?.id === c.id)) msg.respond(this.hostName);
+        if (this.apply(c) || (c && this.state.has(c))) msg.respond(this.hostName);
       },
     });
     const watcher = await this.kv.watch({ include: KvWatchInclude.UpdatesOnly });
@@ -136,7 +163,7 @@ export class ControlFollower {
   }
 
   killed(agent: string): boolean {
-    return isKilled(this.controls, agent);
+    return this.state.killed(agent);
   }
 
   close(): void {

@@ -40,12 +40,16 @@ export function consumerName(agent: string, channel: string): string {
 export async function startKeyRegistry(config: AgoraConfig, infra: Infrastructure): Promise<KeyRegistry> {
   const registry = new KeyRegistry();
   const store = new KeyStore(config.keysDir);
+  // Our own key files and the config's public keys are pinned; KV cannot override them.
   for (const name of store.names()) {
     const id = store.load(name);
+    registry.pin(name, id.publicKey);
     await KeyRegistry.publish(infra.keys, name, id.publicKey).catch(() => {});
   }
   for (const ext of config.external) {
-    if (ext.publicKey) await KeyRegistry.publish(infra.keys, ext.name, ext.publicKey).catch(() => {});
+    if (!ext.publicKey) continue;
+    registry.pin(ext.name, ext.publicKey);
+    await KeyRegistry.publish(infra.keys, ext.name, ext.publicKey).catch(() => {});
   }
   await registry.follow(infra.keys);
   return registry;

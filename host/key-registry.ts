@@ -5,16 +5,34 @@ import { AgoraError } from "./errors.js";
 import { isName } from "./names.js";
 import { isPublicKey, publicKeyObject } from "./signing.js";
 
+/**
+ * Public keys by agent name. Keys from the local key directory and from the
+ * config are pinned; keys learned from the `agora-keys` bucket are first-seen
+ * wins: a later different value, or a delete, is ignored (and counted), so
+ * whoever can write the bucket cannot swap an identity's key under a running
+ * process. Rotating a key therefore means restarting the processes that use it.
+ */
 export class KeyRegistry {
-  private readonly keys = new Map<string, { raw: string; object: KeyObject }>();
+  private readonly keys = new Map<string, { raw: string; object: KeyObject; pinned: boolean }>();
   private stopWatch?: () => void;
+  /** KV updates that tried to change or delete a known key. */
+  conflicts = 0;
 
-  /** Register `name` → `raw` locally (no KV write). A different key for a known name is refused. */
+  /** Pin `name` → `raw` (local key file or config): authoritative. */
+  pin(name: string, raw: string): void {
+    if (!isName(name) || !isPublicKey(raw)) return;
+    this.keys.set(name, { raw, object: publicKeyObject(raw), pinned: true });
+  }
+
+  /** Learn `name` → `raw` from KV: first seen wins. */
   add(name: string, raw: string): void {
     if (!isName(name) || !isPublicKey(raw)) return;
     const existing = this.keys.get(name);
-    if (existing?.raw === raw) return;
-    this.keys.set(name, { raw, object: publicKeyObject(raw) });
+    if (existing) {
+      if (existing.raw !== raw) this.conflicts++;
+      return;
+    }
+    this.keys.set(name, { raw, object: publicKeyObject(raw), pinned: false });
   }
 
   /** Fetch `name` from the bucket now (a key registered a moment ago may not have been watched yet). */
@@ -49,8 +67,18 @@ export class KeyRegistry {
     if (current !== undefined && !options.force) {
       throw new AgoraError(
         "AGORA_ERR_KEY_EXISTS",
-        `${name} is already registered with another public key; revoke it first (agora keys gen ${name} --force publishes over it)`,
+        `${name} is already registered with another public key (agora keys gen ${name} --force replaces it; running processes keep the old key until restarted)`,
       );
+    }
+    if (current === undefined && !options.force) {
+      try {
+        await kv.create(name, raw); // atomic: the first registration wins a race
+      } catch {
+        const again = await kv.get(name);
+        if (again?.operation === "PUT" && again.string() === raw) return;
+        throw new AgoraError("AGORA_ERR_KEY_EXISTS", `${name} was registered by someone else a moment ago`);
+      }
+      return;
     }
     await kv.put(name, raw);
   }
@@ -65,7 +93,7 @@ export class KeyRegistry {
     void (async () => {
       for await (const e of watcher) {
         if (e.operation === "PUT") this.add(e.key, e.string());
-        else this.keys.delete(e.key);
+        else if (this.keys.has(e.key)) this.conflicts++; // deletes never revoke a key in use
         if (e.delta === 0) ready();
       }
       ready();

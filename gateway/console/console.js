@@ -99,13 +99,13 @@ function flash(e, id) {
   setTimeout(() => target.classList.remove("flash"), 1500);
 }
 
-function addEvent(f) {
+function addEvent(f, count) {
   const ev = f.event;
   const text = `#${f.seq} ${ev.type.replace(/_/g, "-")} · ${ev.agent}${ev.channel ? ` on ${ev.channel}` : ""}${ev.target ? ` → ${ev.target}` : ""}${ev.by ? ` by ${ev.by}` : ""}${ev.code ? ` (${ev.code})` : ""}`;
   const list = $("#events");
   list.prepend(el("li", { "data-event": ev.type }, text));
   while (list.children.length > MAX_ROWS) list.lastChild.remove();
-  if (ev.type in state.counters || COUNTERS.includes(ev.type)) {
+  if (count && (ev.type in state.counters || COUNTERS.includes(ev.type))) {
     state.counters[ev.type] = (state.counters[ev.type] || 0) + 1;
     renderCounters();
   }
@@ -156,13 +156,15 @@ function connect() {
         renderIdentities();
         break;
       case "envelope":
-        state.counters.envelopes = (state.counters.envelopes || 0) + 1;
-        if (!f.ok) state.counters.rejected = (state.counters.rejected || 0) + 1;
-        renderCounters();
+        if (!f.replay) {
+          state.counters.envelopes = (state.counters.envelopes || 0) + 1;
+          if (!f.ok) state.counters.rejected = (state.counters.rejected || 0) + 1;
+          renderCounters();
+        }
         addMessage(f);
         break;
       case "event":
-        addEvent(f);
+        addEvent(f, !f.replay);
         break;
       case "agent":
         state.agents.set(f.agent.name, f.agent);
@@ -175,7 +177,7 @@ function connect() {
       case "dropped": {
         const box = $("#dropped");
         box.hidden = false;
-        box.textContent = `${f.count} frame(s) were dropped because this browser fell behind; the host was not slowed. Counters stay exact.`;
+        box.textContent = `${f.count} frame(s) were dropped because this browser fell behind; the host was not slowed. The counters are re-sent exact every second.`;
         break;
       }
     }

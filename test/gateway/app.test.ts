@@ -29,7 +29,7 @@ beforeAll(async () => {
       voter: { component: agentWasm("voter"), read: ["votes"], write: ["votes"] },
       broken: { component: fixtureWasm("wasi-importer"), read: ["votes"], write: ["votes"] },
     },
-    external: { operator: { write: ["build-coord", "votes"] }, "console-user": { write: ["build-coord"] }, maintainer: { write: ["build-coord"] } },
+    external: { operator: { write: ["build-coord", "votes"] }, "console-user": { write: ["build-coord"], browser: true }, maintainer: { write: ["build-coord"] } },
   });
   await a.startRecorder();
   const host = await a.startHost();

@@ -22,7 +22,7 @@ export const TOKENS = { viewer: "viewer-token-0123456789", operator: "operator-t
 export interface AgoraSpec {
   channels: string[];
   agents?: Record<string, { component: string; read?: string[]; write?: string[] }>;
-  external?: Record<string, { read?: string[]; write?: string[]; publicKey?: string }>;
+  external?: Record<string, { read?: string[]; write?: string[]; publicKey?: string; browser?: boolean }>;
   limits?: Record<string, unknown>;
   github?: Record<string, unknown>;
 }
