@@ -19,7 +19,7 @@ import { FactLog } from "./fact-log.js";
 /** The recorder's identity in the key directory and KV. */
 export const RECORDER_IDENTITY = "recorder";
 export const RECORDER_CONSUMER = "agora_recorder";
-const RAW_HEAD_BYTES = 4096;
+const RAW_HEAD_BYTES = 1024;
 
 const EVENT_FACT: Record<string, FactType> = {
   echo_dropped: "echo-dropped",

@@ -16,7 +16,7 @@ import { ERROR_CODES, type ErrorCode } from "./errors.js";
 import type { HostEvent } from "./events.js";
 import { emittedId } from "./ids.js";
 import type { HostMetrics } from "./metrics.js";
-import { publishEnvelope } from "./publisher.js";
+import { publishEnvelope, publishWithRetry } from "./publisher.js";
 import { signEnvelope } from "./signing.js";
 import type { Verifier } from "./verifier.js";
 import type { WorkerPool } from "./worker-pool.js";
@@ -108,6 +108,8 @@ export class AgentRuntime {
   private revival?: Promise<void>;
   private readonly restarts: number[] = [];
   private readonly attempts = new Map<string, number>();
+  /** A commit written to the WAL but not (fully) applied yet: applied before anything else. */
+  private pending?: Commit;
 
   constructor(config: HostedAgentConfig, key: KeyObject, ctx: RuntimeContext) {
     this.name = config.name;
@@ -192,10 +194,21 @@ export class AgentRuntime {
     try {
       await this.handle(m);
     } catch (err) {
-      // NATS or KV unavailable mid-commit: hand the message back; the WAL makes the retry safe.
+      // NATS or KV unavailable mid-commit: hand the message back. A commit already
+      // in the WAL is applied on the next attempt; otherwise the instance is
+      // reloaded from KV so the call's uncommitted state is forgotten.
       this.ctx.log(`agent ${this.name}: seq ${m.seq}: ${String(err)}; will retry`);
+      if (!this.pending) await this.ctx.pool.respawn(this.name).catch(() => {});
       m.nak(500);
     }
+  }
+
+  /** Apply the pending commit (WAL written, apply interrupted) before anything else. */
+  private async settle(): Promise<void> {
+    if (!this.pending) return;
+    await this.apply(this.pending);
+    this.pending = undefined;
+    this.handled++;
   }
 
   private async handle(m: JsMsg): Promise<void> {
@@ -217,6 +230,7 @@ export class AgentRuntime {
       m.ack();
       return;
     }
+    await this.settle();
     const marker = `${agent}.${env.id}`;
     if (await this.ctx.processed.get(marker)) {
       this.ctx.metrics.drops.inc({ control: "duplicate" });
@@ -245,8 +259,8 @@ export class AgentRuntime {
     this.attempts.delete(env.id);
     const commit = await this.prepare(env, result, seq);
     if (commit.envelopes.length > 0 || commit.state.length > 0) await this.ctx.processed.put(`wal.${agent}`, JSON.stringify(commit));
-    await this.apply(commit);
-    this.handled++;
+    this.pending = commit;
+    await this.settle();
     m.ack();
     this.ctx.metrics.handleSeconds.observe({ agent }, (performance.now() - started) / 1000);
   }
@@ -321,7 +335,7 @@ export class AgentRuntime {
       return;
     }
     const dead = { agent, code, reason: (result.error ?? "").slice(0, 1000), attempts, seq: m.seq, channel: env.channel, id: env.id, envelope: env };
-    await this.ctx.js.publish(`${DLQ_PREFIX}${agent}`, JSON.stringify(dead), { msgID: `dlq-${agent}-${m.seq}` });
+    await publishWithRetry(this.ctx.js, `${DLQ_PREFIX}${agent}`, JSON.stringify(dead), `dlq-${agent}-${m.seq}`);
     await this.ctx.report({ type: "dead_lettered", agent, seq: m.seq, channel: env.channel, id: env.id, code, attempts });
     this.attempts.delete(env.id);
     await this.ctx.processed.put(`${agent}.${env.id}`, `dlq:${m.seq}`);

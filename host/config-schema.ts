@@ -108,6 +108,7 @@ export const CONFIG_SCHEMA = {
         restartWindow: { type: "string", pattern: "^[0-9]+(ms|s|m|h)$" },
         restartBackoff: { type: "string", pattern: "^[0-9]+(ms|s|m|h)$" },
         maxClockSkew: { type: "string", pattern: "^[0-9]+(ms|s|m|h)$" },
+        ackWait: { type: "string", pattern: "^[0-9]+(ms|s|m|h)$" },
       },
     },
   },

@@ -96,6 +96,8 @@ export interface AgoraConfig {
     restartBackoffMs: number;
     /** How far in the future an envelope's ts may be. */
     maxClockSkewMs: number;
+    /** How long JetStream waits for an ack before redelivering (e.g. after a host crash). */
+    ackWaitMs: number;
   };
 }
 
@@ -152,7 +154,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
     external?: Record<string, { publicKey?: string; browser?: boolean; read?: string[]; write?: string[] } | null>;
     limits?: {
       hop?: number; maxEnvelopeBytes?: number; dedupWindow?: string; factsMaxFileBytes?: number; callDeadline?: string; agentMemoryMb?: number;
-      maxDeliver?: number; maxRestarts?: number; restartWindow?: string; restartBackoff?: string; maxClockSkew?: string;
+      maxDeliver?: number; maxRestarts?: number; restartWindow?: string; restartBackoff?: string; maxClockSkew?: string; ackWait?: string;
     };
   };
   const env = options.env ?? {};
@@ -250,6 +252,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
       restartWindowMs: parseDuration(c.limits?.restartWindow ?? "60s"),
       restartBackoffMs: parseDuration(c.limits?.restartBackoff ?? "100ms"),
       maxClockSkewMs: parseDuration(c.limits?.maxClockSkew ?? "5m"),
+      ackWaitMs: parseDuration(c.limits?.ackWait ?? "30s"),
     }),
   };
   return Object.freeze(config);

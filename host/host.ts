@@ -1,6 +1,6 @@
 // Host: runs hosted agents — one durable consumer per (agent, readable channel).
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { AgentRuntime, loadAgentState } from "./agent-runtime.js";
 import { ComponentLoader } from "./component-loader.js";
 import { ALL_AGENTS, ControlFollower, type ControlEnvelope } from "./control.js";
@@ -158,7 +158,7 @@ export class Host {
           ack_policy: AckPolicy.Explicit,
           deliver_policy: DeliverPolicy.New,
           max_ack_pending: 1000,
-          ack_wait: 30_000_000_000,
+          ack_wait: nanos(this.config.limits.ackWaitMs),
         });
       }
       const consumer = await infra.js.consumers.get(STREAM, durable);

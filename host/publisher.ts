@@ -7,13 +7,31 @@ import { eventSigningInput, type HostEvent, type SignedEvent } from "./events.js
 import { channelSubject } from "./names.js";
 import { signBytes, signEnvelope } from "./signing.js";
 
-/** Publish a signed envelope on its channel's subject; the ack's `duplicate` is true when JetStream dropped a replay. */
-export async function publishEnvelope(js: JetStreamClient, env: Envelope): Promise<PubAck> {
-  try {
-    return await js.publish(channelSubject(env.channel), encodeEnvelope(env), { msgID: env.id });
-  } catch (cause) {
-    throw new AgoraError("AGORA_ERR_PUBLISH", `publish of ${env.id} on ${env.channel} failed: ${(cause as Error).message}`, { cause });
+/** How long a publish keeps retrying through a NATS outage. @default 30000 */
+export const DEFAULT_PUBLISH_RETRY_MS = 30_000;
+
+/**
+ * Publish with retries: while NATS is unreachable (a restart, a partition) the
+ * same bytes are sent again with the same Nats-Msg-Id, so JetStream stores them
+ * once however often we try. Gives up after `retryMs`.
+ */
+export async function publishWithRetry(js: JetStreamClient, subject: string, data: Uint8Array | string, msgID: string, retryMs = DEFAULT_PUBLISH_RETRY_MS): Promise<PubAck> {
+  const deadline = Date.now() + retryMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await js.publish(subject, data, { msgID, timeout: 2000 });
+    } catch (cause) {
+      if (Date.now() >= deadline) {
+        throw new AgoraError("AGORA_ERR_PUBLISH", `publish of ${msgID} on ${subject} failed for ${retryMs} ms: ${(cause as Error).message}`, { cause });
+      }
+      await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 1000)));
+    }
   }
+}
+
+/** Publish a signed envelope on its channel's subject; the ack's `duplicate` is true when JetStream dropped a replay. */
+export function publishEnvelope(js: JetStreamClient, env: Envelope, retryMs?: number): Promise<PubAck> {
+  return publishWithRetry(js, channelSubject(env.channel), encodeEnvelope(env), env.id, retryMs);
 }
 
 /** Sign `unsigned` with `key` and publish it. */
@@ -31,9 +49,5 @@ export async function publishEvent(
 ): Promise<void> {
   const unsigned = { ...event, v: 1 as const, host: host.name, ts: new Date().toISOString() };
   const signed: SignedEvent = { ...unsigned, sig: signBytes(host.key, eventSigningInput(unsigned)) } as SignedEvent;
-  try {
-    await js.publish(`agora.ev.${event.type}`, JSON.stringify(signed), { msgID: msgId });
-  } catch (cause) {
-    throw new AgoraError("AGORA_ERR_PUBLISH", `publish of event ${event.type} failed: ${(cause as Error).message}`, { cause });
-  }
+  await publishWithRetry(js, `agora.ev.${event.type}`, JSON.stringify(signed), msgId);
 }

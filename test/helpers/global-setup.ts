@@ -7,6 +7,7 @@ import { FIXTURES, FIXTURES_OUT, ROOT } from "./paths.js";
 /** Fixture components: name → built with WASI stubbed? */
 export const FIXTURE_COMPONENTS: Record<string, { stubWasi: boolean }> = {
   acker: { stubWasi: true },
+  counter: { stubWasi: true },
   hog: { stubWasi: true },
   spinner: { stubWasi: true },
   rogue: { stubWasi: true },

@@ -10,6 +10,10 @@ export interface TestNats {
   storeDir: string;
   /** Restart on the same store (after stop or a crash). */
   restart(): Promise<void>;
+  /** Stop the server: SIGTERM, or SIGKILL (`hard`) as in a crash. */
+  stop(options?: { hard?: boolean }): Promise<void>;
+  /** Start it again on the same port and store. */
+  start(): Promise<void>;
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -22,9 +26,14 @@ export async function startNats(): Promise<TestNats> {
     url: server.url,
     storeDir,
     async restart() {
-      const port = server.port;
-      await server.stop();
-      server = await NatsServer.start({ storeDir, port });
+      await t.stop();
+      await t.start();
+    },
+    async stop(options) {
+      await server.stop(options);
+    },
+    async start() {
+      server = await NatsServer.start({ storeDir, port: server.port });
       t.server = server;
     },
     async close() {
