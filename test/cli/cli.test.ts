@@ -132,3 +132,48 @@ describe("cli", () => {
     expect(counts.factsVerified).toBe(true);
   });
 });
+
+describe("cli - agora up", () => {
+  it("cli - up starts nats-server, host, recorder and console; prints the URL and token; the console works; Ctrl-C stops it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "agora-up-"));
+    const file = join(dir, "agora.yaml");
+    writeFileSync(
+      file,
+      `data: ${join(dir, "data")}
+nats: { port: 0 }
+gateway: { port: 0 }
+channels: { build-coord: {} }
+agents:
+  responder: { component: ${join(ROOT, "dist", "agents", "responder.wasm")}, read: [build-coord], write: [build-coord] }
+external:
+  operator: { write: [build-coord] }
+  console-user: { browser: true, write: [build-coord] }
+`,
+    );
+    const env = { ...process.env };
+    delete env.NATS_URL;
+    const up = spawn(process.execPath, ["--import", "tsx", CLI, "up", "--config", file], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    up.stdout.on("data", (d) => (out += d));
+    up.stderr.on("data", (d) => (out += d));
+    try {
+      for (let i = 0; i < 300 && !out.includes("Ctrl-C stops"); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(out).toContain("starting nats-server -js");
+      const url = /console: (http:\/\/127\.0\.0\.1:\d+)\//.exec(out)?.[1];
+      const token = /operator token: (\S+)/.exec(out)?.[1];
+      expect(url, out).toBeTruthy();
+      const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      const agents = (await (await fetch(`${url}/api/agents`, { headers: auth })).json()) as { name: string; status: string }[];
+      expect(agents.find((a) => a.name === "responder")?.status).toBe("running");
+      const key = await fetch(`${url}/api/keys`, { method: "POST", headers: auth, body: JSON.stringify({ name: "console-user", publicKey: "B".repeat(43) }) });
+      expect(key.status).toBe(200); // the browser identity was left for the browser
+      const inject = await fetch(`${url}/api/inject`, { method: "POST", headers: auth, body: JSON.stringify({ channel: "build-coord", act: "request", body: { from: "e2e" } }) });
+      expect(inject.status).toBe(200);
+    } finally {
+      up.kill("SIGINT");
+      await new Promise((r) => up.once("exit", r));
+    }
+    expect(out).toContain("agora: stopped");
+  });
+});

@@ -90,6 +90,9 @@ describe("gateway - REST and operations", () => {
       expect(bad.statusCode).toBeGreaterThanOrEqual(400);
       expect(bad.json().code).toBe(code);
     }
+    const huge = await app.inject({ method: "POST", url: "/api/inject", headers: op, payload: { channel: "build-coord", act: "inform", body: "x".repeat(70_000) } });
+    expect(huge.statusCode).toBe(413);
+    expect(huge.json().code).toBe("AGORA_ERR_TOO_LARGE");
     const notJson = await app.inject({ method: "POST", url: "/api/inject", headers: { ...op, "content-type": "application/json" }, payload: "{oops" });
     expect(notJson.statusCode).toBe(400);
   });

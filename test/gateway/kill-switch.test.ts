@@ -101,3 +101,56 @@ describe("kill switch", () => {
     expect(host.killed("responder") || host.killed("voter")).toBe(false);
   });
 });
+
+describe("kill switch - keys", () => {
+  it("kill switch - a key swapped or deleted in KV can neither forge controls nor disable the switch", async () => {
+    await using a = await startAgora({
+      channels: ["work"],
+      agents: { responder: { component: agentWasm("responder"), read: ["work"], write: ["work"] } },
+      external: { operator: { write: ["work"] } },
+    });
+    const host = await a.startHost();
+    const g = await a.startGateway(); // registers (and pins) the operator key
+    const { generateRawKeyPair, privateKeyObject } = await import("../../host/signing.js");
+    const { makeControl } = await import("../../host/control.js");
+    const attacker = generateRawKeyPair();
+    await a.infra.keys.put("operator", attacker.publicKey); // swap the controller's key in KV
+    await new Promise((r) => setTimeout(r, 200));
+    const forged = makeControl("kill", "*", { name: "operator", key: privateKeyObject(attacker) });
+    expect(await a.nc.request("agora.ctl.kill", JSON.stringify(forged), { timeout: 300 }).catch(() => undefined)).toBeUndefined();
+    expect(host.killed("responder")).toBe(false);
+    await a.infra.keys.delete("operator"); // try to switch the kill switch off
+    await new Promise((r) => setTimeout(r, 200));
+    const res = await g.app.inject({ method: "POST", url: "/api/kill", headers: op, payload: { agent: "responder" } });
+    expect(res.json().hosts).toEqual(["host"]);
+    expect(host.killed("responder")).toBe(true);
+  });
+
+  it("kill switch - revive * and single revives mean the same on the host and in the console", async () => {
+    await using a = await startAgora({
+      channels: ["work"],
+      agents: {
+        responder: { component: agentWasm("responder"), read: ["work"], write: ["work"] },
+        voter: { component: agentWasm("voter"), read: ["work"], write: ["work"] },
+      },
+      external: { operator: { write: ["work"] } },
+    });
+    const host = await a.startHost();
+    const g = await a.startGateway();
+    const call = (verb: string, agent: string) => g.app.inject({ method: "POST", url: `/api/${verb}`, headers: op, payload: { agent } });
+    const consoleStatus = async () =>
+      Object.fromEntries(((await g.app.inject({ url: "/api/agents", headers: op })).json() as { name: string; status: string }[]).filter((x) => x.name !== "operator").map((x) => [x.name, x.status]));
+    const hostStatus = () => ({ responder: host.killed("responder") ? "killed" : "running", voter: host.killed("voter") ? "killed" : "running" });
+    for (const [verb, agent, expected] of [
+      ["kill", "voter", { responder: "running", voter: "killed" }],
+      ["revive", "*", { responder: "running", voter: "running" }],
+      ["kill", "*", { responder: "killed", voter: "killed" }],
+      ["revive", "voter", { responder: "killed", voter: "running" }],
+      ["revive", "*", { responder: "running", voter: "running" }],
+    ] as const) {
+      await call(verb, agent);
+      expect(hostStatus(), `${verb} ${agent}`).toEqual(expected);
+      await until(async () => JSON.stringify(await consoleStatus()) === JSON.stringify(expected), 5000, `console after ${verb} ${agent}`);
+    }
+  });
+});
