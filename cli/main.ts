@@ -6,12 +6,13 @@ import { demo } from "./demo.js";
 import { factsVerify } from "./facts.js";
 import { keysGen } from "./keys.js";
 import { send } from "./send.js";
+import { status } from "./status.js";
 import { bridge } from "./bridge.js";
 import { gateway } from "./gateway.js";
 import { host, up } from "./up.js";
 import { watch } from "./watch.js";
 
-export const COMMANDS: Command[] = [up, host, gateway, bridge, send, watch, keysGen, factsVerify, demo];
+export const COMMANDS: Command[] = [up, host, gateway, bridge, status, send, watch, keysGen, factsVerify, demo];
 
 function mainHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

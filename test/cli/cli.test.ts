@@ -8,7 +8,7 @@ import { ROOT } from "../helpers/paths.js";
 import { startNats } from "../helpers/nats-server.js";
 
 const CLI = join(ROOT, "cli", "main.ts");
-const COMMANDS = ["up", "host", "gateway", "bridge", "send", "watch", "keys gen", "facts verify", "demo"];
+const COMMANDS = ["up", "host", "gateway", "bridge", "status", "send", "watch", "keys gen", "facts verify", "demo"];
 
 function agora(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT) {
   const r = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], { cwd, env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 });
@@ -170,6 +170,10 @@ external:
       expect(key.status).toBe(200); // the browser identity was left for the browser
       const inject = await fetch(`${url}/api/inject`, { method: "POST", headers: auth, body: JSON.stringify({ channel: "build-coord", act: "request", body: { from: "e2e" } }) });
       expect(inject.status).toBe(200);
+      await fetch(`${url}/api/kill`, { method: "POST", headers: auth, body: JSON.stringify({ agent: "responder" }) });
+      const st = agora(["status", "--config", file, "--json"], { NATS_URL: "" });
+      expect(st.code, st.err).toBe(0);
+      expect(JSON.parse(st.out).agents).toEqual([expect.objectContaining({ agent: "responder", status: "killed", host: "host" })]);
     } finally {
       up.kill("SIGINT");
       await new Promise((r) => up.once("exit", r));

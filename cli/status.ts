@@ -1,0 +1,50 @@
+// agora status: every agent with its status (running / killed / failed / stopped) and host.
+import { loadConfig } from "../host/config.js";
+import { ControlState, verifyControl } from "../host/control.js";
+import { startKeyRegistry } from "../host/host.js";
+import { connectNats, ensureInfrastructure, STREAM } from "../host/nats.js";
+import { CONFIG_HELP, CONFIG_OPTION, type Command } from "./command.js";
+import { natsUrlOf } from "./nats-url.js";
+
+export const status: Command = {
+  name: "status",
+  usage: "status [--config FILE] [--json]",
+  summary: "Show every hosted agent's status (running, killed, failed, stopped) as the hosts and the control plane report it.",
+  help: `options:
+${CONFIG_HELP}
+      --json          print JSON`,
+  options: { ...CONFIG_OPTION, json: { type: "boolean" } },
+  async run({ values }) {
+    const config = loadConfig(values.config as string | undefined);
+    const nc = await connectNats({ url: natsUrlOf(config), name: "agora-status", timeoutMs: 3000 });
+    try {
+      const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
+      const registry = await startKeyRegistry(config, infra);
+      const controls = new ControlState();
+      for await (const k of await infra.control.keys()) {
+        const e = await infra.control.get(k);
+        if (e?.operation === "PUT") controls.apply(verifyControl(e.value, registry, config.controllers));
+      }
+      const rows = [];
+      for (const a of config.agents) {
+        const e = await infra.agents.get(a.name);
+        const rec = e?.operation === "PUT" ? e.json<{ status: string; host?: string; since?: string; reason?: string }>() : undefined;
+        const killed = controls.killed(a.name);
+        rows.push({ agent: a.name, status: killed ? "killed" : (rec?.status ?? "unknown"), host: rec?.host ?? "-", since: killed ? controls.deciding(a.name)?.ts : rec?.since, reason: rec?.reason });
+      }
+      registry.close();
+      const stream = await infra.jsm.streams.info(STREAM);
+      if (values.json) {
+        console.log(JSON.stringify({ agents: rows, stream: { messages: stream.state.messages, lastSeq: stream.state.last_seq } }, null, 2));
+        return 0;
+      }
+      const w = Math.max(5, ...rows.map((r) => r.agent.length));
+      console.log(`${"agent".padEnd(w)}  status   host        since`);
+      for (const r of rows) console.log(`${r.agent.padEnd(w)}  ${r.status.padEnd(7)}  ${String(r.host).padEnd(10)}  ${r.since ?? "-"}${r.reason ? `  (${r.reason})` : ""}`);
+      console.log(`stream AGORA: ${stream.state.messages} messages, last seq ${stream.state.last_seq}`);
+      return 0;
+    } finally {
+      await nc.drain().catch(() => {});
+    }
+  },
+};
