@@ -180,7 +180,10 @@ export class AgentRuntime {
     return this.tail;
   }
 
-  /** Finish a commit a crash interrupted (call before consuming). */
+  /**
+   * Finish a commit a crash interrupted (call before consuming). The instance is
+   * then reloaded, so it sees the state the commit wrote.
+   */
   async recover(): Promise<void> {
     const entry = await this.ctx.processed.get(`wal.${this.name}`);
     if (!entry || entry.operation !== "PUT") return;
@@ -188,6 +191,7 @@ export class AgentRuntime {
     if (await this.ctx.processed.get(`${this.name}.${commit.id}`)) return;
     this.ctx.log(`agent ${this.name}: finishing the commit of ${commit.id} interrupted by a crash`);
     await this.apply(commit);
+    await this.ctx.pool.respawn(this.name);
   }
 
   private async process(m: JsMsg): Promise<void> {

@@ -23,6 +23,9 @@ async function tally(a: TestAgora): Promise<Record<string, { count: number; repl
   const out: Record<string, { count: number; replies: number; distinct: number; duplicates: number }> = {};
   const replies = new Map<string, string[]>();
   let duplicates = new Map<string, number>();
+  // Counts first, replies second: a reply is published before its count is written, so none can be missed.
+  const counts: Record<string, number> = {};
+  for (const c of COUNTERS) counts[c] = Number((await a.infra.state.get(`${c}.${Buffer.from("count").toString("base64url")}`))?.string() ?? "0");
   // Every reply on `out`, read through an ephemeral consumer (no message is skipped silently).
   const ci = await a.infra.jsm.consumers.add(STREAM, { filter_subject: "agora.ch.out", deliver_policy: DeliverPolicy.All, ack_policy: AckPolicy.None, inactive_threshold: 10_000_000_000 });
   const consumer = await a.infra.js.consumers.get(STREAM, ci.name);
@@ -41,9 +44,8 @@ async function tally(a: TestAgora): Promise<Record<string, { count: number; repl
   }
   await a.infra.jsm.consumers.delete(STREAM, ci.name);
   for (const c of COUNTERS) {
-    const count = Number((await a.infra.state.get(`${c}.${Buffer.from("count").toString("base64url")}`))?.string() ?? "0");
     const r = replies.get(c) ?? [];
-    out[c] = { count, replies: r.length, distinct: new Set(r).size, duplicates: duplicates.get(c) ?? 0 };
+    out[c] = { count: counts[c]!, replies: r.length, distinct: new Set(r).size, duplicates: duplicates.get(c) ?? 0 };
   }
   duplicates = new Map();
   return out;
@@ -87,7 +89,7 @@ function hostProcess(config: string, url: string): { child: ChildProcess; output
   return { child, output: () => out, ready };
 }
 
-describe("crash safety", () => {
+describe("crash safety", { timeout: 150_000 }, () => {
   it("crash - kill -9 the nats-server mid-stream and restart it on the same store: each message handled once by each agent", async () => {
     await using a = await startAgora(spec);
     await a.startHost();
@@ -99,7 +101,7 @@ describe("crash safety", () => {
         setTimeout(() => void a.nats.start(), 1500); // back on the same store while we keep sending
       }
     });
-    const t = await counted(a, N, 60_000);
+    const t = await counted(a, N, 90_000);
     console.log(`crash (a) nats-server kill -9: ${N} sent; ${COUNTERS.map((c) => `${c} counted ${t[c]!.count}, replied ${t[c]!.distinct} distinct, ${t[c]!.duplicates} duplicates`).join("; ")}`);
     expectExactlyOnce(t, N);
   });
@@ -117,7 +119,7 @@ describe("crash safety", () => {
         setTimeout(() => void a.nats.start().then(() => (downFor = Date.now() - t0)), 10_000);
       }
     });
-    const t = await counted(a, N, 60_000);
+    const t = await counted(a, N, 90_000);
     console.log(`crash (c) server down ${downFor} ms: ${N} sent; ${COUNTERS.map((c) => `${c} counted ${t[c]!.count}, ${t[c]!.duplicates} duplicates`).join("; ")}`);
     expect(downFor).toBeGreaterThanOrEqual(10_000);
     expectExactlyOnce(t, N);
@@ -139,9 +141,10 @@ describe("crash safety", () => {
     host = hostProcess(config, a.nats.url);
     await host.ready;
     await sending;
-    const t = await counted(a, N, 60_000);
+    const t = await counted(a, N, 40_000);
     host.child.kill("SIGTERM");
     await new Promise((r) => host.child.once("exit", r));
+    if (COUNTERS.some((c) => t[c]!.count !== N)) console.log(`host output after restart:\n${host.output()}`);
     console.log(`crash (b) host kill -9 at c1=${atCrash.c1!.count}/c2=${atCrash.c2!.count} of ${N}: afterwards ${COUNTERS.map((c) => `${c} counted ${t[c]!.count}, ${t[c]!.duplicates} duplicates`).join("; ")}`);
     expectExactlyOnce(t, N);
   });
@@ -163,7 +166,7 @@ describe("crash safety", () => {
     host = hostProcess(config, a.nats.url);
     await host.ready;
     await sending;
-    const t = await counted(a, N, 60_000);
+    const t = await counted(a, N, 90_000);
     host.child.kill("SIGINT");
     expect(await new Promise((r) => host.child.once("exit", r))).toBe(0);
     console.log(`graceful SIGTERM mid-stream: ${COUNTERS.map((c) => `${c} counted ${t[c]!.count}, ${t[c]!.duplicates} duplicates`).join("; ")}`);
