@@ -150,6 +150,7 @@ async function agoraThroughput(dir: string, url: string, lanes: number, messages
   const t0 = performance.now();
   await produce(messages, (i) => client.send(channels[i % lanes]!, "request", PAYLOAD, { hop: 1 }));
   await waitFor(() => verified >= messages, "every reply verified");
+  log(`  replies verified after ${((performance.now() - t0) / 1000).toFixed(2)} s; facts so far ${recorder.facts.lastSeq}`);
   const last = (await infra.jsm.streams.info(STREAM)).state.last_seq;
   await recorder.waitFor(last, 120_000);
   const secs = (performance.now() - t0) / 1000;

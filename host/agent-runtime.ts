@@ -11,7 +11,7 @@ import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { KeyObject } from "node:crypto";
 import type { AgoraConfig, HostedAgentConfig } from "./config.js";
-import type { Envelope } from "./envelope.js";
+import { encodeEnvelope, type Envelope } from "./envelope.js";
 import { ERROR_CODES, type ErrorCode } from "./errors.js";
 import type { HostEvent } from "./events.js";
 import { emittedId } from "./ids.js";
@@ -21,6 +21,9 @@ import { signEnvelope } from "./signing.js";
 import type { Verifier } from "./verifier.js";
 import type { WorkerPool } from "./worker-pool.js";
 import type { CallResult, ComponentEnvelope, StateOp } from "./worker-protocol.js";
+
+/** Value of a processed marker while its message is being handled. */
+const INFLIGHT = "inflight";
 
 /** Dead letters: one subject per agent, in stream AGORA_DLQ. */
 export const DLQ_PREFIX = "agora.dlq.";
@@ -110,6 +113,8 @@ export class AgentRuntime {
   private readonly attempts = new Map<string, number>();
   /** A commit written to the WAL but not (fully) applied yet: applied before anything else. */
   private pending?: Commit;
+  /** Envelopes this runtime published recently (id → exact bytes), to recognise their echo. */
+  private readonly sent = new Map<string, string>();
 
   constructor(config: HostedAgentConfig, key: KeyObject, ctx: RuntimeContext) {
     this.name = config.name;
@@ -188,7 +193,8 @@ export class AgentRuntime {
     const entry = await this.ctx.processed.get(`wal.${this.name}`);
     if (!entry || entry.operation !== "PUT") return;
     const commit = entry.json<Commit>();
-    if (await this.ctx.processed.get(`${this.name}.${commit.id}`)) return;
+    const done = await this.ctx.processed.get(`${this.name}.${commit.id}`);
+    if (done?.operation === "PUT" && done.string() !== INFLIGHT) return;
     this.ctx.log(`agent ${this.name}: finishing the commit of ${commit.id} interrupted by a crash`);
     await this.apply(commit);
     await this.ctx.pool.respawn(this.name);
@@ -207,6 +213,37 @@ export class AgentRuntime {
     }
   }
 
+  /**
+   * Claim (agent, id): an atomic create of the processed marker as "inflight".
+   * True when the id was already processed (or dead-lettered); an "inflight"
+   * marker left by an interrupted attempt is ours to finish.
+   */
+  private async claim(id: string): Promise<boolean> {
+    const key = `${this.name}.${id}`;
+    try {
+      await this.ctx.processed.create(key, INFLIGHT);
+      return false;
+    } catch {
+      const e = await this.ctx.processed.get(key);
+      return e?.operation === "PUT" && e.string() !== INFLIGHT;
+    }
+  }
+
+  /** The envelope if `data` is exactly one this runtime published (its own echo). */
+  private ownEcho(data: Uint8Array): { id: string; channel: string } | undefined {
+    if (this.sent.size === 0) return undefined;
+    const text = Buffer.from(data).toString("utf8");
+    let v: { id?: unknown; sender?: unknown; channel?: unknown };
+    try {
+      v = JSON.parse(text) as typeof v;
+    } catch {
+      return undefined;
+    }
+    if (v?.sender !== this.name || typeof v.id !== "string" || this.sent.get(v.id) !== text) return undefined;
+    this.sent.delete(v.id);
+    return { id: v.id, channel: String(v.channel) };
+  }
+
   /** Apply the pending commit (WAL written, apply interrupted) before anything else. */
   private async settle(): Promise<void> {
     if (!this.pending) return;
@@ -218,6 +255,14 @@ export class AgentRuntime {
   private async handle(m: JsMsg): Promise<void> {
     const seq = m.seq;
     const agent = this.name;
+    const own = this.ownEcho(m.data);
+    if (own) {
+      // Byte for byte what this host signed and published for this agent: no need to verify again.
+      this.ctx.metrics.drops.inc({ control: "echo" });
+      await this.ctx.report({ type: "echo_dropped", agent, seq, channel: own.channel, id: own.id });
+      m.ack();
+      return;
+    }
     const verdict = await this.ctx.verifier.verify(m.data, m.subject);
     if (!verdict.ok) {
       // Recorded once by the facts recorder from the stream; here only counted.
@@ -235,23 +280,25 @@ export class AgentRuntime {
       return;
     }
     await this.settle();
-    const marker = `${agent}.${env.id}`;
-    if (await this.ctx.processed.get(marker)) {
-      this.ctx.metrics.drops.inc({ control: "duplicate" });
-      await this.ctx.report({ type: "duplicate", ...base });
-      m.ack();
-      return;
-    }
     // The kill switch: checked last, right before the call, so no delivery starts once it is set.
     if (this.paused()) {
       this.ctx.metrics.drops.inc({ control: this.killedFlag ? "killed" : "held" });
       m.nak(250);
       return;
     }
+    // The processed-marker lookup runs alongside the call: a duplicate is rare, and
+    // its speculative call has no effect (nothing is committed, a changed instance is reloaded).
     const started = performance.now();
+    const [seen, result] = await Promise.all([this.claim(env.id), this.ctx.pool.call(agent, toComponentEnvelope(env))]);
+    if (seen) {
+      if (result.trapped || (result.ok && result.state.length > 0)) await this.ctx.pool.respawn(agent);
+      this.ctx.metrics.drops.inc({ control: "duplicate" });
+      await this.ctx.report({ type: "duplicate", ...base });
+      m.ack();
+      return;
+    }
     await this.ctx.report({ type: "delivered", ...base, sender: env.sender, act: env.act, hop: env.hop, at: performance.timeOrigin + started });
     this.ctx.metrics.messagesIn.inc({ channel: env.channel });
-    const result = await this.ctx.pool.call(agent, toComponentEnvelope(env));
     for (const target of result.blocked) {
       this.ctx.metrics.drops.inc({ control: "blocked" });
       await this.ctx.report({ type: "blocked", ...base, target, code: "AGORA_ERR_NOT_GRANTED" });
@@ -262,7 +309,9 @@ export class AgentRuntime {
     }
     this.attempts.delete(env.id);
     const commit = await this.prepare(env, result, seq);
-    if (commit.envelopes.length > 0 || commit.state.length > 0) await this.ctx.processed.put(`wal.${agent}`, JSON.stringify(commit));
+    // Sends alone need no WAL: their ids are derived from (agent, input, index), so a re-run after a
+    // crash republishes the same ids and JetStream drops them. State writes do need it.
+    if (commit.state.length > 0) await this.ctx.processed.put(`wal.${agent}`, JSON.stringify(commit));
     this.pending = commit;
     await this.settle();
     m.ack();
@@ -302,15 +351,22 @@ export class AgentRuntime {
   private async apply(c: Commit): Promise<void> {
     const agent = this.name;
     for (const env of c.envelopes) {
-      const ack = await publishEnvelope(this.ctx.js, env);
+      this.sent.set(env.id, Buffer.from(encodeEnvelope(env)).toString("utf8"));
+      if (this.sent.size > 10_000) this.sent.delete(this.sent.keys().next().value!);
+    }
+    const acks = await Promise.all(c.envelopes.map((env) => publishEnvelope(this.ctx.js, env)));
+    for (const [i, ack] of acks.entries()) {
       if (ack.duplicate) continue;
+      const env = c.envelopes[i]!;
       this.ctx.metrics.messagesOut.inc({ channel: env.channel });
       await this.ctx.report({ type: "emitted", agent, channel: env.channel, id: env.id, act: env.act, hop: env.hop, re: env.re });
     }
-    for (const op of c.state) {
-      if (op.op === "set") await this.ctx.state.put(stateKey(agent, op.key), op.value);
-      else await this.ctx.state.delete(stateKey(agent, op.key));
-    }
+    // The last write of each key wins; distinct keys are written concurrently.
+    const last = new Map<string, StateOp>();
+    for (const op of c.state) last.set(op.key, op);
+    await Promise.all(
+      [...last.values()].map((op) => (op.op === "set" ? this.ctx.state.put(stateKey(agent, op.key), op.value) : this.ctx.state.delete(stateKey(agent, op.key)))),
+    );
     await this.ctx.processed.put(`${agent}.${c.id}`, String(c.seq));
   }
 

@@ -75,6 +75,8 @@ export class Host {
   private control?: ControlFollower;
   private readonly loops: Promise<void>[] = [];
   private closed = false;
+  /** Recorded events still being published. */
+  private readonly recording = new Set<Promise<void>>();
 
   constructor(options: HostOptions) {
     this.options = options;
@@ -204,9 +206,11 @@ export class Host {
     if (!RECORDED_EVENTS.has(event.type) || !this.infra || !this.identity) return;
     const seq = "seq" in event ? event.seq : 0;
     const extra = event.type === "blocked" ? event.target : event.type === "killed" || event.type === "revived" ? event.control : "";
-    await publishEvent(this.infra.js, { name: this.identity.name, key: this.identity.privateKey }, event, eventMsgId(event.type, event.agent, seq, extra)).catch(
-      (err) => this.log(`cannot record ${event.type}: ${String(err)}`),
-    );
+    // Recorded off the agent's path: publishEvent retries through outages with a stable Nats-Msg-Id.
+    const publishing = publishEvent(this.infra.js, { name: this.identity.name, key: this.identity.privateKey }, event, eventMsgId(event.type, event.agent, seq, extra))
+      .catch((err) => this.log(`cannot record ${event.type}: ${String(err)}`))
+      .finally(() => this.recording.delete(publishing));
+    this.recording.add(publishing);
   }
 
   /** Handled-message count per agent. */
@@ -221,6 +225,7 @@ export class Host {
     for (const r of this.runtimes.values()) r.release();
     await Promise.allSettled(this.loops);
     await Promise.allSettled([...this.runtimes.values()].map((r) => r.idle()));
+    await Promise.allSettled([...this.recording]);
     await this.pool?.close();
     for (const name of this.runtimes.keys()) await this.setStatus(name, "stopped");
     this.control?.close();
