@@ -2,20 +2,13 @@
 // sticky across host restarts until revived.
 import { describe, expect, it } from "vitest";
 import type { HostEvent } from "../../host/events.js";
-import type { Host } from "../../host/host.js";
 import { consumerName } from "../../host/host.js";
 import { STREAM } from "../../host/nats.js";
-import { readFacts, startAgora, TOKENS, until } from "../helpers/agora.js";
+import { collectEvents, readFacts, startAgora, TOKENS, until } from "../helpers/agora.js";
 import { agentWasm } from "../helpers/paths.js";
 
 const op = { authorization: `Bearer ${TOKENS.operator}` };
 const now = () => performance.timeOrigin + performance.now();
-
-function collect(host: Host, into: HostEvent[]): void {
-  void (async () => {
-    for await (const e of host.events.subscribe()) into.push(e);
-  })();
-}
 
 describe("kill switch", () => {
   it("kill switch - no delivery starts more than 100 ms after the kill returns, with ≥ 10,000 queued; killed survives a restart until revived", async () => {
@@ -26,7 +19,7 @@ describe("kill switch", () => {
     });
     await a.startRecorder();
     const events: HostEvent[] = [];
-    collect(await a.startHost(), events);
+    collectEvents(await a.startHost(), events);
     const g = await a.startGateway();
     const flooder = await a.client("flooder");
     const N = 12_000;
@@ -57,7 +50,7 @@ describe("kill switch", () => {
 
     // Killed stays killed across a host restart.
     await a.stopHost();
-    collect(await a.startHost(), events);
+    collectEvents(await a.startHost(), events);
     await new Promise((r) => setTimeout(r, 1500));
     expect(delivered().length).toBe(handledAtKill);
     const agents = (await g.app.inject({ url: "/api/agents", headers: op })).json() as { name: string; status: string }[];

@@ -9,6 +9,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { AgoraClient } from "../../host/client.js";
 import { parseConfig, type AgoraConfig } from "../../host/config.js";
 import { Host } from "../../host/host.js";
+import type { HostEvent } from "../../host/events.js";
 import { KeyRegistry } from "../../host/key-registry.js";
 import { KeyStore } from "../../host/key-store.js";
 import { connectNats, ensureInfrastructure, type Infrastructure } from "../../host/nats.js";
@@ -131,4 +132,11 @@ export async function until(probe: () => boolean | Promise<boolean>, ms = 10_000
 /** Every fact in a facts directory, in chain order. */
 export function readFacts(dir: string): Fact[] {
   return factFiles(dir).flatMap((f) => (parseYaml(readFileSync(join(dir, f), "utf8")) as { artifacts: Fact[] }).artifacts);
+}
+
+/** Push every event of `host` into `into` (until the host closes). */
+export function collectEvents(host: Host, into: HostEvent[]): void {
+  void (async () => {
+    for await (const e of host.events.subscribe()) into.push(e);
+  })();
 }

@@ -125,8 +125,9 @@ describe("crash safety", { timeout: 150_000 }, () => {
     expectExactlyOnce(t, N);
   });
 
-  it("crash - kill -9 the host process mid-stream and restart it: each message handled once by each agent", async () => {
-    await using a = await startAgora(spec);
+  /** Run the host as a process, stop it with `signal` mid-stream, restart it, count. */
+  async function hostStoppedMidStream(signal: "SIGKILL" | "SIGTERM") {
+    const a = await startAgora(spec);
     const config = join(a.dir, "agora.yaml");
     writeFileSync(config, JSON.stringify({ ...spec, channels: { work: null, out: null }, data: a.config.data, host: { workers: 1 } }));
     let host = hostProcess(config, a.nats.url);
@@ -135,41 +136,32 @@ describe("crash safety", { timeout: 150_000 }, () => {
     const N = 300;
     const sending = sendAll(sender, N, () => undefined);
     await until(async () => (await tally(a)).c1!.count >= 60, 30_000, "progress");
-    host.child.kill("SIGKILL");
-    await new Promise((r) => host.child.once("exit", r));
-    const atCrash = await tally(a);
+    host.child.kill(signal);
+    const code = await new Promise((r) => host.child.once("exit", (c) => r(c)));
+    const output = host.output();
+    const atStop = await tally(a);
     host = hostProcess(config, a.nats.url);
     await host.ready;
     await sending;
-    const t = await counted(a, N, 40_000);
-    host.child.kill("SIGTERM");
-    await new Promise((r) => host.child.once("exit", r));
-    if (COUNTERS.some((c) => t[c]!.count !== N)) console.log(`host output after restart:\n${host.output()}`);
-    console.log(`crash (b) host kill -9 at c1=${atCrash.c1!.count}/c2=${atCrash.c2!.count} of ${N}: afterwards ${COUNTERS.map((c) => `${c} counted ${t[c]!.count}, ${t[c]!.duplicates} duplicates`).join("; ")}`);
+    const t = await counted(a, N, 60_000);
+    host.child.kill("SIGINT");
+    const secondCode = await new Promise((r) => host.child.once("exit", (c) => r(c)));
+    await a.close();
+    return { N, t, code, secondCode, output, atStop };
+  }
+
+  it("crash - kill -9 the host process mid-stream and restart it: each message handled once by each agent", async () => {
+    const { N, t, atStop } = await hostStoppedMidStream("SIGKILL");
+    console.log(`crash (b) host kill -9 at c1=${atStop.c1!.count}/c2=${atStop.c2!.count} of ${N}: afterwards ${COUNTERS.map((c) => `${c} counted ${t[c]!.count}, ${t[c]!.duplicates} duplicates`).join("; ")}`);
     expectExactlyOnce(t, N);
   });
 
   it("crash - SIGTERM drains in-flight work and exits 0; nothing is processed twice after the restart", async () => {
-    await using a = await startAgora(spec);
-    const config = join(a.dir, "agora.yaml");
-    writeFileSync(config, JSON.stringify({ ...spec, channels: { work: null, out: null }, data: a.config.data, host: { workers: 1 } }));
-    let host = hostProcess(config, a.nats.url);
-    await host.ready;
-    const sender = await a.client("sender");
-    const N = 300;
-    const sending = sendAll(sender, N, () => undefined);
-    await until(async () => (await tally(a)).c1!.count >= 60, 30_000, "progress");
-    host.child.kill("SIGTERM");
-    const code = await new Promise((r) => host.child.once("exit", r));
+    const { N, t, code, secondCode, output, atStop } = await hostStoppedMidStream("SIGTERM");
     expect(code).toBe(0);
-    expect(host.output()).toContain("SIGTERM: draining");
-    host = hostProcess(config, a.nats.url);
-    await host.ready;
-    await sending;
-    const t = await counted(a, N, 90_000);
-    host.child.kill("SIGINT");
-    expect(await new Promise((r) => host.child.once("exit", r))).toBe(0);
-    console.log(`graceful SIGTERM mid-stream: ${COUNTERS.map((c) => `${c} counted ${t[c]!.count}, ${t[c]!.duplicates} duplicates`).join("; ")}`);
+    expect(secondCode).toBe(0);
+    expect(output).toContain("SIGTERM: draining");
+    console.log(`graceful SIGTERM at c1=${atStop.c1!.count} of ${N}: ${COUNTERS.map((c) => `${c} counted ${t[c]!.count}, ${t[c]!.duplicates} duplicates`).join("; ")}`);
     expectExactlyOnce(t, N);
   });
 });

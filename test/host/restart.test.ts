@@ -1,15 +1,8 @@
 // Idempotency and state across host restarts, and failing components, on a real nats-server.
 import { describe, expect, it } from "vitest";
 import type { HostEvent } from "../../host/events.js";
-import type { Host } from "../../host/host.js";
-import { readFacts, startAgora, until, type TestAgora } from "../helpers/agora.js";
+import { collectEvents, readFacts, startAgora, until, type TestAgora } from "../helpers/agora.js";
 import { agentWasm, fixtureWasm } from "../helpers/paths.js";
-
-function collect(host: Host, into: HostEvent[]): void {
-  void (async () => {
-    for await (const e of host.events.subscribe()) into.push(e);
-  })();
-}
 
 const facts = (a: TestAgora) => readFacts(a.config.factsDir);
 
@@ -22,7 +15,7 @@ describe("host - restarts", () => {
     });
     await a.startRecorder();
     const events: HostEvent[] = [];
-    collect(await a.startHost(), events);
+    collectEvents(await a.startHost(), events);
     const m = await a.client("maintainer");
     const N = 300;
     const sent: string[] = [];
@@ -32,7 +25,7 @@ describe("host - restarts", () => {
     await a.stopHost(); // mid-stream: the rest is still queued
     const firstRun = delivered();
     expect(firstRun).toBeLessThan(N);
-    collect(await a.startHost(), events);
+    collectEvents(await a.startHost(), events);
     const deliveredIds = () => new Set(events.filter((e) => e.type === "delivered").map((e) => (e as { id: string }).id));
     await until(() => deliveredIds().size >= N, 30_000, "all deliveries");
     const handled = events.filter((e): e is Extract<HostEvent, { type: "delivered" }> => e.type === "delivered").map((e) => e.id);
@@ -53,7 +46,7 @@ describe("host - restarts", () => {
       external: { maintainer: { write: ["votes"] } },
     });
     const events: HostEvent[] = [];
-    collect(await a.startHost(), events);
+    collectEvents(await a.startHost(), events);
     const m = await a.client("maintainer");
     const answer = async (cost: number) => {
       const { env } = await m.send("votes", "propose", { cost });
@@ -65,7 +58,7 @@ describe("host - restarts", () => {
     const { env } = await m.send("votes", "inform", { voterRule: { maxCost: 1000 } });
     await until(() => events.some((e) => e.type === "delivered" && e.id === env.id), 10_000, "rule");
     await a.stopHost();
-    collect(await a.startHost(), events);
+    collectEvents(await a.startHost(), events);
     expect(await answer(500)).toBe("agree"); // the rule came back from KV
     expect(await answer(5000)).toBe("refuse");
     const votes = await a.infra.state.get(`voter.${Buffer.from("votes").toString("base64url")}`);
@@ -81,7 +74,7 @@ describe("host - restarts", () => {
     });
     await a.startRecorder();
     const events: HostEvent[] = [];
-    collect(await a.startHost(), events);
+    collectEvents(await a.startHost(), events);
     const m = await a.client("maintainer");
     const err = await m.send("work", "cancel", {});
     const trap = await m.send("work", "failure", {});

@@ -3,17 +3,10 @@
 import { describe, expect, it } from "vitest";
 import { jetstream } from "@nats-io/jetstream";
 import type { HostEvent } from "../../host/events.js";
-import type { Host } from "../../host/host.js";
 import { consumerName } from "../../host/host.js";
 import { DLQ_STREAM, STREAM } from "../../host/nats.js";
-import { readFacts, startAgora, TOKENS, until } from "../helpers/agora.js";
+import { collectEvents, readFacts, startAgora, TOKENS, until } from "../helpers/agora.js";
 import { agentWasm, fixtureWasm } from "../helpers/paths.js";
-
-function collect(host: Host, into: HostEvent[]): void {
-  void (async () => {
-    for await (const e of host.events.subscribe()) into.push(e);
-  })();
-}
 
 const of = <T extends HostEvent["type"]>(events: HostEvent[], type: T) => events.filter((e): e is Extract<HostEvent, { type: T }> => e.type === type);
 
@@ -27,7 +20,7 @@ describe("supervision", () => {
     });
     await a.startRecorder();
     const events: HostEvent[] = [];
-    collect(await a.startHost(), events);
+    collectEvents(await a.startHost(), events);
     const m = await a.client("maintainer");
     const first = await m.send("work", "request", {});
     await until(() => of(events, "emitted").some((e) => e.re === first.env.id), 10_000, "first reply");
@@ -60,7 +53,7 @@ describe("supervision", () => {
     await a.startRecorder();
     const events: HostEvent[] = [];
     const host = await a.startHost();
-    collect(host, events);
+    collectEvents(host, events);
     const g = await a.startGateway();
     const m = await a.client("maintainer");
     for (let i = 0; i < 3; i++) await m.send("work", "failure", { i });
@@ -89,7 +82,7 @@ describe("supervision", () => {
     });
     const events: HostEvent[] = [];
     const host = await a.startHost();
-    collect(host, events);
+    collectEvents(host, events);
     const g = await a.startGateway();
     const m = await a.client("maintainer");
     const spin = await m.send("work", "request", {});
@@ -121,7 +114,7 @@ describe("supervision", () => {
       limits: { maxDeliver: 1, restartBackoff: "10ms" },
     });
     const events: HostEvent[] = [];
-    collect(await a.startHost(), events);
+    collectEvents(await a.startHost(), events);
     const m = await a.client("maintainer");
     const rssBefore = process.memoryUsage().rss;
     const hog = await m.send("work", "request", {});
