@@ -1,11 +1,10 @@
 // agora bridge: run the GitHub-issue bridge alone (webhook listener + outbound comments).
 import Fastify from "fastify";
 import { loadConfig } from "../host/config.js";
-import { connectNats } from "../host/nats.js";
 import { GithubBridge } from "../gateway/github/bridge.js";
 import { githubWebhookRoutes } from "../gateway/github/routes.js";
 import { CONFIG_HELP, CONFIG_OPTION, untilSignal, type Command } from "./command.js";
-import { natsUrlOf } from "./nats-url.js";
+import { connectAs } from "./nats-url.js";
 
 export const bridge: Command = {
   name: "bridge",
@@ -22,7 +21,7 @@ ${CONFIG_HELP}
   options: { ...CONFIG_OPTION, host: { type: "string" }, port: { type: "string" } },
   async run({ values }) {
     const config = loadConfig(values.config as string | undefined);
-    const nc = await connectNats({ url: natsUrlOf(config), name: "agora-bridge" });
+    const nc = await connectAs(config, config.github?.identity ?? "github-bridge", "agora-bridge");
     const b = await GithubBridge.start({ config, nc, log: (l) => console.log(`agora bridge: ${l}`) });
     const app = Fastify({ logger: false });
     app.get("/healthz", async () => ({ status: "ok" }));

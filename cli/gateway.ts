@@ -1,10 +1,9 @@
 // agora gateway: run the operator console alone against an existing NATS.
 import { loadConfig } from "../host/config.js";
-import { connectNats } from "../host/nats.js";
 import { Gateway } from "../gateway/gateway.js";
 import { tokensFile } from "../gateway/auth.js";
 import { CONFIG_HELP, CONFIG_OPTION, untilSignal, type Command } from "./command.js";
-import { natsUrlOf } from "./nats-url.js";
+import { connectAs } from "./nats-url.js";
 
 export const gateway: Command = {
   name: "gateway",
@@ -22,7 +21,7 @@ ${CONFIG_HELP}
   options: { ...CONFIG_OPTION, host: { type: "string" }, port: { type: "string" } },
   async run({ values }) {
     const config = loadConfig(values.config as string | undefined);
-    const nc = await connectNats({ url: natsUrlOf(config), name: "agora-gateway" });
+    const nc = await connectAs(config, config.gateway.identity, "agora-gateway");
     const g = await Gateway.create({ config, nc });
     const url = await g.listen({ host: (values.host as string | undefined) ?? config.gateway.host, port: values.port !== undefined ? Number(values.port) : config.gateway.port });
     console.log(`agora gateway: console at ${url}/`);

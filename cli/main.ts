@@ -5,6 +5,7 @@ import { helpText, parse, type Command } from "./command.js";
 import { demo } from "./demo.js";
 import { factsVerify } from "./facts.js";
 import { keysGen } from "./keys.js";
+import { natsConfig } from "./nats-config.js";
 import { send } from "./send.js";
 import { status } from "./status.js";
 import { bridge } from "./bridge.js";
@@ -12,7 +13,7 @@ import { gateway } from "./gateway.js";
 import { host, up } from "./up.js";
 import { watch } from "./watch.js";
 
-export const COMMANDS: Command[] = [up, host, gateway, bridge, status, send, watch, keysGen, factsVerify, demo];
+export const COMMANDS: Command[] = [up, host, gateway, bridge, status, send, watch, keysGen, factsVerify, natsConfig, demo];
 
 function mainHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -2,6 +2,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AgoraConfig } from "../host/config.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { KeyStore } from "../host/key-store.js";
+import { connectNats } from "../host/nats.js";
 
 /** Where `agora up` writes the URL of the nats-server it started. */
 export function embeddedUrlFile(config: AgoraConfig): string {
@@ -14,4 +17,10 @@ export function natsUrlOf(config: AgoraConfig): string {
   const file = embeddedUrlFile(config);
   if (existsSync(file)) return readFileSync(file, "utf8").trim();
   return `nats://${config.nats.host}:${config.nats.port}`;
+}
+
+/** Connect as `identity`: with `nats.auth: nkey` it logs in with that identity's key. */
+export function connectAs(config: AgoraConfig, identity: string, name = `agora-${identity}`, url = natsUrlOf(config)): Promise<NatsConnection> {
+  const id = config.nats.auth === "nkey" ? new KeyStore(config.keysDir).load(identity) : undefined;
+  return connectNats({ url, name, identity: id });
 }

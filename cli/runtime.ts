@@ -47,7 +47,8 @@ export async function startRuntime(
       writeFileSync(embeddedUrlFile(config), `${url}\n`);
     }
   }
-  const nc = await connectNats({ url, name: `agora-${config.host.name}` }).catch(async (err) => {
+  const hostId = config.nats.auth === "nkey" && !server ? new KeyStore(config.keysDir).loadOrGenerate(config.host.name) : undefined;
+  const nc = await connectNats({ url, name: `agora-${config.host.name}`, identity: hostId }).catch(async (err) => {
     await server?.stop();
     throw err;
   });

@@ -3,9 +3,8 @@ import { AgoraClient } from "../host/client.js";
 import { loadConfig } from "../host/config.js";
 import { AgoraError } from "../host/errors.js";
 import { KeyStore } from "../host/key-store.js";
-import { connectNats } from "../host/nats.js";
 import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command } from "./command.js";
-import { natsUrlOf } from "./nats-url.js";
+import { connectAs } from "./nats-url.js";
 
 export const send: Command = {
   name: "send",
@@ -38,7 +37,7 @@ ${CONFIG_HELP}
     }
     const identity = new KeyStore(config.keysDir).load(values.as);
     const hop = values.hop === undefined ? config.limits.hop : Number(values.hop);
-    const nc = await connectNats({ url: natsUrlOf(config), name: `agora-send-${identity.name}` });
+    const nc = await connectAs(config, identity.name, `agora-send-${identity.name}`);
     try {
       const { env, ack } = await new AgoraClient(nc, identity).send(channel, act, body, {
         hop,

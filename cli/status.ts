@@ -2,9 +2,9 @@
 import { loadConfig } from "../host/config.js";
 import { ControlState, verifyControl } from "../host/control.js";
 import { startKeyRegistry } from "../host/host.js";
-import { connectNats, ensureInfrastructure, STREAM } from "../host/nats.js";
+import { ensureInfrastructure, STREAM } from "../host/nats.js";
 import { CONFIG_HELP, CONFIG_OPTION, type Command } from "./command.js";
-import { natsUrlOf } from "./nats-url.js";
+import { connectAs } from "./nats-url.js";
 
 export const status: Command = {
   name: "status",
@@ -16,7 +16,7 @@ ${CONFIG_HELP}
   options: { ...CONFIG_OPTION, json: { type: "boolean" } },
   async run({ values }) {
     const config = loadConfig(values.config as string | undefined);
-    const nc = await connectNats({ url: natsUrlOf(config), name: "agora-status", timeoutMs: 3000 });
+    const nc = await connectAs(config, config.host.name, "agora-status");
     try {
       const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
       const registry = await startKeyRegistry(config, infra);

@@ -3,10 +3,10 @@ import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { loadConfig } from "../host/config.js";
 import { startKeyRegistry } from "../host/host.js";
 import { assertName, channelSubject } from "../host/names.js";
-import { connectNats, ensureInfrastructure, STREAM } from "../host/nats.js";
+import { ensureInfrastructure, STREAM } from "../host/nats.js";
 import { Verifier, type Verdict } from "../host/verifier.js";
 import { CONFIG_HELP, CONFIG_OPTION, untilSignal, usageError, type Command } from "./command.js";
-import { natsUrlOf } from "./nats-url.js";
+import { connectAs, natsUrlOf } from "./nats-url.js";
 
 /** One line per message: seq, sender → channel, act, hop, id, re, signature status, body. */
 export function formatWatchLine(seq: number, v: Verdict): string {
@@ -33,7 +33,7 @@ ${CONFIG_HELP}
     assertName(channel, "channel");
     const config = loadConfig(values.config as string | undefined);
     const limit = values.count === undefined ? Infinity : Number(values.count);
-    const nc = await connectNats({ url: natsUrlOf(config), name: "agora-watch" });
+    const nc = await connectAs(config, config.host.name, "agora-watch");
     const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
     const registry = await startKeyRegistry(config, infra);
     const verifier = new Verifier(config, registry, (n) => registry.refresh(infra.keys, n));

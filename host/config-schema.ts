@@ -33,6 +33,7 @@ export const CONFIG_SCHEMA = {
         url: { type: "string", minLength: 1 },
         host: { type: "string", minLength: 1 },
         port: { type: "integer", minimum: 0, maximum: 65535 },
+        auth: { enum: ["none", "nkey"] },
       },
     },
     host: {

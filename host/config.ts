@@ -66,7 +66,8 @@ export interface AgoraConfig {
   keysDir: string;
   factsDir: string;
   natsStoreDir: string;
-  nats: { url?: string; host: string; port: number };
+  /** `auth: nkey`: every process authenticates to NATS with its identity's key (see agora nats-config). */
+  nats: { url?: string; host: string; port: number; auth: "none" | "nkey" };
   host: { name: string; workers: number };
   /** All host identities of the deployment (this host's name included). */
   hosts: readonly string[];
@@ -141,7 +142,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
   }
   const c = value as {
     data?: string;
-    nats?: { url?: string; host?: string; port?: number };
+    nats?: { url?: string; host?: string; port?: number; auth?: "none" | "nkey" };
     host?: { name?: string; workers?: number };
     hosts?: string[];
     gateway?: { host?: string; port?: number; identity?: string; viewerToken?: string; operatorToken?: string };
@@ -225,6 +226,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
       url: env.NATS_URL || c.nats?.url,
       host: c.nats?.host ?? "127.0.0.1",
       port: c.nats?.port ?? DEFAULT_NATS_PORT,
+      auth: (env.AGORA_NATS_AUTH as "none" | "nkey" | undefined) || c.nats?.auth || "none",
     }),
     host: Object.freeze({ name: env.AGORA_HOST_NAME || c.host?.name || "host", workers: c.host?.workers ?? 2 }),
     hosts: Object.freeze([...new Set([env.AGORA_HOST_NAME || c.host?.name || "host", ...(c.hosts ?? [])])]),

@@ -10,6 +10,8 @@ import { generateRawKeyPair, isPublicKey, privateKeyObject, publicKeyObject, typ
 export interface Identity {
   name: string;
   publicKey: string;
+  /** base64url raw private key (the Ed25519 seed); also the NATS nkey seed of this identity. */
+  seed: string;
   privateKey: KeyObject;
   publicKeyObject: KeyObject;
 }
@@ -80,6 +82,7 @@ function toIdentity(name: string, pair: RawKeyPair): Identity {
   return {
     name,
     publicKey: pair.publicKey,
+    seed: pair.privateKey,
     privateKey: privateKeyObject(pair),
     publicKeyObject: publicKeyObject(pair.publicKey),
   };

@@ -1,5 +1,7 @@
 // NATS plumbing: connect, and the stream and KV buckets agora relies on.
-import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
+import { connect, nanos, nkeyAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import type { Identity } from "./key-store.js";
+import { userSeed } from "./nkeys.js";
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { AgoraError } from "./errors.js";
@@ -25,6 +27,8 @@ export const DEFAULT_PROCESSED_TTL_MS = 24 * 3_600_000;
 export interface ConnectOptions {
   url: string;
   name: string;
+  /** Authenticate with this identity's key as a NATS nkey. */
+  identity?: Identity;
   /** Give up after this many ms on the first connect. @default 5000 */
   timeoutMs?: number;
 }
@@ -38,6 +42,7 @@ export async function connectNats(options: ConnectOptions): Promise<NatsConnecti
       timeout: options.timeoutMs ?? 5000,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
+      ...(options.identity ? { authenticator: nkeyAuthenticator(userSeed(options.identity.seed)) } : {}),
     });
   } catch (cause) {
     throw new AgoraError(

@@ -8,7 +8,7 @@ import { ROOT } from "../helpers/paths.js";
 import { startNats } from "../helpers/nats-server.js";
 
 const CLI = join(ROOT, "cli", "main.ts");
-const COMMANDS = ["up", "host", "gateway", "bridge", "status", "send", "watch", "keys gen", "facts verify", "demo"];
+const COMMANDS = ["up", "host", "gateway", "bridge", "status", "send", "watch", "keys gen", "facts verify", "nats-config", "demo"];
 
 function agora(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT) {
   const r = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], { cwd, env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 });
