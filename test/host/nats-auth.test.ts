@@ -47,7 +47,7 @@ describe("nats-config", () => {
       const nc = await connectNats({ url: server.url, name: "ext", identity: ext });
       await KeyRegistry.publish(infra.keys, "ext", ext.publicKey);
       const replies: string[] = [];
-      const sub = nc.subscribe("agora.ch.work", { callback: (_e, m) => replies.push(m.string()) });
+      const sub = nc.subscribe("agora.ch.work", { callback: (_e, m) => void replies.push(m.string()) });
       const { env } = await new AgoraClient(nc, ext).send("work", "request", { ok: true });
       await until(() => replies.some((r) => r.includes(`"re":"${env.id}"`)), 10_000, "reply on a granted channel");
       // Outside its grants the server refuses.
