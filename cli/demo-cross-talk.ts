@@ -65,7 +65,7 @@ export async function runCrossTalk(options: CrossTalkOptions = {}): Promise<Cros
   let host: Host | undefined;
   let recorder: Recorder | undefined;
   try {
-    const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
+    const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
     const maintainerId = new KeyStore(config.keysDir).loadOrGenerate("maintainer");
     await KeyRegistry.publish(infra.keys, "maintainer", maintainerId.publicKey);
     recorder = await Recorder.start({ config, nc });

@@ -29,7 +29,7 @@ ${CONFIG_HELP}
     try {
       const nc = await connectNats({ url: natsUrlOf(config), name: "agora-keys", timeoutMs: 2000 });
       try {
-        const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
+        const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
         await KeyRegistry.publish(infra.keys, id.name, id.publicKey, { force: Boolean(values.force) });
         console.log(`registered in KV bucket agora-keys at ${natsUrlOf(config)}`);
       } finally {

@@ -53,7 +53,7 @@ export async function startRuntime(
     throw err;
   });
   log(`connected to NATS at ${url}`);
-  const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
+  const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
   // External identities declared without a public key get a local key (demo convenience).
   const store = new KeyStore(config.keysDir);
   for (const ext of config.external) {

@@ -18,7 +18,7 @@ ${CONFIG_HELP}
     const config = loadConfig(values.config as string | undefined);
     const nc = await connectAs(config, config.host.name, "agora-status");
     try {
-      const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
+      const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
       const registry = await startKeyRegistry(config, infra);
       const controls = new ControlState();
       for await (const k of await infra.control.keys()) {

@@ -34,7 +34,7 @@ ${CONFIG_HELP}
     const config = loadConfig(values.config as string | undefined);
     const limit = values.count === undefined ? Infinity : Number(values.count);
     const nc = await connectAs(config, config.host.name, "agora-watch");
-    const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
+    const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
     const registry = await startKeyRegistry(config, infra);
     const verifier = new Verifier(config, registry, (n) => registry.refresh(infra.keys, n));
     // An ephemeral consumer with one filter subject (nats-server 2.9 has no filter_subjects).

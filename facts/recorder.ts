@@ -83,7 +83,7 @@ export class Recorder {
 
   private async start(): Promise<void> {
     const { config, nc } = this.options;
-    this.infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
+    this.infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
     this.identity = new KeyStore(config.keysDir).loadOrGenerate(RECORDER_IDENTITY);
     this.registry = await startKeyRegistry(config, this.infra);
     const registry = this.registry;

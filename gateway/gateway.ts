@@ -40,7 +40,7 @@ export class Gateway {
   /** Build everything; nothing listens until listen(). */
   static async create(options: GatewayOptions): Promise<Gateway> {
     const { config, nc } = options;
-    const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
+    const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
     const identity = new KeyStore(config.keysDir).loadOrGenerate(config.gateway.identity);
     await KeyRegistry.publish(infra.keys, identity.name, identity.publicKey);
     const registry = await startKeyRegistry(config, infra);

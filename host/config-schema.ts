@@ -34,6 +34,7 @@ export const CONFIG_SCHEMA = {
         host: { type: "string", minLength: 1 },
         port: { type: "integer", minimum: 0, maximum: 65535 },
         auth: { enum: ["none", "nkey"] },
+        replicas: { enum: [1, 3, 5] },
       },
     },
     host: {

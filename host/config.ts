@@ -67,7 +67,7 @@ export interface AgoraConfig {
   factsDir: string;
   natsStoreDir: string;
   /** `auth: nkey`: every process authenticates to NATS with its identity's key (see agora nats-config). */
-  nats: { url?: string; host: string; port: number; auth: "none" | "nkey" };
+  nats: { url?: string; host: string; port: number; auth: "none" | "nkey"; /** Stream and KV replicas. */ replicas: number };
   host: { name: string; workers: number };
   /** All host identities of the deployment (this host's name included). */
   hosts: readonly string[];
@@ -142,7 +142,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
   }
   const c = value as {
     data?: string;
-    nats?: { url?: string; host?: string; port?: number; auth?: "none" | "nkey" };
+    nats?: { url?: string; host?: string; port?: number; auth?: "none" | "nkey"; replicas?: number };
     host?: { name?: string; workers?: number };
     hosts?: string[];
     gateway?: { host?: string; port?: number; identity?: string; viewerToken?: string; operatorToken?: string };
@@ -227,6 +227,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
       host: c.nats?.host ?? "127.0.0.1",
       port: c.nats?.port ?? DEFAULT_NATS_PORT,
       auth: (env.AGORA_NATS_AUTH as "none" | "nkey" | undefined) || c.nats?.auth || "none",
+      replicas: c.nats?.replicas ?? 1,
     }),
     host: Object.freeze({ name: env.AGORA_HOST_NAME || c.host?.name || "host", workers: c.host?.workers ?? 2 }),
     hosts: Object.freeze([...new Set([env.AGORA_HOST_NAME || c.host?.name || "host", ...(c.hosts ?? [])])]),

@@ -98,7 +98,7 @@ export class Host {
 
   private async start(): Promise<void> {
     const { config } = this;
-    this.infra = await ensureInfrastructure(this.nc, { dedupWindowMs: config.limits.dedupWindowMs });
+    this.infra = await ensureInfrastructure(this.nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
     const store = new KeyStore(config.keysDir);
     this.identity = store.loadOrGenerate(config.host.name);
     const wanted = this.options.agents ? config.agents.filter((a) => this.options.agents!.includes(a.name)) : config.agents;

@@ -37,7 +37,7 @@ export interface ConnectOptions {
 export async function connectNats(options: ConnectOptions): Promise<NatsConnection> {
   try {
     return await connect({
-      servers: options.url,
+      servers: options.url.split(",").map((u) => u.trim()).filter(Boolean),
       name: options.name,
       timeout: options.timeoutMs ?? 5000,
       maxReconnectAttempts: -1,
@@ -67,7 +67,7 @@ export interface Infrastructure {
 /** Create (or update) the AGORA stream and the KV buckets. Idempotent. */
 export async function ensureInfrastructure(
   nc: NatsConnection,
-  options: { dedupWindowMs: number; processedTtlMs?: number },
+  options: { dedupWindowMs: number; processedTtlMs?: number; /** Stream and bucket replicas (3 on a 3-node cluster). @default 1 */ replicas?: number },
 ): Promise<Infrastructure> {
   const jsm = await jetstreamManager(nc);
   const config = {
@@ -76,6 +76,7 @@ export async function ensureInfrastructure(
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     duplicate_window: nanos(options.dedupWindowMs),
+    num_replicas: options.replicas ?? 1,
   };
   try {
     const info = await jsm.streams.info(STREAM);
@@ -88,15 +89,16 @@ export async function ensureInfrastructure(
   try {
     await jsm.streams.info(DLQ_STREAM);
   } catch {
-    await jsm.streams.add({ name: DLQ_STREAM, subjects: ["agora.dlq.>"], storage: StorageType.File, duplicate_window: nanos(options.dedupWindowMs) });
+    await jsm.streams.add({ name: DLQ_STREAM, subjects: ["agora.dlq.>"], storage: StorageType.File, duplicate_window: nanos(options.dedupWindowMs), num_replicas: options.replicas ?? 1 });
   }
   const kvm = new Kvm(nc);
+  const replicas = options.replicas ?? 1;
   const [keys, state, processed, control, agents] = await Promise.all([
-    kvm.create(KEYS_BUCKET, { history: 1 }),
-    kvm.create(STATE_BUCKET, { history: 1 }),
-    kvm.create(PROCESSED_BUCKET, { history: 1, ttl: options.processedTtlMs ?? DEFAULT_PROCESSED_TTL_MS }),
-    kvm.create(CONTROL_BUCKET, { history: 5 }),
-    kvm.create(AGENTS_BUCKET, { history: 1 }),
+    kvm.create(KEYS_BUCKET, { history: 1, replicas }),
+    kvm.create(STATE_BUCKET, { history: 1, replicas }),
+    kvm.create(PROCESSED_BUCKET, { history: 1, ttl: options.processedTtlMs ?? DEFAULT_PROCESSED_TTL_MS, replicas }),
+    kvm.create(CONTROL_BUCKET, { history: 5, replicas }),
+    kvm.create(AGENTS_BUCKET, { history: 1, replicas }),
   ]);
   return { js: jetstream(nc), jsm, keys, state, processed, control, agents };
 }

@@ -87,8 +87,8 @@ export class GithubBridge {
     const token = options.token ?? process.env[gh.tokenEnv];
     if (!secret) throw new AgoraError("AGORA_ERR_CONFIG", `the webhook secret is not set: export ${gh.secretEnv}=<the secret configured on the GitHub webhook>`);
     if (!token) throw new AgoraError("AGORA_ERR_CONFIG", `the GitHub token is not set: export ${gh.tokenEnv}=<a token with issues read/write>`);
-    const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
-    const kv = await new Kvm(nc).create(GITHUB_BUCKET, { history: 1, ttl: 30 * 24 * 3_600_000 });
+    const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
+    const kv = await new Kvm(nc).create(GITHUB_BUCKET, { history: 1, ttl: 30 * 24 * 3_600_000, replicas: config.nats.replicas });
     const identity = new KeyStore(config.keysDir).loadOrGenerate(gh.identity);
     await KeyRegistry.publish(infra.keys, identity.name, identity.publicKey);
     const registry = await startKeyRegistry(config, infra);
