@@ -84,7 +84,9 @@ export class FactLog {
       this.repaired = { file: last, bytes: Buffer.byteLength(partial), aside };
     }
     for (const f of facts) this.remember(f);
-    const tail = facts.at(-1);
+    // The newest complete record may be in an earlier file (a crash right after a rotation).
+    let tail = facts.at(-1);
+    for (let i = files.length - 2; !tail && i >= 0; i--) tail = readFactsFile(readFileSync(join(this.dir, files[i]!), "utf8")).facts.at(-1);
     if (tail) {
       this.lastSeq = Number(tail.fields.seq);
       this.lastDigest = factDigest(tail);

@@ -60,6 +60,8 @@ export function checkArtifact(a: unknown, schema: Map<string, FieldSpec[]>): str
   const out: string[] = [];
   for (const k of Object.keys(f)) if (!ARTIFACT_KEYS.has(k)) out.push(`unknown artifact key ${k}`);
   for (const k of ["id", "type", "title"]) if (typeof f[k] !== "string" || f[k] === "") out.push(`${k} is required`);
+  // agora writes provenance last: a record without it was cut short.
+  if (typeof f.provenance !== "object" || f.provenance === null) out.push("provenance is missing (record cut short?)");
   if (f.tags !== undefined && (!Array.isArray(f.tags) || f.tags.some((t) => typeof t !== "string"))) out.push("tags must be a list of strings");
   if (f.links !== undefined) {
     if (!Array.isArray(f.links)) out.push("links must be a list");

@@ -273,6 +273,13 @@ export class AgentRuntime {
     }
     const env = verdict.env;
     const base = { agent, seq, channel: env.channel, id: env.id };
+    if (Date.now() - Date.parse(env.ts) > this.ctx.limits.maxMessageAgeMs) {
+      // Processed markers expire: an envelope this old may have been handled already. Refuse it.
+      this.ctx.metrics.rejects.inc({ reason: "AGORA_ERR_TIMESTAMP" });
+      await this.ctx.report({ type: "rejected", agent, seq, channel: env.channel, id: env.id, code: "AGORA_ERR_TIMESTAMP", reason: `older than limits.maxMessageAge (${this.ctx.limits.maxMessageAgeMs} ms)` });
+      m.ack();
+      return;
+    }
     if (env.sender === agent) {
       this.ctx.metrics.drops.inc({ control: "echo" });
       await this.ctx.report({ type: "echo_dropped", ...base });

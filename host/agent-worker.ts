@@ -165,6 +165,7 @@ parentPort!.on("message", async (msg: ToWorker) => {
       }
       break;
     case "call":
+      post({ type: "started", callId: msg.callId }); // the deadline runs from here, not from the queue
       post({ type: "result", callId: msg.callId, result: await call(msg.agent, msg.env) });
       break;
     case "drop":

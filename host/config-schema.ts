@@ -111,6 +111,7 @@ export const CONFIG_SCHEMA = {
         restartBackoff: { type: "string", pattern: "^[0-9]+(ms|s|m|h)$" },
         maxClockSkew: { type: "string", pattern: "^[0-9]+(ms|s|m|h)$" },
         ackWait: { type: "string", pattern: "^[0-9]+(ms|s|m|h)$" },
+        maxMessageAge: { type: "string", pattern: "^[0-9]+(ms|s|m|h)$" },
       },
     },
   },

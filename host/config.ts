@@ -99,6 +99,8 @@ export interface AgoraConfig {
     maxClockSkewMs: number;
     /** How long JetStream waits for an ack before redelivering (e.g. after a host crash). */
     ackWaitMs: number;
+    /** Older envelopes are not handed to agents: past this, "already processed" can no longer be proven. */
+    maxMessageAgeMs: number;
   };
 }
 
@@ -155,7 +157,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
     external?: Record<string, { publicKey?: string; browser?: boolean; read?: string[]; write?: string[] } | null>;
     limits?: {
       hop?: number; maxEnvelopeBytes?: number; dedupWindow?: string; factsMaxFileBytes?: number; callDeadline?: string; agentMemoryMb?: number;
-      maxDeliver?: number; maxRestarts?: number; restartWindow?: string; restartBackoff?: string; maxClockSkew?: string; ackWait?: string;
+      maxDeliver?: number; maxRestarts?: number; restartWindow?: string; restartBackoff?: string; maxClockSkew?: string; ackWait?: string; maxMessageAge?: string;
     };
   };
   const env = options.env ?? {};
@@ -214,6 +216,9 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
       repos: Object.freeze(repos),
     });
   }
+  if (parseDuration(c.limits?.maxMessageAge ?? "23h") > 23 * 3_600_000) {
+    throw new AgoraError("AGORA_ERR_CONFIG", `${source}: limits.maxMessageAge: at most 23h (processed markers live 24 h)`);
+  }
   const hop = c.limits?.hop ?? DEFAULT_HOP;
   if (hop > MAX_HOP) throw new AgoraError("AGORA_ERR_CONFIG", `${source}: limits.hop: at most ${MAX_HOP}`);
   const config: AgoraConfig = {
@@ -256,6 +261,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
       restartBackoffMs: parseDuration(c.limits?.restartBackoff ?? "100ms"),
       maxClockSkewMs: parseDuration(c.limits?.maxClockSkew ?? "5m"),
       ackWaitMs: parseDuration(c.limits?.ackWait ?? "30s"),
+      maxMessageAgeMs: parseDuration(c.limits?.maxMessageAge ?? "23h"),
     }),
   };
   return Object.freeze(config);

@@ -74,6 +74,22 @@ export function parseEnvelope(data: Uint8Array, maxBytes = DEFAULT_MAX_ENVELOPE_
   return validateEnvelope(value);
 }
 
+/** Deepest nesting a body may have (canonicalization is recursive). */
+export const MAX_BODY_DEPTH = 64;
+
+/** Nesting depth of a JSON value, computed without recursion (stops past `limit`). */
+export function jsonDepth(value: unknown, limit = MAX_BODY_DEPTH): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (d > max) max = d;
+    if (max > limit) return max;
+    if (v !== null && typeof v === "object") for (const c of Object.values(v as object)) stack.push([c, d + 1]);
+  }
+  return max;
+}
+
 /** Validate an already-parsed value as an envelope. */
 export function validateEnvelope(value: unknown): Envelope {
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad("envelope is not a JSON object");
@@ -85,6 +101,7 @@ export function validateEnvelope(value: unknown): Envelope {
   if (!isName(e.sender)) throw bad("sender is not a valid name");
   if (!isAct(e.act)) throw bad("act is not one of the 22 performatives");
   if (!("body" in e) || e.body === undefined) throw bad("body is missing");
+  if (jsonDepth(e.body) > MAX_BODY_DEPTH) throw bad(`body is nested deeper than ${MAX_BODY_DEPTH} levels`);
   if (typeof e.hop !== "number" || !Number.isInteger(e.hop) || e.hop < 0 || e.hop > MAX_HOP) {
     throw bad(`hop must be an integer 0-${MAX_HOP}`);
   }

@@ -37,6 +37,15 @@ export class Verifier {
    * sender's write grant. Never throws.
    */
   check(data: Uint8Array, subject: string): Verdict {
+    try {
+      return this.checkUnsafe(data, subject);
+    } catch (err) {
+      // Never throws: anything unexpected in hostile input is a rejection, not a crash.
+      return { ok: false, code: "AGORA_ERR_BAD_ENVELOPE", reason: `unverifiable envelope: ${String((err as Error).message ?? err).slice(0, 200)}` };
+    }
+  }
+
+  private checkUnsafe(data: Uint8Array, subject: string): Verdict {
     let env: Envelope;
     try {
       env = parseEnvelope(data, this.config.limits.maxEnvelopeBytes);

@@ -46,7 +46,7 @@ class PoolWorker {
   readonly loaded = new Map<string, Promise<void>>();
   readonly agents = new Set<string>();
   private readonly waiting = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
-  readonly calls = new Map<number, { agent: string; resolve: (r: CallResult) => void }>();
+  readonly calls = new Map<number, { agent: string; resolve: (r: CallResult) => void; started?: () => void }>();
   terminated = false;
 
   constructor(onDeath: (w: PoolWorker, err: Error) => void) {
@@ -58,6 +58,10 @@ class PoolWorker {
   }
 
   private onMessage(msg: FromWorker): void {
+    if (msg.type === "started") {
+      this.calls.get(msg.callId)?.started?.();
+      return;
+    }
     if (msg.type === "result") {
       this.calls.get(msg.callId)?.resolve(msg.result);
       this.calls.delete(msg.callId);
@@ -149,9 +153,12 @@ export class WorkerPool {
     void w.worker.terminate();
   }
 
+  /** (Re)instantiate `agent`; instantiations of one agent run one after another. */
   private instantiate(agent: string, p: Placement, state: [string, string][] | Promise<[string, string][]>): Promise<void> {
-    const w = p.worker;
+    const previous = p.ready.catch(() => {});
     p.ready = (async () => {
+      await previous;
+      const w = p.worker;
       await w.load(p.component);
       await w.request(`spawn:${agent}`, { type: "spawn", agent, digest: p.component.digest, writable: [...p.writable], state: await state, limits: p.limits });
     })();
@@ -192,9 +199,10 @@ export class WorkerPool {
     const callId = this.nextCall++;
     const deadline = this.options.deadlineMs ?? DEFAULT_CALL_DEADLINE_MS;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.overrun(w, agent, deadline), deadline);
+      let timer: NodeJS.Timeout | undefined;
       w.calls.set(callId, {
         agent,
+        started: () => (timer = setTimeout(() => this.overrun(w, agent, deadline), deadline)),
         resolve: (r) => {
           clearTimeout(timer);
           resolve(r);

@@ -56,6 +56,7 @@ export type ToWorker =
 export type FromWorker =
   | { type: "loaded"; digest: string; error?: string }
   | { type: "spawned"; agent: string; error?: string }
+  | { type: "started"; callId: number }
   | { type: "result"; callId: number; result: CallResult };
 
 export interface WorkerLimits {

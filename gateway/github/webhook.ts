@@ -19,6 +19,13 @@ export function signWebhook(raw: Buffer | string, secret: string): string {
   return `sha256=${createHmac("sha256", secret).update(raw).digest("hex")}`;
 }
 
+/** Issue and comment text beyond this is cut (an envelope must stay under 64 KiB). */
+export const MAX_TEXT_CHARS = 16_000;
+
+function clip(text: string): string {
+  return text.length > MAX_TEXT_CHARS ? `${text.slice(0, MAX_TEXT_CHARS)}… [cut at ${MAX_TEXT_CHARS} characters]` : text;
+}
+
 const COMMANDS: Record<string, Act> = { "/propose": "propose", "/agree": "agree", "/refuse": "refuse", "/cancel": "cancel" };
 
 /** What a webhook becomes: a speech act about one issue, or nothing. */
@@ -40,12 +47,14 @@ export function mapWebhook(event: string | undefined, payload: Payload, botLogin
   const repo = payload.repository?.full_name;
   const issue = payload.issue?.number;
   if (!repo || typeof issue !== "number") return { kind: "ignored", why: `no repository/issue in ${event ?? "?"} event` };
-  const base = { repo, issue, title: payload.issue?.title ?? "", url: payload.issue?.html_url };
+  const base = { repo, issue, title: clip(payload.issue?.title ?? "").slice(0, 1000), url: payload.issue?.html_url };
   if (event === "issues") {
     const action = payload.action ?? "";
+    // Our own label (or edit) comes back as an issues event: never re-ingest it.
+    if (botLogin && payload.sender?.login === botLogin) return { kind: "ignored", why: "issue event caused by the bridge itself" };
     if (!["opened", "edited", "closed", "labeled"].includes(action)) return { kind: "ignored", why: `issues.${action} is not bridged` };
     const author = payload.sender?.login ?? payload.issue?.user?.login;
-    const body = { ...base, action, author, text: payload.issue?.body ?? "", ...(action === "labeled" ? { label: payload.label?.name } : {}) };
+    const body = { ...base, action, author, text: clip(payload.issue?.body ?? ""), ...(action === "labeled" ? { label: payload.label?.name } : {}) };
     return { kind: "act", repo, issue, act: action === "opened" ? "request" : "inform", body, opening: action === "opened" };
   }
   if (event === "issue_comment") {
@@ -58,7 +67,7 @@ export function mapWebhook(event: string | undefined, payload: Payload, botLogin
     const first = text.trimStart().split(/\s/, 1)[0]!.toLowerCase();
     const command = COMMANDS[first];
     const rest = command ? text.trimStart().slice(first.length).trim() : text;
-    return { kind: "act", repo, issue, act: command ?? "inform", body: { ...base, author, text: rest, commentUrl: payload.comment?.html_url }, opening: false };
+    return { kind: "act", repo, issue, act: command ?? "inform", body: { ...base, author, text: clip(rest), commentUrl: payload.comment?.html_url }, opening: false };
   }
   return { kind: "ignored", why: `event ${event ?? "(none)"} is not bridged` };
 }

@@ -50,6 +50,26 @@ describe("facts recovery", () => {
     expect(healed.missing).toEqual([]);
   });
 
+  it("facts - a crash right after a rotation (newest file has only its header) does not restart the chain", async () => {
+    await using a = await startAgora({ channels: ["work"], external: { maintainer: { write: ["work"] } } });
+    const recorder = await a.startRecorder();
+    const m = await a.client("maintainer");
+    for (let i = 0; i < 5; i++) await m.send("work", "inform", { i });
+    await a.settleFacts();
+    await recorder.close();
+    const dir = a.config.factsDir;
+    const { writeFileSync } = await import("node:fs");
+    const { FILE_HEADER } = await import("../../facts/yaml-writer.js");
+    const current = factFiles(dir).at(-1)!; // facts-<day>-0000.yaml
+    writeFileSync(join(dir, current.replace(/-\d{4}\.yaml$/, "-0001.yaml")), FILE_HEADER); // rotated, then the power went
+    a.recorder = await Recorder.start({ config: a.config, nc: a.nc });
+    await m.send("work", "inform", { after: true });
+    await a.settleFacts();
+    const report = verifyFacts(dir);
+    expect(report.problems).toEqual([]);
+    expect(report.facts).toBe(6);
+  });
+
   it("facts - host events from a non-system identity, or malformed ones, become rejected facts and the chain stays valid", async () => {
     await using a = await startAgora({ channels: ["work"], external: { maintainer: { write: ["work"] } } });
     await a.startRecorder();

@@ -81,6 +81,11 @@ describe("github bridge - units", () => {
     expect(m("issue_comment", { action: "created", comment: { body: "hi", user: { login: "agora-bot" } } }, "agora-bot").kind).toBe("ignored");
     expect(m("issue_comment", { action: "created", comment: { body: "x\n<!-- agora-bridge:v1 id=1 -->", user: { login: "someone" } } }).kind).toBe("ignored");
     expect(m("push", {}).kind).toBe("ignored");
+    // The decision label the bridge sets comes back as issues.labeled from the bot: not ingested.
+    expect(m("issues", { action: "labeled", sender: { login: "agora-bot" }, label: { name: "agreed" } }, "agora-bot").kind).toBe("ignored");
+    expect(m("issues", { action: "opened", issue: { number: 3, title: "t", body: "x".repeat(100_000) } })).toMatchObject({ kind: "act" });
+    const long = m("issues", { action: "opened", issue: { number: 3, title: "t", body: "x".repeat(100_000) } }) as { body: { text: string } };
+    expect(long.body.text.length).toBeLessThan(17_000);
   });
 
   it("github - 429 and 5xx are retried honouring Retry-After; other 4xx are not", () => {
