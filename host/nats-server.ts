@@ -108,6 +108,10 @@ export class NatsServer {
         }
       });
     });
+    // A server we started never outlives us, even if nobody stops it.
+    const reap = () => proc.kill("SIGKILL");
+    process.once("exit", reap);
+    proc.once("exit", () => process.off("exit", reap));
     return new NatsServer(proc, port, host, options.storeDir);
   }
 
