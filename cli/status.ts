@@ -1,7 +1,7 @@
 // agora status: every agent with its status (running / killed / failed / stopped) and host.
 import { loadConfig } from "../host/config.js";
 import { ControlState, verifyControl } from "../host/control.js";
-import { startKeyRegistry } from "../host/host.js";
+import { startKeyRegistry } from "../host/trust.js";
 import { ensureInfrastructure, STREAM } from "../host/nats.js";
 import { CONFIG_HELP, CONFIG_OPTION, type Command } from "./command.js";
 import { connectAs } from "./nats-url.js";

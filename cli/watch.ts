@@ -1,10 +1,10 @@
 // agora watch: print a channel's envelopes live, each with its signature status.
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { loadConfig } from "../host/config.js";
-import { startKeyRegistry } from "../host/host.js";
+import { startTrust } from "../host/trust.js";
 import { assertName, channelSubject } from "../host/names.js";
 import { ensureInfrastructure, STREAM } from "../host/nats.js";
-import { Verifier, type Verdict } from "../host/verifier.js";
+import type { Verdict } from "../host/verifier.js";
 import { CONFIG_HELP, CONFIG_OPTION, untilSignal, usageError, type Command } from "./command.js";
 import { connectAs, natsUrlOf } from "./nats-url.js";
 
@@ -35,8 +35,7 @@ ${CONFIG_HELP}
     const limit = values.count === undefined ? Infinity : Number(values.count);
     const nc = await connectAs(config, config.host.name, "agora-watch");
     const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
-    const registry = await startKeyRegistry(config, infra);
-    const verifier = new Verifier(config, registry, (n) => registry.refresh(infra.keys, n));
+    const { registry, verifier } = await startTrust(config, infra);
     // An ephemeral consumer with one filter subject (nats-server 2.9 has no filter_subjects).
     const info = await infra.jsm.consumers.add(STREAM, {
       filter_subject: channelSubject(channel),

@@ -2,17 +2,14 @@
 import { createHash } from "node:crypto";
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { systemIdentities, type AgoraConfig } from "../host/config.js";
+import type { AgoraConfig } from "../host/config.js";
 import type { ErrorCode } from "../host/errors.js";
-import { eventSigningInput, type SignedEvent } from "../host/events.js";
-import { startKeyRegistry } from "../host/host.js";
+import { startTrust } from "../host/trust.js";
 import type { KeyRegistry } from "../host/key-registry.js";
 import { KeyStore, type Identity } from "../host/key-store.js";
 import { ensureInfrastructure, STREAM, type Infrastructure } from "../host/nats.js";
 import { pullLoop } from "../host/pull-loop.js";
-import { verifyBytes } from "../host/signing.js";
-import { isName } from "../host/names.js";
-import { Verifier } from "../host/verifier.js";
+import type { Verifier } from "../host/verifier.js";
 import { factId, RECORDER, signFact, type Fact, type FactType } from "./fact.js";
 import { FactLog } from "./fact-log.js";
 
@@ -43,12 +40,6 @@ interface StreamMessage {
   data: Uint8Array;
 }
 
-/** An event's shape: known names, and scalar fields only (no nested values can reach a fact). */
-function wellFormedEvent(e: Record<string, unknown>): boolean {
-  if (!isName(e.agent) || !isName(e.host) || typeof e.sig !== "string" || typeof e.ts !== "string") return false;
-  return Object.values(e).every((v) => v === undefined || typeof v === "string" || typeof v === "number");
-}
-
 export interface RecorderOptions {
   config: AgoraConfig;
   nc: NatsConnection;
@@ -67,12 +58,10 @@ export class Recorder {
   private closing = false;
   private loop?: Promise<void>;
   private readonly waiters = new Set<{ seq: number; resolve: () => void }>();
-  private readonly system: Set<string>;
 
   private constructor(options: RecorderOptions) {
     this.options = options;
     this.facts = new FactLog(options.config.factsDir, options.config.limits.factsMaxFileBytes);
-    this.system = systemIdentities(options.config);
   }
 
   static async start(options: RecorderOptions): Promise<Recorder> {
@@ -85,9 +74,7 @@ export class Recorder {
     const { config, nc } = this.options;
     this.infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
     this.identity = new KeyStore(config.keysDir).loadOrGenerate(RECORDER_IDENTITY);
-    this.registry = await startKeyRegistry(config, this.infra);
-    const registry = this.registry;
-    this.verifier = new Verifier(config, registry, (name) => registry.refresh(this.infra!.keys, name));
+    ({ registry: this.registry, verifier: this.verifier } = await startTrust(config, this.infra));
     this.facts.open();
     if (this.facts.repaired) {
       const r = this.facts.repaired;
@@ -231,20 +218,10 @@ export class Recorder {
   }
 
   private eventFact(m: StreamMessage): Fact {
-    let event: SignedEvent;
-    try {
-      event = JSON.parse(Buffer.from(m.data).toString("utf8")) as SignedEvent;
-    } catch {
-      return this.rejected(m, "AGORA_ERR_BAD_JSON", "host event is not JSON");
-    }
-    const type = EVENT_FACT[event?.type];
-    if (!type || `agora.ev.${event.type}` !== m.subject || !wellFormedEvent(event as unknown as Record<string, unknown>)) {
-      return this.rejected(m, "AGORA_ERR_BAD_ENVELOPE", "not a well-formed host event");
-    }
-    const hostKey = this.system.has(event.host) ? this.registry!.get(event.host) : undefined;
-    if (!hostKey || !verifyBytes(hostKey, eventSigningInput(event), event.sig)) {
-      return this.rejected(m, "AGORA_ERR_BAD_SIGNATURE", `host event not signed by a system identity (${event.host})`);
-    }
+    const verdict = this.verifier!.checkEvent(m.data, m.subject);
+    if (!verdict.ok) return this.rejected(m, verdict.code, verdict.reason);
+    const event = verdict.event;
+    const type = EVENT_FACT[event.type]!;
     const detail = "channel" in event && event.channel ? ` on ${event.channel}` : "";
     const status = type === "failed" || type === "github-failed" || type === "agent-failed" || type === "dead-lettered" ? "failed" : type === "webhook-rejected" ? "rejected" : "enforced";
     const f = this.base(m, type, `${event.agent}: ${type}${detail}`, status, [type, event.agent]);

@@ -2,12 +2,11 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { FastifyInstance } from "fastify";
 import type { AgoraConfig } from "../host/config.js";
-import { startKeyRegistry } from "../host/host.js";
+import { startTrust } from "../host/trust.js";
 import { KeyRegistry } from "../host/key-registry.js";
 import { KeyStore } from "../host/key-store.js";
 import type { HostMetrics } from "../host/metrics.js";
 import { ensureInfrastructure } from "../host/nats.js";
-import { Verifier } from "../host/verifier.js";
 import { buildApp } from "./app.js";
 import { resolveTokens, type Tokens } from "./auth.js";
 import { WatchHub } from "./watch-hub.js";
@@ -43,8 +42,7 @@ export class Gateway {
     const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
     const identity = new KeyStore(config.keysDir).loadOrGenerate(config.gateway.identity);
     await KeyRegistry.publish(infra.keys, identity.name, identity.publicKey);
-    const registry = await startKeyRegistry(config, infra);
-    const verifier = new Verifier(config, registry, (name) => registry.refresh(infra.keys, name));
+    const { registry, verifier } = await startTrust(config, infra);
     const hub = new WatchHub(config, infra, registry, verifier);
     await hub.start();
     const tokens = options.tokens ?? resolveTokens(config);

@@ -3,16 +3,13 @@
 // queue: a slow browser loses frames (and is told how many), the host never waits.
 import { DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstream";
 import { KvWatchInclude } from "@nats-io/kv";
-import { systemIdentities, type AgoraConfig } from "../host/config.js";
+import type { AgoraConfig } from "../host/config.js";
 import { ControlState, verifyControl } from "../host/control.js";
-import type { SignedEvent } from "../host/events.js";
 import type { KeyRegistry } from "../host/key-registry.js";
 import type { Infrastructure } from "../host/nats.js";
 import { STREAM } from "../host/nats.js";
 import { subjectChannel } from "../host/names.js";
 import { MetricsRegistry } from "../host/metrics.js";
-import { eventSigningInput } from "../host/events.js";
-import { verifyBytes } from "../host/signing.js";
 import type { Verifier } from "../host/verifier.js";
 import type { AgentView, WatchFrame } from "./frames.js";
 
@@ -71,7 +68,6 @@ export class WatchHub {
   private messages?: ConsumerMessages;
   private stops: (() => void)[] = [];
   private pumpTimer?: NodeJS.Timeout;
-  private readonly system: Set<string>;
   private lastCounters = "";
   running = false;
 
@@ -80,9 +76,7 @@ export class WatchHub {
     private readonly infra: Infrastructure,
     private readonly keys: KeyRegistry,
     private readonly verifier: Verifier,
-  ) {
-    this.system = systemIdentities(config);
-  }
+  ) {}
 
   async start(): Promise<void> {
     for await (const k of await this.infra.agents.keys()) {
@@ -157,15 +151,9 @@ export class WatchHub {
       }
       return;
     }
-    let event: SignedEvent;
-    try {
-      event = JSON.parse(Buffer.from(data).toString("utf8")) as SignedEvent;
-    } catch {
-      return;
-    }
-    if (typeof event?.type !== "string" || typeof event.sig !== "string") return;
-    const key = this.system.has(event.host) ? this.keys.get(event.host) : undefined;
-    if (!key || !verifyBytes(key, eventSigningInput(event), event.sig)) return; // not from a host of ours: never shown
+    const verdict = this.verifier.checkEvent(data, subject);
+    if (!verdict.ok) return; // not from a host of ours: never shown
+    const event = verdict.event;
     if (event.type in this.counters) this.counters[event.type]!++;
     const evChannel = "channel" in event && typeof event.channel === "string" ? event.channel : undefined;
     this.broadcast({ type: "event", seq, event }, evChannel);

@@ -10,13 +10,14 @@ import { AgoraError } from "./errors.js";
 import { EventHub } from "./event-hub.js";
 import { RECORDED_EVENTS, type HostEvent, type HostEventType } from "./events.js";
 import { eventMsgId } from "./ids.js";
-import { KeyRegistry } from "./key-registry.js";
+import type { KeyRegistry } from "./key-registry.js";
 import { KeyStore, type Identity } from "./key-store.js";
 import { ensureInfrastructure, STREAM, type Infrastructure } from "./nats.js";
 import { channelSubject } from "./names.js";
 import { publishEvent } from "./publisher.js";
 import { pullLoop } from "./pull-loop.js";
-import { Verifier } from "./verifier.js";
+import { startTrust } from "./trust.js";
+import type { Verifier } from "./verifier.js";
 import { WorkerPool } from "./worker-pool.js";
 
 export interface HostOptions {
@@ -34,25 +35,6 @@ export type HostCounters = Record<HostEventType, number>;
 /** Durable consumer name for (agent, channel); `_` cannot occur in names. */
 export function consumerName(agent: string, channel: string): string {
   return `agent_${agent}_${channel}`;
-}
-
-/** Register every identity in the key directory and config in KV, and follow the bucket. */
-export async function startKeyRegistry(config: AgoraConfig, infra: Infrastructure): Promise<KeyRegistry> {
-  const registry = new KeyRegistry();
-  const store = new KeyStore(config.keysDir);
-  // Our own key files and the config's public keys are pinned; KV cannot override them.
-  for (const name of store.names()) {
-    const id = store.load(name);
-    registry.pin(name, id.publicKey);
-    await KeyRegistry.publish(infra.keys, name, id.publicKey).catch(() => {});
-  }
-  for (const ext of config.external) {
-    if (!ext.publicKey) continue;
-    registry.pin(ext.name, ext.publicKey);
-    await KeyRegistry.publish(infra.keys, ext.name, ext.publicKey).catch(() => {});
-  }
-  await registry.follow(infra.keys);
-  return registry;
 }
 
 export class Host {
@@ -103,9 +85,8 @@ export class Host {
     this.identity = store.loadOrGenerate(config.host.name);
     const wanted = this.options.agents ? config.agents.filter((a) => this.options.agents!.includes(a.name)) : config.agents;
     for (const a of wanted) store.loadOrGenerate(a.name);
-    this.registry = await startKeyRegistry(config, this.infra);
-    const registry = this.registry;
-    const verifier = new Verifier(config, registry, (name) => registry.refresh(this.infra!.keys, name));
+    const { registry, verifier } = await startTrust(config, this.infra);
+    this.registry = registry;
     this.control = new ControlFollower(this.nc, this.infra.control, registry, config.controllers, config.host.name, (c) => void this.onControl(c));
     await this.control.start();
     const infra = this.infra;

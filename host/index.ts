@@ -12,5 +12,6 @@ export { connectNats, ensureInfrastructure, STREAM, KEYS_BUCKET, STATE_BUCKET, P
 export { ComponentLoader, ALLOWED_IMPORTS, forbiddenImports, type LoadedComponent } from "./component-loader.js";
 export { Host, consumerName, type HostOptions, type HostCounters } from "./host.js";
 export { AgoraClient, type SendOptions } from "./client.js";
-export { Verifier, type Verdict } from "./verifier.js";
+export { Verifier, type Verdict, type EventVerdict } from "./verifier.js";
+export { startKeyRegistry, startTrust } from "./trust.js";
 export type { HostEvent, HostEventType } from "./events.js";

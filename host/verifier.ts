@@ -1,11 +1,20 @@
 // Verifier: the first control. Every envelope is checked here before anything else.
 import type { AgoraConfig } from "./config.js";
-import { grantOf } from "./config.js";
+import { grantOf, systemIdentities } from "./config.js";
+import { eventSigningInput, RECORDED_EVENTS, type SignedEvent } from "./events.js";
 import { AgoraError, type ErrorCode } from "./errors.js";
 import { parseEnvelope, type Envelope } from "./envelope.js";
 import type { KeyRegistry } from "./key-registry.js";
-import { subjectChannel } from "./names.js";
-import { verifyEnvelope } from "./signing.js";
+import { isName, subjectChannel } from "./names.js";
+import { verifyBytes, verifyEnvelope } from "./signing.js";
+
+export type EventVerdict = { ok: true; event: SignedEvent } | { ok: false; code: ErrorCode; reason: string };
+
+/** An event's shape: known names, and scalar fields only (no nested values can reach a fact). */
+function wellFormedEvent(e: Record<string, unknown>): boolean {
+  if (!isName(e.agent) || !isName(e.host) || typeof e.sig !== "string" || typeof e.ts !== "string") return false;
+  return Object.values(e).every((v) => v === undefined || typeof v === "string" || typeof v === "number");
+}
 
 export type Verdict =
   | { ok: true; env: Envelope }
@@ -13,6 +22,7 @@ export type Verdict =
 
 export class Verifier {
   private readonly channels: ReadonlySet<string>;
+  private readonly system: ReadonlySet<string>;
 
   constructor(
     private readonly config: AgoraConfig,
@@ -21,6 +31,29 @@ export class Verifier {
     private readonly refresh?: (name: string) => Promise<unknown>,
   ) {
     this.channels = new Set(config.channels);
+    this.system = systemIdentities(config);
+  }
+
+  /**
+   * Check a host decision published on `agora.ev.<type>`: JSON, a recorded
+   * type matching the subject, scalar fields, and a signature by one of the
+   * system's identities (hosts, gateway, bridge). Never throws.
+   */
+  checkEvent(data: Uint8Array, subject: string): EventVerdict {
+    let event: SignedEvent;
+    try {
+      event = JSON.parse(Buffer.from(data).toString("utf8")) as SignedEvent;
+    } catch {
+      return { ok: false, code: "AGORA_ERR_BAD_JSON", reason: "host event is not JSON" };
+    }
+    if (!RECORDED_EVENTS.has(event?.type) || `agora.ev.${event.type}` !== subject || !wellFormedEvent(event as unknown as Record<string, unknown>)) {
+      return { ok: false, code: "AGORA_ERR_BAD_ENVELOPE", reason: "not a well-formed host event" };
+    }
+    const key = this.system.has(event.host) ? this.keys.get(event.host) : undefined;
+    if (!key || !verifyBytes(key, eventSigningInput(event), event.sig)) {
+      return { ok: false, code: "AGORA_ERR_BAD_SIGNATURE", reason: `host event not signed by a system identity (${event.host})` };
+    }
+    return { ok: true, event };
   }
 
   /** check(), but an unknown sender is looked up once in the key bucket before being rejected. */

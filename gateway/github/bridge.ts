@@ -10,7 +10,7 @@ import type { AgoraConfig, GithubConfig, GithubRepoConfig } from "../../host/con
 import type { Envelope } from "../../host/envelope.js";
 import { AgoraError, type ErrorCode } from "../../host/errors.js";
 import type { HostEvent } from "../../host/events.js";
-import { startKeyRegistry } from "../../host/host.js";
+import { startTrust } from "../../host/trust.js";
 import { eventMsgId } from "../../host/ids.js";
 import { KeyRegistry } from "../../host/key-registry.js";
 import { KeyStore, type Identity } from "../../host/key-store.js";
@@ -18,7 +18,7 @@ import { channelSubject } from "../../host/names.js";
 import { ensureInfrastructure, STREAM, type Infrastructure } from "../../host/nats.js";
 import { publishEvent } from "../../host/publisher.js";
 import { pullLoop } from "../../host/pull-loop.js";
-import { Verifier } from "../../host/verifier.js";
+import type { Verifier } from "../../host/verifier.js";
 import { factId } from "../../facts/fact.js";
 import { GitHubApiError, GitHubClient, type RetryOptions } from "./github-client.js";
 import { BRIDGE_MARKER, deliveryId, mapWebhook, verifyWebhookSignature } from "./webhook.js";
@@ -91,8 +91,7 @@ export class GithubBridge {
     const kv = await new Kvm(nc).create(GITHUB_BUCKET, { history: 1, ttl: 30 * 24 * 3_600_000, replicas: config.nats.replicas });
     const identity = new KeyStore(config.keysDir).loadOrGenerate(gh.identity);
     await KeyRegistry.publish(infra.keys, identity.name, identity.publicKey);
-    const registry = await startKeyRegistry(config, infra);
-    const verifier = new Verifier(config, registry, (name) => registry.refresh(infra.keys, name));
+    const { registry, verifier } = await startTrust(config, infra);
     const github = new GitHubClient({ baseUrl: gh.apiUrl, token, retry: options.retry });
     const bridge = new GithubBridge(options, infra, kv, identity, new AgoraClient(nc, identity), github, registry, verifier, secret);
     bridge.botLogin = gh.botLogin ?? (await github.login().catch((err) => {
