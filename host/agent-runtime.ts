@@ -11,12 +11,13 @@ import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { KeyObject } from "node:crypto";
 import type { AgoraConfig, HostedAgentConfig } from "./config.js";
-import { encodeEnvelope, type Envelope } from "./envelope.js";
+import type { Envelope } from "./envelope.js";
 import { ERROR_CODES, type ErrorCode } from "./errors.js";
 import type { HostEvent } from "./events.js";
 import { emittedId } from "./ids.js";
 import type { HostMetrics } from "./metrics.js";
-import { publishEnvelope, publishWithRetry } from "./publisher.js";
+import { publishWithRetry } from "./publisher.js";
+import { channelSubject } from "./names.js";
 import { signEnvelope } from "./signing.js";
 import type { Verifier } from "./verifier.js";
 import type { WorkerPool } from "./worker-pool.js";
@@ -113,8 +114,8 @@ export class AgentRuntime {
   private readonly attempts = new Map<string, number>();
   /** A commit written to the WAL but not (fully) applied yet: applied before anything else. */
   private pending?: Commit;
-  /** Envelopes this runtime published recently (id → exact bytes), to recognise their echo. */
-  private readonly sent = new Map<string, string>();
+  /** The exact text of envelopes this runtime published recently, to recognise their echo. */
+  private readonly sent = new Set<string>();
 
   constructor(config: HostedAgentConfig, key: KeyObject, ctx: RuntimeContext) {
     this.name = config.name;
@@ -233,15 +234,9 @@ export class AgentRuntime {
   private ownEcho(data: Uint8Array): { id: string; channel: string } | undefined {
     if (this.sent.size === 0) return undefined;
     const text = Buffer.from(data).toString("utf8");
-    let v: { id?: unknown; sender?: unknown; channel?: unknown };
-    try {
-      v = JSON.parse(text) as typeof v;
-    } catch {
-      return undefined;
-    }
-    if (v?.sender !== this.name || typeof v.id !== "string" || this.sent.get(v.id) !== text) return undefined;
-    this.sent.delete(v.id);
-    return { id: v.id, channel: String(v.channel) };
+    if (!this.sent.delete(text)) return undefined; // a set lookup: other messages are not parsed twice
+    const v = JSON.parse(text) as { id: string; channel: string };
+    return { id: v.id, channel: v.channel };
   }
 
   /** Apply the pending commit (WAL written, apply interrupted) before anything else. */
@@ -357,11 +352,14 @@ export class AgentRuntime {
   /** Apply a commit: publish (deduplicated by id), write state, mark processed. Idempotent. */
   private async apply(c: Commit): Promise<void> {
     const agent = this.name;
-    for (const env of c.envelopes) {
-      this.sent.set(env.id, Buffer.from(encodeEnvelope(env)).toString("utf8"));
-      if (this.sent.size > 10_000) this.sent.delete(this.sent.keys().next().value!);
-    }
-    const acks = await Promise.all(c.envelopes.map((env) => publishEnvelope(this.ctx.js, env)));
+    const acks = await Promise.all(
+      c.envelopes.map((env) => {
+        const text = JSON.stringify(env); // encoded once: published, and remembered to spot its echo
+        this.sent.add(text);
+        if (this.sent.size > 10_000) this.sent.delete(this.sent.values().next().value!);
+        return publishWithRetry(this.ctx.js, channelSubject(env.channel), text, env.id);
+      }),
+    );
     for (const [i, ack] of acks.entries()) {
       if (ack.duplicate) continue;
       const env = c.envelopes[i]!;
