@@ -1,6 +1,6 @@
 // buildApp: the gateway's fastify instance — console, REST, watch, inject, kill switch.
 // Building is separate from listening: tests use inject()/injectWS(); only Gateway listens.
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
@@ -66,8 +66,7 @@ function asset(name: string): string {
 
 /** @noble/ed25519's ESM build, served to the console so keys can live in the browser. */
 function nobleSource(): string {
-  const path = createRequire(import.meta.url).resolve("@noble/ed25519");
-  return readFileSync(existsSync(path.replace(/\.c?js$/, ".js")) ? path.replace(/\.c?js$/, ".js") : path, "utf8");
+  return readFileSync(createRequire(import.meta.url).resolve("@noble/ed25519"), "utf8");
 }
 
 export async function buildApp(options: GatewayAppOptions): Promise<FastifyInstance> {

@@ -1,7 +1,7 @@
 // Control plane: kill and revive travel out of band — signed control envelopes
 // on core NATS `agora.ctl.<verb>`, with the state kept in KV `agora-control` —
 // never through a channel. Hosts follow both and acknowledge on the request's inbox.
-import { createHash, type KeyObject } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { KvWatchInclude, type KV } from "@nats-io/kv";
 import { AgoraError } from "./errors.js";
@@ -170,9 +170,4 @@ export class ControlFollower {
     this.sub?.unsubscribe();
     this.stopWatch?.();
   }
-}
-
-/** Stable id of a control for fact dedup. */
-export function controlDigest(c: ControlEnvelope): string {
-  return createHash("sha256").update(c.id).digest("base64url").slice(0, 16);
 }

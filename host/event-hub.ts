@@ -9,7 +9,6 @@ interface Sub {
   wake?: () => void;
   closed: boolean;
   limit: number;
-  dropped: number;
 }
 
 export class EventHub {
@@ -17,10 +16,7 @@ export class EventHub {
 
   emit(event: HostEvent): void {
     for (const s of this.subs) {
-      if (s.queue.length >= s.limit) {
-        s.queue.shift();
-        s.dropped++;
-      }
+      if (s.queue.length >= s.limit) s.queue.shift();
       s.queue.push(event);
       s.wake?.();
     }
@@ -28,7 +24,7 @@ export class EventHub {
 
   /** Every event from now on, until the iterator is returned or the hub closes. */
   subscribe(options: { buffer?: number } = {}): AsyncIterableIterator<HostEvent> {
-    const sub: Sub = { queue: [], closed: false, limit: options.buffer ?? DEFAULT_SUBSCRIBER_BUFFER, dropped: 0 };
+    const sub: Sub = { queue: [], closed: false, limit: options.buffer ?? DEFAULT_SUBSCRIBER_BUFFER };
     this.subs.add(sub);
     const iterator: AsyncIterableIterator<HostEvent> = {
       next: async () => {

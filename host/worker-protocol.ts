@@ -50,8 +50,7 @@ export type ToWorker =
       state: [string, string][];
       limits: WorkerLimits;
     }
-  | { type: "call"; callId: number; agent: string; env: ComponentEnvelope }
-  | { type: "drop"; agent: string };
+  | { type: "call"; callId: number; agent: string; env: ComponentEnvelope };
 
 export type FromWorker =
   | { type: "loaded"; digest: string; error?: string }
