@@ -9,7 +9,7 @@ import type { HostEvent } from "../host/events.js";
 import { Host } from "../host/host.js";
 import { KeyRegistry } from "../host/key-registry.js";
 import { KeyStore } from "../host/key-store.js";
-import { connectNats, ensureInfrastructure } from "../host/nats.js";
+import { connectNats, openInfrastructure } from "../host/nats.js";
 import { NatsServer } from "../host/nats-server.js";
 import { builtAgent } from "../host/paths.js";
 import { Recorder } from "../facts/recorder.js";
@@ -65,7 +65,7 @@ export async function runCrossTalk(options: CrossTalkOptions = {}): Promise<Cros
   let host: Host | undefined;
   let recorder: Recorder | undefined;
   try {
-    const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
+    const infra = await openInfrastructure(nc, config);
     const maintainerId = new KeyStore(config.keysDir).loadOrGenerate("maintainer");
     await KeyRegistry.publish(infra.keys, "maintainer", maintainerId.publicKey);
     recorder = await Recorder.start({ config, nc });

@@ -2,7 +2,7 @@
 import { loadConfig } from "../host/config.js";
 import { KeyRegistry } from "../host/key-registry.js";
 import { KeyStore } from "../host/key-store.js";
-import { connectNats, ensureInfrastructure } from "../host/nats.js";
+import { connectNats, openInfrastructure } from "../host/nats.js";
 import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command } from "./command.js";
 import { natsUrlOf } from "./nats-url.js";
 
@@ -29,7 +29,7 @@ ${CONFIG_HELP}
     try {
       const nc = await connectNats({ url: natsUrlOf(config), name: "agora-keys", timeoutMs: 2000 });
       try {
-        const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
+        const infra = await openInfrastructure(nc, config);
         await KeyRegistry.publish(infra.keys, id.name, id.publicKey, { force: Boolean(values.force) });
         console.log(`registered in KV bucket agora-keys at ${natsUrlOf(config)}`);
       } finally {

@@ -5,7 +5,7 @@ import type { AgoraConfig } from "../host/config.js";
 import { Host } from "../host/host.js";
 import { KeyRegistry } from "../host/key-registry.js";
 import { KeyStore } from "../host/key-store.js";
-import { connectNats, ensureInfrastructure } from "../host/nats.js";
+import { connectNats, openInfrastructure } from "../host/nats.js";
 import { NatsServer, ensureNatsServer } from "../host/nats-server.js";
 import { Recorder } from "../facts/recorder.js";
 import { Gateway } from "../gateway/gateway.js";
@@ -53,7 +53,7 @@ export async function startRuntime(
     throw err;
   });
   log(`connected to NATS at ${url}`);
-  const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
+  const infra = await openInfrastructure(nc, config);
   // External identities declared without a public key get a local key (demo convenience).
   const store = new KeyStore(config.keysDir);
   for (const ext of config.external) {

@@ -2,7 +2,8 @@
 import { loadConfig } from "../host/config.js";
 import { ControlState, verifyControl } from "../host/control.js";
 import { startKeyRegistry } from "../host/trust.js";
-import { ensureInfrastructure, STREAM } from "../host/nats.js";
+import { openInfrastructure, STREAM } from "../host/nats.js";
+import { readPlacement } from "../host/placement.js";
 import { CONFIG_HELP, CONFIG_OPTION, type Command } from "./command.js";
 import { connectAs } from "./nats-url.js";
 
@@ -18,29 +19,35 @@ ${CONFIG_HELP}
     const config = loadConfig(values.config as string | undefined);
     const nc = await connectAs(config, config.host.name, "agora-status");
     try {
-      const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
+      const infra = await openInfrastructure(nc, config);
       const registry = await startKeyRegistry(config, infra);
       const controls = new ControlState();
       for await (const k of await infra.control.keys()) {
         const e = await infra.control.get(k);
         if (e?.operation === "PUT") controls.apply(verifyControl(e.value, registry, config.controllers));
       }
+      const placement = await readPlacement(infra.leases);
       const rows = [];
       for (const a of config.agents) {
         const e = await infra.agents.get(a.name);
         const rec = e?.operation === "PUT" ? e.json<{ status: string; host?: string; since?: string; reason?: string }>() : undefined;
         const killed = controls.killed(a.name);
-        rows.push({ agent: a.name, status: killed ? "killed" : (rec?.status ?? "unknown"), host: rec?.host ?? "-", since: killed ? controls.deciding(a.name)?.ts : rec?.since, reason: rec?.reason });
+        // The lease says where it runs now; the status record where it last reported from.
+        const host = placement.leases.get(a.name)?.host ?? rec?.host ?? "-";
+        rows.push({ agent: a.name, status: killed ? "killed" : (rec?.status ?? "unknown"), host, since: killed ? controls.deciding(a.name)?.ts : rec?.since, reason: rec?.reason });
       }
       registry.close();
       const stream = await infra.jsm.streams.info(STREAM);
       if (values.json) {
-        console.log(JSON.stringify({ agents: rows, stream: { messages: stream.state.messages, lastSeq: stream.state.last_seq } }, null, 2));
+        console.log(JSON.stringify({ agents: rows, hosts: [...placement.hosts.values()], stream: { messages: stream.state.messages, lastSeq: stream.state.last_seq } }, null, 2));
         return 0;
       }
       const w = Math.max(5, ...rows.map((r) => r.agent.length));
       console.log(`${"agent".padEnd(w)}  status   host        since`);
       for (const r of rows) console.log(`${r.agent.padEnd(w)}  ${r.status.padEnd(7)}  ${String(r.host).padEnd(10)}  ${r.since ?? "-"}${r.reason ? `  (${r.reason})` : ""}`);
+      for (const h of placement.hosts.values()) {
+        console.log(`host ${h.host}: ${h.draining ? "drained" : "live"}, ${h.agents} agent(s)${h.eligible.length < config.agents.length ? ` (may run ${h.eligible.join(", ")})` : ""}`);
+      }
       console.log(`stream AGORA: ${stream.state.messages} messages, last seq ${stream.state.last_seq}`);
       return 0;
     } finally {

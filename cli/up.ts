@@ -48,9 +48,15 @@ export const host: Command = {
   name: "host",
   usage: "host [--config FILE] [--agents a,b] [--no-facts]",
   summary: "Run a host (and the facts recorder) against an existing NATS: NATS_URL, nats.url, or nats://nats.host:nats.port.",
-  help: `options:
+  help: `Several hosts can share one NATS (cluster): each hosted agent runs on exactly
+one of them, placed by a lease in the agora-leases KV bucket. When a host stops
+or dies its agents move to the others (after limits.leaseTtl, default 10s, if it
+died); a new host takes its share. Each host needs its own host.name
+(AGORA_HOST_NAME). 'agora host drain <host>' empties one before maintenance.
+
+options:
 ${CONFIG_HELP}
-      --agents LIST   run only these hosted agents (comma-separated)
+      --agents LIST   the hosted agents this host may run (comma-separated; default all)
       --no-facts      do not run the facts recorder in this process`,
   options: { ...CONFIG_OPTION, agents: { type: "string" }, "no-facts": { type: "boolean" } },
   async run({ values }) {

@@ -3,7 +3,7 @@ import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { loadConfig } from "../host/config.js";
 import { startTrust } from "../host/trust.js";
 import { assertName, channelSubject } from "../host/names.js";
-import { ensureInfrastructure, STREAM } from "../host/nats.js";
+import { openInfrastructure, STREAM } from "../host/nats.js";
 import type { Verdict } from "../host/verifier.js";
 import { CONFIG_HELP, CONFIG_OPTION, untilSignal, usageError, type Command } from "./command.js";
 import { connectAs, natsUrlOf } from "./nats-url.js";
@@ -34,7 +34,7 @@ ${CONFIG_HELP}
     const config = loadConfig(values.config as string | undefined);
     const limit = values.count === undefined ? Infinity : Number(values.count);
     const nc = await connectAs(config, config.host.name, "agora-watch");
-    const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
+    const infra = await openInfrastructure(nc, config);
     const { registry, verifier } = await startTrust(config, infra);
     // An ephemeral consumer with one filter subject (nats-server 2.9 has no filter_subjects).
     const info = await infra.jsm.consumers.add(STREAM, {

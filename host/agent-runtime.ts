@@ -12,7 +12,7 @@ import type { KV } from "@nats-io/kv";
 import type { KeyObject } from "node:crypto";
 import type { AgoraConfig, HostedAgentConfig } from "./config.js";
 import type { Envelope } from "./envelope.js";
-import { ERROR_CODES, type ErrorCode } from "./errors.js";
+import { AgoraError, ERROR_CODES, type ErrorCode } from "./errors.js";
 import type { HostEvent } from "./events.js";
 import { emittedId } from "./ids.js";
 import type { HostMetrics } from "./metrics.js";
@@ -107,6 +107,9 @@ export class AgentRuntime {
   handled = 0;
   private killedFlag = false;
   private failedFlag = false;
+  private stoppingFlag = false;
+  /** The placement lease is gone: nothing more may be committed from here. */
+  private fencedFlag = false;
   private holdUntil = 0;
   private wake?: () => void;
   private revival?: Promise<void>;
@@ -181,6 +184,26 @@ export class AgentRuntime {
     this.unpause();
   }
 
+  /** True once the agent is leaving this host: nothing new is delivered. */
+  get stopping(): boolean {
+    return this.stoppingFlag;
+  }
+
+  /**
+   * The agent leaves this host (handed over, or its lease `lost`). No new call
+   * starts; with `lost` the call in hand commits nothing more either — a commit
+   * already in the WAL is finished by the agent's next host.
+   */
+  stop(lost: boolean): void {
+    this.stoppingFlag = true;
+    if (lost) this.fencedFlag = true;
+    this.unpause();
+  }
+
+  private fence(): void {
+    if (this.fencedFlag) throw new AgoraError("AGORA_ERR_LEASE_LOST", `agent ${this.name}: placement lease lost; its next host finishes this message`);
+  }
+
   /** Wait for the message in hand to finish. */
   idle(): Promise<unknown> {
     return this.tail;
@@ -209,7 +232,7 @@ export class AgentRuntime {
       // in the WAL is applied on the next attempt; otherwise the instance is
       // reloaded from KV so the call's uncommitted state is forgotten.
       this.ctx.log(`agent ${this.name}: seq ${m.seq}: ${String(err)}; will retry`);
-      if (!this.pending) await this.ctx.pool.respawn(this.name).catch(() => {});
+      if (!this.pending && !this.stoppingFlag) await this.ctx.pool.respawn(this.name).catch(() => {});
       m.nak(500);
     }
   }
@@ -283,6 +306,10 @@ export class AgentRuntime {
     }
     await this.settle();
     // The kill switch: checked last, right before the call, so no delivery starts once it is set.
+    if (this.stoppingFlag) {
+      m.nak(); // the agent's next host takes it at once
+      return;
+    }
     if (this.paused()) {
       this.ctx.metrics.drops.inc({ control: this.killedFlag ? "killed" : "held" });
       m.nak(250);
@@ -313,6 +340,7 @@ export class AgentRuntime {
     const commit = await this.prepare(env, result, seq);
     // Sends alone need no WAL: their ids are derived from (agent, input, index), so a re-run after a
     // crash republishes the same ids and JetStream drops them. State writes do need it.
+    this.fence();
     if (commit.state.length > 0) await this.ctx.processed.put(`wal.${agent}`, JSON.stringify(commit));
     this.pending = commit;
     await this.settle();
@@ -352,6 +380,7 @@ export class AgentRuntime {
   /** Apply a commit: publish (deduplicated by id), write state, mark processed. Idempotent. */
   private async apply(c: Commit): Promise<void> {
     const agent = this.name;
+    this.fence();
     const acks = await Promise.all(
       c.envelopes.map((env) => {
         const text = JSON.stringify(env); // encoded once: published, and remembered to spot its echo
@@ -369,6 +398,7 @@ export class AgentRuntime {
     // The last write of each key wins; distinct keys are written concurrently.
     const last = new Map<string, StateOp>();
     for (const op of c.state) last.set(op.key, op);
+    this.fence();
     await Promise.all(
       [...last.values()].map((op) => (op.op === "set" ? this.ctx.state.put(stateKey(agent, op.key), op.value) : this.ctx.state.delete(stateKey(agent, op.key)))),
     );

@@ -168,5 +168,8 @@ parentPort!.on("message", async (msg: ToWorker) => {
       post({ type: "started", callId: msg.callId }); // the deadline runs from here, not from the queue
       post({ type: "result", callId: msg.callId, result: await call(msg.agent, msg.env) });
       break;
+    case "drop":
+      agents.delete(msg.agent);
+      break;
   }
 });

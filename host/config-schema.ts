@@ -112,6 +112,7 @@ export const CONFIG_SCHEMA = {
         maxClockSkew: { type: "string", pattern: "^[0-9]+(ms|s|m|h)$" },
         ackWait: { type: "string", pattern: "^[0-9]+(ms|s|m|h)$" },
         maxMessageAge: { type: "string", pattern: "^[0-9]+(ms|s|m|h)$" },
+        leaseTtl: { type: "string", pattern: "^[0-9]+(ms|s|m|h)$" },
       },
     },
   },

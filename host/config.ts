@@ -101,6 +101,8 @@ export interface AgoraConfig {
     ackWaitMs: number;
     /** Older envelopes are not handed to agents: past this, "already processed" can no longer be proven. */
     maxMessageAgeMs: number;
+    /** An agent's placement lease: a host that stops renewing it loses its agents after this long. */
+    leaseTtlMs: number;
   };
 }
 
@@ -157,7 +159,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
     external?: Record<string, { publicKey?: string; browser?: boolean; read?: string[]; write?: string[] } | null>;
     limits?: {
       hop?: number; maxEnvelopeBytes?: number; dedupWindow?: string; factsMaxFileBytes?: number; callDeadline?: string; agentMemoryMb?: number;
-      maxDeliver?: number; maxRestarts?: number; restartWindow?: string; restartBackoff?: string; maxClockSkew?: string; ackWait?: string; maxMessageAge?: string;
+      maxDeliver?: number; maxRestarts?: number; restartWindow?: string; restartBackoff?: string; maxClockSkew?: string; ackWait?: string; maxMessageAge?: string; leaseTtl?: string;
     };
   };
   const env = options.env ?? {};
@@ -216,6 +218,9 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
       repos: Object.freeze(repos),
     });
   }
+  if (parseDuration(c.limits?.leaseTtl ?? "10s") < 1000) {
+    throw new AgoraError("AGORA_ERR_CONFIG", `${source}: limits.leaseTtl: at least 1s (hosts renew their leases every quarter of it)`);
+  }
   if (parseDuration(c.limits?.maxMessageAge ?? "23h") > 23 * 3_600_000) {
     throw new AgoraError("AGORA_ERR_CONFIG", `${source}: limits.maxMessageAge: at most 23h (processed markers live 24 h)`);
   }
@@ -262,6 +267,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
       maxClockSkewMs: parseDuration(c.limits?.maxClockSkew ?? "5m"),
       ackWaitMs: parseDuration(c.limits?.ackWait ?? "30s"),
       maxMessageAgeMs: parseDuration(c.limits?.maxMessageAge ?? "23h"),
+      leaseTtlMs: parseDuration(c.limits?.leaseTtl ?? "10s"),
     }),
   };
   return Object.freeze(config);

@@ -1,6 +1,7 @@
-// Control plane: kill and revive travel out of band — signed control envelopes
-// on core NATS `agora.ctl.<verb>`, with the state kept in KV `agora-control` —
-// never through a channel. Hosts follow both and acknowledge on the request's inbox.
+// Control plane: kill, revive and drain travel out of band — signed control
+// envelopes on core NATS `agora.ctl.<verb>`, with the state kept in KV
+// `agora-control` — never through a channel. Hosts follow both and acknowledge
+// on the request's inbox. kill/revive address an agent (or "*"); drain/undrain a host.
 import type { KeyObject } from "node:crypto";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { KvWatchInclude, type KV } from "@nats-io/kv";
@@ -12,8 +13,10 @@ import { isName } from "./names.js";
 import { signBytes, verifyBytes } from "./signing.js";
 
 export const CONTROL_SUBJECT_PREFIX = "agora.ctl.";
-export const CONTROL_VERBS = ["kill", "revive"] as const;
+export const CONTROL_VERBS = ["kill", "revive", "drain", "undrain"] as const;
 export type ControlVerb = (typeof CONTROL_VERBS)[number];
+/** Verbs that address a host (`host`) rather than an agent (`agent`). */
+export const HOST_VERBS: ReadonlySet<ControlVerb> = new Set(["drain", "undrain"]);
 /** `"*"` addresses every agent. */
 export const ALL_AGENTS = "*";
 
@@ -22,7 +25,10 @@ export interface ControlEnvelope {
   v: 1;
   id: string;
   verb: ControlVerb;
-  agent: string;
+  /** kill / revive: the agent, or "*". */
+  agent?: string;
+  /** drain / undrain: the host. */
+  host?: string;
   by: string;
   ts: string;
   sig: string;
@@ -38,9 +44,23 @@ export function controlKey(agent: string): string {
   return agent === ALL_AGENTS ? "all" : `agent.${agent}`;
 }
 
-export function makeControl(verb: ControlVerb, agent: string, by: { name: string; key: KeyObject }): ControlEnvelope {
-  if (agent !== ALL_AGENTS && !isName(agent)) throw new AgoraError("AGORA_ERR_BAD_NAME", `agent ${JSON.stringify(agent)} is not a valid name (or "*")`);
-  const unsigned = { v: 1 as const, id: randomId(), verb, agent, by: by.name, ts: new Date().toISOString() };
+/** KV key holding the latest drain/undrain of `host`. */
+export function hostControlKey(host: string): string {
+  return `host.${host}`;
+}
+
+/** The KV key a control is kept under. */
+function keyOf(c: ControlEnvelope): string {
+  return HOST_VERBS.has(c.verb) ? hostControlKey(c.host!) : controlKey(c.agent!);
+}
+
+/** Sign a control: `target` is the agent (or "*") for kill/revive, the host for drain/undrain. */
+export function makeControl(verb: ControlVerb, target: string, by: { name: string; key: KeyObject }): ControlEnvelope {
+  const forHost = HOST_VERBS.has(verb);
+  if (!isName(target) && (forHost || target !== ALL_AGENTS)) {
+    throw new AgoraError("AGORA_ERR_BAD_NAME", `${forHost ? "host" : "agent"} ${JSON.stringify(target)} is not a valid name${forHost ? "" : ' (or "*")'}`);
+  }
+  const unsigned = { v: 1 as const, id: randomId(), verb, ...(forHost ? { host: target } : { agent: target }), by: by.name, ts: new Date().toISOString() };
   return { ...unsigned, sig: signBytes(by.key, controlSigningInput(unsigned)) };
 }
 
@@ -53,7 +73,7 @@ export function verifyControl(data: Uint8Array, keys: KeyRegistry, controllers: 
     return undefined;
   }
   if (c?.v !== 1 || !CONTROL_VERBS.includes(c.verb) || typeof c.sig !== "string" || typeof c.id !== "string") return undefined;
-  if (c.agent !== ALL_AGENTS && !isName(c.agent)) return undefined;
+  if (HOST_VERBS.has(c.verb) ? !isName(c.host) || c.agent !== undefined : (c.agent !== ALL_AGENTS && !isName(c.agent)) || c.host !== undefined) return undefined;
   if (!controllers.includes(c.by)) return undefined;
   const key = keys.get(c.by);
   if (!key || !verifyBytes(key, controlSigningInput(c), c.sig)) return undefined;
@@ -63,7 +83,7 @@ export function verifyControl(data: Uint8Array, keys: KeyRegistry, controllers: 
 /** Publish a control: record it in KV (survives restarts), then tell every host and wait briefly for their acks. */
 export async function issueControl(nc: NatsConnection, kv: KV, control: ControlEnvelope, options: { waitMs?: number } = {}): Promise<{ hosts: string[] }> {
   const data = JSON.stringify(control);
-  await kv.put(controlKey(control.agent), data);
+  await kv.put(keyOf(control), data);
   const hosts: string[] = [];
   try {
     const replies = await nc.requestMany(`${CONTROL_SUBJECT_PREFIX}${control.verb}`, data, {
@@ -97,7 +117,7 @@ export class ControlState {
   /** Keep `c` if it is the newest for its key; true when the state changed. */
   apply(c: ControlEnvelope | undefined): boolean {
     if (!c) return false;
-    const key = controlKey(c.agent);
+    const key = keyOf(c);
     const current = this.controls.get(key);
     if (current && newer(current, c) === current) return false;
     this.controls.set(key, c);
@@ -113,8 +133,13 @@ export class ControlState {
     return newer(this.controls.get(controlKey(ALL_AGENTS)), this.controls.get(controlKey(agent)));
   }
 
+  /** Whether `host` is drained: its newest drain/undrain is a drain. */
+  draining(host: string): boolean {
+    return this.controls.get(hostControlKey(host))?.verb === "drain";
+  }
+
   has(c: ControlEnvelope): boolean {
-    return this.controls.get(controlKey(c.agent))?.id === c.id;
+    return this.controls.get(keyOf(c))?.id === c.id;
   }
 }
 
@@ -164,6 +189,10 @@ export class ControlFollower {
 
   killed(agent: string): boolean {
     return this.state.killed(agent);
+  }
+
+  draining(host: string): boolean {
+    return this.state.draining(host);
   }
 
   close(): void {

@@ -42,6 +42,9 @@ export const ERROR_CODES = {
   AGORA_ERR_GITHUB_API: "the GitHub API refused a call (4xx) or kept failing (429/5xx after retries)",
   AGORA_ERR_UNAUTHORIZED: "no token, or an unknown token, was presented to the gateway",
   AGORA_ERR_FORBIDDEN: "the token's role may not do this (viewer tried an operator action)",
+  AGORA_ERR_HOST_NAME_TAKEN: "another running host already uses this host name (host.name / AGORA_HOST_NAME must be unique)",
+  AGORA_ERR_LEASE_LOST: "a host lost an agent's placement lease (not renewed in time, or taken over); the agent stopped there",
+  AGORA_ERR_DRAIN_TIMEOUT: "a drained host still held agents when the wait ran out",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,9 +1,11 @@
 // Host: runs hosted agents — one durable consumer per (agent, readable channel).
+// Which agents run here is decided by their placement leases (placement.ts):
+// several hosts share one NATS, and each agent runs on exactly one of them.
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { AgentRuntime, loadAgentState } from "./agent-runtime.js";
 import { ComponentLoader } from "./component-loader.js";
-import { ALL_AGENTS, ControlFollower, type ControlEnvelope } from "./control.js";
+import { ALL_AGENTS, ControlFollower, HOST_VERBS, type ControlEnvelope } from "./control.js";
 import { HostMetrics } from "./metrics.js";
 import type { AgoraConfig, HostedAgentConfig } from "./config.js";
 import { AgoraError } from "./errors.js";
@@ -12,7 +14,8 @@ import { RECORDED_EVENTS, type HostEvent, type HostEventType } from "./events.js
 import { eventMsgId } from "./ids.js";
 import type { KeyRegistry } from "./key-registry.js";
 import { KeyStore, type Identity } from "./key-store.js";
-import { ensureInfrastructure, STREAM, type Infrastructure } from "./nats.js";
+import { openInfrastructure, STREAM, type Infrastructure } from "./nats.js";
+import { Placement, type StopReason } from "./placement.js";
 import { channelSubject } from "./names.js";
 import { publishEvent } from "./publisher.js";
 import { pullLoop } from "./pull-loop.js";
@@ -23,7 +26,7 @@ import { WorkerPool } from "./worker-pool.js";
 export interface HostOptions {
   config: AgoraConfig;
   nc: NatsConnection;
-  /** Only run these agents (default: every agent in the config). */
+  /** The agents this host may run (default: every agent in the config); leases decide which it does run. */
   agents?: readonly string[];
   loader?: ComponentLoader;
   log?: (line: string) => void;
@@ -55,7 +58,11 @@ export class Host {
   private pool?: WorkerPool;
   private identity?: Identity;
   private control?: ControlFollower;
-  private readonly loops: Promise<void>[] = [];
+  private store?: KeyStore;
+  private verifier?: Verifier;
+  private placement?: Placement;
+  /** Pull loops of each running agent. */
+  private readonly loops = new Map<string, Promise<void>[]>();
   private closed = false;
   /** Recorded events still being published. */
   private readonly recording = new Set<Promise<void>>();
@@ -80,13 +87,14 @@ export class Host {
 
   private async start(): Promise<void> {
     const { config } = this;
-    this.infra = await ensureInfrastructure(this.nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
-    const store = new KeyStore(config.keysDir);
+    this.infra = await openInfrastructure(this.nc, config);
+    const store = (this.store = new KeyStore(config.keysDir));
     this.identity = store.loadOrGenerate(config.host.name);
     const wanted = this.options.agents ? config.agents.filter((a) => this.options.agents!.includes(a.name)) : config.agents;
     for (const a of wanted) store.loadOrGenerate(a.name);
     const { registry, verifier } = await startTrust(config, this.infra);
     this.registry = registry;
+    this.verifier = verifier;
     this.control = new ControlFollower(this.nc, this.infra.control, registry, config.controllers, config.host.name, (c) => void this.onControl(c));
     await this.control.start();
     const infra = this.infra;
@@ -96,11 +104,28 @@ export class Host {
       loadState: (agent) => loadAgentState(infra.state, agent),
       log: (l) => this.log(l),
     });
-    for (const agent of wanted) await this.startAgent(agent, store.load(agent.name), verifier);
+    // Waits for the first round: the agents this host takes are running when start() returns.
+    this.placement = await Placement.start({
+      kv: infra.leases,
+      host: config.host.name,
+      agents: config.agents.map((a) => a.name),
+      eligible: wanted.map((a) => a.name),
+      draining: () => this.control!.draining(config.host.name),
+      start: (name) => this.startAgent(config.agents.find((a) => a.name === name)!),
+      stop: (name, reason) => this.stopAgent(name, reason),
+      log: (l) => this.log(l),
+    });
   }
 
-  private async startAgent(agent: HostedAgentConfig, id: Identity, verifier: Verifier): Promise<void> {
+  /** Agents this host holds the placement lease of. */
+  placed(): string[] {
+    return this.placement?.held() ?? [];
+  }
+
+  private async startAgent(agent: HostedAgentConfig): Promise<void> {
     const infra = this.infra!;
+    const id = this.store!.load(agent.name);
+    const verifier = this.verifier!;
     const started = performance.now();
     try {
       const component = await this.loader.load(agent.component, { memoryBytes: agent.memoryMb * 1024 * 1024 });
@@ -145,9 +170,10 @@ export class Host {
         });
       }
       const consumer = await infra.js.consumers.get(STREAM, durable);
-      this.loops.push(
+      if (!this.loops.has(agent.name)) this.loops.set(agent.name, []);
+      this.loops.get(agent.name)!.push(
         pullLoop(consumer, (m) => runtime.enqueue(m).catch((err) => this.log(`agent ${agent.name}: ${String(err)}`)), {
-          closing: () => this.closed,
+          closing: () => this.closed || runtime.stopping,
           paused: () => runtime.paused() && !this.closed,
           resumed: () => runtime.resumed(),
           onError: (err) => this.log(`agent ${agent.name} on ${channel}: pull failed: ${String(err)}`),
@@ -156,8 +182,30 @@ export class Host {
     }
   }
 
-  /** Apply a kill or revive to the agents of this host it addresses. */
+  /**
+   * Stop running `name` here: no new delivery starts, the message in hand
+   * finishes (unless the lease was lost, which fences its commit), unhandled
+   * messages go back to the consumer for the agent's next host.
+   */
+  private async stopAgent(name: string, reason: StopReason): Promise<void> {
+    const runtime = this.runtimes.get(name);
+    runtime?.stop(reason === "lost");
+    await Promise.allSettled(this.loops.get(name) ?? []);
+    await runtime?.idle();
+    this.loops.delete(name);
+    this.runtimes.delete(name);
+    this.pool?.remove(name);
+    if (reason === "released") await this.setStatus(name, "stopped", `handed over by ${this.config.host.name}`);
+  }
+
+  /** Apply a kill or revive to the agents of this host it addresses; a drain or undrain of this host. */
   private async onControl(c: ControlEnvelope): Promise<void> {
+    if (HOST_VERBS.has(c.verb)) {
+      if (c.host !== this.config.host.name) return;
+      this.log(`host ${c.host} ${c.verb === "drain" ? "drained: handing its agents over" : "undrained: taking agents again"} (by ${c.by})`);
+      this.placement?.wake();
+      return;
+    }
     for (const [name, runtime] of this.runtimes) {
       if (c.agent !== ALL_AGENTS && c.agent !== name) continue;
       const killed = this.control!.killed(name);
@@ -204,7 +252,9 @@ export class Host {
     if (this.closed) return;
     this.closed = true;
     for (const r of this.runtimes.values()) r.release();
-    await Promise.allSettled(this.loops);
+    await Promise.allSettled([...this.loops.values()].flat());
+    // Hand every agent over: stopped here, leases deleted, so the other hosts take them at once.
+    await this.placement?.close();
     await Promise.allSettled([...this.runtimes.values()].map((r) => r.idle()));
     await Promise.allSettled([...this.recording]);
     await this.pool?.close();

@@ -8,7 +8,7 @@ export { KeyStore, type Identity } from "./key-store.js";
 export { KeyRegistry } from "./key-registry.js";
 export { loadConfig, parseConfig, grantOf, DEFAULT_HOP, type AgoraConfig, type Grant } from "./config.js";
 export { NatsServer, ensureNatsServer, findNatsServer, type NatsServerOptions } from "./nats-server.js";
-export { connectNats, ensureInfrastructure, STREAM, KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET } from "./nats.js";
+export { connectNats, ensureInfrastructure, openInfrastructure, STREAM, KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET } from "./nats.js";
 export { ComponentLoader, ALLOWED_IMPORTS, forbiddenImports, type LoadedComponent } from "./component-loader.js";
 export { Host, consumerName, type HostOptions, type HostCounters } from "./host.js";
 export { AgoraClient, type SendOptions } from "./client.js";

@@ -25,14 +25,14 @@ export function authorizationUsers(config: AgoraConfig): User[] {
     users.push({
       name: host,
       role: "host (runs agents, records facts)",
-      publish: ["agora.ch.>", "agora.ev.>", "agora.dlq.>", "$KV.agora-state.>", "$KV.agora-processed.>", "$KV.agora-agents.>", "$KV.agora-keys.>", ...JS_CLIENT],
+      publish: ["agora.ch.>", "agora.ev.>", "agora.dlq.>", "$KV.agora-state.>", "$KV.agora-processed.>", "$KV.agora-agents.>", "$KV.agora-keys.>", "$KV.agora-leases.>", ...JS_CLIENT],
       deny: ["agora.ctl.>", "$KV.agora-control.>"],
       subscribe: [">"],
     });
   }
   users.push({
     name: config.gateway.identity,
-    role: "gateway (console, inject, the only one allowed to kill and revive)",
+    role: "gateway (console, inject, the only one allowed to kill, revive and drain)",
     publish: ["agora.ctl.>", "$KV.agora-control.>", "$KV.agora-keys.>", "agora.ch.>", ...JS_CLIENT],
     subscribe: [">"],
   });

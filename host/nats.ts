@@ -4,7 +4,9 @@ import type { Identity } from "./key-store.js";
 import { userSeed } from "./nkeys.js";
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
+import type { AgoraConfig } from "./config.js";
 import { AgoraError } from "./errors.js";
+import { LEASES_BUCKET } from "./placement.js";
 
 /** The stream holding every channel (`agora.ch.>`) and host decision (`agora.ev.>`). */
 export const STREAM = "AGORA";
@@ -62,13 +64,48 @@ export interface Infrastructure {
   processed: KV;
   control: KV;
   agents: KV;
+  /** Placement leases of agents and heartbeats of hosts (TTL = limits.leaseTtl). */
+  leases: KV;
 }
 
-/** Create (or update) the AGORA stream and the KV buckets. Idempotent. */
-export async function ensureInfrastructure(
-  nc: NatsConnection,
-  options: { dedupWindowMs: number; processedTtlMs?: number; /** Stream and bucket replicas (3 on a 3-node cluster). @default 1 */ replicas?: number },
-): Promise<Infrastructure> {
+export interface InfrastructureOptions {
+  dedupWindowMs: number;
+  processedTtlMs?: number;
+  /** Stream and bucket replicas (3 on a 3-node cluster). @default 1 */
+  replicas?: number;
+  /** TTL of the leases bucket (used when it is created). @default 10 s */
+  leaseTtlMs?: number;
+  /** How long to wait for JetStream to become available (a cluster electing its leader). @default 30000 */
+  waitMs?: number;
+}
+
+/** The stream and buckets as `config` describes them (replicas, dedup window, lease TTL). */
+export function openInfrastructure(nc: NatsConnection, config: AgoraConfig): Promise<Infrastructure> {
+  return ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas, leaseTtlMs: config.limits.leaseTtlMs });
+}
+
+/** Errors that mean "JetStream is not ready yet" (cluster forming, leader election). */
+function notReady(err: unknown): boolean {
+  return /temporarily unavailable|503|no responders|timeout|TIMEOUT|insufficient resources|no suitable peers/i.test(String((err as Error)?.message ?? err));
+}
+
+/**
+ * Create (or update) the AGORA stream and the KV buckets. Idempotent. Retries
+ * while JetStream is not ready yet, as on a cluster that is still electing its leader.
+ */
+export async function ensureInfrastructure(nc: NatsConnection, options: InfrastructureOptions): Promise<Infrastructure> {
+  const deadline = Date.now() + (options.waitMs ?? 30_000);
+  for (;;) {
+    try {
+      return await createInfrastructure(nc, options);
+    } catch (err) {
+      if (!notReady(err) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+async function createInfrastructure(nc: NatsConnection, options: InfrastructureOptions): Promise<Infrastructure> {
   const jsm = await jetstreamManager(nc);
   const config = {
     name: STREAM,
@@ -93,12 +130,13 @@ export async function ensureInfrastructure(
   }
   const kvm = new Kvm(nc);
   const replicas = options.replicas ?? 1;
-  const [keys, state, processed, control, agents] = await Promise.all([
+  const [keys, state, processed, control, agents, leases] = await Promise.all([
     kvm.create(KEYS_BUCKET, { history: 1, replicas }),
     kvm.create(STATE_BUCKET, { history: 1, replicas }),
     kvm.create(PROCESSED_BUCKET, { history: 1, ttl: options.processedTtlMs ?? DEFAULT_PROCESSED_TTL_MS, replicas }),
     kvm.create(CONTROL_BUCKET, { history: 5, replicas }),
     kvm.create(AGENTS_BUCKET, { history: 1, replicas }),
+    kvm.create(LEASES_BUCKET, { history: 1, ttl: options.leaseTtlMs ?? 10_000, replicas }),
   ]);
-  return { js: jetstream(nc), jsm, keys, state, processed, control, agents };
+  return { js: jetstream(nc), jsm, keys, state, processed, control, agents, leases };
 }

@@ -219,6 +219,15 @@ export class WorkerPool {
     this.replace(w, new Error(`deadline of ${deadline} ms exceeded by ${agent}`), { agent, error: `AGORA_ERR_DEADLINE: handle did not return within ${deadline} ms` });
   }
 
+  /** Forget `agent` (it moved to another host): its instance is dropped from its worker. */
+  remove(agent: string): void {
+    const p = this.placement.get(agent);
+    if (!p) return;
+    if (!p.worker.terminated) p.worker.worker.postMessage({ type: "drop", agent } satisfies ToWorker);
+    p.worker.agents.delete(agent);
+    this.placement.delete(agent);
+  }
+
   async close(): Promise<void> {
     for (const w of this.workers) w.terminated = true;
     await Promise.all(this.workers.map((w) => w.worker.terminate()));

@@ -50,7 +50,8 @@ export type ToWorker =
       state: [string, string][];
       limits: WorkerLimits;
     }
-  | { type: "call"; callId: number; agent: string; env: ComponentEnvelope };
+  | { type: "call"; callId: number; agent: string; env: ComponentEnvelope }
+  | { type: "drop"; agent: string };
 
 export type FromWorker =
   | { type: "loaded"; digest: string; error?: string }

@@ -12,7 +12,7 @@ import { Host } from "../../host/host.js";
 import type { HostEvent } from "../../host/events.js";
 import { KeyRegistry } from "../../host/key-registry.js";
 import { KeyStore } from "../../host/key-store.js";
-import { connectNats, ensureInfrastructure, type Infrastructure } from "../../host/nats.js";
+import { connectNats, openInfrastructure, type Infrastructure } from "../../host/nats.js";
 import { Recorder } from "../../facts/recorder.js";
 import { Gateway } from "../../gateway/gateway.js";
 import { startNats, type TestNats } from "./nats-server.js";
@@ -67,7 +67,7 @@ export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }
     { baseDir: dir, env: { NATS_URL: nats.url } },
   );
   const nc = await connectNats({ url: nats.url, name: "test" });
-  const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
+  const infra = await openInfrastructure(nc, config);
   const keys = new KeyStore(config.keysDir);
   const clients = new Map<string, AgoraClient>();
   const t: TestAgora = {

@@ -1,14 +1,11 @@
 // Crash safety, each with every message counted: kill -9 the nats-server, kill -9
 // the host, stop the server for 10 s, SIGTERM the host — nothing lost, nothing doubled.
 import { describe, expect, it } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { AgoraClient } from "../../host/client.js";
-import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
-import { STREAM } from "../../host/nats.js";
 import { startAgora, until, type TestAgora } from "../helpers/agora.js";
-import { fixtureWasm, ROOT } from "../helpers/paths.js";
+import { counted as countedIn, expectExactlyOnce, hostProcess, sendAll, tally as tallyIn } from "../helpers/counting.js";
+import { fixtureWasm } from "../helpers/paths.js";
 
 const COUNTERS = ["c1", "c2"];
 const spec = {
@@ -18,76 +15,8 @@ const spec = {
   limits: { ackWait: "3s" },
 };
 
-/** What each counter did, read from KV and the stream: its count, its replies, any duplicates. */
-async function tally(a: TestAgora): Promise<Record<string, { count: number; replies: number; distinct: number; duplicates: number }>> {
-  const out: Record<string, { count: number; replies: number; distinct: number; duplicates: number }> = {};
-  const replies = new Map<string, string[]>();
-  let duplicates = new Map<string, number>();
-  // Counts first, replies second: a reply is published before its count is written, so none can be missed.
-  const counts: Record<string, number> = {};
-  for (const c of COUNTERS) counts[c] = Number((await a.infra.state.get(`${c}.${Buffer.from("count").toString("base64url")}`))?.string() ?? "0");
-  // Every reply on `out`, read through an ephemeral consumer (no message is skipped silently).
-  const ci = await a.infra.jsm.consumers.add(STREAM, { filter_subject: "agora.ch.out", deliver_policy: DeliverPolicy.All, ack_policy: AckPolicy.None, inactive_threshold: 10_000_000_000 });
-  const consumer = await a.infra.js.consumers.get(STREAM, ci.name);
-  let left = ci.num_pending;
-  while (left > 0) {
-    const batch = await consumer.fetch({ max_messages: Math.min(left, 500), expires: 2000 });
-    let got = 0;
-    for await (const m of batch) {
-      got++;
-      const env = m.json<{ sender: string; act: string; re: string }>();
-      if (env.act === "failure") duplicates.set(env.sender, (duplicates.get(env.sender) ?? 0) + 1);
-      else replies.set(env.sender, [...(replies.get(env.sender) ?? []), env.re]);
-    }
-    if (got === 0) throw new Error("reply stream stalled");
-    left -= got;
-  }
-  await a.infra.jsm.consumers.delete(STREAM, ci.name);
-  for (const c of COUNTERS) {
-    const r = replies.get(c) ?? [];
-    out[c] = { count: counts[c]!, replies: r.length, distinct: new Set(r).size, duplicates: duplicates.get(c) ?? 0 };
-  }
-  duplicates = new Map();
-  return out;
-}
-
-/** Send `n` requests one by one (each retried through outages), calling `at(i)` before each. */
-async function sendAll(c: AgoraClient, n: number, at: (i: number) => Promise<void> | void): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    await at(i);
-    ids.push((await c.send("work", "request", { i })).env.id);
-  }
-  return ids;
-}
-
-async function counted(a: TestAgora, n: number, ms: number) {
-  let t = await tally(a);
-  await until(async () => {
-    t = await tally(a);
-    return COUNTERS.every((c) => t[c]!.count >= n);
-  }, ms, `each counter to reach ${n}`).catch(() => {});
-  return t;
-}
-
-function expectExactlyOnce(t: Awaited<ReturnType<typeof tally>>, n: number): void {
-  for (const c of COUNTERS) expect(t[c], c).toEqual({ count: n, replies: n, distinct: n, duplicates: 0 });
-}
-
-function hostProcess(config: string, url: string): { child: ChildProcess; output: () => string; ready: Promise<void> } {
-  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "cli", "main.ts"), "host", "--config", config, "--no-facts"], {
-    cwd: ROOT,
-    env: { ...process.env, NATS_URL: url },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
-  const ready = until(() => out.includes("running 2 agent"), 30_000, "host process").catch((err) => {
-    throw new Error(`${String(err)}; host output:\n${out}`);
-  });
-  return { child, output: () => out, ready };
-}
+const tally = (a: TestAgora) => tallyIn(a.infra, COUNTERS);
+const counted = (a: TestAgora, n: number, ms: number) => countedIn(a.infra, COUNTERS, n, ms);
 
 describe("crash safety", { timeout: 150_000 }, () => {
   it("crash - kill -9 the nats-server mid-stream and restart it on the same store: each message handled once by each agent", async () => {
@@ -130,22 +59,22 @@ describe("crash safety", { timeout: 150_000 }, () => {
     const a = await startAgora(spec);
     const config = join(a.dir, "agora.yaml");
     writeFileSync(config, JSON.stringify({ ...spec, channels: { work: null, out: null }, data: a.config.data, host: { workers: 1 } }));
-    let host = hostProcess(config, a.nats.url);
+    let host = hostProcess(config, { NATS_URL: a.nats.url });
     await host.ready;
     const sender = await a.client("sender");
     const N = 300;
     const sending = sendAll(sender, N, () => undefined);
     await until(async () => (await tally(a)).c1!.count >= 60, 30_000, "progress");
     host.child.kill(signal);
-    const code = await new Promise((r) => host.child.once("exit", (c) => r(c)));
+    const code = await host.exited;
     const output = host.output();
     const atStop = await tally(a);
-    host = hostProcess(config, a.nats.url);
+    host = hostProcess(config, { NATS_URL: a.nats.url });
     await host.ready;
     await sending;
     const t = await counted(a, N, 60_000);
     host.child.kill("SIGINT");
-    const secondCode = await new Promise((r) => host.child.once("exit", (c) => r(c)));
+    const secondCode = await host.exited;
     await a.close();
     return { N, t, code, secondCode, output, atStop };
   }

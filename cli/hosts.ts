@@ -1,0 +1,87 @@
+// agora host drain / undrain: move every agent off a host (before stopping or
+// upgrading it), or let it take agents again. Signed controls, out of band.
+import { loadConfig, parseDuration, type AgoraConfig } from "../host/config.js";
+import { issueControl, makeControl, type ControlVerb } from "../host/control.js";
+import { AgoraError } from "../host/errors.js";
+import { KeyStore } from "../host/key-store.js";
+import { openInfrastructure } from "../host/nats.js";
+import { readPlacement } from "../host/placement.js";
+import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command, type Parsed } from "./command.js";
+import { connectAs } from "./nats-url.js";
+
+/** Sign `verb` for `host` with the gateway's key, publish it, and (for drain) wait until the host holds no agent. */
+async function hostControl(cmd: Command, verb: ControlVerb, { values, positionals }: Parsed): Promise<number> {
+  if (positionals.length !== 1) throw usageError(cmd, `${cmd.name} needs exactly one <host>`);
+  const config: AgoraConfig = loadConfig(values.config as string | undefined);
+  const host = positionals[0]!;
+  const store = new KeyStore(config.keysDir);
+  if (!store.has(config.gateway.identity)) {
+    throw new AgoraError("AGORA_ERR_KEY_MISSING", `drain is signed with the key of ${config.gateway.identity} (gateway.identity), which is not in ${config.keysDir}; run this where the gateway's key is`);
+  }
+  const signer = store.load(config.gateway.identity);
+  const nc = await connectAs(config, signer.name, `agora-${verb}`);
+  try {
+    const infra = await openInfrastructure(nc, config);
+    const before = await readPlacement(infra.leases);
+    if (!before.hosts.has(host)) console.log(`host ${host} is not running now (no fresh record in agora-leases); the ${verb} applies when it starts`);
+    const c = makeControl(verb, host, { name: signer.name, key: signer.privateKey });
+    const { hosts } = await issueControl(nc, infra.control, c);
+    console.log(`${verb} ${host}: signed by ${signer.name}, recorded in agora-control${hosts.length ? `, acknowledged by ${hosts.join(", ")}` : ""}`);
+    if (verb !== "drain" || values["no-wait"]) return 0;
+    const waitMs = parseDuration(String(values.wait ?? "60s"));
+    const started = Date.now();
+    const held = (p: typeof before) => [...p.leases].filter(([, l]) => l.host === host).map(([a]) => a);
+    const moving = new Set(held(before));
+    console.log(`waiting up to ${waitMs / 1000} s for ${moving.size} agent(s) to move off ${host} …`);
+    for (;;) {
+      const now = await readPlacement(infra.leases);
+      for (const agent of [...moving]) {
+        const lease = now.leases.get(agent);
+        if (lease && lease.host !== host) {
+          console.log(`  ${agent}: ${host} → ${lease.host}  (${Date.now() - started} ms)`);
+          moving.delete(agent);
+        } else if (!lease && !config.agents.some((a) => a.name === agent)) moving.delete(agent);
+      }
+      const left = held(now);
+      if (left.length === 0) {
+        const unplaced = [...moving];
+        console.log(`host ${host} drained in ${Date.now() - started} ms${unplaced.length ? `; not yet placed elsewhere: ${unplaced.join(", ")} (no other live host may run them)` : ""}`);
+        return 0;
+      }
+      if (Date.now() - started > waitMs) {
+        throw new AgoraError("AGORA_ERR_DRAIN_TIMEOUT", `host ${host} still holds ${left.join(", ")} after ${waitMs / 1000} s; is it running and connected? (agora status shows placement)`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    await nc.drain().catch(() => {});
+  }
+}
+
+export const hostDrain: Command = {
+  name: "host drain",
+  usage: "host drain <host> [--wait 60s] [--no-wait]",
+  summary: "Move every agent off <host> without losing or repeating a message, and keep it empty until 'agora host undrain'.",
+  help: `The host finishes the message in hand for each agent, hands back what it had
+fetched, and gives up the agent's lease; the other live hosts take the agents
+and continue from their durable consumers and KV state. The drain is a signed
+control (key of gateway.identity) recorded in KV, so it holds across restarts.
+Waits until the host holds no agent and prints each move.
+
+options:
+${CONFIG_HELP}
+      --wait DURATION how long to wait for the agents to move (default 60s)
+      --no-wait       return once the drain is recorded`,
+  options: { ...CONFIG_OPTION, wait: { type: "string" }, "no-wait": { type: "boolean" } },
+  run: (args) => hostControl(hostDrain, "drain", args),
+};
+
+export const hostUndrain: Command = {
+  name: "host undrain",
+  usage: "host undrain <host>",
+  summary: "Let a drained <host> take agents again; they move back as placement rebalances.",
+  help: `options:
+${CONFIG_HELP}`,
+  options: { ...CONFIG_OPTION },
+  run: (args) => hostControl(hostUndrain, "undrain", args),
+};

@@ -1,0 +1,388 @@
+// Placement: which host runs which hosted agent, decided in JetStream KV with
+// no coordinator of our own. Each agent has a lease `agent.<name>` in bucket
+// `agora-leases`: taken with an atomic create, renewed with update-with-revision
+// every quarter of the bucket's TTL, and gone when its host stops renewing it.
+// So an agent runs on one host at a time, moves to a survivor when its host
+// dies, and is handed over (stopped, then its lease deleted) on drain,
+// rebalance and shutdown. Hosts announce themselves under `host.<name>`.
+//
+// Every host computes the same target assignment from what it sees in the
+// bucket (live hosts, what each may run, current owners) and only acts on its
+// own part of it: take free leases targeted at it, hand over those targeted
+// elsewhere. The create/update revisions make every step atomic; the target
+// only decides who tries.
+import type { KV, KvEntry } from "@nats-io/kv";
+import { KvWatchInclude } from "@nats-io/kv";
+import { AgoraError } from "./errors.js";
+import { randomId } from "./ids.js";
+
+/** Leases of agents (`agent.<name>`) and heartbeats of hosts (`host.<name>`). */
+export const LEASES_BUCKET = "agora-leases";
+
+export const leaseKey = (agent: string): string => `agent.${agent}`;
+export const hostKey = (host: string): string => `host.${host}`;
+
+/** Value of `agent.<name>`: who holds it. */
+export interface LeaseRecord {
+  host: string;
+  /** The host process (a restarted host adopts the leases of its previous incarnation). */
+  instance: string;
+  since: string;
+}
+
+/** Value of `host.<name>`: a live host, what it may run, and whether it is drained. */
+export interface HostRecord {
+  host: string;
+  instance: string;
+  draining: boolean;
+  eligible: string[];
+  agents: number;
+}
+
+export type StopReason = "released" | "lost";
+
+export interface PlacementOptions {
+  kv: KV;
+  host: string;
+  /** Every hosted agent of the configuration, in order. */
+  agents: readonly string[];
+  /** The agents this host may run. */
+  eligible: readonly string[];
+  /** True while this host is drained (a signed drain control). */
+  draining(): boolean;
+  /** Run `agent` here (its lease is held). */
+  start(agent: string): Promise<void>;
+  /** Stop running `agent` here: handed over (`released`) or its lease is gone (`lost`). */
+  stop(agent: string, reason: StopReason): Promise<void>;
+  log(line: string): void;
+}
+
+interface Seen<T> {
+  value: T;
+  revision: number;
+  /** Server time of the write, ms. */
+  created: number;
+}
+
+interface Owned {
+  revision: number;
+  /** Local time after which the lease may have expired at the server: stop before then. */
+  validUntil: number;
+  /** Renewals and the hand-over of one lease run one after another. */
+  op: Promise<unknown>;
+  releasing: boolean;
+}
+
+/** The error of an update whose expected revision no longer matches. */
+function wrongRevision(err: unknown): boolean {
+  return /wrong last sequence|key exists/i.test(String((err as Error)?.message ?? err));
+}
+
+/**
+ * The target assignment every host computes: an agent stays with its current
+ * owner while that owner is live, may run it and is under its fair share;
+ * everything else goes to the least-loaded live host that may run it.
+ */
+export function assign(agents: readonly string[], hosts: ReadonlyMap<string, readonly string[]>, owners: ReadonlyMap<string, string>): Map<string, string> {
+  const names = [...hosts.keys()].sort();
+  const target = new Map<string, string>();
+  if (names.length === 0) return target;
+  const load = new Map(names.map((h) => [h, 0]));
+  const may = (h: string, a: string) => hosts.get(h)!.includes(a);
+  const share = Math.ceil(agents.length / names.length);
+  const sorted = [...agents].sort();
+  for (const a of sorted) {
+    const o = owners.get(a);
+    if (o !== undefined && hosts.has(o) && may(o, a) && load.get(o)! < share) {
+      target.set(a, o);
+      load.set(o, load.get(o)! + 1);
+    }
+  }
+  for (const a of sorted) {
+    if (target.has(a)) continue;
+    let best: string | undefined;
+    for (const h of names) if (may(h, a) && (best === undefined || load.get(h)! < load.get(best)!)) best = h;
+    if (best === undefined) continue;
+    target.set(a, best);
+    load.set(best, load.get(best)! + 1);
+  }
+  return target;
+}
+
+export class Placement {
+  readonly instance = randomId();
+  readonly ttlMs: number;
+  private readonly o: PlacementOptions;
+  private readonly owned = new Map<string, Owned>();
+  private readonly leases = new Map<string, Seen<LeaseRecord>>();
+  private readonly hosts = new Map<string, Seen<HostRecord>>();
+  /** Rounds an agent has been seen without a lease while targeted elsewhere. */
+  private readonly unclaimed = new Map<string, number>();
+  private hostRevision = 0;
+  private rounds: Promise<void> = Promise.resolve();
+  private roundQueued = false;
+  private timers: NodeJS.Timeout[] = [];
+  private stopWatch?: () => void;
+  private closed = false;
+
+  private constructor(o: PlacementOptions, ttlMs: number) {
+    this.o = o;
+    this.ttlMs = ttlMs;
+  }
+
+  /** Join: watch the bucket, claim the host name, take this host's first share of agents. */
+  static async start(o: PlacementOptions): Promise<Placement> {
+    const ttlMs = (await o.kv.status()).ttl || 10_000;
+    const p = new Placement(o, ttlMs);
+    await p.watch();
+    await p.claimName();
+    await p.enqueueRound();
+    const every = Math.max(250, Math.floor(ttlMs / 4));
+    p.timers.push(setInterval(() => void p.renew(), every), setInterval(() => p.wake(), every));
+    for (const t of p.timers) t.unref?.();
+    return p;
+  }
+
+  /** Agents this host holds a lease for. */
+  held(): string[] {
+    return [...this.owned.keys()];
+  }
+
+  /** Run a placement round soon (a host appeared, a lease was handed over, a drain arrived). */
+  wake(): void {
+    if (this.closed || this.roundQueued) return;
+    this.roundQueued = true;
+    void this.enqueueRound();
+  }
+
+  /** Rounds run one after another. */
+  private enqueueRound(): Promise<void> {
+    this.rounds = this.rounds.then(async () => {
+      this.roundQueued = false;
+      await this.round().catch((err) => this.o.log(`placement: ${String(err)}`));
+    });
+    return this.rounds;
+  }
+
+  private async watch(): Promise<void> {
+    // Updates first, then the current values: nothing written in between is missed.
+    const updates = await this.o.kv.watch({ include: KvWatchInclude.UpdatesOnly });
+    this.stopWatch = () => updates.stop();
+    void (async () => {
+      for await (const e of updates) if (this.see(e)) this.wake();
+    })().catch(() => {});
+    for await (const k of await this.o.kv.keys()) {
+      const e = await this.o.kv.get(k);
+      if (e) this.see(e);
+    }
+  }
+
+  /** Fold an entry into the view; true when a round may have something to do. */
+  private see(e: KvEntry): boolean {
+    const [kind, name] = [e.key.slice(0, e.key.indexOf(".")), e.key.slice(e.key.indexOf(".") + 1)];
+    const map: Map<string, Seen<unknown>> | undefined = kind === "agent" ? this.leases : kind === "host" ? this.hosts : undefined;
+    if (!map) return false;
+    const current = map.get(name);
+    if (current && current.revision >= e.revision) return false;
+    if (e.operation !== "PUT") {
+      map.delete(name);
+      return true;
+    }
+    let value: unknown;
+    try {
+      value = e.json();
+    } catch {
+      return false;
+    }
+    map.set(name, { value, revision: e.revision, created: e.created.getTime() });
+    // A new host or a change of owner may call for a rebalance; a renewal does not.
+    const before = current?.value as { host?: string; instance?: string; draining?: boolean } | undefined;
+    const after = value as { host?: string; instance?: string; draining?: boolean };
+    return !before || before.instance !== after.instance || before.host !== after.host || before.draining !== after.draining;
+  }
+
+  private fresh(s: Seen<unknown> | undefined, now: number): boolean {
+    return s !== undefined && now - s.created < this.ttlMs;
+  }
+
+  /** Refuse to run beside a live host of the same name; a crashed previous incarnation is taken over. */
+  private async claimName(): Promise<void> {
+    const { kv, host } = this.o;
+    const e = await kv.get(hostKey(host));
+    if (e?.operation === "PUT" && Date.now() - e.created.getTime() < this.ttlMs) {
+      const wait = Math.ceil(this.ttlMs / 2);
+      this.o.log(`another process announced host ${host} ${Date.now() - e.created.getTime()} ms ago; checking for ${wait} ms whether it is still alive …`);
+      await new Promise((r) => setTimeout(r, wait));
+      const again = await kv.get(hostKey(host));
+      if (again?.operation === "PUT" && again.revision !== e.revision) {
+        throw new AgoraError("AGORA_ERR_HOST_NAME_TAKEN", `host ${host} is already running elsewhere (it renewed its record ${hostKey(host)} in ${LEASES_BUCKET}); give this one another host.name or AGORA_HOST_NAME`);
+      }
+    }
+    await this.heartbeat();
+  }
+
+  private record(): HostRecord {
+    return { host: this.o.host, instance: this.instance, draining: this.o.draining(), eligible: [...this.o.eligible], agents: this.owned.size };
+  }
+
+  private async heartbeat(): Promise<void> {
+    this.hostRevision = await this.o.kv.put(hostKey(this.o.host), JSON.stringify(this.record()));
+  }
+
+  private leaseValue(): string {
+    return JSON.stringify({ host: this.o.host, instance: this.instance, since: new Date().toISOString() } satisfies LeaseRecord);
+  }
+
+  /** Renew every held lease (update-with-revision) and the host record. */
+  private async renew(): Promise<void> {
+    if (this.closed) return;
+    await Promise.all([
+      this.heartbeat().catch((err) => this.o.log(`placement: heartbeat failed: ${String(err)}`)),
+      ...[...this.owned].map(([agent, o]) => this.serial(o, () => this.renewOne(agent, o))),
+    ]);
+  }
+
+  private serial(o: Owned, f: () => Promise<void>): Promise<void> {
+    const run = o.op.then(f);
+    o.op = run.catch(() => {});
+    return o.op as Promise<void>;
+  }
+
+  private async renewOne(agent: string, o: Owned): Promise<void> {
+    if (o.releasing || this.owned.get(agent) !== o) return;
+    const sent = Date.now();
+    try {
+      o.revision = await this.o.kv.update(leaseKey(agent), this.leaseValue(), o.revision);
+      o.validUntil = sent + (this.ttlMs * 3) / 4;
+    } catch (err) {
+      if (wrongRevision(err)) {
+        // Our last renewal may have landed without its answer reaching us: still ours if it names this process.
+        const e = await this.o.kv.get(leaseKey(agent)).catch(() => null);
+        if (e?.operation === "PUT" && e.json<LeaseRecord>().instance === this.instance && Date.now() - e.created.getTime() < this.ttlMs / 2) o.revision = e.revision;
+        else await this.lose(agent, "another host holds its lease now");
+      } else if (Date.now() > o.validUntil) await this.lose(agent, `lease not renewed in time (${String(err)})`);
+    }
+  }
+
+  /** The lease is gone (expired or taken): stop here at once, without touching the lease. */
+  private async lose(agent: string, why: string): Promise<void> {
+    if (!this.owned.delete(agent)) return;
+    this.o.log(`AGORA_ERR_LEASE_LOST: agent ${agent}: ${why}; stopped on ${this.o.host}`);
+    await this.o.stop(agent, "lost").catch((err) => this.o.log(`agent ${agent}: stop failed: ${String(err)}`));
+  }
+
+  /** Hand an agent over: stop it here (in-flight work commits), then delete the lease so another host takes it at once. */
+  private async release(agent: string, why: string): Promise<void> {
+    const o = this.owned.get(agent);
+    if (!o || o.releasing) return;
+    o.releasing = true;
+    await this.serial(o, async () => {
+      this.o.log(`agent ${agent}: handing over (${why})`);
+      await this.o.stop(agent, "released").catch((err) => this.o.log(`agent ${agent}: stop failed: ${String(err)}`));
+      this.owned.delete(agent);
+      await this.o.kv.delete(leaseKey(agent), { previousSeq: o.revision }).catch(() => {
+        /* already expired or taken: nothing to hand over */
+      });
+    });
+  }
+
+  /** Take a lease: atomic create, or adopt one left by this host's previous incarnation. */
+  private async acquire(agent: string, adoptRevision?: number): Promise<boolean> {
+    const sent = Date.now();
+    let revision: number;
+    try {
+      revision = adoptRevision === undefined ? await this.o.kv.create(leaseKey(agent), this.leaseValue()) : await this.o.kv.update(leaseKey(agent), this.leaseValue(), adoptRevision);
+    } catch (err) {
+      if (!wrongRevision(err)) this.o.log(`agent ${agent}: lease not taken: ${String(err)}`);
+      const e = await this.o.kv.get(leaseKey(agent)).catch(() => null);
+      if (e) this.see(e);
+      return false;
+    }
+    const o: Owned = { revision, validUntil: sent + (this.ttlMs * 3) / 4, op: Promise.resolve(), releasing: false };
+    this.owned.set(agent, o);
+    this.unclaimed.delete(agent);
+    await this.serial(o, async () => {
+      try {
+        await this.o.start(agent);
+      } catch (err) {
+        // Could not start it here (NATS trouble): give the lease back so it is tried again.
+        this.o.log(`agent ${agent}: not started on ${this.o.host}: ${String(err)}; lease given back`);
+        this.owned.delete(agent);
+        await this.o.stop(agent, "released").catch(() => {});
+        await this.o.kv.delete(leaseKey(agent), { previousSeq: o.revision }).catch(() => {});
+      }
+    });
+    return this.owned.has(agent);
+  }
+
+  /** One round: hand over what is targeted elsewhere, take what is targeted here. */
+  private async round(): Promise<void> {
+    if (this.closed) return;
+    const now = Date.now();
+    const me = this.o.host;
+    const draining = this.o.draining();
+    const live = new Map<string, readonly string[]>();
+    for (const [name, s] of this.hosts) {
+      if (name !== me && this.fresh(s, now) && !s.value.draining) live.set(name, s.value.eligible);
+    }
+    if (!draining) live.set(me, this.o.eligible);
+    const owners = new Map<string, string>();
+    for (const [agent, s] of this.leases) if (this.fresh(s, now)) owners.set(agent, s.value.host);
+    for (const agent of this.owned.keys()) owners.set(agent, me);
+    const target = assign(this.o.agents, live, owners);
+
+    // Hand over: everything when drained; when rebalancing, a few at a time to a live host.
+    const away = [...this.owned.keys()].filter((a) => draining || (target.get(a) ?? me) !== me);
+    const batch = draining ? away : away.slice(0, Math.max(1, Math.ceil(this.owned.size / 4)));
+    await Promise.all(batch.map((a) => this.release(a, draining ? "host drained" : `rebalancing to ${target.get(a)}`)));
+    if (draining || this.closed) return;
+
+    for (const agent of this.o.eligible) {
+      if (this.owned.has(agent)) continue;
+      const s = this.leases.get(agent);
+      const held = this.fresh(s, now);
+      if (held && s!.value.host === me && s!.value.instance !== this.instance) {
+        await this.acquire(agent, s!.revision); // left by a crashed run of this host
+        continue;
+      }
+      if (held) {
+        this.unclaimed.delete(agent);
+        continue;
+      }
+      // Free: take it if targeted here, or if it stays free while targeted at a host that does not take it.
+      const waited = (this.unclaimed.get(agent) ?? 0) + 1;
+      this.unclaimed.set(agent, waited);
+      if (target.get(agent) === me || waited > 2) await this.acquire(agent);
+    }
+  }
+
+  /** Hand every agent over and leave (graceful shutdown). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.rounds.catch(() => {});
+    this.stopWatch?.();
+    await Promise.all([...this.owned.keys()].map((a) => this.release(a, "host stopping")));
+    await this.o.kv.delete(hostKey(this.o.host), { previousSeq: this.hostRevision }).catch(() => {});
+  }
+}
+
+/** Who runs what now, read from the leases bucket: live hosts and the holder of each live lease. */
+export async function readPlacement(kv: KV): Promise<{ hosts: Map<string, HostRecord>; leases: Map<string, LeaseRecord> }> {
+  const ttl = (await kv.status()).ttl || 10_000;
+  const hosts = new Map<string, HostRecord>();
+  const leases = new Map<string, LeaseRecord>();
+  for await (const k of await kv.keys()) {
+    const e = await kv.get(k);
+    if (e?.operation !== "PUT" || Date.now() - e.created.getTime() >= ttl) continue;
+    const name = k.slice(k.indexOf(".") + 1);
+    try {
+      if (k.startsWith("host.")) hosts.set(name, e.json<HostRecord>());
+      else if (k.startsWith("agent.")) leases.set(name, e.json<LeaseRecord>());
+    } catch {
+      /* not ours */
+    }
+  }
+  return { hosts, leases };
+}
