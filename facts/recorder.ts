@@ -7,7 +7,7 @@ import type { ErrorCode } from "../host/errors.js";
 import { startTrust } from "../host/trust.js";
 import type { KeyRegistry } from "../host/key-registry.js";
 import { KeyStore, type Identity } from "../host/key-store.js";
-import { ensureInfrastructure, STREAM, type Infrastructure } from "../host/nats.js";
+import { openInfrastructure, STREAM, type Infrastructure } from "../host/nats.js";
 import { pullLoop } from "../host/pull-loop.js";
 import type { Verifier } from "../host/verifier.js";
 import { factId, RECORDER, signFact, type Fact, type FactType } from "./fact.js";
@@ -72,7 +72,7 @@ export class Recorder {
 
   private async start(): Promise<void> {
     const { config, nc } = this.options;
-    this.infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
+    this.infra = await openInfrastructure(nc, config);
     this.identity = new KeyStore(config.keysDir).loadOrGenerate(RECORDER_IDENTITY);
     ({ registry: this.registry, verifier: this.verifier } = await startTrust(config, this.infra));
     this.facts.open();

@@ -6,7 +6,7 @@ import { startTrust } from "../host/trust.js";
 import { KeyRegistry } from "../host/key-registry.js";
 import { KeyStore } from "../host/key-store.js";
 import type { HostMetrics } from "../host/metrics.js";
-import { ensureInfrastructure } from "../host/nats.js";
+import { openInfrastructure } from "../host/nats.js";
 import { buildApp } from "./app.js";
 import { resolveTokens, type Tokens } from "./auth.js";
 import { WatchHub } from "./watch-hub.js";
@@ -39,7 +39,7 @@ export class Gateway {
   /** Build everything; nothing listens until listen(). */
   static async create(options: GatewayOptions): Promise<Gateway> {
     const { config, nc } = options;
-    const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
+    const infra = await openInfrastructure(nc, config);
     const identity = new KeyStore(config.keysDir).loadOrGenerate(config.gateway.identity);
     await KeyRegistry.publish(infra.keys, identity.name, identity.publicKey);
     const { registry, verifier } = await startTrust(config, infra);

@@ -15,7 +15,7 @@ import { eventMsgId } from "../../host/ids.js";
 import { KeyRegistry } from "../../host/key-registry.js";
 import { KeyStore, type Identity } from "../../host/key-store.js";
 import { channelSubject } from "../../host/names.js";
-import { ensureInfrastructure, STREAM, type Infrastructure } from "../../host/nats.js";
+import { openInfrastructure, STREAM, type Infrastructure } from "../../host/nats.js";
 import { publishEvent } from "../../host/publisher.js";
 import { pullLoop } from "../../host/pull-loop.js";
 import type { Verifier } from "../../host/verifier.js";
@@ -87,7 +87,7 @@ export class GithubBridge {
     const token = options.token ?? process.env[gh.tokenEnv];
     if (!secret) throw new AgoraError("AGORA_ERR_CONFIG", `the webhook secret is not set: export ${gh.secretEnv}=<the secret configured on the GitHub webhook>`);
     if (!token) throw new AgoraError("AGORA_ERR_CONFIG", `the GitHub token is not set: export ${gh.tokenEnv}=<a token with issues read/write>`);
-    const infra = await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas });
+    const infra = await openInfrastructure(nc, config);
     const kv = await new Kvm(nc).create(GITHUB_BUCKET, { history: 1, ttl: 30 * 24 * 3_600_000, replicas: config.nats.replicas });
     const identity = new KeyStore(config.keysDir).loadOrGenerate(gh.identity);
     await KeyRegistry.publish(infra.keys, identity.name, identity.publicKey);

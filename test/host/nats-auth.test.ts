@@ -11,7 +11,7 @@ import { Host } from "../../host/host.js";
 import { KeyRegistry } from "../../host/key-registry.js";
 import { KeyStore } from "../../host/key-store.js";
 import { natsAuthorization } from "../../host/nats-authorization.js";
-import { connectNats, ensureInfrastructure } from "../../host/nats.js";
+import { connectNats, openInfrastructure } from "../../host/nats.js";
 import { NatsServer } from "../../host/nats-server.js";
 import { until } from "../helpers/agora.js";
 import { agentWasm } from "../helpers/paths.js";
@@ -40,7 +40,7 @@ describe("nats-config", () => {
       await expect(connectNats({ url: server.url, name: "anonymous", timeoutMs: 2000 })).rejects.toThrow(/cannot connect to NATS/);
       // The host logs in with its key and runs its agents.
       const hostNc = await connectNats({ url: server.url, name: "host", identity: store.load("host-1") });
-      const infra = await ensureInfrastructure(hostNc, { dedupWindowMs: config.limits.dedupWindowMs });
+      const infra = await openInfrastructure(hostNc, config);
       const host = await Host.start({ config, nc: hostNc });
       // The external agent: its own key is its login.
       const ext = store.load("ext");
