@@ -43,9 +43,11 @@ async function hostControl(cmd: Command, verb: ControlVerb, { values, positional
         } else if (!lease && !config.agents.some((a) => a.name === agent)) moving.delete(agent);
       }
       const left = held(now);
-      if (left.length === 0) {
-        const unplaced = [...moving];
-        console.log(`host ${host} drained in ${Date.now() - started} ms${unplaced.length ? `; not yet placed elsewhere: ${unplaced.join(", ")} (no other live host may run them)` : ""}`);
+      // Done when the host holds nothing and what it held runs elsewhere — or nowhere else can run it.
+      const others = [...now.hosts.values()].filter((h) => h.host !== host && !h.draining);
+      const homeless = [...moving].filter((a) => !others.some((h) => h.eligible.includes(a)));
+      if (left.length === 0 && moving.size === homeless.length) {
+        console.log(`host ${host} drained in ${Date.now() - started} ms${homeless.length ? `; not running anywhere now: ${homeless.join(", ")} (no other live host may run them)` : ""}`);
         return 0;
       }
       if (Date.now() - started > waitMs) {

@@ -4,7 +4,8 @@ import { CONFIG_HELP, CONFIG_OPTION, untilSignal, type Command } from "./command
 import { startRuntime } from "./runtime.js";
 import { tokensFile } from "../gateway/auth.js";
 
-const log = (line: string) => console.log(`agora: ${line}`);
+/** Log lines carry the time of day (UTC): hosts of a cluster can be lined up. */
+const log = (line: string) => console.log(`agora: ${new Date().toISOString().slice(11, 23)} ${line}`);
 
 export const up: Command = {
   name: "up",

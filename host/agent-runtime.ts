@@ -42,6 +42,8 @@ export interface RuntimeContext {
   report(event: HostEvent): Promise<void>;
   /** Publish an agent's status for the gateway. */
   setStatus(agent: string, status: "running" | "failed", reason?: string): Promise<void>;
+  /** Whether this host still holds the agent's placement lease (checked before every call and commit). */
+  holdsLease(agent: string): boolean;
   log(line: string): void;
 }
 
@@ -201,7 +203,7 @@ export class AgentRuntime {
   }
 
   private fence(): void {
-    if (this.fencedFlag) throw new AgoraError("AGORA_ERR_LEASE_LOST", `agent ${this.name}: placement lease lost; its next host finishes this message`);
+    if (this.fencedFlag || !this.ctx.holdsLease(this.name)) throw new AgoraError("AGORA_ERR_LEASE_LOST", `agent ${this.name}: placement lease lost; its next host finishes this message`);
   }
 
   /** Wait for the message in hand to finish. */
@@ -306,7 +308,7 @@ export class AgentRuntime {
     }
     await this.settle();
     // The kill switch: checked last, right before the call, so no delivery starts once it is set.
-    if (this.stoppingFlag) {
+    if (this.stoppingFlag || !this.ctx.holdsLease(agent)) {
       m.nak(); // the agent's next host takes it at once
       return;
     }

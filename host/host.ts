@@ -105,7 +105,7 @@ export class Host {
       log: (l) => this.log(l),
     });
     // Waits for the first round: the agents this host takes are running when start() returns.
-    this.placement = await Placement.start({
+    this.placement = new Placement({
       kv: infra.leases,
       host: config.host.name,
       agents: config.agents.map((a) => a.name),
@@ -115,6 +115,7 @@ export class Host {
       stop: (name, reason) => this.stopAgent(name, reason),
       log: (l) => this.log(l),
     });
+    await this.placement.start();
   }
 
   /** Agents this host holds the placement lease of. */
@@ -127,9 +128,12 @@ export class Host {
     const id = this.store!.load(agent.name);
     const verifier = this.verifier!;
     const started = performance.now();
+    // NATS trouble here throws: placement gives the lease back and the agent is tried again.
+    const state = await loadAgentState(infra.state, agent.name);
     try {
+      // A component that cannot load is the agent's fault: it is refused and keeps its lease (no ping-pong between hosts).
       const component = await this.loader.load(agent.component, { memoryBytes: agent.memoryMb * 1024 * 1024 });
-      await this.pool!.spawn(agent.name, component, agent.write, await loadAgentState(infra.state, agent.name));
+      await this.pool!.spawn(agent.name, component, agent.write, state);
       this.counters.agent_started++;
       this.events.emit({ type: "agent_started", agent: agent.name, digest: component.digest, ms: Math.round(performance.now() - started) });
     } catch (err) {
@@ -149,6 +153,7 @@ export class Host {
       limits: this.config.limits,
       report: (e) => this.report(e),
       setStatus: (a, status, reason) => this.setStatus(a, status, reason),
+      holdsLease: (a) => this.placement!.valid(a),
       log: (l) => this.log(l),
     });
     await runtime.recover();

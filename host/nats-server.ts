@@ -1,6 +1,6 @@
 // NatsServer: launch a local `nats-server -js` (embedded default, and tests).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { AgoraError } from "./errors.js";
 
@@ -15,6 +15,8 @@ export interface NatsServerOptions {
   args?: string[];
   /** Milliseconds to wait for readiness. @default 10000 */
   timeoutMs?: number;
+  /** Append the server's log to this file (default: discarded once it is ready). */
+  logFile?: string;
 }
 
 /** Path of the nats-server binary, or undefined when none is on PATH. */
@@ -103,7 +105,11 @@ export class NatsServer {
           proc.removeAllListeners("exit");
           proc.removeAllListeners("error");
           proc.stderr!.removeAllListeners("data");
-          proc.stderr!.resume();
+          if (options.logFile) {
+            const file = createWriteStream(options.logFile, { flags: "a" });
+            file.write(log);
+            proc.stderr!.pipe(file);
+          } else proc.stderr!.resume();
           resolve(listening);
         }
       });

@@ -68,8 +68,10 @@ interface Owned {
   revision: number;
   /** Local time after which the lease may have expired at the server: stop before then. */
   validUntil: number;
-  /** Renewals and the hand-over of one lease run one after another. */
+  /** The start and the hand-over of the agent run one after another. */
   op: Promise<unknown>;
+  /** The renewal in flight, if any (a hand-over waits for it before deleting the lease). */
+  renewing?: Promise<void>;
   releasing: boolean;
 }
 
@@ -111,41 +113,52 @@ export function assign(agents: readonly string[], hosts: ReadonlyMap<string, rea
 
 export class Placement {
   readonly instance = randomId();
-  readonly ttlMs: number;
+  ttlMs = 10_000;
   private readonly o: PlacementOptions;
   private readonly owned = new Map<string, Owned>();
   private readonly leases = new Map<string, Seen<LeaseRecord>>();
   private readonly hosts = new Map<string, Seen<HostRecord>>();
-  /** Rounds an agent has been seen without a lease while targeted elsewhere. */
+  /** Since when (local ms) an agent has been seen without a lease while targeted elsewhere. */
   private readonly unclaimed = new Map<string, number>();
   private hostRevision = 0;
   private rounds: Promise<void> = Promise.resolve();
   private roundQueued = false;
-  private timers: NodeJS.Timeout[] = [];
+  private renewTimer?: NodeJS.Timeout;
+  private roundTimer?: NodeJS.Timeout;
   private stopWatch?: () => void;
   private closed = false;
 
-  private constructor(o: PlacementOptions, ttlMs: number) {
+  constructor(o: PlacementOptions) {
     this.o = o;
-    this.ttlMs = ttlMs;
   }
 
   /** Join: watch the bucket, claim the host name, take this host's first share of agents. */
-  static async start(o: PlacementOptions): Promise<Placement> {
-    const ttlMs = (await o.kv.status()).ttl || 10_000;
-    const p = new Placement(o, ttlMs);
-    await p.watch();
-    await p.claimName();
-    await p.enqueueRound();
-    const every = Math.max(250, Math.floor(ttlMs / 4));
-    p.timers.push(setInterval(() => void p.renew(), every), setInterval(() => p.wake(), every));
-    for (const t of p.timers) t.unref?.();
-    return p;
+  async start(): Promise<void> {
+    this.ttlMs = (await this.o.kv.status()).ttl || 10_000;
+    await this.watch();
+    await this.claimName();
+    // Renewals run on their own timer from the start: a long first round (many agents to start) must not let early leases lapse.
+    const every = Math.max(250, Math.floor(this.ttlMs / 4));
+    this.renewTimer = setInterval(() => void this.renew(), every);
+    this.renewTimer.unref?.();
+    await this.enqueueRound();
+    this.roundTimer = setInterval(() => this.wake(), every);
+    this.roundTimer.unref?.();
   }
 
   /** Agents this host holds a lease for. */
   held(): string[] {
     return [...this.owned.keys()];
+  }
+
+  /**
+   * Whether this host may act for `agent` now: it holds the lease and renewed it
+   * recently enough that the server cannot have expired it yet. Checked before
+   * every call and commit, so a host cut off from NATS stops before another takes over.
+   */
+  valid(agent: string): boolean {
+    const o = this.owned.get(agent);
+    return o !== undefined && Date.now() < o.validUntil;
   }
 
   /** Run a placement round soon (a host appeared, a lease was handed over, a drain arrived). */
@@ -235,10 +248,13 @@ export class Placement {
 
   /** Renew every held lease (update-with-revision) and the host record. */
   private async renew(): Promise<void> {
-    if (this.closed) return;
     await Promise.all([
       this.heartbeat().catch((err) => this.o.log(`placement: heartbeat failed: ${String(err)}`)),
-      ...[...this.owned].map(([agent, o]) => this.serial(o, () => this.renewOne(agent, o))),
+      ...[...this.owned].map(([agent, o]) => {
+        if (o.renewing) return o.renewing; // the previous one is still out
+        o.renewing = this.renewOne(agent, o).finally(() => (o.renewing = undefined));
+        return o.renewing;
+      }),
     ]);
   }
 
@@ -280,6 +296,7 @@ export class Placement {
       this.o.log(`agent ${agent}: handing over (${why})`);
       await this.o.stop(agent, "released").catch((err) => this.o.log(`agent ${agent}: stop failed: ${String(err)}`));
       this.owned.delete(agent);
+      await o.renewing;
       await this.o.kv.delete(leaseKey(agent), { previousSeq: o.revision }).catch(() => {
         /* already expired or taken: nothing to hand over */
       });
@@ -298,6 +315,7 @@ export class Placement {
       if (e) this.see(e);
       return false;
     }
+    this.o.log(`agent ${agent}: lease taken by ${this.o.host}${adoptRevision === undefined ? "" : " (left by its previous run)"}`);
     const o: Owned = { revision, validUntil: sent + (this.ttlMs * 3) / 4, op: Promise.resolve(), releasing: false };
     this.owned.set(agent, o);
     this.unclaimed.delete(agent);
@@ -349,10 +367,9 @@ export class Placement {
         this.unclaimed.delete(agent);
         continue;
       }
-      // Free: take it if targeted here, or if it stays free while targeted at a host that does not take it.
-      const waited = (this.unclaimed.get(agent) ?? 0) + 1;
-      this.unclaimed.set(agent, waited);
-      if (target.get(agent) === me || waited > 2) await this.acquire(agent);
+      // Free: take it if targeted here, or if it stays free for a whole TTL while targeted at a host that does not take it.
+      if (!this.unclaimed.has(agent)) this.unclaimed.set(agent, now);
+      if (target.get(agent) === me || now - this.unclaimed.get(agent)! > this.ttlMs) await this.acquire(agent);
     }
   }
 
@@ -360,10 +377,12 @@ export class Placement {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of this.timers) clearInterval(t);
+    clearInterval(this.roundTimer);
     await this.rounds.catch(() => {});
     this.stopWatch?.();
+    // Leases stay renewed while the agents finish their messages in hand.
     await Promise.all([...this.owned.keys()].map((a) => this.release(a, "host stopping")));
+    clearInterval(this.renewTimer);
     await this.o.kv.delete(hostKey(this.o.host), { previousSeq: this.hostRevision }).catch(() => {});
   }
 }

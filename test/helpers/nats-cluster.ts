@@ -43,6 +43,7 @@ export async function startCluster(size = 3): Promise<TestCluster> {
     nodes[i] = await NatsServer.start({
       storeDir: join(dir, `n${i + 1}`),
       port: clientPorts[i],
+      ...(process.env.AGORA_TEST_LOGS ? { logFile: join(process.env.AGORA_TEST_LOGS, `n${i + 1}.log`) } : {}),
       args: ["--server_name", `n${i + 1}`, "--cluster_name", "agora-test", "--cluster", `nats://127.0.0.1:${routePorts[i]}`, "--routes", routes],
     });
   };
