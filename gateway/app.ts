@@ -8,7 +8,7 @@ import websocket from "@fastify/websocket";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AgoraClient } from "../host/client.js";
 import type { AgoraConfig } from "../host/config.js";
-import { ALL_AGENTS, issueControl, makeControl, type ControlVerb } from "../host/control.js";
+import { ALL_AGENTS, HOST_VERBS, issueControl, makeControl, type ControlVerb } from "../host/control.js";
 import { encodeEnvelope, isAct, MAX_HOP, validateEnvelope, type Envelope } from "../host/envelope.js";
 import { AgoraError, type ErrorCode } from "../host/errors.js";
 import { canonicalize } from "../host/jcs.js";
@@ -190,18 +190,21 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
   });
 
   // --- kill switch (out of band) ---------------------------------------------------
-  const control = (verb: ControlVerb) => async (req: FastifyRequest<{ Body: { agent?: unknown } }>) => {
-    const agent = req.body?.agent;
-    if (agent !== ALL_AGENTS && !config.agents.some((a) => a.name === agent)) {
-      throw new AgoraError("AGORA_ERR_BAD_NAME", `agent must be a hosted agent of the config or "*"`);
+  const control = (verb: ControlVerb) => async (req: FastifyRequest<{ Body: { agent?: unknown; host?: unknown } }>) => {
+    const forHost = HOST_VERBS.has(verb);
+    const target = forHost ? req.body?.host : req.body?.agent;
+    if (forHost ? !isName(target) : target !== ALL_AGENTS && !config.agents.some((a) => a.name === target)) {
+      throw new AgoraError("AGORA_ERR_BAD_NAME", forHost ? "host must be a host name" : `agent must be a hosted agent of the config or "*"`);
     }
     const started = performance.now();
-    const c = makeControl(verb, agent as string, { name: identity.name, key: identity.privateKey });
+    const c = makeControl(verb, target as string, { name: identity.name, key: identity.privateKey });
     const { hosts } = await issueControl(nc, infra.control, c);
-    return { agent, verb, id: c.id, hosts, ms: Math.round((performance.now() - started) * 10) / 10 };
+    return { [forHost ? "host" : "agent"]: target, verb, id: c.id, hosts, ms: Math.round((performance.now() - started) * 10) / 10 };
   };
   app.post<{ Body: { agent?: unknown } }>("/api/kill", operator, control("kill"));
   app.post<{ Body: { agent?: unknown } }>("/api/revive", operator, control("revive"));
+  app.post<{ Body: { host?: unknown } }>("/api/drain", operator, control("drain"));
+  app.post<{ Body: { host?: unknown } }>("/api/undrain", operator, control("undrain"));
 
   // --- live watch ----------------------------------------------------------------
   app.get<{ Querystring: { channel?: string } }>("/api/watch", { websocket: true, ...viewer }, (socket, req) => {

@@ -77,7 +77,12 @@ export class Host {
   /** Start a host: stream, buckets, keys, components, consumers. */
   static async start(options: HostOptions): Promise<Host> {
     const host = new Host(options);
-    await host.start();
+    try {
+      await host.start();
+    } catch (err) {
+      await host.close().catch(() => {}); // workers, subscriptions and leases taken so far
+      throw err;
+    }
     return host;
   }
 
@@ -127,6 +132,14 @@ export class Host {
     const infra = this.infra!;
     const id = this.store!.load(agent.name);
     const verifier = this.verifier!;
+    // An agent signs with one key wherever it runs: a host holding another key for it must not run it.
+    const registered = await infra.keys.get(agent.name);
+    if (registered?.operation === "PUT" && registered.string() !== id.publicKey) {
+      throw new AgoraError(
+        "AGORA_ERR_KEY_INVALID",
+        `host ${this.config.host.name} has a different key for agent ${agent.name} (${this.store!.path(agent.name)}) than the one registered in agora-keys; every host must have the same agent keys (share the key directory)`,
+      );
+    }
     const started = performance.now();
     // NATS trouble here throws: placement gives the lease back and the agent is tried again.
     const state = await loadAgentState(infra.state, agent.name);

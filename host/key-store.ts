@@ -40,7 +40,13 @@ export class KeyStore {
     }
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const pair = generateRawKeyPair();
-    writeFileSync(file, `${JSON.stringify({ name, ...pair }, null, 2)}\n`, { mode: 0o600 });
+    // Exclusive create: two hosts sharing a key directory cannot both write a key for one agent.
+    try {
+      writeFileSync(file, `${JSON.stringify({ name, ...pair }, null, 2)}\n`, { mode: 0o600, flag: options.force ? "w" : "wx" });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new AgoraError("AGORA_ERR_KEY_EXISTS", `a key for ${name} already exists at ${file}; pass --force to replace it`);
+      throw err;
+    }
     chmodSync(file, 0o600);
     return toIdentity(name, pair);
   }
@@ -65,7 +71,13 @@ export class KeyStore {
 
   /** Load `name`, generating it first when missing. */
   loadOrGenerate(name: string): Identity {
-    return this.has(name) ? this.load(name) : this.generate(name);
+    if (this.has(name)) return this.load(name);
+    try {
+      return this.generate(name);
+    } catch (err) {
+      if (err instanceof AgoraError && err.code === "AGORA_ERR_KEY_EXISTS") return this.load(name); // written by another process just now
+      throw err;
+    }
   }
 
   /** Names of every key in the directory. */

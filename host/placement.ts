@@ -383,7 +383,8 @@ export class Placement {
     // Leases stay renewed while the agents finish their messages in hand.
     await Promise.all([...this.owned.keys()].map((a) => this.release(a, "host stopping")));
     clearInterval(this.renewTimer);
-    await this.o.kv.delete(hostKey(this.o.host), { previousSeq: this.hostRevision }).catch(() => {});
+    // Only our own record: never one a live process of the same name wrote (hostRevision 0 would not check).
+    if (this.hostRevision > 0) await this.o.kv.delete(hostKey(this.o.host), { previousSeq: this.hostRevision }).catch(() => {});
   }
 }
 
