@@ -63,6 +63,8 @@ export class Host {
   private placement?: Placement;
   /** Pull loops of each running agent. */
   private readonly loops = new Map<string, Promise<void>[]>();
+  /** Starts and stops of one agent run one after another (a lost lease's stop may still run when it is taken again). */
+  private readonly transitions = new Map<string, Promise<unknown>>();
   private closed = false;
   /** Recorded events still being published. */
   private readonly recording = new Set<Promise<void>>();
@@ -116,11 +118,17 @@ export class Host {
       agents: config.agents.map((a) => a.name),
       eligible: wanted.map((a) => a.name),
       draining: () => this.control!.draining(config.host.name),
-      start: (name) => this.startAgent(config.agents.find((a) => a.name === name)!),
-      stop: (name, reason) => this.stopAgent(name, reason),
+      start: (name) => this.inTurn(name, () => this.startAgent(config.agents.find((a) => a.name === name)!)),
+      stop: (name, reason) => this.inTurn(name, () => this.stopAgent(name, reason)),
       log: (l) => this.log(l),
     });
     await this.placement.start();
+  }
+
+  private inTurn<T>(agent: string, f: () => Promise<T>): Promise<T> {
+    const run = (this.transitions.get(agent) ?? Promise.resolve()).then(f);
+    this.transitions.set(agent, run.catch(() => {}));
+    return run;
   }
 
   /** Agents this host holds the placement lease of. */
