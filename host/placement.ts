@@ -183,10 +183,27 @@ export class Placement {
     this.stopWatch = () => updates.stop();
     void (async () => {
       for await (const e of updates) if (this.see(e)) this.wake();
-    })().catch(() => {});
+    })()
+      .catch(() => {})
+      .finally(() => void this.rewatch());
     for await (const k of await this.o.kv.keys()) {
       const e = await this.o.kv.get(k);
       if (e) this.see(e);
+    }
+  }
+
+  /** The watch ended (not by close): start it again, with a fresh look at the bucket. */
+  private async rewatch(): Promise<void> {
+    while (!this.closed) {
+      await new Promise((r) => setTimeout(r, 1000));
+      if (this.closed) return;
+      try {
+        await this.watch();
+        this.wake();
+        return;
+      } catch (err) {
+        this.o.log(`placement: cannot watch ${LEASES_BUCKET}: ${String(err)}; retrying`);
+      }
     }
   }
 
