@@ -152,7 +152,8 @@ export class Host {
     // NATS trouble here throws: placement gives the lease back and the agent is tried again.
     const state = await loadAgentState(infra.state, agent.name);
     try {
-      // A component that cannot load is the agent's fault: it is refused and keeps its lease (no ping-pong between hosts).
+      // A component that cannot load here is refused (recorded once: the event id is stable) and its lease
+      // given back, so a host that can load it takes it; this one tries again after a pause.
       const component = await this.loader.load(agent.component, { memoryBytes: agent.memoryMb * 1024 * 1024 });
       await this.pool!.spawn(agent.name, component, agent.write, state);
       this.counters.agent_started++;
@@ -162,7 +163,8 @@ export class Host {
       this.log(`agent ${agent.name} refused: ${e.code}: ${e.message}`);
       await this.report({ type: "agent_refused", agent: agent.name, code: e.code, reason: e.message.slice(0, 500) });
       await this.setStatus(agent.name, "failed", `${e.code}: ${e.message.slice(0, 300)}`);
-      return;
+      this.pool?.remove(agent.name);
+      throw e;
     }
     const runtime = new AgentRuntime(agent, id.privateKey, {
       js: infra.js,
@@ -221,7 +223,8 @@ export class Host {
     this.loops.delete(name);
     this.runtimes.delete(name);
     this.pool?.remove(name);
-    if (reason === "released") await this.setStatus(name, "stopped", `handed over by ${this.config.host.name}`);
+    // An agent that never started here keeps the status its failure wrote.
+    if (runtime && reason === "released") await this.setStatus(name, "stopped", `handed over by ${this.config.host.name}`);
   }
 
   /** Apply a kill or revive to the agents of this host it addresses; a drain or undrain of this host. */

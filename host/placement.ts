@@ -121,11 +121,20 @@ export class Placement {
   /** Since when (local ms) an agent has been seen without a lease while targeted elsewhere. */
   private readonly unclaimed = new Map<string, number>();
   private hostRevision = 0;
+  /** The heartbeat in flight (close waits for it before deleting the host record). */
+  private heartbeating?: Promise<void>;
+  /** Whether the last heartbeat said "draining". */
+  private announcedDraining = false;
+  /** Agents not to take before this time (local ms): they failed to start here. */
+  private readonly cooldown = new Map<string, number>();
+  private readonly failures = new Map<string, number>();
   private rounds: Promise<void> = Promise.resolve();
   private roundQueued = false;
   private renewTimer?: NodeJS.Timeout;
   private roundTimer?: NodeJS.Timeout;
   private stopWatch?: () => void;
+  /** Another live process uses this host name: hand everything over, take nothing. */
+  private twin = false;
   private closed = false;
 
   constructor(o: PlacementOptions) {
@@ -180,15 +189,24 @@ export class Placement {
   private async watch(): Promise<void> {
     // Updates first, then the current values: nothing written in between is missed.
     const updates = await this.o.kv.watch({ include: KvWatchInclude.UpdatesOnly });
-    this.stopWatch = () => updates.stop();
+    const stop = () => updates.stop();
+    this.stopWatch = stop;
     void (async () => {
       for await (const e of updates) if (this.see(e)) this.wake();
     })()
       .catch(() => {})
-      .finally(() => void this.rewatch());
-    for await (const k of await this.o.kv.keys()) {
-      const e = await this.o.kv.get(k);
-      if (e) this.see(e);
+      .finally(() => {
+        if (this.stopWatch === stop) void this.rewatch(); // ended on its own, not replaced
+      });
+    try {
+      for await (const k of await this.o.kv.keys()) {
+        const e = await this.o.kv.get(k);
+        if (e) this.see(e);
+      }
+    } catch (err) {
+      this.stopWatch = undefined;
+      stop();
+      throw err;
     }
   }
 
@@ -252,11 +270,43 @@ export class Placement {
   }
 
   private record(): HostRecord {
-    return { host: this.o.host, instance: this.instance, draining: this.o.draining(), eligible: [...this.o.eligible], agents: this.owned.size };
+    return { host: this.o.host, instance: this.instance, draining: this.o.draining() || this.closed, eligible: [...this.o.eligible], agents: this.owned.size };
   }
 
-  private async heartbeat(): Promise<void> {
-    this.hostRevision = await this.o.kv.put(hostKey(this.o.host), JSON.stringify(this.record()));
+  /** Write this host's record: a put the first time, then update-with-revision, so a twin of the same name shows up. */
+  private heartbeat(): Promise<void> {
+    const run = (async () => {
+      const key = hostKey(this.o.host);
+      if (this.twin) {
+        // Stay out of the way while the other process of this name is alive.
+        const e = await this.o.kv.get(key);
+        if (e?.operation === "PUT" && e.json<HostRecord>().instance !== this.instance && Date.now() - e.created.getTime() < this.ttlMs) return;
+        this.twin = false;
+        this.hostRevision = 0;
+        this.o.log(`host ${this.o.host}: the other process of this name is gone; taking agents again`);
+        this.wake();
+      }
+      const record = this.record();
+      const data = JSON.stringify(record);
+      try {
+        this.hostRevision = this.hostRevision === 0 ? await this.o.kv.put(key, data) : await this.o.kv.update(key, data, this.hostRevision);
+        this.announcedDraining = record.draining;
+      } catch (err) {
+        if (!wrongRevision(err)) throw err;
+        const e = await this.o.kv.get(key);
+        if (e?.operation !== "PUT" || e.json<HostRecord>().instance === this.instance) {
+          // Our own write whose answer was lost, or the record expired during an outage: write it again.
+          this.hostRevision = e?.operation === "PUT" ? e.revision : 0;
+          return this.heartbeat();
+        }
+        // Another live process writes our record: stop acting for every agent (safe), and say why.
+        this.twin = true;
+        this.o.log(`AGORA_ERR_HOST_NAME_TAKEN: another process also runs as host ${this.o.host}; this one hands its agents over and takes none until it is gone (give each host its own host.name / AGORA_HOST_NAME)`);
+        this.wake();
+      }
+    })();
+    this.heartbeating = run.catch(() => {});
+    return run;
   }
 
   private leaseValue(): string {
@@ -282,7 +332,7 @@ export class Placement {
   }
 
   private async renewOne(agent: string, o: Owned): Promise<void> {
-    if (o.releasing || this.owned.get(agent) !== o) return;
+    if (this.owned.get(agent) !== o) return; // renewed while being handed over, too: the message in hand may take a while
     const sent = Date.now();
     try {
       o.revision = await this.o.kv.update(leaseKey(agent), this.leaseValue(), o.revision);
@@ -339,9 +389,15 @@ export class Placement {
     await this.serial(o, async () => {
       try {
         await this.o.start(agent);
+        this.failures.delete(agent);
       } catch (err) {
         // Could not start it here (NATS trouble): give the lease back so it is tried again.
-        this.o.log(`agent ${agent}: not started on ${this.o.host}: ${String(err)}; lease given back`);
+        // The pause doubles with each failure here (2 TTL, 4 TTL, … at most 5 min); a start that works resets it.
+        const failures = (this.failures.get(agent) ?? 0) + 1;
+        this.failures.set(agent, failures);
+        const pause = Math.min(2 ** failures * this.ttlMs, Math.max(300_000, 2 * this.ttlMs));
+        this.o.log(`agent ${agent}: not started on ${this.o.host}: ${String(err)}; lease given back, not taken here for ${pause} ms`);
+        this.cooldown.set(agent, Date.now() + pause);
         this.owned.delete(agent);
         await this.o.stop(agent, "released").catch(() => {});
         await this.o.kv.delete(leaseKey(agent), { previousSeq: o.revision }).catch(() => {});
@@ -355,7 +411,8 @@ export class Placement {
     if (this.closed) return;
     const now = Date.now();
     const me = this.o.host;
-    const draining = this.o.draining();
+    const draining = this.o.draining() || this.twin;
+    if (draining !== this.announcedDraining) await this.heartbeat().catch(() => {}); // tell the others at once
     const live = new Map<string, readonly string[]>();
     for (const [name, s] of this.hosts) {
       if (name !== me && this.fresh(s, now) && !s.value.draining) live.set(name, s.value.eligible);
@@ -374,10 +431,13 @@ export class Placement {
 
     for (const agent of this.o.eligible) {
       if (this.owned.has(agent)) continue;
+      if ((this.cooldown.get(agent) ?? 0) > now) continue;
       const s = this.leases.get(agent);
       const held = this.fresh(s, now);
-      if (held && s!.value.host === me && s!.value.instance !== this.instance) {
-        await this.acquire(agent, s!.revision); // left by a crashed run of this host
+      if (held && s!.value.host === me) {
+        // Ours on the server but not here: written by this process (a reply lost), or left by a crashed
+        // run of this host — taken over once that run would have stopped acting (¾ TTL without renewal).
+        if (s!.value.instance === this.instance || now - s!.created >= (this.ttlMs * 3) / 4) await this.acquire(agent, s!.revision);
         continue;
       }
       if (held) {
@@ -397,9 +457,11 @@ export class Placement {
     clearInterval(this.roundTimer);
     await this.rounds.catch(() => {});
     this.stopWatch?.();
+    await this.heartbeat().catch(() => {}); // "draining": the others stop targeting this host
     // Leases stay renewed while the agents finish their messages in hand.
     await Promise.all([...this.owned.keys()].map((a) => this.release(a, "host stopping")));
     clearInterval(this.renewTimer);
+    await this.heartbeating;
     // Only our own record: never one a live process of the same name wrote (hostRevision 0 would not check).
     if (this.hostRevision > 0) await this.o.kv.delete(hostKey(this.o.host), { previousSeq: this.hostRevision }).catch(() => {});
   }

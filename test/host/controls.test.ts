@@ -151,7 +151,7 @@ describe("controls - capability scoping", () => {
   it("controls - a component importing WASI is refused at load, others keep running", async () => {
     expect(a.host!.runtimes.has("wasi-agent")).toBe(false);
     expect(a.host!.runtimes.has("responder")).toBe(true);
-    expect(a.host!.counters.agent_refused).toBe(1);
+    expect(a.host!.counters.agent_refused).toBeGreaterThanOrEqual(1); // retried after a pause, in case another host can load it
     await a.settleFacts();
     const refused = facts().find((x) => x.type === "agent-refused");
     expect(refused?.fields.agent).toBe("wasi-agent");

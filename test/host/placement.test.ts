@@ -61,6 +61,26 @@ describe("placement - one NATS, real hosts", () => {
     await until(() => events.filter((e) => e.re === env.id).length === 2, 10_000, "both replying again");
   });
 
+  it("placement - an agent whose component cannot load on one host runs on another that can", async () => {
+    await using a = await startAgora({
+      channels: ["work"],
+      agents: { r1: { component: agentWasm("responder"), read: ["work"], write: ["work"] } },
+      limits: { leaseTtl: "2s" },
+    });
+    const logs: string[] = [];
+    const broken = { ...a.config, host: { ...a.config.host, name: "h-broken" }, agents: a.config.agents.map((x) => ({ ...x, component: `${a.dir}/missing.wasm` })) };
+    const bad = await Host.start({ config: broken, nc: a.nc, log: (l) => logs.push(l) });
+    try {
+      expect(bad.runtimes.size).toBe(0);
+      expect(logs.join("\n")).toMatch(/r1: not started on h-broken: AGORA_ERR_COMPONENT_LOAD.*lease given back/);
+      const good = await a.startHost();
+      await until(() => good.runtimes.has("r1"), 15_000, "r1 on the host that can load it");
+      expect(bad.placed()).toEqual([]);
+    } finally {
+      await bad.close();
+    }
+  });
+
   it("placement - a second live process with a taken host name is refused; a host with another key for an agent does not run it", async () => {
     await using a = await startAgora({
       channels: ["work"],
