@@ -342,8 +342,10 @@ export class AgentRuntime {
     const commit = await this.prepare(env, result, seq);
     // Sends alone need no WAL: their ids are derived from (agent, input, index), so a re-run after a
     // crash republishes the same ids and JetStream drops them. State writes do need it.
-    this.fence();
-    if (commit.state.length > 0) await this.ctx.processed.put(`wal.${agent}`, JSON.stringify(commit));
+    if (commit.state.length > 0) {
+      this.fence(); // a stale owner must not leave a WAL for the next one to replay
+      await this.ctx.processed.put(`wal.${agent}`, JSON.stringify(commit));
+    }
     this.pending = commit;
     await this.settle();
     m.ack();

@@ -282,12 +282,11 @@ export class Host {
     this.closed = true;
     for (const r of this.runtimes.values()) r.release();
     await Promise.allSettled([...this.loops.values()].flat());
-    // Hand every agent over: stopped here, leases deleted, so the other hosts take them at once.
+    // Hand every agent over: stopped here (status "stopped"), leases deleted, so the other hosts take them at once.
     await this.placement?.close();
-    await Promise.allSettled([...this.runtimes.values()].map((r) => r.idle()));
+    await Promise.allSettled([...this.transitions.values()]); // e.g. the stop of an agent whose lease was lost
     await Promise.allSettled([...this.recording]);
     await this.pool?.close();
-    for (const name of this.runtimes.keys()) await this.setStatus(name, "stopped");
     this.control?.close();
     this.registry?.close();
     this.events.close();

@@ -6,7 +6,7 @@ import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStre
 import { Kvm, type KV } from "@nats-io/kv";
 import type { AgoraConfig } from "./config.js";
 import { AgoraError } from "./errors.js";
-import { LEASES_BUCKET } from "./placement.js";
+import { DEFAULT_LEASE_TTL_MS, LEASES_BUCKET } from "./placement.js";
 
 /** The stream holding every channel (`agora.ch.>`) and host decision (`agora.ev.>`). */
 export const STREAM = "AGORA";
@@ -136,7 +136,7 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
     kvm.create(PROCESSED_BUCKET, { history: 1, ttl: options.processedTtlMs ?? DEFAULT_PROCESSED_TTL_MS, replicas }),
     kvm.create(CONTROL_BUCKET, { history: 5, replicas }),
     kvm.create(AGENTS_BUCKET, { history: 1, replicas }),
-    kvm.create(LEASES_BUCKET, { history: 1, ttl: options.leaseTtlMs ?? 10_000, replicas }),
+    kvm.create(LEASES_BUCKET, { history: 1, ttl: options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, replicas }),
   ]);
   return { js: jetstream(nc), jsm, keys, state, processed, control, agents, leases };
 }

@@ -20,6 +20,11 @@ import { randomId } from "./ids.js";
 export const LEASES_BUCKET = "agora-leases";
 
 export const leaseKey = (agent: string): string => `agent.${agent}`;
+/** TTL of the leases bucket when nothing else says (limits.leaseTtl). */
+export const DEFAULT_LEASE_TTL_MS = 10_000;
+
+/** How long ago (ms) an entry was written, by the server's clock. */
+const ageOf = (e: KvEntry): number => Date.now() - e.created.getTime();
 export const hostKey = (host: string): string => `host.${host}`;
 
 /** Value of `agent.<name>`: who holds it. */
@@ -113,7 +118,7 @@ export function assign(agents: readonly string[], hosts: ReadonlyMap<string, rea
 
 export class Placement {
   readonly instance = randomId();
-  ttlMs = 10_000;
+  ttlMs = DEFAULT_LEASE_TTL_MS;
   private readonly o: PlacementOptions;
   private readonly owned = new Map<string, Owned>();
   private readonly leases = new Map<string, Seen<LeaseRecord>>();
@@ -143,7 +148,7 @@ export class Placement {
 
   /** Join: watch the bucket, claim the host name, take this host's first share of agents. */
   async start(): Promise<void> {
-    this.ttlMs = (await this.o.kv.status()).ttl || 10_000;
+    this.ttlMs = (await this.o.kv.status()).ttl || DEFAULT_LEASE_TTL_MS;
     await this.watch();
     await this.claimName();
     // Renewals run on their own timer from the start: a long first round (many agents to start) must not let early leases lapse.
@@ -257,9 +262,9 @@ export class Placement {
   private async claimName(): Promise<void> {
     const { kv, host } = this.o;
     const e = await kv.get(hostKey(host));
-    if (e?.operation === "PUT" && Date.now() - e.created.getTime() < this.ttlMs) {
+    if (e?.operation === "PUT" && ageOf(e) < this.ttlMs) {
       const wait = Math.ceil(this.ttlMs / 2);
-      this.o.log(`another process announced host ${host} ${Date.now() - e.created.getTime()} ms ago; checking for ${wait} ms whether it is still alive …`);
+      this.o.log(`another process announced host ${host} ${ageOf(e)} ms ago; checking for ${wait} ms whether it is still alive …`);
       await new Promise((r) => setTimeout(r, wait));
       const again = await kv.get(hostKey(host));
       if (again?.operation === "PUT" && again.revision !== e.revision) {
@@ -280,7 +285,7 @@ export class Placement {
       if (this.twin) {
         // Stay out of the way while the other process of this name is alive.
         const e = await this.o.kv.get(key);
-        if (e?.operation === "PUT" && e.json<HostRecord>().instance !== this.instance && Date.now() - e.created.getTime() < this.ttlMs) return;
+        if (e?.operation === "PUT" && e.json<HostRecord>().instance !== this.instance && ageOf(e) < this.ttlMs) return;
         this.twin = false;
         this.hostRevision = 0;
         this.o.log(`host ${this.o.host}: the other process of this name is gone; taking agents again`);
@@ -307,6 +312,14 @@ export class Placement {
     })();
     this.heartbeating = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Until when a lease written at local time `sent` may be acted on: ¾ TTL, so a
+   * host stops before the server can expire the lease and another host take it.
+   */
+  private validAfter(sent: number): number {
+    return sent + (this.ttlMs * 3) / 4;
   }
 
   private leaseValue(): string {
@@ -336,12 +349,12 @@ export class Placement {
     const sent = Date.now();
     try {
       o.revision = await this.o.kv.update(leaseKey(agent), this.leaseValue(), o.revision);
-      o.validUntil = sent + (this.ttlMs * 3) / 4;
+      o.validUntil = this.validAfter(sent);
     } catch (err) {
       if (wrongRevision(err)) {
         // Our last renewal may have landed without its answer reaching us: still ours if it names this process.
         const e = await this.o.kv.get(leaseKey(agent)).catch(() => null);
-        if (e?.operation === "PUT" && e.json<LeaseRecord>().instance === this.instance && Date.now() - e.created.getTime() < this.ttlMs / 2) o.revision = e.revision;
+        if (e?.operation === "PUT" && e.json<LeaseRecord>().instance === this.instance && ageOf(e) < this.ttlMs / 2) o.revision = e.revision;
         else await this.lose(agent, "another host holds its lease now");
       } else if (Date.now() > o.validUntil) await this.lose(agent, `lease not renewed in time (${String(err)})`);
     }
@@ -354,19 +367,24 @@ export class Placement {
     await this.o.stop(agent, "lost").catch((err) => this.o.log(`agent ${agent}: stop failed: ${String(err)}`));
   }
 
-  /** Hand an agent over: stop it here (in-flight work commits), then delete the lease so another host takes it at once. */
+  /** Hand an agent over (drain, rebalance, shutdown). */
   private async release(agent: string, why: string): Promise<void> {
     const o = this.owned.get(agent);
     if (!o || o.releasing) return;
     o.releasing = true;
     await this.serial(o, async () => {
       this.o.log(`agent ${agent}: handing over (${why})`);
-      await this.o.stop(agent, "released").catch((err) => this.o.log(`agent ${agent}: stop failed: ${String(err)}`));
-      this.owned.delete(agent);
-      await o.renewing;
-      await this.o.kv.delete(leaseKey(agent), { previousSeq: o.revision }).catch(() => {
-        /* already expired or taken: nothing to hand over */
-      });
+      await this.giveBack(agent, o);
+    });
+  }
+
+  /** Stop the agent here (in-flight work commits), then delete its lease so another host takes it at once. */
+  private async giveBack(agent: string, o: Owned): Promise<void> {
+    await this.o.stop(agent, "released").catch((err) => this.o.log(`agent ${agent}: stop failed: ${String(err)}`));
+    this.owned.delete(agent);
+    await o.renewing;
+    await this.o.kv.delete(leaseKey(agent), { previousSeq: o.revision }).catch(() => {
+      /* already expired or taken: nothing to hand over */
     });
   }
 
@@ -383,7 +401,7 @@ export class Placement {
       return false;
     }
     this.o.log(`agent ${agent}: lease taken by ${this.o.host}${adoptRevision === undefined ? "" : " (left by its previous run)"}`);
-    const o: Owned = { revision, validUntil: sent + (this.ttlMs * 3) / 4, op: Promise.resolve(), releasing: false };
+    const o: Owned = { revision, validUntil: this.validAfter(sent), op: Promise.resolve(), releasing: false };
     this.owned.set(agent, o);
     this.unclaimed.delete(agent);
     await this.serial(o, async () => {
@@ -398,9 +416,7 @@ export class Placement {
         const pause = Math.min(2 ** failures * this.ttlMs, Math.max(300_000, 2 * this.ttlMs));
         this.o.log(`agent ${agent}: not started on ${this.o.host}: ${String(err)}; lease given back, not taken here for ${pause} ms`);
         this.cooldown.set(agent, Date.now() + pause);
-        this.owned.delete(agent);
-        await this.o.stop(agent, "released").catch(() => {});
-        await this.o.kv.delete(leaseKey(agent), { previousSeq: o.revision }).catch(() => {});
+        await this.giveBack(agent, o);
       }
     });
     return this.owned.has(agent);
@@ -437,7 +453,7 @@ export class Placement {
       if (held && s!.value.host === me) {
         // Ours on the server but not here: written by this process (a reply lost), or left by a crashed
         // run of this host — taken over once that run would have stopped acting (¾ TTL without renewal).
-        if (s!.value.instance === this.instance || now - s!.created >= (this.ttlMs * 3) / 4) await this.acquire(agent, s!.revision);
+        if (s!.value.instance === this.instance || now >= this.validAfter(s!.created)) await this.acquire(agent, s!.revision);
         continue;
       }
       if (held) {
@@ -469,12 +485,12 @@ export class Placement {
 
 /** Who runs what now, read from the leases bucket: live hosts and the holder of each live lease. */
 export async function readPlacement(kv: KV): Promise<{ hosts: Map<string, HostRecord>; leases: Map<string, LeaseRecord> }> {
-  const ttl = (await kv.status()).ttl || 10_000;
+  const ttl = (await kv.status()).ttl || DEFAULT_LEASE_TTL_MS;
   const hosts = new Map<string, HostRecord>();
   const leases = new Map<string, LeaseRecord>();
   for await (const k of await kv.keys()) {
     const e = await kv.get(k);
-    if (e?.operation !== "PUT" || Date.now() - e.created.getTime() >= ttl) continue;
+    if (e?.operation !== "PUT" || ageOf(e) >= ttl) continue;
     const name = k.slice(k.indexOf(".") + 1);
     try {
       if (k.startsWith("host.")) hosts.set(name, e.json<HostRecord>());
