@@ -34,7 +34,13 @@ async function hostControl(cmd: Command, verb: ControlVerb, { values, positional
     const moving = new Set(held(before));
     console.log(`waiting up to ${waitMs / 1000} s for ${moving.size} agent(s) to move off ${host} …`);
     for (;;) {
-      const now = await readPlacement(infra.leases);
+      // A read that fails while NATS fails over is retried until the wait runs out.
+      const now = await readPlacement(infra.leases).catch(() => undefined);
+      if (!now) {
+        if (Date.now() - started > waitMs) throw new AgoraError("AGORA_ERR_DRAIN_TIMEOUT", `cannot read agora-leases to follow the drain of ${host} within ${waitMs / 1000} s`);
+        await new Promise((r) => setTimeout(r, 250));
+        continue;
+      }
       for (const agent of [...moving]) {
         const lease = now.leases.get(agent);
         if (lease && lease.host !== host) {

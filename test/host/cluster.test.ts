@@ -41,11 +41,24 @@ describe("cluster", { timeout: 180_000 }, () => {
     await h.ready;
     return h;
   };
-  /** Which host holds each counter's lease. */
-  const placement = async () => {
-    const { leases } = await readPlacement(infra.leases);
-    return Object.fromEntries(COUNTERS.map((c) => [c, leases.get(c)?.host ?? "-"]));
+  /** `f`, retried while NATS fails over (the test kills nodes). */
+  const settled = async <T>(f: () => Promise<T>, ms = 30_000): Promise<T> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      try {
+        return await f();
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
   };
+  /** Which host holds each counter's lease. */
+  const placement = () =>
+    settled(async () => {
+      const { leases } = await readPlacement(infra.leases);
+      return Object.fromEntries(COUNTERS.map((c) => [c, leases.get(c)?.host ?? "-"]));
+    });
   /** How many counters each host holds, e.g. "h1:2 h2:2". */
   const spread = async () => {
     const n = new Map<string, number>();
@@ -143,7 +156,23 @@ describe("cluster", { timeout: 180_000 }, () => {
     const t = await counted(infra, COUNTERS, total, 90_000);
     console.log(`cluster: NATS node n${killed + 1} killed (kill -9) after 60 of ${N}; 2 of 3 nodes up: ${describeTally(t)}; placement ${JSON.stringify(await placement())}`);
     expectExactlyOnce(t, total);
+    // Bring the node back and wait until every replica of the stream and the leases is current again.
     await cluster.start(killed);
+    await until(
+      async () =>
+        (
+          await Promise.all(
+            ["AGORA", "KV_agora-leases"].map((st) =>
+              infra.jsm.streams.info(st).then(
+                (i) => (i.cluster?.replicas ?? []).length === 2 && i.cluster!.replicas!.every((r) => r.current),
+                () => false,
+              ),
+            ),
+          )
+        ).every(Boolean),
+      60_000,
+      `node n${killed + 1} to catch up`,
+    );
   });
 
   it("cluster - agora host drain moves every agent off a host while traffic flows, nothing lost or doubled", async () => {
