@@ -1,6 +1,6 @@
 // agora bridge: run the GitHub-issue bridge alone (webhook listener + outbound comments).
 import Fastify from "fastify";
-import { loadConfig } from "../host/config.js";
+import { loadConfig } from "../config/config.js";
 import { GithubBridge } from "../gateway/github/bridge.js";
 import { githubWebhookRoutes } from "../gateway/github/routes.js";
 import { CONFIG_HELP, CONFIG_OPTION, untilSignal, type Command } from "./command.js";

@@ -1,6 +1,6 @@
 // Command: one `agora` subcommand — its help text, options and action.
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { AgoraError } from "../host/errors.js";
+import { AgoraError } from "../protocol/errors.js";
 
 export type Options = NonNullable<ParseArgsConfig["options"]>;
 

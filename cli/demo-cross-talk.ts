@@ -3,15 +3,15 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AgoraClient } from "../host/client.js";
-import { parseConfig } from "../host/config.js";
-import type { HostEvent } from "../host/events.js";
+import { AgoraClient } from "../sdk/client.js";
+import { parseConfig } from "../config/config.js";
+import type { HostEvent } from "../protocol/events.js";
 import { Host } from "../host/host.js";
-import { KeyRegistry } from "../host/key-registry.js";
-import { KeyStore } from "../host/key-store.js";
-import { connectNats, openInfrastructure } from "../host/nats.js";
-import { NatsServer } from "../host/nats-server.js";
-import { builtAgent } from "../host/paths.js";
+import { KeyRegistry } from "../trust/key-registry.js";
+import { KeyStore } from "../trust/key-store.js";
+import { connectNats, openInfrastructure } from "../transport/infrastructure.js";
+import { NatsServer } from "../transport/nats-server.js";
+import { builtAgent } from "./paths.js";
 import { Recorder } from "../facts/recorder.js";
 import { verifyFacts } from "../facts/verify.js";
 

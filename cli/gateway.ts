@@ -1,5 +1,5 @@
 // agora gateway: run the operator console alone against an existing NATS.
-import { loadConfig } from "../host/config.js";
+import { loadConfig } from "../config/config.js";
 import { Gateway } from "../gateway/gateway.js";
 import { tokensFile } from "../gateway/auth.js";
 import { CONFIG_HELP, CONFIG_OPTION, untilSignal, type Command } from "./command.js";

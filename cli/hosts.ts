@@ -1,11 +1,11 @@
 // agora host drain / undrain: move every agent off a host (before stopping or
 // upgrading it), or let it take agents again. Signed controls, out of band.
-import { loadConfig, parseDuration, type AgoraConfig } from "../host/config.js";
-import { issueControl, makeControl, type ControlVerb } from "../host/control.js";
-import { AgoraError } from "../host/errors.js";
-import { KeyStore } from "../host/key-store.js";
-import { openInfrastructure } from "../host/nats.js";
-import { readPlacement } from "../host/placement.js";
+import { loadConfig, parseDuration, type AgoraConfig } from "../config/config.js";
+import { issueControl, makeControl, type ControlVerb } from "../transport/control-plane.js";
+import { AgoraError } from "../protocol/errors.js";
+import { KeyStore } from "../trust/key-store.js";
+import { openInfrastructure } from "../transport/infrastructure.js";
+import { readPlacement } from "../host/placement/scheduler.js";
 import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command, type Parsed } from "./command.js";
 import { connectAs } from "./nats-url.js";
 

@@ -1,8 +1,8 @@
 // agora keys gen: create an identity's Ed25519 key (file mode 0600) and register its public key.
-import { loadConfig } from "../host/config.js";
-import { KeyRegistry } from "../host/key-registry.js";
-import { KeyStore } from "../host/key-store.js";
-import { connectNats, openInfrastructure } from "../host/nats.js";
+import { loadConfig } from "../config/config.js";
+import { KeyRegistry } from "../trust/key-registry.js";
+import { KeyStore } from "../trust/key-store.js";
+import { connectNats, openInfrastructure } from "../transport/infrastructure.js";
 import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command } from "./command.js";
 import { natsUrlOf } from "./nats-url.js";
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // agora: the command line.
-import { isAgoraError } from "../host/errors.js";
+import { isAgoraError } from "../protocol/errors.js";
 import { helpText, parse, type Command } from "./command.js";
 import { demo } from "./demo.js";
 import { factsVerify } from "./facts.js";

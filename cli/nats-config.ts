@@ -1,8 +1,8 @@
 // agora nats-config: nats-server authorization generated from agora.yaml.
 import { writeFileSync } from "node:fs";
-import { loadConfig } from "../host/config.js";
-import { KeyStore } from "../host/key-store.js";
-import { natsAuthorization } from "../host/nats-authorization.js";
+import { loadConfig } from "../config/config.js";
+import { KeyStore } from "../trust/key-store.js";
+import { natsAuthorization } from "../transport/authorization.js";
 import { CONFIG_HELP, CONFIG_OPTION, type Command } from "./command.js";
 
 export const natsConfig: Command = {

@@ -1,10 +1,10 @@
 // Which NATS the CLI talks to.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { AgoraConfig } from "../host/config.js";
+import type { AgoraConfig } from "../config/config.js";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { KeyStore } from "../host/key-store.js";
-import { connectNats } from "../host/nats.js";
+import { KeyStore } from "../trust/key-store.js";
+import { connectNats } from "../transport/infrastructure.js";
 
 /** Where `agora up` writes the URL of the nats-server it started. */
 export function embeddedUrlFile(config: AgoraConfig): string {

@@ -1,16 +1,16 @@
 // Shared start-up for `agora up` and `agora host`: NATS, recorder, host.
 import { rmSync, writeFileSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { AgoraConfig } from "../host/config.js";
+import type { AgoraConfig } from "../config/config.js";
 import { Host } from "../host/host.js";
-import { KeyRegistry } from "../host/key-registry.js";
-import { KeyStore } from "../host/key-store.js";
-import { connectNats, openInfrastructure } from "../host/nats.js";
-import { NatsServer, ensureNatsServer } from "../host/nats-server.js";
+import { KeyRegistry } from "../trust/key-registry.js";
+import { KeyStore } from "../trust/key-store.js";
+import { connectNats, openInfrastructure } from "../transport/infrastructure.js";
+import { NatsServer, ensureNatsServer } from "../transport/nats-server.js";
 import { Recorder } from "../facts/recorder.js";
 import { Gateway } from "../gateway/gateway.js";
 import { GithubBridge } from "../gateway/github/bridge.js";
-import { isAgoraError } from "../host/errors.js";
+import { isAgoraError } from "../protocol/errors.js";
 import { embeddedUrlFile, natsUrlOf } from "./nats-url.js";
 
 export interface Running {

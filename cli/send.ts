@@ -1,8 +1,8 @@
 // agora send: sign a speech act with an identity's key and publish it.
-import { AgoraClient } from "../host/client.js";
-import { loadConfig } from "../host/config.js";
-import { AgoraError } from "../host/errors.js";
-import { KeyStore } from "../host/key-store.js";
+import { AgoraClient } from "../sdk/client.js";
+import { loadConfig } from "../config/config.js";
+import { AgoraError } from "../protocol/errors.js";
+import { KeyStore } from "../trust/key-store.js";
 import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command } from "./command.js";
 import { connectAs } from "./nats-url.js";
 

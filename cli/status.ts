@@ -1,11 +1,12 @@
 // agora status: every agent with its status (running / killed / failed / stopped) and host.
-import { loadConfig } from "../host/config.js";
-import { ControlState, verifyControl } from "../host/control.js";
-import { startKeyRegistry } from "../host/trust.js";
-import { openInfrastructure, STREAM } from "../host/nats.js";
-import { readPlacement } from "../host/placement.js";
+import { loadConfig } from "../config/config.js";
+import { ControlState, verifyControl } from "../transport/control-plane.js";
+import { startKeyRegistry } from "../transport/session.js";
+import { openInfrastructure } from "../transport/infrastructure.js";
+import { readPlacement } from "../host/placement/scheduler.js";
 import { CONFIG_HELP, CONFIG_OPTION, type Command } from "./command.js";
 import { connectAs } from "./nats-url.js";
+import { STREAM } from "../protocol/subjects.js";
 
 export const status: Command = {
   name: "status",

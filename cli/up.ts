@@ -1,5 +1,5 @@
 // agora up / agora host: run the substrate until interrupted.
-import { loadConfig } from "../host/config.js";
+import { loadConfig } from "../config/config.js";
 import { CONFIG_HELP, CONFIG_OPTION, untilSignal, type Command } from "./command.js";
 import { startRuntime } from "./runtime.js";
 import { tokensFile } from "../gateway/auth.js";

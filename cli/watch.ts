@@ -1,12 +1,14 @@
 // agora watch: print a channel's envelopes live, each with its signature status.
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
-import { loadConfig } from "../host/config.js";
-import { startTrust } from "../host/trust.js";
-import { assertName, channelSubject } from "../host/names.js";
-import { openInfrastructure, STREAM } from "../host/nats.js";
-import type { Verdict } from "../host/verifier.js";
+import { loadConfig } from "../config/config.js";
+import { startTrust } from "../transport/session.js";
+import { assertName } from "../protocol/names.js";
+import { channelSubject } from "../protocol/subjects.js";
+import { openInfrastructure } from "../transport/infrastructure.js";
+import type { Verdict } from "../trust/verifier.js";
 import { CONFIG_HELP, CONFIG_OPTION, untilSignal, usageError, type Command } from "./command.js";
 import { connectAs, natsUrlOf } from "./nats-url.js";
+import { STREAM } from "../protocol/subjects.js";
 
 /** One line per message: seq, sender → channel, act, hop, id, re, signature status, body. */
 export function formatWatchLine(seq: number, v: Verdict): string {

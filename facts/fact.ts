@@ -1,7 +1,7 @@
 // Fact: one rivet artifact — its shape, digest, and the recorder's signature.
 import { createHash, type KeyObject } from "node:crypto";
-import { canonicalize } from "../host/jcs.js";
-import { signBytes, verifyBytes } from "../host/signing.js";
+import { canonicalize } from "../protocol/jcs.js";
+import { signBytes, verifyBytes } from "../trust/signing.js";
 
 export const FACT_TYPES = [
   "speech-act", "rejected", "echo-dropped", "hop-exhausted", "blocked", "duplicate", "failed", "agent-refused", "killed", "revived", "webhook-rejected", "github-failed", "dead-lettered", "agent-failed",

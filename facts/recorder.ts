@@ -2,16 +2,17 @@
 import { createHash } from "node:crypto";
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { AgoraConfig } from "../host/config.js";
-import type { ErrorCode } from "../host/errors.js";
-import { startTrust } from "../host/trust.js";
-import type { KeyRegistry } from "../host/key-registry.js";
-import { KeyStore, type Identity } from "../host/key-store.js";
-import { openInfrastructure, STREAM, type Infrastructure } from "../host/nats.js";
-import { pullLoop } from "../host/pull-loop.js";
-import type { Verifier } from "../host/verifier.js";
+import type { AgoraConfig } from "../config/config.js";
+import type { ErrorCode } from "../protocol/errors.js";
+import { startTrust } from "../transport/session.js";
+import type { KeyRegistry } from "../trust/key-registry.js";
+import { KeyStore, type Identity } from "../trust/key-store.js";
+import { openInfrastructure, type Infrastructure } from "../transport/infrastructure.js";
+import { pullLoop } from "../transport/pull-loop.js";
+import type { Verifier } from "../trust/verifier.js";
 import { factId, RECORDER, signFact, type Fact, type FactType } from "./fact.js";
 import { FactLog } from "./fact-log.js";
+import { STREAM } from "../protocol/subjects.js";
 
 /** The recorder's identity in the key directory and KV. */
 export const RECORDER_IDENTITY = "recorder";

@@ -6,19 +6,20 @@ import { fileURLToPath } from "node:url";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import websocket from "@fastify/websocket";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AgoraClient } from "../host/client.js";
-import type { AgoraConfig } from "../host/config.js";
-import { ALL_AGENTS, HOST_VERBS, issueControl, makeControl, type ControlVerb } from "../host/control.js";
-import { encodeEnvelope, isAct, MAX_HOP, validateEnvelope, type Envelope } from "../host/envelope.js";
-import { AgoraError, type ErrorCode } from "../host/errors.js";
-import { canonicalize } from "../host/jcs.js";
-import { KeyRegistry } from "../host/key-registry.js";
-import type { Identity } from "../host/key-store.js";
+import { AgoraClient } from "../sdk/client.js";
+import type { AgoraConfig } from "../config/config.js";
+import { ALL_AGENTS, HOST_VERBS, issueControl, makeControl, type ControlVerb } from "../transport/control-plane.js";
+import { encodeEnvelope, isAct, MAX_HOP, validateEnvelope, type Envelope } from "../protocol/envelope.js";
+import { AgoraError, type ErrorCode } from "../protocol/errors.js";
+import { canonicalize } from "../protocol/jcs.js";
+import { KeyRegistry } from "../trust/key-registry.js";
+import type { Identity } from "../trust/key-store.js";
 import type { HostMetrics } from "../host/metrics.js";
-import type { Infrastructure } from "../host/nats.js";
-import { channelSubject, isName } from "../host/names.js";
-import { publishEnvelope } from "../host/publisher.js";
-import type { Verifier } from "../host/verifier.js";
+import type { Infrastructure } from "../transport/infrastructure.js";
+import { isName } from "../protocol/names.js";
+import { channelSubject } from "../protocol/subjects.js";
+import { publishEnvelope } from "../transport/publisher.js";
+import type { Verifier } from "../trust/verifier.js";
 import { findFact, recentFacts } from "./facts-tail.js";
 import type { GithubBridge } from "./github/bridge.js";
 import { githubWebhookRoutes } from "./github/routes.js";
@@ -40,7 +41,7 @@ export interface GatewayAppOptions {
   bridge?: GithubBridge;
 }
 
-const CONSOLE_DIR = fileURLToPath(new URL("./console/", import.meta.url));
+const CONSOLE_DIR = fileURLToPath(new URL("./console", import.meta.url));
 const STATUS: Partial<Record<ErrorCode, number>> = {
   AGORA_ERR_USAGE: 400,
   AGORA_ERR_BAD_ENVELOPE: 400,

@@ -2,7 +2,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { AgoraConfig } from "../host/config.js";
+import type { AgoraConfig } from "../config/config.js";
 
 export type Role = "viewer" | "operator";
 

@@ -1,7 +1,7 @@
 // Watch frames: what /api/watch streams, a discriminated union on `type`.
-import type { Envelope } from "../host/envelope.js";
-import type { ErrorCode } from "../host/errors.js";
-import type { SignedEvent } from "../host/events.js";
+import type { Envelope } from "../protocol/envelope.js";
+import type { ErrorCode } from "../protocol/errors.js";
+import type { SignedEvent } from "../protocol/events.js";
 
 export type AgentStatus = "running" | "killed" | "failed" | "stopped" | "unknown";
 

@@ -1,12 +1,12 @@
 // Gateway: the operator edge — connects to NATS, follows the stream, serves the app.
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { FastifyInstance } from "fastify";
-import type { AgoraConfig } from "../host/config.js";
-import { startTrust } from "../host/trust.js";
-import { KeyRegistry } from "../host/key-registry.js";
-import { KeyStore } from "../host/key-store.js";
+import type { AgoraConfig } from "../config/config.js";
+import { startTrust } from "../transport/session.js";
+import { KeyRegistry } from "../trust/key-registry.js";
+import { KeyStore } from "../trust/key-store.js";
 import type { HostMetrics } from "../host/metrics.js";
-import { openInfrastructure } from "../host/nats.js";
+import { openInfrastructure } from "../transport/infrastructure.js";
 import { buildApp } from "./app.js";
 import { resolveTokens, type Tokens } from "./auth.js";
 import { WatchHub } from "./watch-hub.js";

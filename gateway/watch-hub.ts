@@ -3,15 +3,15 @@
 // queue: a slow browser loses frames (and is told how many), the host never waits.
 import { DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstream";
 import { KvWatchInclude } from "@nats-io/kv";
-import type { AgoraConfig } from "../host/config.js";
-import { ControlState, verifyControl } from "../host/control.js";
-import type { KeyRegistry } from "../host/key-registry.js";
-import type { Infrastructure } from "../host/nats.js";
-import { STREAM } from "../host/nats.js";
-import { subjectChannel } from "../host/names.js";
+import type { AgoraConfig } from "../config/config.js";
+import { ControlState, verifyControl } from "../transport/control-plane.js";
+import type { KeyRegistry } from "../trust/key-registry.js";
+import type { Infrastructure } from "../transport/infrastructure.js";
+import { subjectChannel } from "../protocol/subjects.js";
 import { MetricsRegistry } from "../host/metrics.js";
-import type { Verifier } from "../host/verifier.js";
+import type { Verifier } from "../trust/verifier.js";
 import type { AgentView, WatchFrame } from "./frames.js";
+import { STREAM } from "../protocol/subjects.js";
 
 /** Frames kept for clients that connect later. @default 200 */
 export const DEFAULT_BACKLOG = 200;

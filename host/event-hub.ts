@@ -1,5 +1,5 @@
 // EventHub: fan-out of HostEvents to any number of AsyncIterable subscribers.
-import type { HostEvent } from "./events.js";
+import type { HostEvent } from "../protocol/events.js";
 
 /** Subscribers that fall behind by more than this lose the oldest events. @default 10000 */
 export const DEFAULT_SUBSCRIBER_BUFFER = 10_000;

@@ -3,25 +3,26 @@
 // several hosts share one NATS, and each agent runs on exactly one of them.
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
-import { AgentRuntime, loadAgentState } from "./agent-runtime.js";
-import { ComponentLoader } from "./component-loader.js";
-import { ALL_AGENTS, ControlFollower, HOST_VERBS, type ControlEnvelope } from "./control.js";
+import { AgentRuntime, loadAgentState } from "./runtime/agent-runtime.js";
+import { ComponentLoader } from "./components/component-loader.js";
+import { ALL_AGENTS, ControlFollower, HOST_VERBS, type ControlEnvelope } from "../transport/control-plane.js";
 import { HostMetrics } from "./metrics.js";
-import type { AgoraConfig, HostedAgentConfig } from "./config.js";
-import { AgoraError } from "./errors.js";
+import type { AgoraConfig, HostedAgentConfig } from "../config/config.js";
+import { AgoraError } from "../protocol/errors.js";
 import { EventHub } from "./event-hub.js";
-import { RECORDED_EVENTS, type HostEvent, type HostEventType } from "./events.js";
-import { eventMsgId } from "./ids.js";
-import type { KeyRegistry } from "./key-registry.js";
-import { KeyStore, type Identity } from "./key-store.js";
-import { openInfrastructure, STREAM, type Infrastructure } from "./nats.js";
-import { Placement, type StopReason } from "./placement.js";
-import { channelSubject } from "./names.js";
-import { publishEvent } from "./publisher.js";
-import { pullLoop } from "./pull-loop.js";
-import { startTrust } from "./trust.js";
-import type { Verifier } from "./verifier.js";
-import { WorkerPool } from "./worker-pool.js";
+import { RECORDED_EVENTS, type HostEvent, type HostEventType } from "../protocol/events.js";
+import { eventMsgId } from "../protocol/ids.js";
+import type { KeyRegistry } from "../trust/key-registry.js";
+import { KeyStore, type Identity } from "../trust/key-store.js";
+import { openInfrastructure, type Infrastructure } from "../transport/infrastructure.js";
+import { Placement, type StopReason } from "./placement/scheduler.js";
+import { channelSubject } from "../protocol/subjects.js";
+import { publishEvent } from "../transport/publisher.js";
+import { pullLoop } from "../transport/pull-loop.js";
+import { startTrust } from "../transport/session.js";
+import type { Verifier } from "../trust/verifier.js";
+import { WorkerPool } from "./workers/worker-pool.js";
+import { consumerName, STREAM } from "../protocol/subjects.js";
 
 export interface HostOptions {
   config: AgoraConfig;
@@ -34,11 +35,6 @@ export interface HostOptions {
 
 /** Counters of each control, per host. */
 export type HostCounters = Record<HostEventType, number>;
-
-/** Durable consumer name for (agent, channel); `_` cannot occur in names. */
-export function consumerName(agent: string, channel: string): string {
-  return `agent_${agent}_${channel}`;
-}
 
 export class Host {
   readonly config: AgoraConfig;

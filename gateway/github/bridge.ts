@@ -5,23 +5,24 @@
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AgoraClient } from "../../host/client.js";
-import type { AgoraConfig, GithubConfig, GithubRepoConfig } from "../../host/config.js";
-import type { Envelope } from "../../host/envelope.js";
-import { AgoraError, type ErrorCode } from "../../host/errors.js";
-import type { HostEvent } from "../../host/events.js";
-import { startTrust } from "../../host/trust.js";
-import { eventMsgId } from "../../host/ids.js";
-import { KeyRegistry } from "../../host/key-registry.js";
-import { KeyStore, type Identity } from "../../host/key-store.js";
-import { channelSubject } from "../../host/names.js";
-import { openInfrastructure, STREAM, type Infrastructure } from "../../host/nats.js";
-import { publishEvent } from "../../host/publisher.js";
-import { pullLoop } from "../../host/pull-loop.js";
-import type { Verifier } from "../../host/verifier.js";
+import { AgoraClient } from "../../sdk/client.js";
+import type { AgoraConfig, GithubConfig, GithubRepoConfig } from "../../config/config.js";
+import type { Envelope } from "../../protocol/envelope.js";
+import { AgoraError, type ErrorCode } from "../../protocol/errors.js";
+import type { HostEvent } from "../../protocol/events.js";
+import { startTrust } from "../../transport/session.js";
+import { eventMsgId } from "../../protocol/ids.js";
+import { KeyRegistry } from "../../trust/key-registry.js";
+import { KeyStore, type Identity } from "../../trust/key-store.js";
+import { channelSubject } from "../../protocol/subjects.js";
+import { openInfrastructure, type Infrastructure } from "../../transport/infrastructure.js";
+import { publishEvent } from "../../transport/publisher.js";
+import { pullLoop } from "../../transport/pull-loop.js";
+import type { Verifier } from "../../trust/verifier.js";
 import { factId } from "../../facts/fact.js";
 import { GitHubApiError, GitHubClient, type RetryOptions } from "./github-client.js";
 import { BRIDGE_MARKER, deliveryId, mapWebhook, verifyWebhookSignature } from "./webhook.js";
+import { STREAM } from "../../protocol/subjects.js";
 
 /** Bridge memory: deliveries seen, issue ↔ envelope links, comments posted. */
 export const GITHUB_BUCKET = "agora-github";

@@ -1,7 +1,7 @@
 // GitHubClient: the few REST calls the bridge makes, through @octokit/rest, with
 // retries on 429/5xx that honour Retry-After; other 4xx fail at once.
 import { Octokit } from "@octokit/rest";
-import { AgoraError } from "../../host/errors.js";
+import { AgoraError } from "../../protocol/errors.js";
 
 export interface RetryOptions {
   /** Attempts in all. @default 5 */

@@ -1,7 +1,7 @@
 // GitHub webhooks in: signature check and mapping of events to speech acts.
 import { createHmac, timingSafeEqual } from "node:crypto";
-import type { Act } from "../../host/envelope.js";
-import { AgoraError } from "../../host/errors.js";
+import type { Act } from "../../protocol/envelope.js";
+import { AgoraError } from "../../protocol/errors.js";
 
 /** The hidden marker the bridge puts in every comment it posts. */
 export const BRIDGE_MARKER = "<!-- agora-bridge:v1";

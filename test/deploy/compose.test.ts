@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { loadConfig } from "../../host/config.js";
+import { loadConfig } from "../../config/config.js";
 import { ROOT } from "../helpers/paths.js";
 
 interface Service {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { ERROR_CODES } from "../../host/errors.js";
+import { ERROR_CODES } from "../../protocol/errors.js";
 import { ROOT } from "../helpers/paths.js";
 
 function sources(dir: string): string[] {
@@ -22,7 +22,7 @@ describe("docs", () => {
 
   it("docs - every AGORA_ERR_ code used in the sources is declared", () => {
     const declared = new Set(Object.keys(ERROR_CODES));
-    for (const dir of ["host", "facts", "cli", "gateway", "agent"]) {
+    for (const dir of ["protocol", "config", "trust", "transport", "host", "sdk", "facts", "cli", "gateway", "agent"]) {
       for (const file of sources(join(ROOT, dir))) {
         for (const m of readFileSync(file, "utf8").matchAll(/AGORA_ERR_[A-Z_]*[A-Z]/g)) {
           expect(declared.has(m[0]), `${m[0]} in ${file}`).toBe(true);

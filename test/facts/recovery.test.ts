@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { factFiles } from "../../facts/fact-log.js";
 import { Recorder } from "../../facts/recorder.js";
 import { verifyFacts } from "../../facts/verify.js";
-import { eventSigningInput } from "../../host/events.js";
-import { signBytes } from "../../host/signing.js";
+import { eventSigningInput } from "../../protocol/events.js";
+import { signBytes } from "../../trust/signing.js";
 import { readFacts, startAgora, until } from "../helpers/agora.js";
 import { agentWasm } from "../helpers/paths.js";
 

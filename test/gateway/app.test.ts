@@ -2,8 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as ed from "@noble/ed25519";
 import type WebSocket from "ws";
-import { signingInput } from "../../host/envelope.js";
-import type { HostEvent } from "../../host/events.js";
+import { signingInput } from "../../protocol/envelope.js";
+import type { HostEvent } from "../../protocol/events.js";
 import { tokenEquals, roleOf } from "../../gateway/auth.js";
 import type { WatchFrame } from "../../gateway/frames.js";
 import { startAgora, TOKENS, until, type TestAgora } from "../helpers/agora.js";

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import type { HostEvent } from "../../host/events.js";
+import type { HostEvent } from "../../protocol/events.js";
 import { startAgora, TOKENS, until } from "../helpers/agora.js";
 import { agentWasm, ROOT } from "../helpers/paths.js";
 

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import type { HostEvent } from "../../host/events.js";
+import type { HostEvent } from "../../protocol/events.js";
 import { GithubBridge } from "../../gateway/github/bridge.js";
 import { retryDelay } from "../../gateway/github/github-client.js";
 import { mapWebhook, verifyWebhookSignature, signWebhook } from "../../gateway/github/webhook.js";

@@ -1,11 +1,11 @@
 // The kill switch: out of band, within 100 ms with ≥ 10,000 messages queued, and
 // sticky across host restarts until revived.
 import { describe, expect, it } from "vitest";
-import type { HostEvent } from "../../host/events.js";
-import { consumerName } from "../../host/host.js";
-import { STREAM } from "../../host/nats.js";
+import type { HostEvent } from "../../protocol/events.js";
 import { collectEvents, readFacts, startAgora, TOKENS, until } from "../helpers/agora.js";
 import { agentWasm } from "../helpers/paths.js";
+import { STREAM } from "../../protocol/subjects.js";
+import { consumerName } from "../../protocol/subjects.js";
 
 const op = { authorization: `Bearer ${TOKENS.operator}` };
 const now = () => performance.timeOrigin + performance.now();
@@ -80,7 +80,7 @@ describe("kill switch", () => {
     const host = await a.startHost();
     const g = await a.startGateway();
     // A forged control from an identity that is not the gateway's.
-    const { makeControl } = await import("../../host/control.js");
+    const { makeControl } = await import("../../transport/control-plane.js");
     const m = await a.client("maintainer");
     const forged = makeControl("kill", "*", { name: "maintainer", key: m.identity.privateKey });
     const ack = await a.nc.request("agora.ctl.kill", JSON.stringify(forged), { timeout: 300 }).catch(() => undefined);
@@ -104,8 +104,8 @@ describe("kill switch - keys", () => {
     });
     const host = await a.startHost();
     const g = await a.startGateway(); // registers (and pins) the operator key
-    const { generateRawKeyPair, privateKeyObject } = await import("../../host/signing.js");
-    const { makeControl } = await import("../../host/control.js");
+    const { generateRawKeyPair, privateKeyObject } = await import("../../trust/signing.js");
+    const { makeControl } = await import("../../transport/control-plane.js");
     const attacker = generateRawKeyPair();
     await a.infra.keys.put("operator", attacker.publicKey); // swap the controller's key in KV
     await new Promise((r) => setTimeout(r, 200));

@@ -4,10 +4,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { expect } from "vitest";
-import type { AgoraClient } from "../../host/client.js";
-import { STREAM, type Infrastructure } from "../../host/nats.js";
+import type { AgoraClient } from "../../sdk/client.js";
+import { type Infrastructure } from "../../transport/infrastructure.js";
 import { until } from "./agora.js";
 import { ROOT } from "./paths.js";
+import { STREAM } from "../../protocol/subjects.js";
 
 export interface Tally {
   count: number;

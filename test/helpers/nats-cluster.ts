@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NatsServer } from "../../host/nats-server.js";
+import { NatsServer } from "../../transport/nats-server.js";
 
 export interface TestCluster {
   nodes: (NatsServer | undefined)[];

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NatsServer } from "../../host/nats-server.js";
+import { NatsServer } from "../../transport/nats-server.js";
 
 export interface TestNats {
   server: NatsServer;

@@ -1,8 +1,8 @@
 // agora.yaml validation: schema errors name the bad key; grants reference declared channels.
 import { describe, expect, it } from "vitest";
 import { join } from "node:path";
-import { loadConfig, parseConfig } from "../../host/config.js";
-import { AgoraError } from "../../host/errors.js";
+import { loadConfig, parseConfig } from "../../config/config.js";
+import { AgoraError } from "../../protocol/errors.js";
 import { ROOT } from "../helpers/paths.js";
 
 function message(raw: unknown): string {

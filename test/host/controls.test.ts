@@ -1,8 +1,8 @@
 // The six controls of DESIGN.md, each positive and negative, on a real nats-server.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateRawKeyPair, privateKeyObject, signEnvelope } from "../../host/signing.js";
-import { encodeEnvelope, type Envelope } from "../../host/envelope.js";
-import type { HostEvent } from "../../host/events.js";
+import { generateRawKeyPair, privateKeyObject, signEnvelope } from "../../trust/signing.js";
+import { encodeEnvelope, type Envelope } from "../../protocol/envelope.js";
+import type { HostEvent } from "../../protocol/events.js";
 import { readFacts, startAgora, until, type TestAgora } from "../helpers/agora.js";
 import { agentWasm, fixtureWasm } from "../helpers/paths.js";
 

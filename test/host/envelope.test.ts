@@ -1,11 +1,11 @@
 // Envelope parsing, JCS, and Ed25519 interop between node:crypto and @noble/ed25519.
 import { describe, expect, it } from "vitest";
 import * as ed from "@noble/ed25519";
-import { canonicalize } from "../../host/jcs.js";
-import { parseEnvelope, signingInput, ACTS, type Envelope } from "../../host/envelope.js";
-import { generateRawKeyPair, privateKeyObject, publicKeyObject, signEnvelope, verifyEnvelope } from "../../host/signing.js";
-import { AgoraError } from "../../host/errors.js";
-import { NAME_RE } from "../../host/names.js";
+import { canonicalize } from "../../protocol/jcs.js";
+import { parseEnvelope, signingInput, ACTS, type Envelope } from "../../protocol/envelope.js";
+import { generateRawKeyPair, privateKeyObject, publicKeyObject, signEnvelope, verifyEnvelope } from "../../trust/signing.js";
+import { AgoraError } from "../../protocol/errors.js";
+import { NAME_RE } from "../../protocol/names.js";
 
 const pair = generateRawKeyPair();
 const base = { v: 1 as const, id: "abc", channel: "build-coord", sender: "maintainer", act: "request" as const, body: { b: 1, a: [1, "x"] }, hop: 3, ts: "2026-11-21T04:22:42.803Z" };

@@ -3,9 +3,9 @@
 // message is rejected with a coded reason and a fact, all legitimate ones arrive.
 import { describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
-import { encodeEnvelope, type Envelope } from "../../host/envelope.js";
-import type { HostEvent } from "../../host/events.js";
-import { generateRawKeyPair, privateKeyObject, signEnvelope } from "../../host/signing.js";
+import { encodeEnvelope, type Envelope } from "../../protocol/envelope.js";
+import type { HostEvent } from "../../protocol/events.js";
+import { generateRawKeyPair, privateKeyObject, signEnvelope } from "../../trust/signing.js";
 import { readFacts, startAgora, until } from "../helpers/agora.js";
 import { agentWasm } from "../helpers/paths.js";
 

@@ -2,11 +2,11 @@
 // a second live host under a taken name, and a key that differs between hosts.
 import { describe, expect, it } from "vitest";
 import { Host } from "../../host/host.js";
-import { KeyStore } from "../../host/key-store.js";
-import { assign, leaseKey, readPlacement } from "../../host/placement.js";
+import { KeyStore } from "../../trust/key-store.js";
+import { assign, leaseKey, readPlacement } from "../../host/placement/scheduler.js";
 import { startAgora, TOKENS, until } from "../helpers/agora.js";
 import { agentWasm } from "../helpers/paths.js";
-import { isAgoraError } from "../../host/errors.js";
+import { isAgoraError } from "../../protocol/errors.js";
 
 const ALL = ["a", "b", "c", "d"];
 

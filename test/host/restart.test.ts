@@ -1,6 +1,6 @@
 // Idempotency and state across host restarts, and failing components, on a real nats-server.
 import { describe, expect, it } from "vitest";
-import type { HostEvent } from "../../host/events.js";
+import type { HostEvent } from "../../protocol/events.js";
 import { collectEvents, readFacts, startAgora, until, type TestAgora } from "../helpers/agora.js";
 import { agentWasm, fixtureWasm } from "../helpers/paths.js";
 

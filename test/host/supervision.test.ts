@@ -2,11 +2,11 @@
 // per-call deadline, the linear-memory limit.
 import { describe, expect, it } from "vitest";
 import { jetstream } from "@nats-io/jetstream";
-import type { HostEvent } from "../../host/events.js";
-import { consumerName } from "../../host/host.js";
-import { DLQ_STREAM, STREAM } from "../../host/nats.js";
+import type { HostEvent } from "../../protocol/events.js";
 import { collectEvents, readFacts, startAgora, TOKENS, until } from "../helpers/agora.js";
 import { agentWasm, fixtureWasm } from "../helpers/paths.js";
+import { DLQ_STREAM, STREAM } from "../../protocol/subjects.js";
+import { consumerName } from "../../protocol/subjects.js";
 
 const of = <T extends HostEvent["type"]>(events: HostEvent[], type: T) => events.filter((e): e is Extract<HostEvent, { type: T }> => e.type === type);
 

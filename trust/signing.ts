@@ -1,7 +1,7 @@
 // Ed25519 signing and verification on node:crypto (the host's hot path).
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
-import { AgoraError } from "./errors.js";
-import { signingInput, type Envelope, type UnsignedEnvelope } from "./envelope.js";
+import { AgoraError } from "../protocol/errors.js";
+import { signingInput, type Envelope, type UnsignedEnvelope } from "../protocol/envelope.js";
 
 const B64URL_32 = /^[A-Za-z0-9_-]{43}$/;
 

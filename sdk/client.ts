@@ -2,13 +2,12 @@
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { DEFAULT_HOP } from "./config.js";
-import { AgoraError } from "./errors.js";
-import { isAct, MAX_HOP, type Act, type Envelope } from "./envelope.js";
-import { randomId } from "./ids.js";
-import type { Identity } from "./key-store.js";
-import { assertName } from "./names.js";
-import { signAndPublish } from "./publisher.js";
+import { AgoraError } from "../protocol/errors.js";
+import { DEFAULT_HOP, isAct, MAX_HOP, type Act, type Envelope } from "../protocol/envelope.js";
+import { randomId } from "../protocol/ids.js";
+import type { Identity } from "../trust/key-store.js";
+import { assertName } from "../protocol/names.js";
+import { signAndPublish } from "../transport/publisher.js";
 
 export interface SendOptions {
   /** Hop budget. @default 3 */

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import v8 from "node:v8";
-import { AgoraError } from "./errors.js";
+import { AgoraError } from "../../protocol/errors.js";
 import { capMemory, pagesFor } from "./wasm-memory.js";
 
 // QuickJS components use extended-const; Node 20 needs the flag before any compile.

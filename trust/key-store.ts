@@ -2,8 +2,8 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { KeyObject } from "node:crypto";
-import { AgoraError } from "./errors.js";
-import { assertName } from "./names.js";
+import { AgoraError } from "../protocol/errors.js";
+import { assertName } from "../protocol/names.js";
 import { generateRawKeyPair, isPublicKey, privateKeyObject, publicKeyObject, type RawKeyPair } from "./signing.js";
 
 /** A loaded identity: its name, raw keys and node:crypto key objects. */

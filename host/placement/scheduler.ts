@@ -13,8 +13,8 @@
 // only decides who tries.
 import type { KV, KvEntry } from "@nats-io/kv";
 import { KvWatchInclude } from "@nats-io/kv";
-import { AgoraError } from "./errors.js";
-import { randomId } from "./ids.js";
+import { AgoraError } from "../../protocol/errors.js";
+import { randomId } from "../../protocol/ids.js";
 
 /** Leases of agents (`agent.<name>`) and heartbeats of hosts (`host.<name>`). */
 export const LEASES_BUCKET = "agora-leases";

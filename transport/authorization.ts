@@ -2,10 +2,10 @@
 // host, the gateway, the bridge and each external agent, authenticated by the
 // nkey of its own Ed25519 key, with permissions derived from its grants.
 // Only the gateway may publish control subjects or write the control bucket.
-import type { AgoraConfig } from "./config.js";
-import { AgoraError } from "./errors.js";
-import { channelSubject } from "./names.js";
-import { userNkey } from "./nkeys.js";
+import type { AgoraConfig } from "../config/config.js";
+import { AgoraError } from "../protocol/errors.js";
+import { channelSubject } from "../protocol/subjects.js";
+import { userNkey } from "../trust/nkeys.js";
 
 interface User {
   name: string;

@@ -1,11 +1,12 @@
 // Verifier: the first control. Every envelope is checked here before anything else.
-import type { AgoraConfig } from "./config.js";
-import { grantOf, systemIdentities } from "./config.js";
-import { eventSigningInput, RECORDED_EVENTS, type SignedEvent } from "./events.js";
-import { AgoraError, type ErrorCode } from "./errors.js";
-import { parseEnvelope, type Envelope } from "./envelope.js";
+import type { AgoraConfig } from "../config/config.js";
+import { grantOf, systemIdentities } from "../config/config.js";
+import { eventSigningInput, RECORDED_EVENTS, type SignedEvent } from "../protocol/events.js";
+import { AgoraError, type ErrorCode } from "../protocol/errors.js";
+import { parseEnvelope, type Envelope } from "../protocol/envelope.js";
 import type { KeyRegistry } from "./key-registry.js";
-import { isName, subjectChannel } from "./names.js";
+import { isName } from "../protocol/names.js";
+import { subjectChannel } from "../protocol/subjects.js";
 import { verifyBytes, verifyEnvelope } from "./signing.js";
 
 export type EventVerdict = { ok: true; event: SignedEvent } | { ok: false; code: ErrorCode; reason: string };

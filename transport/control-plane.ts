@@ -5,12 +5,12 @@
 import type { KeyObject } from "node:crypto";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { KvWatchInclude, type KV } from "@nats-io/kv";
-import { AgoraError } from "./errors.js";
-import { randomId } from "./ids.js";
-import { canonicalize } from "./jcs.js";
-import type { KeyRegistry } from "./key-registry.js";
-import { isName } from "./names.js";
-import { signBytes, verifyBytes } from "./signing.js";
+import { AgoraError } from "../protocol/errors.js";
+import { randomId } from "../protocol/ids.js";
+import { canonicalize } from "../protocol/jcs.js";
+import type { KeyRegistry } from "../trust/key-registry.js";
+import { isName } from "../protocol/names.js";
+import { signBytes, verifyBytes } from "../trust/signing.js";
 
 export const CONTROL_SUBJECT_PREFIX = "agora.ctl.";
 export const CONTROL_VERBS = ["kill", "revive", "drain", "undrain"] as const;

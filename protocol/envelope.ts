@@ -1,4 +1,4 @@
-// Envelope v1: the fixed wire format (../shared/DESIGN.md), parsed and checked.
+// Envelope v1: the fixed wire format (docs/wire.md), parsed and checked.
 import { AgoraError } from "./errors.js";
 import { canonicalize } from "./jcs.js";
 import { ID_RE, isName } from "./names.js";
@@ -37,10 +37,12 @@ export interface Envelope {
 /** An envelope before it is signed. */
 export type UnsignedEnvelope = Omit<Envelope, "sig">;
 
-/** Serialized envelopes above this size are rejected. @default 65536 */
-export const DEFAULT_MAX_ENVELOPE_BYTES = 64 * 1024;
+/** The wire format's size limit of a serialized envelope (limits.maxEnvelopeBytes defaults to it). */
+export const MAX_ENVELOPE_BYTES = 64 * 1024;
 /** The hop budget can never exceed this. */
 export const MAX_HOP = 16;
+/** The hop budget of an injected message unless said otherwise (limits.hop). */
+export const DEFAULT_HOP = 3;
 
 const FIELDS = new Set(["v", "id", "channel", "sender", "act", "body", "hop", "ts", "re", "conv", "sig"]);
 const TS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
@@ -61,7 +63,7 @@ function bad(message: string): AgoraError {
  * Parse and structurally validate raw bytes as an envelope (no signature check).
  * Throws AgoraError with AGORA_ERR_TOO_LARGE, _BAD_JSON or _BAD_ENVELOPE.
  */
-export function parseEnvelope(data: Uint8Array, maxBytes = DEFAULT_MAX_ENVELOPE_BYTES): Envelope {
+export function parseEnvelope(data: Uint8Array, maxBytes = MAX_ENVELOPE_BYTES): Envelope {
   if (data.byteLength > maxBytes) {
     throw new AgoraError("AGORA_ERR_TOO_LARGE", `envelope is ${data.byteLength} bytes; the limit is ${maxBytes}`);
   }

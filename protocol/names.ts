@@ -20,13 +20,3 @@ export function assertName(value: unknown, what: string): asserts value is strin
     );
   }
 }
-
-/** The NATS subject of a channel. */
-export function channelSubject(channel: string): string {
-  return `agora.ch.${channel}`;
-}
-
-/** The channel of a subject `agora.ch.<channel>`, or undefined. */
-export function subjectChannel(subject: string): string | undefined {
-  return subject.startsWith("agora.ch.") ? subject.slice("agora.ch.".length) : undefined;
-}

@@ -1,5 +1,5 @@
 // Messages between the host thread and the agent worker threads.
-import type { Act } from "./envelope.js";
+import type { Act } from "../../protocol/envelope.js";
 
 /** What a component sees of a delivered envelope (body as JSON text). */
 export interface ComponentEnvelope {

@@ -1,8 +1,8 @@
 // KeyRegistry: who owns which public key — from config and the agora-keys KV bucket.
 import type { KeyObject } from "node:crypto";
 import type { KV } from "@nats-io/kv";
-import { AgoraError } from "./errors.js";
-import { isName } from "./names.js";
+import { AgoraError } from "../protocol/errors.js";
+import { isName } from "../protocol/names.js";
 import { isPublicKey, publicKeyObject } from "./signing.js";
 
 /**

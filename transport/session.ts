@@ -1,10 +1,10 @@
 // Trust at start-up: the key registry (pinned local keys, first-seen KV keys)
 // and the verifier every process checks envelopes and host events with.
-import type { AgoraConfig } from "./config.js";
-import { KeyRegistry } from "./key-registry.js";
-import { KeyStore } from "./key-store.js";
-import type { Infrastructure } from "./nats.js";
-import { Verifier } from "./verifier.js";
+import type { AgoraConfig } from "../config/config.js";
+import { KeyRegistry } from "../trust/key-registry.js";
+import { KeyStore } from "../trust/key-store.js";
+import type { Infrastructure } from "./infrastructure.js";
+import { Verifier } from "../trust/verifier.js";
 
 /** Register every identity in the key directory and config in KV, and follow the bucket. */
 export async function startKeyRegistry(config: AgoraConfig, infra: Infrastructure): Promise<KeyRegistry> {

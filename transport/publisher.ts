@@ -1,11 +1,11 @@
 // Publisher: sign and publish envelopes and host events with their Nats-Msg-Id.
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import type { KeyObject } from "node:crypto";
-import { AgoraError } from "./errors.js";
-import { encodeEnvelope, type Envelope, type UnsignedEnvelope } from "./envelope.js";
-import { eventSigningInput, type HostEvent, type SignedEvent } from "./events.js";
-import { channelSubject } from "./names.js";
-import { signBytes, signEnvelope } from "./signing.js";
+import { AgoraError } from "../protocol/errors.js";
+import { encodeEnvelope, type Envelope, type UnsignedEnvelope } from "../protocol/envelope.js";
+import { eventSigningInput, type HostEvent, type SignedEvent } from "../protocol/events.js";
+import { channelSubject } from "../protocol/subjects.js";
+import { signBytes, signEnvelope } from "../trust/signing.js";
 
 /** How long a publish keeps retrying through a NATS outage. @default 30000 */
 export const DEFAULT_PUBLISH_RETRY_MS = 30_000;

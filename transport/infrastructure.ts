@@ -1,30 +1,13 @@
 // NATS plumbing: connect, and the stream and KV buckets agora relies on.
 import { connect, nanos, nkeyAuthenticator, type NatsConnection } from "@nats-io/transport-node";
-import type { Identity } from "./key-store.js";
-import { userSeed } from "./nkeys.js";
+import type { Identity } from "../trust/key-store.js";
+import { userSeed } from "../trust/nkeys.js";
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import type { AgoraConfig } from "./config.js";
-import { AgoraError } from "./errors.js";
-import { DEFAULT_LEASE_TTL_MS, LEASES_BUCKET } from "./placement.js";
-
-/** The stream holding every channel (`agora.ch.>`) and host decision (`agora.ev.>`). */
-export const STREAM = "AGORA";
-export const STREAM_SUBJECTS = ["agora.ch.>", "agora.ev.>"];
-/** Dead letters: `agora.dlq.<agent>`. */
-export const DLQ_STREAM = "AGORA_DLQ";
-/** Public keys of agents: key = agent name, value = base64url raw key. */
-export const KEYS_BUCKET = "agora-keys";
-/** Agent state: key = `<agent>.<base64url(key)>`. */
-export const STATE_BUCKET = "agora-state";
-/** Processed markers: key = `<agent>.<envelope id>`. */
-export const PROCESSED_BUCKET = "agora-processed";
-/** Latest signed control per agent (kill/revive): key `agent.<name>` or `all`. */
-export const CONTROL_BUCKET = "agora-control";
-/** Agent status as hosts report it: key = agent name, value = AgentStatusRecord JSON. */
-export const AGENTS_BUCKET = "agora-agents";
-/** How long processed markers live. @default 24 h */
-export const DEFAULT_PROCESSED_TTL_MS = 24 * 3_600_000;
+import type { AgoraConfig } from "../config/config.js";
+import { AgoraError } from "../protocol/errors.js";
+import { DEFAULT_LEASE_TTL_MS, MARKER_TTL_MS } from "../config/defaults.js";
+import { AGENTS_BUCKET, CONTROL_BUCKET, DLQ_STREAM, DLQ_SUBJECTS, KEYS_BUCKET, LEASES_BUCKET, PROCESSED_BUCKET, STATE_BUCKET, STREAM, STREAM_SUBJECTS } from "../protocol/subjects.js";
 
 export interface ConnectOptions {
   url: string;
@@ -109,7 +92,7 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
   const jsm = await jetstreamManager(nc);
   const config = {
     name: STREAM,
-    subjects: STREAM_SUBJECTS,
+    subjects: [...STREAM_SUBJECTS],
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     duplicate_window: nanos(options.dedupWindowMs),
@@ -126,14 +109,14 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
   try {
     await jsm.streams.info(DLQ_STREAM);
   } catch {
-    await jsm.streams.add({ name: DLQ_STREAM, subjects: ["agora.dlq.>"], storage: StorageType.File, duplicate_window: nanos(options.dedupWindowMs), num_replicas: options.replicas ?? 1 });
+    await jsm.streams.add({ name: DLQ_STREAM, subjects: [...DLQ_SUBJECTS], storage: StorageType.File, duplicate_window: nanos(options.dedupWindowMs), num_replicas: options.replicas ?? 1 });
   }
   const kvm = new Kvm(nc);
   const replicas = options.replicas ?? 1;
   const [keys, state, processed, control, agents, leases] = await Promise.all([
     kvm.create(KEYS_BUCKET, { history: 1, replicas }),
     kvm.create(STATE_BUCKET, { history: 1, replicas }),
-    kvm.create(PROCESSED_BUCKET, { history: 1, ttl: options.processedTtlMs ?? DEFAULT_PROCESSED_TTL_MS, replicas }),
+    kvm.create(PROCESSED_BUCKET, { history: 1, ttl: options.processedTtlMs ?? MARKER_TTL_MS, replicas }),
     kvm.create(CONTROL_BUCKET, { history: 5, replicas }),
     kvm.create(AGENTS_BUCKET, { history: 1, replicas }),
     kvm.create(LEASES_BUCKET, { history: 1, ttl: options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, replicas }),

@@ -4,8 +4,8 @@
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { AgoraError } from "./errors.js";
-import type { LoadedComponent } from "./component-loader.js";
+import { AgoraError } from "../../protocol/errors.js";
+import type { LoadedComponent } from "../components/component-loader.js";
 import type { CallResult, ComponentEnvelope, FromWorker, ToWorker, WorkerLimits } from "./worker-protocol.js";
 
 export const DEFAULT_WORKER_LIMITS: WorkerLimits = {

@@ -3,9 +3,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
 import { parse as parseYaml } from "yaml";
-import { AgoraError } from "./errors.js";
-import { CONFIG_SCHEMA } from "./config-schema.js";
-import { MAX_HOP } from "./envelope.js";
+import { AgoraError } from "../protocol/errors.js";
+import { CONFIG_SCHEMA } from "./schema.js";
+import { DEFAULTS, durationMs, MARKER_TTL_MS, MIN_LEASE_TTL_MS } from "./defaults.js";
 
 /** A grant: the channels an agent may read and write. Deny by default. */
 export interface Grant {
@@ -106,22 +106,14 @@ export interface AgoraConfig {
   };
 }
 
-export const DEFAULT_HOP = 3;
-export const DEFAULT_DEDUP_WINDOW = "10m";
-export const DEFAULT_FACTS_MAX_FILE_BYTES = 16 * 1024 * 1024;
-export const DEFAULT_NATS_PORT = 4222;
-export const DEFAULT_GATEWAY_PORT = 8080;
-export const DEFAULT_AGENT_MEMORY_MB = 64;
-
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, useDefaults: true });
 const validate = ajv.compile(CONFIG_SCHEMA);
 
-/** Parse "10m", "30s", "250ms", "2h" into milliseconds. */
+/** Parse "10m", "30s", "250ms", "2h" into milliseconds; AGORA_ERR_CONFIG when malformed. */
 export function parseDuration(text: string): number {
-  const m = /^([0-9]+)(ms|s|m|h)$/.exec(text);
-  if (!m) throw new AgoraError("AGORA_ERR_CONFIG", `bad duration ${JSON.stringify(text)}: use e.g. 250ms, 30s, 10m, 2h`);
-  const n = Number(m[1]);
-  return n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+  const ms = durationMs(text);
+  if (ms === undefined) throw new AgoraError("AGORA_ERR_CONFIG", `bad duration ${JSON.stringify(text)}: use e.g. 250ms, 30s, 10m, 2h`);
+  return ms;
 }
 
 function describe(err: ErrorObject, source: string): string {
@@ -133,38 +125,43 @@ function describe(err: ErrorObject, source: string): string {
   return `${source}: ${path}: ${err.message ?? "invalid"}`;
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] extends string ? string : T[K] extends number ? number : Mutable<T[K]> };
+type Limits = Mutable<typeof DEFAULTS.limits>;
+
+/** The config file after validation: every defaulted key is filled in. */
+interface RawConfig {
+  data: string;
+  nats: { url?: string; host: string; port: number; auth: "none" | "nkey"; replicas: number };
+  host: { name: string; workers: number };
+  hosts?: string[];
+  gateway: { host: string; port: number; identity: string; viewerToken?: string; operatorToken?: string };
+  github?: Mutable<typeof DEFAULTS.github> & {
+    botLogin?: string;
+    consoleUrl?: string;
+    repos: Record<string, { channel?: string; decisionLabel?: string } | null>;
+  };
+  channels?: Record<string, unknown>;
+  agents?: Record<string, { component: string; read?: string[]; write?: string[]; memoryMb?: number }>;
+  external?: Record<string, { publicKey?: string; browser?: boolean; read?: string[]; write?: string[] } | null>;
+  limits: Limits;
+}
+
 /**
  * Validate a parsed config object. `baseDir` resolves relative paths; `env`
- * supplies overrides (NATS_URL, AGORA_DATA).
+ * supplies overrides (NATS_URL, AGORA_DATA, AGORA_NATS_AUTH, AGORA_HOST_NAME, AGORA_*_TOKEN).
  */
 export function parseConfig(raw: unknown, options: { baseDir: string; file?: string; env?: NodeJS.ProcessEnv }): AgoraConfig {
   const source = options.file ?? "config";
-  const value = raw ?? {};
+  // Validation fills in the defaults: work on a copy, never on the caller's object.
+  const value = structuredClone(raw ?? {});
   if (!validate(value)) {
     const messages = (validate.errors ?? []).map((e) => describe(e, source));
     throw new AgoraError("AGORA_ERR_CONFIG", messages.join("\n"));
   }
-  const c = value as {
-    data?: string;
-    nats?: { url?: string; host?: string; port?: number; auth?: "none" | "nkey"; replicas?: number };
-    host?: { name?: string; workers?: number };
-    hosts?: string[];
-    gateway?: { host?: string; port?: number; identity?: string; viewerToken?: string; operatorToken?: string };
-    github?: {
-      identity?: string; apiUrl?: string; tokenEnv?: string; secretEnv?: string; botLogin?: string; consoleUrl?: string;
-      host?: string; port?: number; repos: Record<string, { channel?: string; decisionLabel?: string } | null>;
-    };
-    channels?: Record<string, unknown>;
-    agents?: Record<string, { component: string; read?: string[]; write?: string[]; memoryMb?: number }>;
-    external?: Record<string, { publicKey?: string; browser?: boolean; read?: string[]; write?: string[] } | null>;
-    limits?: {
-      hop?: number; maxEnvelopeBytes?: number; dedupWindow?: string; factsMaxFileBytes?: number; callDeadline?: string; agentMemoryMb?: number;
-      maxDeliver?: number; maxRestarts?: number; restartWindow?: string; restartBackoff?: string; maxClockSkew?: string; ackWait?: string; maxMessageAge?: string; leaseTtl?: string;
-    };
-  };
+  const c = value as RawConfig;
   const env = options.env ?? {};
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(options.baseDir, p));
-  const data = abs(env.AGORA_DATA ?? c.data ?? ".agora");
+  const data = abs(env.AGORA_DATA ?? c.data);
   const channels = Object.keys(c.channels ?? {});
   const known = new Set(channels);
   const checkGrants = (who: string, g: { read?: string[]; write?: string[] }) => {
@@ -183,7 +180,7 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
       component: abs(a.component),
       read: Object.freeze([...(a.read ?? [])]),
       write: Object.freeze([...(a.write ?? [])]),
-      memoryMb: a.memoryMb ?? c.limits?.agentMemoryMb ?? DEFAULT_AGENT_MEMORY_MB,
+      memoryMb: a.memoryMb ?? c.limits.agentMemoryMb,
     });
   });
   const external = Object.entries(c.external ?? {}).map(([name, a]) => {
@@ -194,38 +191,40 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
   });
   let github: GithubConfig | undefined;
   if (c.github) {
-    const identity = c.github.identity ?? "github-bridge";
-    const repos = Object.entries(c.github.repos).map(([repo, r]) => {
+    const gh = c.github;
+    const repos = Object.entries(gh.repos).map(([repo, r]) => {
       const channel = r?.channel ?? defaultRepoChannel(repo);
       if (!known.has(channel)) throw new AgoraError("AGORA_ERR_CONFIG", `${source}: github.repos.${repo}: channel ${channel} is not declared under channels`);
       return Object.freeze({ repo, channel, decisionLabel: r?.decisionLabel });
     });
-    const ext = external.find((e) => e.name === identity);
+    const ext = external.find((e) => e.name === gh.identity);
     for (const r of repos) {
       if (!ext?.read.includes(r.channel) || !ext.write.includes(r.channel)) {
-        throw new AgoraError("AGORA_ERR_CONFIG", `${source}: github: the bridge identity ${identity} needs external.${identity}.read and .write to include ${r.channel}`);
+        throw new AgoraError("AGORA_ERR_CONFIG", `${source}: github: the bridge identity ${gh.identity} needs external.${gh.identity}.read and .write to include ${r.channel}`);
       }
     }
     github = Object.freeze({
-      identity,
-      apiUrl: (c.github.apiUrl ?? "https://api.github.com").replace(/\/+$/, ""),
-      tokenEnv: c.github.tokenEnv ?? "GITHUB_TOKEN",
-      secretEnv: c.github.secretEnv ?? "GITHUB_WEBHOOK_SECRET",
-      botLogin: c.github.botLogin,
-      consoleUrl: (c.github.consoleUrl ?? `http://${c.gateway?.host ?? "127.0.0.1"}:${c.gateway?.port ?? DEFAULT_GATEWAY_PORT}`).replace(/\/+$/, ""),
-      host: c.github.host ?? "127.0.0.1",
-      port: c.github.port ?? 8090,
+      identity: gh.identity,
+      apiUrl: gh.apiUrl.replace(/\/+$/, ""),
+      tokenEnv: gh.tokenEnv,
+      secretEnv: gh.secretEnv,
+      botLogin: gh.botLogin,
+      consoleUrl: (gh.consoleUrl ?? `http://${c.gateway.host}:${c.gateway.port}`).replace(/\/+$/, ""),
+      host: gh.host,
+      port: gh.port,
       repos: Object.freeze(repos),
     });
   }
-  if (parseDuration(c.limits?.leaseTtl ?? "10s") < 1000) {
-    throw new AgoraError("AGORA_ERR_CONFIG", `${source}: limits.leaseTtl: at least 1s (hosts renew their leases every quarter of it)`);
+  const l = c.limits;
+  const leaseTtlMs = parseDuration(l.leaseTtl);
+  if (leaseTtlMs < MIN_LEASE_TTL_MS) {
+    throw new AgoraError("AGORA_ERR_CONFIG", `${source}: limits.leaseTtl: at least ${MIN_LEASE_TTL_MS / 1000}s (hosts renew their leases every quarter of it)`);
   }
-  if (parseDuration(c.limits?.maxMessageAge ?? "23h") > 23 * 3_600_000) {
-    throw new AgoraError("AGORA_ERR_CONFIG", `${source}: limits.maxMessageAge: at most 23h (processed markers live 24 h)`);
+  const maxMessageAgeMs = parseDuration(l.maxMessageAge);
+  if (maxMessageAgeMs > MARKER_TTL_MS - 3_600_000) {
+    throw new AgoraError("AGORA_ERR_CONFIG", `${source}: limits.maxMessageAge: at most ${MARKER_TTL_MS / 3_600_000 - 1}h (processed markers live ${MARKER_TTL_MS / 3_600_000} h)`);
   }
-  const hop = c.limits?.hop ?? DEFAULT_HOP;
-  if (hop > MAX_HOP) throw new AgoraError("AGORA_ERR_CONFIG", `${source}: limits.hop: at most ${MAX_HOP}`);
+  const hostName = env.AGORA_HOST_NAME || c.host.name;
   const config: AgoraConfig = {
     file: options.file,
     data,
@@ -233,41 +232,41 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
     factsDir: resolve(data, "facts"),
     natsStoreDir: resolve(data, "nats"),
     nats: Object.freeze({
-      url: env.NATS_URL || c.nats?.url,
-      host: c.nats?.host ?? "127.0.0.1",
-      port: c.nats?.port ?? DEFAULT_NATS_PORT,
-      auth: (env.AGORA_NATS_AUTH as "none" | "nkey" | undefined) || c.nats?.auth || "none",
-      replicas: c.nats?.replicas ?? 1,
+      url: env.NATS_URL || c.nats.url,
+      host: c.nats.host,
+      port: c.nats.port,
+      auth: (env.AGORA_NATS_AUTH as "none" | "nkey" | undefined) || c.nats.auth,
+      replicas: c.nats.replicas,
     }),
-    host: Object.freeze({ name: env.AGORA_HOST_NAME || c.host?.name || "host", workers: c.host?.workers ?? 2 }),
-    hosts: Object.freeze([...new Set([env.AGORA_HOST_NAME || c.host?.name || "host", ...(c.hosts ?? [])])]),
+    host: Object.freeze({ name: hostName, workers: c.host.workers }),
+    hosts: Object.freeze([...new Set([hostName, ...(c.hosts ?? [])])]),
     gateway: Object.freeze({
-      host: c.gateway?.host ?? "127.0.0.1",
-      port: c.gateway?.port ?? DEFAULT_GATEWAY_PORT,
-      identity: c.gateway?.identity ?? "operator",
-      viewerToken: env.AGORA_VIEWER_TOKEN || c.gateway?.viewerToken,
-      operatorToken: env.AGORA_OPERATOR_TOKEN || c.gateway?.operatorToken,
+      host: c.gateway.host,
+      port: c.gateway.port,
+      identity: c.gateway.identity,
+      viewerToken: env.AGORA_VIEWER_TOKEN || c.gateway.viewerToken,
+      operatorToken: env.AGORA_OPERATOR_TOKEN || c.gateway.operatorToken,
     }),
-    controllers: Object.freeze([c.gateway?.identity ?? "operator"]),
+    controllers: Object.freeze([c.gateway.identity]),
     github,
     channels: Object.freeze(channels),
     agents: Object.freeze(agents),
     external: Object.freeze(external),
     limits: Object.freeze({
-      hop,
-      maxEnvelopeBytes: c.limits?.maxEnvelopeBytes ?? 65536,
-      dedupWindowMs: parseDuration(c.limits?.dedupWindow ?? DEFAULT_DEDUP_WINDOW),
-      factsMaxFileBytes: c.limits?.factsMaxFileBytes ?? DEFAULT_FACTS_MAX_FILE_BYTES,
-      callDeadlineMs: parseDuration(c.limits?.callDeadline ?? "5s"),
-      agentMemoryMb: c.limits?.agentMemoryMb ?? DEFAULT_AGENT_MEMORY_MB,
-      maxDeliver: c.limits?.maxDeliver ?? 5,
-      maxRestarts: c.limits?.maxRestarts ?? 5,
-      restartWindowMs: parseDuration(c.limits?.restartWindow ?? "60s"),
-      restartBackoffMs: parseDuration(c.limits?.restartBackoff ?? "100ms"),
-      maxClockSkewMs: parseDuration(c.limits?.maxClockSkew ?? "5m"),
-      ackWaitMs: parseDuration(c.limits?.ackWait ?? "30s"),
-      maxMessageAgeMs: parseDuration(c.limits?.maxMessageAge ?? "23h"),
-      leaseTtlMs: parseDuration(c.limits?.leaseTtl ?? "10s"),
+      hop: l.hop,
+      maxEnvelopeBytes: l.maxEnvelopeBytes,
+      dedupWindowMs: parseDuration(l.dedupWindow),
+      factsMaxFileBytes: l.factsMaxFileBytes,
+      callDeadlineMs: parseDuration(l.callDeadline),
+      agentMemoryMb: l.agentMemoryMb,
+      maxDeliver: l.maxDeliver,
+      maxRestarts: l.maxRestarts,
+      restartWindowMs: parseDuration(l.restartWindow),
+      restartBackoffMs: parseDuration(l.restartBackoff),
+      maxClockSkewMs: parseDuration(l.maxClockSkew),
+      ackWaitMs: parseDuration(l.ackWait),
+      maxMessageAgeMs,
+      leaseTtlMs,
     }),
   };
   return Object.freeze(config);

@@ -2,7 +2,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync } from "node:fs";
 import { delimiter, join } from "node:path";
-import { AgoraError } from "./errors.js";
+import { AgoraError } from "../protocol/errors.js";
 
 export interface NatsServerOptions {
   /** Port to listen on; 0 picks a free one. @default 0 */

@@ -10,18 +10,18 @@
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { KeyObject } from "node:crypto";
-import type { AgoraConfig, HostedAgentConfig } from "./config.js";
-import type { Envelope } from "./envelope.js";
-import { AgoraError, ERROR_CODES, type ErrorCode } from "./errors.js";
-import type { HostEvent } from "./events.js";
-import { emittedId } from "./ids.js";
-import type { HostMetrics } from "./metrics.js";
-import { publishWithRetry } from "./publisher.js";
-import { channelSubject } from "./names.js";
-import { signEnvelope } from "./signing.js";
-import type { Verifier } from "./verifier.js";
-import type { WorkerPool } from "./worker-pool.js";
-import type { CallResult, ComponentEnvelope, StateOp } from "./worker-protocol.js";
+import type { AgoraConfig, HostedAgentConfig } from "../../config/config.js";
+import type { Envelope } from "../../protocol/envelope.js";
+import { AgoraError, ERROR_CODES, type ErrorCode } from "../../protocol/errors.js";
+import type { HostEvent } from "../../protocol/events.js";
+import { emittedId } from "../../protocol/ids.js";
+import type { HostMetrics } from "../metrics.js";
+import { publishWithRetry } from "../../transport/publisher.js";
+import { channelSubject } from "../../protocol/subjects.js";
+import { signEnvelope } from "../../trust/signing.js";
+import type { Verifier } from "../../trust/verifier.js";
+import type { WorkerPool } from "../workers/worker-pool.js";
+import type { CallResult, ComponentEnvelope, StateOp } from "../workers/worker-protocol.js";
 
 /** Value of a processed marker while its message is being handled. */
 const INFLIGHT = "inflight";

@@ -3,7 +3,7 @@
 import { parentPort } from "node:worker_threads";
 import { pathToFileURL } from "node:url";
 import v8 from "node:v8";
-import { ACTS } from "./envelope.js";
+import { ACTS } from "../../protocol/envelope.js";
 import type { CallResult, ComponentEnvelope, FromWorker, Send, StateOp, ToWorker, WorkerLimits } from "./worker-protocol.js";
 
 v8.setFlagsFromString("--experimental-wasm-extended-const");

@@ -1,0 +1,65 @@
+// DEFAULTS: every default of agora.yaml, written once. The schema (schema.ts)
+// carries them as JSON Schema `default`s and ajv fills them in at load
+// (`useDefaults`), so parseConfig never spells a default of its own.
+import { DEFAULT_HOP, MAX_ENVELOPE_BYTES } from "../protocol/envelope.js";
+
+export const DEFAULTS = {
+  /** State directory: keys/, facts/, nats/. */
+  data: ".agora",
+  nats: {
+    host: "127.0.0.1",
+    port: 4222,
+    auth: "none",
+    /** Stream and bucket replicas. */
+    replicas: 1,
+  },
+  host: { name: "host", workers: 2 },
+  gateway: { host: "127.0.0.1", port: 8080, identity: "operator" },
+  github: {
+    identity: "github-bridge",
+    apiUrl: "https://api.github.com",
+    tokenEnv: "GITHUB_TOKEN",
+    secretEnv: "GITHUB_WEBHOOK_SECRET",
+    host: "127.0.0.1",
+    port: 8090,
+  },
+  limits: {
+    /** Hop budget of injected messages. */
+    hop: DEFAULT_HOP,
+    maxEnvelopeBytes: MAX_ENVELOPE_BYTES,
+    /** JetStream duplicate window (2 min is too short for slow agents). */
+    dedupWindow: "10m",
+    factsMaxFileBytes: 16 * 1024 * 1024,
+    /** A component call that runs longer is stopped (its worker is replaced). */
+    callDeadline: "5s",
+    /** Linear-memory cap of each agent instance. */
+    agentMemoryMb: 64,
+    maxDeliver: 5,
+    maxRestarts: 5,
+    restartWindow: "60s",
+    restartBackoff: "100ms",
+    maxClockSkew: "5m",
+    ackWait: "30s",
+    /** Older envelopes are not handed to agents: past this, "already processed" can no longer be proven. */
+    maxMessageAge: "23h",
+    /** Placement lease TTL: a host that stops renewing loses its agents after this long. */
+    leaseTtl: "10s",
+  },
+} as const;
+
+/** How long processed markers live in KV (not configurable: limits.maxMessageAge must stay below it). */
+export const MARKER_TTL_MS = 24 * 3_600_000;
+/** The shortest lease TTL: hosts renew every quarter of it. */
+export const MIN_LEASE_TTL_MS = 1000;
+
+/** Parse "10m", "30s", "250ms", "2h" into milliseconds; undefined when malformed. */
+export function durationMs(text: string): number | undefined {
+  const m = /^([0-9]+)(ms|s|m|h)$/.exec(text);
+  if (!m) return undefined;
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+}
+
+/** The default lease TTL in ms. */
+export const DEFAULT_LEASE_TTL_MS = durationMs(DEFAULTS.limits.leaseTtl)!;
+/** The default per-call deadline in ms. */
+export const DEFAULT_CALL_DEADLINE_MS = durationMs(DEFAULTS.limits.callDeadline)!;

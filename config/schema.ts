@@ -1,0 +1,131 @@
+// JSON Schema of agora.yaml (additionalProperties: false everywhere). Its
+// `default`s are DEFAULTS: ajv fills them in at load (useDefaults).
+import { MAX_HOP } from "../protocol/envelope.js";
+import { NAME_RE } from "../protocol/names.js";
+import { DEFAULTS } from "./defaults.js";
+
+const NAME_KEY = NAME_RE.source;
+const name = { type: "string", pattern: NAME_KEY } as const;
+const names = { type: "array", items: name, uniqueItems: true } as const;
+const duration = { type: "string", pattern: "^[0-9]+(ms|s|m|h)$" } as const;
+const port = { type: "integer", minimum: 0, maximum: 65535 } as const;
+/** `schema` with `value` as its default. */
+const dflt = <S extends object, V>(schema: S, value: V) => ({ ...schema, default: value }) as S & { default: V };
+
+/** A map keyed by names, each value an object (or null when `nullable`) with exactly `properties`. */
+function byName(properties: object, options: { required?: string[]; nullable?: boolean } = {}) {
+  return {
+    type: "object",
+    additionalProperties: false,
+    patternProperties: {
+      [NAME_KEY]: {
+        type: options.nullable ? ["object", "null"] : "object",
+        additionalProperties: false,
+        ...(options.required ? { required: options.required } : {}),
+        properties,
+      },
+    },
+  } as const;
+}
+
+export const CONFIG_SCHEMA = {
+  $id: "https://agora.dev/schemas/agora.yaml.json",
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    data: { type: "string", minLength: 1, default: DEFAULTS.data, description: "state directory (keys/, facts/, nats/)" },
+    nats: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        url: { type: "string", minLength: 1 },
+        host: { type: "string", minLength: 1, default: DEFAULTS.nats.host },
+        port: dflt(port, DEFAULTS.nats.port),
+        auth: { enum: ["none", "nkey"], default: DEFAULTS.nats.auth },
+        replicas: { enum: [1, 3, 5], default: DEFAULTS.nats.replicas },
+      },
+    },
+    host: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: { name: dflt(name, DEFAULTS.host.name), workers: { type: "integer", minimum: 1, maximum: 64, default: DEFAULTS.host.workers } },
+    },
+    hosts: {
+      type: "array",
+      items: name,
+      uniqueItems: true,
+      description: "every host identity of a multi-host deployment (whose signed decisions are recorded)",
+    },
+    channels: byName({ description: { type: "string" } }, { nullable: true }),
+    agents: byName(
+      { component: { type: "string", minLength: 1 }, read: names, write: names, memoryMb: { type: "integer", minimum: 2, maximum: 4096 } },
+      { required: ["component"] },
+    ),
+    external: byName(
+      { publicKey: { type: "string", pattern: "^[A-Za-z0-9_-]{43}$" }, browser: { type: "boolean" }, read: names, write: names },
+      { nullable: true },
+    ),
+    gateway: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        host: { type: "string", minLength: 1, default: DEFAULTS.gateway.host },
+        port: dflt(port, DEFAULTS.gateway.port),
+        identity: dflt(name, DEFAULTS.gateway.identity),
+        viewerToken: { type: "string", minLength: 16 },
+        operatorToken: { type: "string", minLength: 16 },
+      },
+    },
+    github: {
+      type: "object",
+      additionalProperties: false,
+      required: ["repos"],
+      properties: {
+        identity: dflt(name, DEFAULTS.github.identity),
+        apiUrl: { type: "string", pattern: "^https?://", default: DEFAULTS.github.apiUrl },
+        tokenEnv: { type: "string", pattern: "^[A-Z_][A-Z0-9_]*$", default: DEFAULTS.github.tokenEnv },
+        secretEnv: { type: "string", pattern: "^[A-Z_][A-Z0-9_]*$", default: DEFAULTS.github.secretEnv },
+        botLogin: { type: "string", minLength: 1 },
+        consoleUrl: { type: "string", pattern: "^https?://" },
+        host: { type: "string", minLength: 1, default: DEFAULTS.github.host },
+        port: dflt(port, DEFAULTS.github.port),
+        repos: {
+          type: "object",
+          additionalProperties: false,
+          minProperties: 1,
+          patternProperties: {
+            "^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$": {
+              type: ["object", "null"],
+              additionalProperties: false,
+              properties: { channel: name, decisionLabel: { type: "string", minLength: 1, maxLength: 50 } },
+            },
+          },
+        },
+      },
+    },
+    limits: {
+      type: "object",
+      additionalProperties: false,
+      default: {},
+      properties: {
+        hop: { type: "integer", minimum: 0, maximum: MAX_HOP, default: DEFAULTS.limits.hop },
+        maxEnvelopeBytes: { type: "integer", minimum: 1024, maximum: 1048576, default: DEFAULTS.limits.maxEnvelopeBytes },
+        dedupWindow: dflt(duration, DEFAULTS.limits.dedupWindow),
+        factsMaxFileBytes: { type: "integer", minimum: 4096, default: DEFAULTS.limits.factsMaxFileBytes },
+        callDeadline: dflt(duration, DEFAULTS.limits.callDeadline),
+        agentMemoryMb: { type: "integer", minimum: 2, maximum: 4096, default: DEFAULTS.limits.agentMemoryMb },
+        maxDeliver: { type: "integer", minimum: 1, maximum: 1000, default: DEFAULTS.limits.maxDeliver },
+        maxRestarts: { type: "integer", minimum: 0, maximum: 1000, default: DEFAULTS.limits.maxRestarts },
+        restartWindow: dflt(duration, DEFAULTS.limits.restartWindow),
+        restartBackoff: dflt(duration, DEFAULTS.limits.restartBackoff),
+        maxClockSkew: dflt(duration, DEFAULTS.limits.maxClockSkew),
+        ackWait: dflt(duration, DEFAULTS.limits.ackWait),
+        maxMessageAge: dflt(duration, DEFAULTS.limits.maxMessageAge),
+        leaseTtl: dflt(duration, DEFAULTS.limits.leaseTtl),
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,118 @@
+// Where things live in NATS: subjects, streams, buckets, KV keys and durable
+// consumer names — each spelled here once — and the permission literals derived from them.
+
+/** The stream holding every channel (`agora.ch.>`) and every recorded host decision (`agora.ev.>`). */
+export const STREAM = "AGORA";
+export const CHANNEL_PREFIX = "agora.ch.";
+export const EVENT_PREFIX = "agora.ev.";
+/** Dead letters: `agora.dlq.<agent>`, in stream AGORA_DLQ. */
+export const DLQ_PREFIX = "agora.dlq.";
+/** Out-of-band controls on core NATS (never stored in a stream): `agora.ctl.<verb>`. */
+export const CONTROL_PREFIX = "agora.ctl.";
+export const STREAM_SUBJECTS: readonly string[] = [`${CHANNEL_PREFIX}>`, `${EVENT_PREFIX}>`];
+export const DLQ_STREAM = "AGORA_DLQ";
+export const DLQ_SUBJECTS: readonly string[] = [`${DLQ_PREFIX}>`];
+
+/** The NATS subject of a channel. */
+export function channelSubject(channel: string): string {
+  return `${CHANNEL_PREFIX}${channel}`;
+}
+
+/** The channel of a subject `agora.ch.<channel>`, or undefined. */
+export function subjectChannel(subject: string): string | undefined {
+  return subject.startsWith(CHANNEL_PREFIX) ? subject.slice(CHANNEL_PREFIX.length) : undefined;
+}
+
+/** The subject a recorded host decision of `type` is published on. */
+export function eventSubject(type: string): string {
+  return `${EVENT_PREFIX}${type}`;
+}
+
+/** The dead-letter subject of `agent`. */
+export function dlqSubject(agent: string): string {
+  return `${DLQ_PREFIX}${agent}`;
+}
+
+/** The core-NATS subject of a control verb. */
+export function controlSubject(verb: string): string {
+  return `${CONTROL_PREFIX}${verb}`;
+}
+
+/** Public keys of identities: key = name, value = base64url raw Ed25519 key. */
+export const KEYS_BUCKET = "agora-keys";
+/** Hosted agents' state: key = `<agent>.<base64url(key)>` (stateKey). */
+export const STATE_BUCKET = "agora-state";
+/** Processed markers `<agent>.<envelope id>` and write-ahead logs `wal.<agent>`. */
+export const PROCESSED_BUCKET = "agora-processed";
+/** The latest signed control per agent (`agent.<name>`, `all`) and host (`host.<name>`). */
+export const CONTROL_BUCKET = "agora-control";
+/** Agent status as hosts report it: key = agent name, value = AgentStatusRecord. */
+export const AGENTS_BUCKET = "agora-agents";
+/** Placement leases of agents (`agent.<name>`) and records of live hosts (`host.<name>`). */
+export const LEASES_BUCKET = "agora-leases";
+/** The GitHub bridge's memory: deliveries seen, issue ↔ envelope links, comments posted. */
+export const GITHUB_BUCKET = "agora-github";
+
+/** KV key of an agent's state entry: `<agent>.<base64url(key)>`. */
+export function stateKey(agent: string, key: string): string {
+  return `${agent}.${Buffer.from(key, "utf8").toString("base64url")}`;
+}
+
+/** Decode a state KV key back to the component's key, or undefined when it is not `agent`'s. */
+export function decodeStateKey(agent: string, kvKey: string): string | undefined {
+  const prefix = `${agent}.`;
+  return kvKey.startsWith(prefix) ? Buffer.from(kvKey.slice(prefix.length), "base64url").toString("utf8") : undefined;
+}
+
+/** KV filter for every state entry of `agent`. */
+export function stateKeys(agent: string): string {
+  return `${agent}.>`;
+}
+
+/** KV key of the processed marker of (agent, envelope id). */
+export function markerKey(agent: string, id: string): string {
+  return `${agent}.${id}`;
+}
+
+/** KV key of an agent's one-entry write-ahead log. */
+export function walKey(agent: string): string {
+  return `wal.${agent}`;
+}
+
+/** KV key of an agent's placement lease. */
+export function leaseKey(agent: string): string {
+  return `agent.${agent}`;
+}
+
+/** KV key of a live host's record in the leases bucket. */
+export function hostKey(host: string): string {
+  return `host.${host}`;
+}
+
+/** Durable consumer of (hosted agent, channel); `_` cannot occur in names. */
+export function consumerName(agent: string, channel: string): string {
+  return `agent_${agent}_${channel}`;
+}
+
+/** The facts recorder's durable consumer over the whole stream. */
+export const RECORDER_CONSUMER = "agora_recorder";
+
+/** The GitHub bridge's durable consumer of a bridged channel. */
+export function bridgeConsumerName(channel: string): string {
+  return `bridge_${channel}`;
+}
+
+/** Subjects of a KV bucket's entries (`key` may be a wildcard), for NATS permissions. */
+export function kvSubject(bucket: string, key = ">"): string {
+  return `$KV.${bucket}.${key}`;
+}
+
+/** What every JetStream client needs to publish: the API, acks and reply inboxes. */
+export const JS_CLIENT_SUBJECTS: readonly string[] = ["$JS.API.>", "$JS.ACK.>", "_INBOX.>"];
+/** Reply inboxes alone. */
+export const INBOX_SUBJECTS = "_INBOX.>";
+
+/** The JetStream API calls that read one KV bucket (direct get, stream info, message get). */
+export function kvReadSubjects(bucket: string): string[] {
+  return [`$JS.API.DIRECT.GET.KV_${bucket}.>`, `$JS.API.STREAM.INFO.KV_${bucket}`, `$JS.API.STREAM.MSG.GET.KV_${bucket}`];
+}
