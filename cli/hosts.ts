@@ -1,13 +1,15 @@
 // agora host drain / undrain: move every agent off a host (before stopping or
 // upgrading it), or let it take agents again. Signed controls, out of band.
 import { loadConfig, parseDuration, type AgoraConfig } from "../config/config.js";
-import { issueControl, makeControl, type ControlVerb } from "../transport/control-plane.js";
+import { issueControl } from "../transport/control-plane.js";
 import { AgoraError } from "../protocol/errors.js";
 import { KeyStore } from "../trust/key-store.js";
 import { openInfrastructure } from "../transport/infrastructure.js";
-import { readPlacement } from "../host/placement/scheduler.js";
 import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command, type Parsed } from "./command.js";
 import { connectAs } from "./nats-url.js";
+import { readPlacement } from "../host/placement/leases.js";
+import { type ControlVerb } from "../protocol/control.js";
+import { makeControl } from "../trust/control.js";
 
 /** Sign `verb` for `host` with the gateway's key, publish it, and (for drain) wait until the host holds no agent. */
 async function hostControl(cmd: Command, verb: ControlVerb, { values, positionals }: Parsed): Promise<number> {

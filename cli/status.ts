@@ -1,12 +1,14 @@
 // agora status: every agent with its status (running / killed / failed / stopped) and host.
 import { loadConfig } from "../config/config.js";
-import { ControlState, verifyControl } from "../transport/control-plane.js";
 import { startKeyRegistry } from "../transport/session.js";
 import { openInfrastructure } from "../transport/infrastructure.js";
-import { readPlacement } from "../host/placement/scheduler.js";
 import { CONFIG_HELP, CONFIG_OPTION, type Command } from "./command.js";
+import { parseAgentStatus, statusView } from "../protocol/records.js";
 import { connectAs } from "./nats-url.js";
 import { STREAM } from "../protocol/subjects.js";
+import { readPlacement } from "../host/placement/leases.js";
+import { ControlState } from "../protocol/control.js";
+import { verifyControl } from "../trust/control.js";
 
 export const status: Command = {
   name: "status",
@@ -31,11 +33,11 @@ ${CONFIG_HELP}
       const rows = [];
       for (const a of config.agents) {
         const e = await infra.agents.get(a.name);
-        const rec = e?.operation === "PUT" ? e.json<{ status: string; host?: string; since?: string; reason?: string }>() : undefined;
-        const killed = controls.killed(a.name);
+        const rec = e?.operation === "PUT" ? parseAgentStatus(e.value) : undefined;
+        const view = statusView(rec, controls.killed(a.name) ? { since: controls.deciding(a.name)?.ts } : undefined);
         // The lease says where it runs now; the status record where it last reported from.
-        const host = placement.leases.get(a.name)?.host ?? rec?.host ?? "-";
-        rows.push({ agent: a.name, status: killed ? "killed" : (rec?.status ?? "unknown"), host, since: killed ? controls.deciding(a.name)?.ts : rec?.since, reason: rec?.reason });
+        const host = placement.leases.get(a.name)?.host ?? view.host ?? "-";
+        rows.push({ agent: a.name, status: view.status, host, since: view.since, reason: view.reason });
       }
       registry.close();
       const stream = await infra.jsm.streams.info(STREAM);

@@ -1,12 +1,13 @@
 // Fact: one rivet artifact — its shape, digest, and the recorder's signature.
 import { createHash, type KeyObject } from "node:crypto";
 import { canonicalize } from "../protocol/jcs.js";
+import { EVENT_FACTS, type EventFactType } from "../protocol/events.js";
 import { signBytes, verifyBytes } from "../trust/signing.js";
 
-export const FACT_TYPES = [
-  "speech-act", "rejected", "echo-dropped", "hop-exhausted", "blocked", "duplicate", "failed", "agent-refused", "killed", "revived", "webhook-rejected", "github-failed", "dead-lettered", "agent-failed",
-] as const;
-export type FactType = (typeof FACT_TYPES)[number];
+/** A speech act that crossed a channel, a message the first control refused, or a recorded host event. */
+export type FactType = "speech-act" | "rejected" | EventFactType;
+/** Every fact type: the two of the stream, then one per recorded event (the event table decides). */
+export const FACT_TYPES: readonly FactType[] = ["speech-act", "rejected", ...[...EVENT_FACTS.values()].map((f) => f.type)];
 
 /** The digest the first fact of a log chains to. */
 export const GENESIS = "genesis";

@@ -11,28 +11,14 @@ import { openInfrastructure, type Infrastructure } from "../transport/infrastruc
 import { pullLoop } from "../transport/pull-loop.js";
 import type { Verifier } from "../trust/verifier.js";
 import { factId, RECORDER, signFact, type Fact, type FactType } from "./fact.js";
+import { EVENT_FACTS } from "../protocol/events.js";
 import { FactLog } from "./fact-log.js";
-import { STREAM } from "../protocol/subjects.js";
+import { EVENT_PREFIX, RECORDER_CONSUMER, STREAM } from "../protocol/subjects.js";
 
 /** The recorder's identity in the key directory and KV. */
 export const RECORDER_IDENTITY = "recorder";
-export const RECORDER_CONSUMER = "agora_recorder";
 const RAW_HEAD_BYTES = 1024;
 
-const EVENT_FACT: Record<string, FactType> = {
-  echo_dropped: "echo-dropped",
-  hop_exhausted: "hop-exhausted",
-  blocked: "blocked",
-  duplicate: "duplicate",
-  failed: "failed",
-  agent_refused: "agent-refused",
-  killed: "killed",
-  revived: "revived",
-  webhook_rejected: "webhook-rejected",
-  github_failed: "github-failed",
-  dead_lettered: "dead-lettered",
-  agent_failed: "agent-failed",
-};
 
 /** What the recorder needs of a stream message (a delivery or a direct get). */
 interface StreamMessage {
@@ -155,7 +141,7 @@ export class Recorder {
 
   private async write(m: StreamMessage): Promise<void> {
     if (m.seq <= this.facts.lastSeq) return;
-    const fact = m.subject.startsWith("agora.ev.") ? this.eventFact(m) : await this.speechFact(m);
+    const fact = m.subject.startsWith(EVENT_PREFIX) ? this.eventFact(m) : await this.speechFact(m);
     fact.fields.prev = this.facts.lastDigest;
     signFact(fact, this.identity!.privateKey);
     this.facts.append([fact]);
@@ -222,9 +208,8 @@ export class Recorder {
     const verdict = this.verifier!.checkEvent(m.data, m.subject);
     if (!verdict.ok) return this.rejected(m, verdict.code, verdict.reason);
     const event = verdict.event;
-    const type = EVENT_FACT[event.type]!;
+    const { type, status } = EVENT_FACTS.get(event.type)!; // checkEvent admits recorded types only
     const detail = "channel" in event && event.channel ? ` on ${event.channel}` : "";
-    const status = type === "failed" || type === "github-failed" || type === "agent-failed" || type === "dead-lettered" ? "failed" : type === "webhook-rejected" ? "rejected" : "enforced";
     const f = this.base(m, type, `${event.agent}: ${type}${detail}`, status, [type, event.agent]);
     Object.assign(f.fields, {
       host: event.host,

@@ -8,8 +8,8 @@ import websocket from "@fastify/websocket";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AgoraClient } from "../sdk/client.js";
 import type { AgoraConfig } from "../config/config.js";
-import { ALL_AGENTS, HOST_VERBS, issueControl, makeControl, type ControlVerb } from "../transport/control-plane.js";
-import { encodeEnvelope, isAct, MAX_HOP, validateEnvelope, type Envelope } from "../protocol/envelope.js";
+import { issueControl } from "../transport/control-plane.js";
+import { ACTS, encodeEnvelope, isAct, MAX_HOP, validateEnvelope, type Envelope } from "../protocol/envelope.js";
 import { AgoraError, type ErrorCode } from "../protocol/errors.js";
 import { canonicalize } from "../protocol/jcs.js";
 import { KeyRegistry } from "../trust/key-registry.js";
@@ -25,6 +25,8 @@ import type { GithubBridge } from "./github/bridge.js";
 import { githubWebhookRoutes } from "./github/routes.js";
 import { presentedToken, roleOf, type Role, type Tokens } from "./auth.js";
 import type { WatchHub } from "./watch-hub.js";
+import { ALL_AGENTS, HOST_VERBS, type ControlVerb } from "../protocol/control.js";
+import { makeControl } from "../trust/control.js";
 
 export interface GatewayAppOptions {
   config: AgoraConfig;
@@ -108,6 +110,8 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
   app.get("/assets/noble-ed25519.js", async (_req, reply) => reply.type("text/javascript; charset=utf-8").send(noble));
   // The host's own JCS, so browser signatures are computed exactly as the host checks them.
   app.get("/assets/jcs.js", async (_req, reply) => reply.type("text/javascript; charset=utf-8").send(`export const canonicalize = ${canonicalize.toString()};\n`));
+  // The 22 performatives, from the one list the host checks against.
+  app.get("/assets/acts.js", async (_req, reply) => reply.type("text/javascript; charset=utf-8").send(`export const ACTS = ${JSON.stringify(ACTS)};\n`));
 
   // --- operations --------------------------------------------------------------
   app.get("/healthz", async () => ({ status: "ok" }));

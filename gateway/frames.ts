@@ -2,8 +2,10 @@
 import type { Envelope } from "../protocol/envelope.js";
 import type { ErrorCode } from "../protocol/errors.js";
 import type { SignedEvent } from "../protocol/events.js";
+import type { AgentStatus } from "../protocol/records.js";
 
-export type AgentStatus = "running" | "killed" | "failed" | "stopped" | "unknown";
+export type { AgentStatus };
+
 
 export interface AgentView {
   name: string;

@@ -4,7 +4,6 @@
 import { DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstream";
 import { KvWatchInclude } from "@nats-io/kv";
 import type { AgoraConfig } from "../config/config.js";
-import { ControlState, verifyControl } from "../transport/control-plane.js";
 import type { KeyRegistry } from "../trust/key-registry.js";
 import type { Infrastructure } from "../transport/infrastructure.js";
 import { subjectChannel } from "../protocol/subjects.js";
@@ -12,6 +11,13 @@ import { MetricsRegistry } from "../host/metrics.js";
 import type { Verifier } from "../trust/verifier.js";
 import type { AgentView, WatchFrame } from "./frames.js";
 import { STREAM } from "../protocol/subjects.js";
+import { CONSOLE_EVENTS } from "../protocol/events.js";
+import { parseAgentStatus, statusView, type AgentStatusRecord } from "../protocol/records.js";
+import { ControlState } from "../protocol/control.js";
+import { verifyControl } from "../trust/control.js";
+
+/** The counters a watch client gets, in display order. */
+export const WATCH_COUNTERS: readonly string[] = ["envelopes", ...CONSOLE_EVENTS, "frames_dropped"];
 
 /** Frames kept for clients that connect later. @default 200 */
 export const DEFAULT_BACKLOG = 200;
@@ -36,34 +42,17 @@ interface Client {
   maxBuffered: number;
 }
 
-interface StatusRecord {
-  status: "running" | "failed" | "stopped";
-  host?: string;
-  since?: string;
-  reason?: string;
-}
 
 export class WatchHub {
-  readonly counters: Record<string, number> = {
-    envelopes: 0,
-    rejected: 0,
-    echo_dropped: 0,
-    hop_exhausted: 0,
-    blocked: 0,
-    duplicate: 0,
-    failed: 0,
-    killed: 0,
-    revived: 0,
-    agent_refused: 0,
-    frames_dropped: 0,
-  };
+  /** The console's counters: envelopes seen, the events the table marks `console`, frames dropped. */
+  readonly counters: Record<string, number> = Object.fromEntries(WATCH_COUNTERS.map((k) => [k, 0]));
   readonly metrics = new MetricsRegistry();
   private readonly perChannel = this.metrics.counter("agora_gateway_channel_messages_total", "Messages seen on each channel by the gateway, by verification result");
   private readonly rejectsByReason = this.metrics.counter("agora_gateway_rejects_total", "Messages the gateway's verification rejected, by reason code");
   private readonly framesDropped = this.metrics.counter("agora_gateway_frames_dropped_total", "Watch frames dropped for slow clients");
   private readonly clients = new Set<Client>();
   private readonly backlog: { text: string; channel?: string }[] = [];
-  private readonly status = new Map<string, StatusRecord>();
+  private readonly status = new Map<string, AgentStatusRecord>();
   private readonly controls = new ControlState();
   private messages?: ConsumerMessages;
   private stops: (() => void)[] = [];
@@ -81,7 +70,8 @@ export class WatchHub {
   async start(): Promise<void> {
     for await (const k of await this.infra.agents.keys()) {
       const e = await this.infra.agents.get(k);
-      if (e?.operation === "PUT") this.status.set(k, e.json<StatusRecord>());
+      const record = e?.operation === "PUT" ? parseAgentStatus(e.value) : undefined;
+      if (record) this.status.set(k, record);
     }
     for await (const k of await this.infra.control.keys()) {
       const e = await this.infra.control.get(k);
@@ -92,8 +82,9 @@ export class WatchHub {
     this.stops.push(() => agents.stop(), () => controls.stop());
     void (async () => {
       for await (const e of agents) {
-        if (e.operation !== "PUT") continue;
-        this.status.set(e.key, e.json<StatusRecord>());
+        const record = e.operation === "PUT" ? parseAgentStatus(e.value) : undefined;
+        if (!record) continue; // not a status a host wrote: never shown, never a crash
+        this.status.set(e.key, record);
         const view = this.agents().find((a) => a.name === e.key);
         if (view) this.broadcast({ type: "agent", agent: view });
       }
@@ -163,18 +154,8 @@ export class WatchHub {
   /** Every agent of the config with its current status. */
   agents(): AgentView[] {
     const hosted = this.config.agents.map((a): AgentView => {
-      const s = this.status.get(a.name);
-      const killed = this.controls.killed(a.name);
-      return {
-        name: a.name,
-        kind: "hosted",
-        status: killed ? "killed" : (s?.status ?? "unknown"),
-        host: s?.host,
-        since: killed ? this.controls.deciding(a.name)?.ts : s?.since,
-        reason: s?.reason,
-        read: a.read,
-        write: a.write,
-      };
+      const killed = this.controls.killed(a.name) ? { since: this.controls.deciding(a.name)?.ts } : undefined;
+      return { name: a.name, kind: "hosted", ...statusView(this.status.get(a.name), killed), read: a.read, write: a.write };
     });
     const external = this.config.external.map((a): AgentView => ({ name: a.name, kind: "external", status: "unknown", read: a.read, write: a.write }));
     return [...hosted, ...external];

@@ -5,12 +5,12 @@ import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { AgentRuntime, loadAgentState } from "./runtime/agent-runtime.js";
 import { ComponentLoader } from "./components/component-loader.js";
-import { ALL_AGENTS, ControlFollower, HOST_VERBS, type ControlEnvelope } from "../transport/control-plane.js";
+import { ControlFollower } from "../transport/control-plane.js";
 import { HostMetrics } from "./metrics.js";
 import type { AgoraConfig, HostedAgentConfig } from "../config/config.js";
 import { AgoraError } from "../protocol/errors.js";
 import { EventHub } from "./event-hub.js";
-import { RECORDED_EVENTS, type HostEvent, type HostEventType } from "../protocol/events.js";
+import { eventDistinction, RECORDED_EVENTS, zeroCounts, type HostEvent, type HostEventType } from "../protocol/events.js";
 import { eventMsgId } from "../protocol/ids.js";
 import type { KeyRegistry } from "../trust/key-registry.js";
 import { KeyStore, type Identity } from "../trust/key-store.js";
@@ -23,6 +23,8 @@ import { startTrust } from "../transport/session.js";
 import type { Verifier } from "../trust/verifier.js";
 import { WorkerPool } from "./workers/worker-pool.js";
 import { consumerName, STREAM } from "../protocol/subjects.js";
+import type { AgentStatusRecord, ReportedStatus } from "../protocol/records.js";
+import { ALL_AGENTS, HOST_VERBS, type ControlEnvelope } from "../protocol/control.js";
 
 export interface HostOptions {
   config: AgoraConfig;
@@ -40,11 +42,7 @@ export class Host {
   readonly config: AgoraConfig;
   readonly nc: NatsConnection;
   readonly events = new EventHub();
-  readonly counters: HostCounters = {
-    delivered: 0, emitted: 0, rejected: 0, echo_dropped: 0, hop_exhausted: 0, blocked: 0,
-    duplicate: 0, failed: 0, agent_started: 0, agent_refused: 0, killed: 0, revived: 0,
-    webhook_rejected: 0, github_failed: 0, dead_lettered: 0, agent_failed: 0,
-  };
+  readonly counters: HostCounters = zeroCounts();
   readonly metrics = new HostMetrics();
   readonly runtimes = new Map<string, AgentRuntime>();
   private readonly options: HostOptions;
@@ -243,8 +241,8 @@ export class Host {
   }
 
   /** Publish an agent's status for the gateway (`agora-agents` KV). */
-  private async setStatus(agent: string, status: "running" | "failed" | "stopped", reason?: string): Promise<void> {
-    const record = { agent, status, host: this.config.host.name, since: new Date().toISOString(), ...(reason ? { reason } : {}) };
+  private async setStatus(agent: string, status: ReportedStatus, reason?: string): Promise<void> {
+    const record: AgentStatusRecord = { agent, status, host: this.config.host.name, since: new Date().toISOString(), ...(reason ? { reason } : {}) };
     await this.infra?.agents.put(agent, JSON.stringify(record)).catch((err) => this.log(`status of ${agent}: ${String(err)}`));
   }
 
@@ -256,12 +254,12 @@ export class Host {
   /** Count, stream and (for enforcement decisions) record an event. */
   async report(event: HostEvent): Promise<void> {
     this.counters[event.type]++;
+    this.metrics.observe(event);
     this.events.emit(event);
     if (!RECORDED_EVENTS.has(event.type) || !this.infra || !this.identity) return;
     const seq = "seq" in event ? event.seq : 0;
-    const extra = event.type === "blocked" ? event.target : event.type === "killed" || event.type === "revived" ? event.control : "";
     // Recorded off the agent's path: publishEvent retries through outages with a stable Nats-Msg-Id.
-    const publishing = publishEvent(this.infra.js, { name: this.identity.name, key: this.identity.privateKey }, event, eventMsgId(event.type, event.agent, seq, extra))
+    const publishing = publishEvent(this.infra.js, { name: this.identity.name, key: this.identity.privateKey }, event, eventMsgId(event.type, event.agent, seq, eventDistinction(event)))
       .catch((err) => this.log(`cannot record ${event.type}: ${String(err)}`))
       .finally(() => this.recording.delete(publishing));
     this.recording.add(publishing);

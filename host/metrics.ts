@@ -1,4 +1,5 @@
 // Metrics: Prometheus counters and histograms, rendered in text exposition format.
+import { EVENTS, type EventSpec, type HostEvent } from "../protocol/events.js";
 
 type Labels = Record<string, string>;
 
@@ -92,7 +93,7 @@ export class MetricsRegistry {
   }
 }
 
-/** The host's metrics. */
+/** The host's metrics. Events move them (observe); the drop label comes from the event table. */
 export class HostMetrics {
   readonly registry = new MetricsRegistry();
   readonly messagesIn = this.registry.counter("agora_messages_in_total", "Messages handed to components, by channel");
@@ -101,4 +102,14 @@ export class HostMetrics {
   readonly drops = this.registry.counter("agora_drops_total", "Messages or emissions dropped by a control (echo, hop, blocked, duplicate, killed)");
   readonly failures = this.registry.counter("agora_component_failures_total", "Component calls that trapped or returned an error, by agent");
   readonly handleSeconds = this.registry.histogram("agora_handle_seconds", "Time from a delivery starting to its effects committed, by agent");
+
+  /** Count what an event says happened. */
+  observe(event: HostEvent): void {
+    const drop = (EVENTS[event.type] as EventSpec).drop;
+    if (drop) this.drops.inc({ control: drop }, event.type === "hop_exhausted" ? event.dropped : 1);
+    if (event.type === "delivered") this.messagesIn.inc({ channel: event.channel });
+    else if (event.type === "emitted") this.messagesOut.inc({ channel: event.channel });
+    else if (event.type === "rejected") this.rejects.inc({ reason: event.code });
+    else if (event.type === "failed") this.failures.inc({ agent: event.agent });
+  }
 }

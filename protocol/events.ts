@@ -1,4 +1,8 @@
-// HostEvent: every decision the host takes, as a discriminated union on `type`.
+// Host events: every decision a host (or the bridge) takes, as a discriminated
+// union on `type`, and EVENTS — the one table from which the recorded set, the
+// fact types, the metrics and the console's counters derive. Adding an event
+// is one entry in HostEventFields, one row in EVENTS, and its fact type in
+// facts/schemas/agora.yaml (a test checks the schema covers every fact type).
 import type { Act } from "./envelope.js";
 import { canonicalize } from "./jcs.js";
 import type { ErrorCode } from "./errors.js";
@@ -10,41 +14,99 @@ interface Base {
   seq: number;
 }
 
-export type HostEvent =
-  | (Base & { type: "delivered"; channel: string; id: string; sender: string; act: Act; hop: number; /** epoch ms when the call started */ at: number })
-  | { type: "emitted"; agent: string; channel: string; id: string; act: Act; hop: number; re?: string }
-  | (Base & { type: "rejected"; channel?: string; id?: string; code: ErrorCode; reason: string })
-  | (Base & { type: "echo_dropped"; channel: string; id: string })
-  | (Base & { type: "hop_exhausted"; channel: string; id: string; dropped: number })
-  | (Base & { type: "blocked"; channel: string; id: string; target: string; code: ErrorCode })
-  | (Base & { type: "duplicate"; channel: string; id: string })
-  | (Base & { type: "failed"; channel: string; id: string; code: ErrorCode; error: string })
-  | (Base & { type: "dead_lettered"; channel: string; id: string; code: ErrorCode; attempts: number })
-  | { type: "agent_failed"; agent: string; code: ErrorCode; reason: string; restarts: number }
-  | { type: "killed"; agent: string; by: string; control: string }
-  | { type: "revived"; agent: string; by: string; control: string }
-  | { type: "webhook_rejected"; agent: string; code: ErrorCode; reason: string; delivery?: string }
-  | { type: "github_failed"; agent: string; code: ErrorCode; status: number; repo: string; issue: number; id: string; channel: string }
-  | { type: "agent_started"; agent: string; digest: string; ms: number }
-  | { type: "agent_refused"; agent: string; code: ErrorCode; reason: string };
+/** The fields of each event, by type. */
+export interface HostEventFields {
+  delivered: Base & { channel: string; id: string; sender: string; act: Act; hop: number; /** epoch ms when the call started */ at: number };
+  emitted: { agent: string; channel: string; id: string; act: Act; hop: number; re?: string };
+  rejected: Base & { channel?: string; id?: string; code: ErrorCode; reason: string };
+  echo_dropped: Base & { channel: string; id: string };
+  hop_exhausted: Base & { channel: string; id: string; dropped: number };
+  blocked: Base & { channel: string; id: string; target: string; code: ErrorCode };
+  duplicate: Base & { channel: string; id: string };
+  failed: Base & { channel: string; id: string; code: ErrorCode; error: string };
+  dead_lettered: Base & { channel: string; id: string; code: ErrorCode; attempts: number };
+  agent_failed: { agent: string; code: ErrorCode; reason: string; restarts: number };
+  killed: { agent: string; by: string; control: string };
+  revived: { agent: string; by: string; control: string };
+  webhook_rejected: { agent: string; code: ErrorCode; reason: string; delivery?: string };
+  github_failed: { agent: string; code: ErrorCode; status: number; repo: string; issue: number; id: string; channel: string };
+  agent_started: { agent: string; digest: string; ms: number };
+  agent_refused: { agent: string; code: ErrorCode; reason: string };
+}
 
-export type HostEventType = HostEvent["type"];
+export type HostEventType = keyof HostEventFields;
+export type HostEvent = { [T in HostEventType]: { type: T } & HostEventFields[T] }[HostEventType];
+/** The event of one type. */
+export type HostEventOf<T extends HostEventType> = Extract<HostEvent, { type: T }>;
+
+/** The status a recorded event's fact carries. */
+export type FactStatus = "enforced" | "failed" | "rejected";
+/** The `control` label of `agora_drops_total`. */
+export type DropControl = "echo" | "hop" | "blocked" | "duplicate" | "killed" | "held";
+
+export interface EventSpec {
+  /** Published signed on `agora.ev.<type>` and recorded as a fact of type `fact` with status `status`. */
+  fact?: { type: string; status: FactStatus };
+  /** Counted by the operator console (the gateway's watch counters). */
+  console?: boolean;
+  /** Counted in `agora_drops_total{control}` (by `dropped` when the event has it). */
+  drop?: DropControl;
+  /** The field that makes two events of one (type, agent, seq) distinct (their Nats-Msg-Id). */
+  distinctBy?: "target" | "control";
+}
+
+/** Every event type and what follows from it. */
+export const EVENTS = {
+  delivered: {},
+  emitted: {},
+  rejected: { console: true },
+  echo_dropped: { fact: { type: "echo-dropped", status: "enforced" }, console: true, drop: "echo" },
+  hop_exhausted: { fact: { type: "hop-exhausted", status: "enforced" }, console: true, drop: "hop" },
+  blocked: { fact: { type: "blocked", status: "enforced" }, console: true, drop: "blocked", distinctBy: "target" },
+  duplicate: { fact: { type: "duplicate", status: "enforced" }, console: true, drop: "duplicate" },
+  failed: { fact: { type: "failed", status: "failed" }, console: true },
+  agent_refused: { fact: { type: "agent-refused", status: "enforced" }, console: true },
+  killed: { fact: { type: "killed", status: "enforced" }, console: true, distinctBy: "control" },
+  revived: { fact: { type: "revived", status: "enforced" }, console: true, distinctBy: "control" },
+  webhook_rejected: { fact: { type: "webhook-rejected", status: "rejected" } },
+  github_failed: { fact: { type: "github-failed", status: "failed" } },
+  dead_lettered: { fact: { type: "dead-lettered", status: "failed" } },
+  agent_failed: { fact: { type: "agent-failed", status: "failed" } },
+  agent_started: {},
+} as const satisfies Record<HostEventType, EventSpec>;
+
+type Table = typeof EVENTS;
+/** Event types that are recorded (published on `agora.ev.<type>`, one fact each). */
+export type RecordedEventType = { [T in HostEventType]: Table[T] extends { fact: object } ? T : never }[HostEventType];
+/** The fact type of each recorded event. */
+export type EventFactType = { [T in RecordedEventType]: Table[T] extends { fact: { type: infer F } } ? F : never }[RecordedEventType];
+
+export const EVENT_TYPES = Object.keys(EVENTS) as HostEventType[];
 
 /** Enforcement decisions: published on `agora.ev.<type>` and recorded as facts. */
-export const RECORDED_EVENTS: ReadonlySet<HostEventType> = new Set([
-  "echo_dropped",
-  "hop_exhausted",
-  "blocked",
-  "duplicate",
-  "failed",
-  "agent_refused",
-  "killed",
-  "revived",
-  "webhook_rejected",
-  "github_failed",
-  "dead_lettered",
-  "agent_failed",
-]);
+export const RECORDED_EVENTS: ReadonlySet<HostEventType> = new Set(EVENT_TYPES.filter((t) => "fact" in EVENTS[t]));
+
+/** The recorded event types' facts, in table order. */
+export const EVENT_FACTS: ReadonlyMap<HostEventType, { type: EventFactType; status: FactStatus }> = new Map(
+  EVENT_TYPES.flatMap((t) => {
+    const spec: EventSpec = EVENTS[t];
+    return spec.fact ? [[t, spec.fact as { type: EventFactType; status: FactStatus }]] : [];
+  }),
+);
+
+/** The event types the console counts. */
+export const CONSOLE_EVENTS: readonly HostEventType[] = EVENT_TYPES.filter((t) => (EVENTS[t] as EventSpec).console);
+
+/** A zero count for every event type. */
+export function zeroCounts(): Record<HostEventType, number> {
+  return Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<HostEventType, number>;
+}
+
+/** What makes a recorded event distinct besides (type, agent, seq): part of its Nats-Msg-Id. */
+export function eventDistinction(event: HostEvent): string {
+  const by = (EVENTS[event.type] as EventSpec).distinctBy;
+  return by ? String((event as unknown as Record<string, unknown>)[by] ?? "") : "";
+}
 
 /** A recorded event on the wire: the event plus host, time and the host's signature. */
 export type SignedEvent = HostEvent & { v: 1; host: string; ts: string; sig: string };

@@ -4,19 +4,38 @@
 // Only the gateway may publish control subjects or write the control bucket.
 import type { AgoraConfig } from "../config/config.js";
 import { AgoraError } from "../protocol/errors.js";
-import { channelSubject } from "../protocol/subjects.js";
+import {
+  AGENTS_BUCKET,
+  channelSubject,
+  CHANNEL_PREFIX,
+  CONTROL_BUCKET,
+  controlSubject,
+  DLQ_SUBJECTS,
+  eventSubject,
+  GITHUB_BUCKET,
+  INBOX_SUBJECTS,
+  JS_CLIENT_SUBJECTS,
+  KEYS_BUCKET,
+  kvReadSubjects,
+  kvSubject,
+  LEASES_BUCKET,
+  PROCESSED_BUCKET,
+  STATE_BUCKET,
+  STREAM_SUBJECTS,
+} from "../protocol/subjects.js";
 import { userNkey } from "../trust/nkeys.js";
 
 interface User {
   name: string;
   role: string;
-  publish: string[];
-  deny?: string[];
-  subscribe: string[];
+  publish: readonly string[];
+  deny?: readonly string[];
+  subscribe: readonly string[];
 }
 
-const JS_CLIENT = ["$JS.API.>", "$JS.ACK.>", "_INBOX.>"];
-const KEYS_READ = ["$JS.API.DIRECT.GET.KV_agora-keys.>", "$JS.API.STREAM.INFO.KV_agora-keys", "$JS.API.STREAM.MSG.GET.KV_agora-keys"];
+const JS_CLIENT = JS_CLIENT_SUBJECTS;
+const KEYS_READ = kvReadSubjects(KEYS_BUCKET);
+const ALL_CHANNELS = `${CHANNEL_PREFIX}>`;
 
 /** The users and their permissions, before keys are attached. */
 export function authorizationUsers(config: AgoraConfig): User[] {
@@ -25,22 +44,34 @@ export function authorizationUsers(config: AgoraConfig): User[] {
     users.push({
       name: host,
       role: "host (runs agents, records facts)",
-      publish: ["agora.ch.>", "agora.ev.>", "agora.dlq.>", "$KV.agora-state.>", "$KV.agora-processed.>", "$KV.agora-agents.>", "$KV.agora-keys.>", "$KV.agora-leases.>", ...JS_CLIENT],
-      deny: ["agora.ctl.>", "$KV.agora-control.>"],
+      publish: [
+        ...STREAM_SUBJECTS,
+        ...DLQ_SUBJECTS,
+        ...[STATE_BUCKET, PROCESSED_BUCKET, AGENTS_BUCKET, KEYS_BUCKET, LEASES_BUCKET].map((b) => kvSubject(b)),
+        ...JS_CLIENT,
+      ],
+      deny: [controlSubject(">"), kvSubject(CONTROL_BUCKET)],
       subscribe: [">"],
     });
   }
   users.push({
     name: config.gateway.identity,
     role: "gateway (console, inject, the only one allowed to kill, revive and drain)",
-    publish: ["agora.ctl.>", "$KV.agora-control.>", "$KV.agora-keys.>", "agora.ch.>", ...JS_CLIENT],
+    publish: [controlSubject(">"), kvSubject(CONTROL_BUCKET), kvSubject(KEYS_BUCKET), ALL_CHANNELS, ...JS_CLIENT],
     subscribe: [">"],
   });
   if (config.github) {
     users.push({
       name: config.github.identity,
       role: "GitHub bridge",
-      publish: [...config.github.repos.map((r) => channelSubject(r.channel)), "agora.ev.webhook_rejected", "agora.ev.github_failed", "$KV.agora-github.>", `$KV.agora-keys.${config.github.identity}`, ...JS_CLIENT],
+      publish: [
+        ...config.github.repos.map((r) => channelSubject(r.channel)),
+        eventSubject("webhook_rejected"),
+        eventSubject("github_failed"),
+        kvSubject(GITHUB_BUCKET),
+        kvSubject(KEYS_BUCKET, config.github.identity),
+        ...JS_CLIENT,
+      ],
       subscribe: [">"],
     });
   }
@@ -50,14 +81,14 @@ export function authorizationUsers(config: AgoraConfig): User[] {
     users.push({
       name: ext.name,
       role: "external agent",
-      publish: [...ext.write.map(channelSubject), `$KV.agora-keys.${ext.name}`, ...KEYS_READ, "_INBOX.>"],
-      subscribe: [...ext.read.map(channelSubject), "_INBOX.>"],
+      publish: [...ext.write.map(channelSubject), kvSubject(KEYS_BUCKET, ext.name), ...KEYS_READ, INBOX_SUBJECTS],
+      subscribe: [...ext.read.map(channelSubject), INBOX_SUBJECTS],
     });
   }
   return users;
 }
 
-const list = (xs: string[]) => `[${xs.map((x) => JSON.stringify(x)).join(", ")}]`;
+const list = (xs: readonly string[]) => `[${xs.map((x) => JSON.stringify(x)).join(", ")}]`;
 
 /**
  * The nats-server configuration block. `publicKey(name)` returns an identity's

@@ -4,7 +4,7 @@ import type { KeyObject } from "node:crypto";
 import { AgoraError } from "../protocol/errors.js";
 import { encodeEnvelope, type Envelope, type UnsignedEnvelope } from "../protocol/envelope.js";
 import { eventSigningInput, type HostEvent, type SignedEvent } from "../protocol/events.js";
-import { channelSubject } from "../protocol/subjects.js";
+import { channelSubject, eventSubject } from "../protocol/subjects.js";
 import { signBytes, signEnvelope } from "../trust/signing.js";
 
 /** How long a publish keeps retrying through a NATS outage. @default 30000 */
@@ -49,5 +49,5 @@ export async function publishEvent(
 ): Promise<void> {
   const unsigned = { ...event, v: 1 as const, host: host.name, ts: new Date().toISOString() };
   const signed: SignedEvent = { ...unsigned, sig: signBytes(host.key, eventSigningInput(unsigned)) } as SignedEvent;
-  await publishWithRetry(js, `agora.ev.${event.type}`, JSON.stringify(signed), msgId);
+  await publishWithRetry(js, eventSubject(event.type), JSON.stringify(signed), msgId);
 }

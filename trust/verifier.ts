@@ -6,7 +6,7 @@ import { AgoraError, type ErrorCode } from "../protocol/errors.js";
 import { parseEnvelope, type Envelope } from "../protocol/envelope.js";
 import type { KeyRegistry } from "./key-registry.js";
 import { isName } from "../protocol/names.js";
-import { subjectChannel } from "../protocol/subjects.js";
+import { eventSubject, subjectChannel } from "../protocol/subjects.js";
 import { verifyBytes, verifyEnvelope } from "./signing.js";
 
 export type EventVerdict = { ok: true; event: SignedEvent } | { ok: false; code: ErrorCode; reason: string };
@@ -47,7 +47,7 @@ export class Verifier {
     } catch {
       return { ok: false, code: "AGORA_ERR_BAD_JSON", reason: "host event is not JSON" };
     }
-    if (!RECORDED_EVENTS.has(event?.type) || `agora.ev.${event.type}` !== subject || !wellFormedEvent(event as unknown as Record<string, unknown>)) {
+    if (!RECORDED_EVENTS.has(event?.type) || eventSubject(event.type) !== subject || !wellFormedEvent(event as unknown as Record<string, unknown>)) {
       return { ok: false, code: "AGORA_ERR_BAD_ENVELOPE", reason: "not a well-formed host event" };
     }
     const key = this.system.has(event.host) ? this.keys.get(event.host) : undefined;

@@ -2,9 +2,8 @@
 // signed in this browser with @noble/ed25519), and the out-of-band kill switch.
 import * as ed from "/assets/noble-ed25519.js";
 import { canonicalize } from "/assets/jcs.js";
+import { ACTS } from "/assets/acts.js";
 
-const ACTS = ["accept-proposal", "agree", "cancel", "cfp", "confirm", "disconfirm", "failure", "inform", "inform-if", "inform-ref", "not-understood", "propagate", "propose", "proxy", "query-if", "query-ref", "refuse", "reject-proposal", "request", "request-when", "request-whenever", "subscribe"];
-const COUNTERS = ["envelopes", "rejected", "blocked", "echo_dropped", "hop_exhausted", "duplicate", "failed", "killed", "frames_dropped"];
 const MAX_ROWS = 500;
 
 const $ = (sel) => document.querySelector(sel);
@@ -60,7 +59,8 @@ function renderAgents() {
 function renderCounters() {
   const dl = $("#counters");
   dl.replaceChildren();
-  for (const k of COUNTERS) dl.append(el("dt", {}, k.replace(/_/g, "-")), el("dd", { "data-counter": k }, state.counters[k] ?? 0));
+  // The counters and their order come from the gateway (its hello frame).
+  for (const k of Object.keys(state.counters)) dl.append(el("dt", {}, k.replace(/_/g, "-")), el("dd", { "data-counter": k }, state.counters[k] ?? 0));
 }
 
 function renderChannels(channels) {
@@ -105,7 +105,7 @@ function addEvent(f, count) {
   const list = $("#events");
   list.prepend(el("li", { "data-event": ev.type }, text));
   while (list.children.length > MAX_ROWS) list.lastChild.remove();
-  if (count && (ev.type in state.counters || COUNTERS.includes(ev.type))) {
+  if (count && ev.type in state.counters) {
     state.counters[ev.type] = (state.counters[ev.type] || 0) + 1;
     renderCounters();
   }

@@ -14,7 +14,7 @@ import { startTrust } from "../../transport/session.js";
 import { eventMsgId } from "../../protocol/ids.js";
 import { KeyRegistry } from "../../trust/key-registry.js";
 import { KeyStore, type Identity } from "../../trust/key-store.js";
-import { channelSubject } from "../../protocol/subjects.js";
+import { bridgeConsumerName, channelSubject, GITHUB_BUCKET } from "../../protocol/subjects.js";
 import { openInfrastructure, type Infrastructure } from "../../transport/infrastructure.js";
 import { publishEvent } from "../../transport/publisher.js";
 import { pullLoop } from "../../transport/pull-loop.js";
@@ -24,8 +24,6 @@ import { GitHubApiError, GitHubClient, type RetryOptions } from "./github-client
 import { BRIDGE_MARKER, deliveryId, mapWebhook, verifyWebhookSignature } from "./webhook.js";
 import { STREAM } from "../../protocol/subjects.js";
 
-/** Bridge memory: deliveries seen, issue ↔ envelope links, comments posted. */
-export const GITHUB_BUCKET = "agora-github";
 /** Acts that are decisions: they can set the repository's decision label. */
 export const DECISION_ACTS: ReadonlySet<string> = new Set(["agree", "confirm"]);
 
@@ -170,7 +168,7 @@ export class GithubBridge {
   // --- outbound ------------------------------------------------------------------
   private async startOutbound(): Promise<void> {
     for (const repo of this.gh.repos) {
-      const durable = `bridge_${repo.channel}`;
+      const durable = bridgeConsumerName(repo.channel);
       try {
         await this.infra.jsm.consumers.info(STREAM, durable);
       } catch {

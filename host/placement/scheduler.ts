@@ -13,36 +13,14 @@
 // only decides who tries.
 import type { KV, KvEntry } from "@nats-io/kv";
 import { KvWatchInclude } from "@nats-io/kv";
+import { DEFAULT_LEASE_TTL_MS } from "../../config/defaults.js";
 import { AgoraError } from "../../protocol/errors.js";
 import { randomId } from "../../protocol/ids.js";
-
-/** Leases of agents (`agent.<name>`) and heartbeats of hosts (`host.<name>`). */
-export const LEASES_BUCKET = "agora-leases";
-
-export const leaseKey = (agent: string): string => `agent.${agent}`;
-/** TTL of the leases bucket when nothing else says (limits.leaseTtl). */
-export const DEFAULT_LEASE_TTL_MS = 10_000;
-
-/** How long ago (ms) an entry was written, by the server's clock. */
-const ageOf = (e: KvEntry): number => Date.now() - e.created.getTime();
-export const hostKey = (host: string): string => `host.${host}`;
-
-/** Value of `agent.<name>`: who holds it. */
-export interface LeaseRecord {
-  host: string;
-  /** The host process (a restarted host adopts the leases of its previous incarnation). */
-  instance: string;
-  since: string;
-}
-
-/** Value of `host.<name>`: a live host, what it may run, and whether it is drained. */
-export interface HostRecord {
-  host: string;
-  instance: string;
-  draining: boolean;
-  eligible: string[];
-  agents: number;
-}
+import { parseHostRecord, parseLease, type HostRecord, type LeaseRecord } from "../../protocol/records.js";
+import { hostKey, LEASES_BUCKET } from "../../protocol/subjects.js";
+import { isWrongRevision } from "../../transport/jetstream-errors.js";
+import { assign } from "./assign.js";
+import { ageOf, leaseTtl, readHostRecord, readLease, releaseLease, renewLease, takeLease, writeHostRecord, removeHostRecord } from "./leases.js";
 
 export type StopReason = "released" | "lost";
 
@@ -80,41 +58,6 @@ interface Owned {
   releasing: boolean;
 }
 
-/** The error of an update whose expected revision no longer matches. */
-function wrongRevision(err: unknown): boolean {
-  return /wrong last sequence|key exists/i.test(String((err as Error)?.message ?? err));
-}
-
-/**
- * The target assignment every host computes: an agent stays with its current
- * owner while that owner is live, may run it and is under its fair share;
- * everything else goes to the least-loaded live host that may run it.
- */
-export function assign(agents: readonly string[], hosts: ReadonlyMap<string, readonly string[]>, owners: ReadonlyMap<string, string>): Map<string, string> {
-  const names = [...hosts.keys()].sort();
-  const target = new Map<string, string>();
-  if (names.length === 0) return target;
-  const load = new Map(names.map((h) => [h, 0]));
-  const may = (h: string, a: string) => hosts.get(h)!.includes(a);
-  const share = Math.ceil(agents.length / names.length);
-  const sorted = [...agents].sort();
-  for (const a of sorted) {
-    const o = owners.get(a);
-    if (o !== undefined && hosts.has(o) && may(o, a) && load.get(o)! < share) {
-      target.set(a, o);
-      load.set(o, load.get(o)! + 1);
-    }
-  }
-  for (const a of sorted) {
-    if (target.has(a)) continue;
-    let best: string | undefined;
-    for (const h of names) if (may(h, a) && (best === undefined || load.get(h)! < load.get(best)!)) best = h;
-    if (best === undefined) continue;
-    target.set(a, best);
-    load.set(best, load.get(best)! + 1);
-  }
-  return target;
-}
 
 export class Placement {
   readonly instance = randomId();
@@ -148,7 +91,7 @@ export class Placement {
 
   /** Join: watch the bucket, claim the host name, take this host's first share of agents. */
   async start(): Promise<void> {
-    this.ttlMs = (await this.o.kv.status()).ttl || DEFAULT_LEASE_TTL_MS;
+    this.ttlMs = await leaseTtl(this.o.kv);
     await this.watch();
     await this.claimName();
     // Renewals run on their own timer from the start: a long first round (many agents to start) must not let early leases lapse.
@@ -241,12 +184,8 @@ export class Placement {
       map.delete(name);
       return true;
     }
-    let value: unknown;
-    try {
-      value = e.json();
-    } catch {
-      return false;
-    }
+    const value: unknown = kind === "agent" ? parseLease(e.value) : parseHostRecord(e.value);
+    if (value === undefined) return false; // not a record a host wrote: ignored
     map.set(name, { value, revision: e.revision, created: e.created.getTime() });
     // A new host or a change of owner may call for a rebalance; a renewal does not.
     const before = current?.value as { host?: string; instance?: string; draining?: boolean } | undefined;
@@ -261,12 +200,12 @@ export class Placement {
   /** Refuse to run beside a live host of the same name; a crashed previous incarnation is taken over. */
   private async claimName(): Promise<void> {
     const { kv, host } = this.o;
-    const e = await kv.get(hostKey(host));
+    const e = await readHostRecord(kv, host);
     if (e?.operation === "PUT" && ageOf(e) < this.ttlMs) {
       const wait = Math.ceil(this.ttlMs / 2);
       this.o.log(`another process announced host ${host} ${ageOf(e)} ms ago; checking for ${wait} ms whether it is still alive …`);
       await new Promise((r) => setTimeout(r, wait));
-      const again = await kv.get(hostKey(host));
+      const again = await readHostRecord(kv, host);
       if (again?.operation === "PUT" && again.revision !== e.revision) {
         throw new AgoraError("AGORA_ERR_HOST_NAME_TAKEN", `host ${host} is already running elsewhere (it renewed its record ${hostKey(host)} in ${LEASES_BUCKET}); give this one another host.name or AGORA_HOST_NAME`);
       }
@@ -281,25 +220,23 @@ export class Placement {
   /** Write this host's record: a put the first time, then update-with-revision, so a twin of the same name shows up. */
   private heartbeat(): Promise<void> {
     const run = (async () => {
-      const key = hostKey(this.o.host);
       if (this.twin) {
         // Stay out of the way while the other process of this name is alive.
-        const e = await this.o.kv.get(key);
-        if (e?.operation === "PUT" && e.json<HostRecord>().instance !== this.instance && ageOf(e) < this.ttlMs) return;
+        const e = await readHostRecord(this.o.kv, this.o.host);
+        if (e?.operation === "PUT" && parseHostRecord(e.value)?.instance !== this.instance && ageOf(e) < this.ttlMs) return;
         this.twin = false;
         this.hostRevision = 0;
         this.o.log(`host ${this.o.host}: the other process of this name is gone; taking agents again`);
         this.wake();
       }
       const record = this.record();
-      const data = JSON.stringify(record);
       try {
-        this.hostRevision = this.hostRevision === 0 ? await this.o.kv.put(key, data) : await this.o.kv.update(key, data, this.hostRevision);
+        this.hostRevision = await writeHostRecord(this.o.kv, record, this.hostRevision);
         this.announcedDraining = record.draining;
       } catch (err) {
-        if (!wrongRevision(err)) throw err;
-        const e = await this.o.kv.get(key);
-        if (e?.operation !== "PUT" || e.json<HostRecord>().instance === this.instance) {
+        if (!isWrongRevision(err)) throw err;
+        const e = await readHostRecord(this.o.kv, this.o.host);
+        if (e?.operation !== "PUT" || parseHostRecord(e.value)?.instance === this.instance) {
           // Our own write whose answer was lost, or the record expired during an outage: write it again.
           this.hostRevision = e?.operation === "PUT" ? e.revision : 0;
           return this.heartbeat();
@@ -322,8 +259,8 @@ export class Placement {
     return sent + (this.ttlMs * 3) / 4;
   }
 
-  private leaseValue(): string {
-    return JSON.stringify({ host: this.o.host, instance: this.instance, since: new Date().toISOString() } satisfies LeaseRecord);
+  private lease(): LeaseRecord {
+    return { host: this.o.host, instance: this.instance, since: new Date().toISOString() };
   }
 
   /** Renew every held lease (update-with-revision) and the host record. */
@@ -348,13 +285,13 @@ export class Placement {
     if (this.owned.get(agent) !== o) return; // renewed while being handed over, too: the message in hand may take a while
     const sent = Date.now();
     try {
-      o.revision = await this.o.kv.update(leaseKey(agent), this.leaseValue(), o.revision);
+      o.revision = await renewLease(this.o.kv, agent, this.lease(), o.revision);
       o.validUntil = this.validAfter(sent);
     } catch (err) {
-      if (wrongRevision(err)) {
+      if (isWrongRevision(err)) {
         // Our last renewal may have landed without its answer reaching us: still ours if it names this process.
-        const e = await this.o.kv.get(leaseKey(agent)).catch(() => null);
-        if (e?.operation === "PUT" && e.json<LeaseRecord>().instance === this.instance && ageOf(e) < this.ttlMs / 2) o.revision = e.revision;
+        const e = await readLease(this.o.kv, agent).catch(() => null);
+        if (e?.operation === "PUT" && parseLease(e.value)?.instance === this.instance && ageOf(e) < this.ttlMs / 2) o.revision = e.revision;
         else await this.lose(agent, "another host holds its lease now");
       } else if (Date.now() > o.validUntil) await this.lose(agent, `lease not renewed in time (${String(err)})`);
     }
@@ -383,9 +320,7 @@ export class Placement {
     await this.o.stop(agent, "released").catch((err) => this.o.log(`agent ${agent}: stop failed: ${String(err)}`));
     this.owned.delete(agent);
     await o.renewing;
-    await this.o.kv.delete(leaseKey(agent), { previousSeq: o.revision }).catch(() => {
-      /* already expired or taken: nothing to hand over */
-    });
+    await releaseLease(this.o.kv, agent, o.revision);
   }
 
   /** Take a lease: atomic create, or adopt one left by this host's previous incarnation. */
@@ -393,10 +328,10 @@ export class Placement {
     const sent = Date.now();
     let revision: number;
     try {
-      revision = adoptRevision === undefined ? await this.o.kv.create(leaseKey(agent), this.leaseValue()) : await this.o.kv.update(leaseKey(agent), this.leaseValue(), adoptRevision);
+      revision = adoptRevision === undefined ? await takeLease(this.o.kv, agent, this.lease()) : await renewLease(this.o.kv, agent, this.lease(), adoptRevision);
     } catch (err) {
-      if (!wrongRevision(err)) this.o.log(`agent ${agent}: lease not taken: ${String(err)}`);
-      const e = await this.o.kv.get(leaseKey(agent)).catch(() => null);
+      if (!isWrongRevision(err)) this.o.log(`agent ${agent}: lease not taken: ${String(err)}`);
+      const e = await readLease(this.o.kv, agent).catch(() => null);
       if (e) this.see(e);
       return false;
     }
@@ -479,25 +414,7 @@ export class Placement {
     clearInterval(this.renewTimer);
     await this.heartbeating;
     // Only our own record: never one a live process of the same name wrote (hostRevision 0 would not check).
-    if (this.hostRevision > 0) await this.o.kv.delete(hostKey(this.o.host), { previousSeq: this.hostRevision }).catch(() => {});
+    await removeHostRecord(this.o.kv, this.o.host, this.hostRevision);
   }
 }
 
-/** Who runs what now, read from the leases bucket: live hosts and the holder of each live lease. */
-export async function readPlacement(kv: KV): Promise<{ hosts: Map<string, HostRecord>; leases: Map<string, LeaseRecord> }> {
-  const ttl = (await kv.status()).ttl || DEFAULT_LEASE_TTL_MS;
-  const hosts = new Map<string, HostRecord>();
-  const leases = new Map<string, LeaseRecord>();
-  for await (const k of await kv.keys()) {
-    const e = await kv.get(k);
-    if (e?.operation !== "PUT" || ageOf(e) >= ttl) continue;
-    const name = k.slice(k.indexOf(".") + 1);
-    try {
-      if (k.startsWith("host.")) hosts.set(name, e.json<HostRecord>());
-      else if (k.startsWith("agent.")) leases.set(name, e.json<LeaseRecord>());
-    } catch {
-      /* not ours */
-    }
-  }
-  return { hosts, leases };
-}

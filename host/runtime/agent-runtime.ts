@@ -17,7 +17,7 @@ import type { HostEvent } from "../../protocol/events.js";
 import { emittedId } from "../../protocol/ids.js";
 import type { HostMetrics } from "../metrics.js";
 import { publishWithRetry } from "../../transport/publisher.js";
-import { channelSubject } from "../../protocol/subjects.js";
+import { channelSubject, dlqSubject, markerKey, stateKey, stateKeys, walKey, decodeStateKey } from "../../protocol/subjects.js";
 import { signEnvelope } from "../../trust/signing.js";
 import type { Verifier } from "../../trust/verifier.js";
 import type { WorkerPool } from "../workers/worker-pool.js";
@@ -26,8 +26,6 @@ import type { CallResult, ComponentEnvelope, StateOp } from "../workers/worker-p
 /** Value of a processed marker while its message is being handled. */
 const INFLIGHT = "inflight";
 
-/** Dead letters: one subject per agent, in stream AGORA_DLQ. */
-export const DLQ_PREFIX = "agora.dlq.";
 
 /** What the runtime needs from its host. */
 export interface RuntimeContext {
@@ -55,21 +53,10 @@ interface Commit {
   state: StateOp[];
 }
 
-/** KV key of an agent's state entry: `<agent>.<base64url(key)>`. */
-export function stateKey(agent: string, key: string): string {
-  return `${agent}.${Buffer.from(key, "utf8").toString("base64url")}`;
-}
-
-/** Decode a state KV key back to the component's key. */
-export function decodeStateKey(agent: string, kvKey: string): string | undefined {
-  const prefix = `${agent}.`;
-  return kvKey.startsWith(prefix) ? Buffer.from(kvKey.slice(prefix.length), "base64url").toString("utf8") : undefined;
-}
-
 /** An agent's committed state, read from KV. */
 export async function loadAgentState(kv: KV, agent: string): Promise<[string, string][]> {
   const state: [string, string][] = [];
-  for await (const k of await kv.keys(`${agent}.>`)) {
+  for await (const k of await kv.keys(stateKeys(agent))) {
     const entry = await kv.get(k);
     const key = decodeStateKey(agent, k);
     if (entry && entry.operation === "PUT" && key !== undefined) state.push([key, entry.string()]);
@@ -216,10 +203,10 @@ export class AgentRuntime {
    * then reloaded, so it sees the state the commit wrote.
    */
   async recover(): Promise<void> {
-    const entry = await this.ctx.processed.get(`wal.${this.name}`);
+    const entry = await this.ctx.processed.get(walKey(this.name));
     if (!entry || entry.operation !== "PUT") return;
     const commit = entry.json<Commit>();
-    const done = await this.ctx.processed.get(`${this.name}.${commit.id}`);
+    const done = await this.ctx.processed.get(markerKey(this.name, commit.id));
     if (done?.operation === "PUT" && done.string() !== INFLIGHT) return;
     this.ctx.log(`agent ${this.name}: finishing the commit of ${commit.id} interrupted by a crash`);
     await this.apply(commit);
@@ -245,7 +232,7 @@ export class AgentRuntime {
    * marker left by an interrupted attempt is ours to finish.
    */
   private async claim(id: string): Promise<boolean> {
-    const key = `${this.name}.${id}`;
+    const key = markerKey(this.name, id);
     try {
       await this.ctx.processed.create(key, INFLIGHT);
       return false;
@@ -278,7 +265,6 @@ export class AgentRuntime {
     const own = this.ownEcho(m.data);
     if (own) {
       // Byte for byte what this host signed and published for this agent: no need to verify again.
-      this.ctx.metrics.drops.inc({ control: "echo" });
       await this.ctx.report({ type: "echo_dropped", agent, seq, channel: own.channel, id: own.id });
       m.ack();
       return;
@@ -286,7 +272,6 @@ export class AgentRuntime {
     const verdict = await this.ctx.verifier.verify(m.data, m.subject);
     if (!verdict.ok) {
       // Recorded once by the facts recorder from the stream; here only counted.
-      this.ctx.metrics.rejects.inc({ reason: verdict.code });
       await this.ctx.report({ type: "rejected", agent, seq, channel: verdict.env?.channel, id: verdict.env?.id, code: verdict.code, reason: verdict.reason });
       m.ack();
       return;
@@ -295,13 +280,11 @@ export class AgentRuntime {
     const base = { agent, seq, channel: env.channel, id: env.id };
     if (Date.now() - Date.parse(env.ts) > this.ctx.limits.maxMessageAgeMs) {
       // Processed markers expire: an envelope this old may have been handled already. Refuse it.
-      this.ctx.metrics.rejects.inc({ reason: "AGORA_ERR_TIMESTAMP" });
       await this.ctx.report({ type: "rejected", agent, seq, channel: env.channel, id: env.id, code: "AGORA_ERR_TIMESTAMP", reason: `older than limits.maxMessageAge (${this.ctx.limits.maxMessageAgeMs} ms)` });
       m.ack();
       return;
     }
     if (env.sender === agent) {
-      this.ctx.metrics.drops.inc({ control: "echo" });
       await this.ctx.report({ type: "echo_dropped", ...base });
       m.ack();
       return;
@@ -323,15 +306,12 @@ export class AgentRuntime {
     const [seen, result] = await Promise.all([this.claim(env.id), this.ctx.pool.call(agent, toComponentEnvelope(env))]);
     if (seen) {
       if (result.trapped || (result.ok && result.state.length > 0)) await this.ctx.pool.respawn(agent);
-      this.ctx.metrics.drops.inc({ control: "duplicate" });
       await this.ctx.report({ type: "duplicate", ...base });
       m.ack();
       return;
     }
     await this.ctx.report({ type: "delivered", ...base, sender: env.sender, act: env.act, hop: env.hop, at: performance.timeOrigin + started });
-    this.ctx.metrics.messagesIn.inc({ channel: env.channel });
     for (const target of result.blocked) {
-      this.ctx.metrics.drops.inc({ control: "blocked" });
       await this.ctx.report({ type: "blocked", ...base, target, code: "AGORA_ERR_NOT_GRANTED" });
     }
     if (!result.ok) {
@@ -344,7 +324,7 @@ export class AgentRuntime {
     // crash republishes the same ids and JetStream drops them. State writes do need it.
     if (commit.state.length > 0) {
       this.fence(); // a stale owner must not leave a WAL for the next one to replay
-      await this.ctx.processed.put(`wal.${agent}`, JSON.stringify(commit));
+      await this.ctx.processed.put(walKey(agent), JSON.stringify(commit));
     }
     this.pending = commit;
     await this.settle();
@@ -357,7 +337,6 @@ export class AgentRuntime {
     const agent = this.name;
     const envelopes: Envelope[] = [];
     if (result.sends.length > 0 && parent.hop === 0) {
-      this.ctx.metrics.drops.inc({ control: "hop" }, result.sends.length);
       await this.ctx.report({ type: "hop_exhausted", agent, seq, channel: parent.channel, id: parent.id, dropped: result.sends.length });
     } else {
       const ts = new Date().toISOString();
@@ -396,7 +375,6 @@ export class AgentRuntime {
     for (const [i, ack] of acks.entries()) {
       if (ack.duplicate) continue;
       const env = c.envelopes[i]!;
-      this.ctx.metrics.messagesOut.inc({ channel: env.channel });
       await this.ctx.report({ type: "emitted", agent, channel: env.channel, id: env.id, act: env.act, hop: env.hop, re: env.re });
     }
     // The last write of each key wins; distinct keys are written concurrently.
@@ -406,7 +384,7 @@ export class AgentRuntime {
     await Promise.all(
       [...last.values()].map((op) => (op.op === "set" ? this.ctx.state.put(stateKey(agent, op.key), op.value) : this.ctx.state.delete(stateKey(agent, op.key)))),
     );
-    await this.ctx.processed.put(`${agent}.${c.id}`, String(c.seq));
+    await this.ctx.processed.put(markerKey(agent, c.id), String(c.seq));
   }
 
   /**
@@ -423,7 +401,6 @@ export class AgentRuntime {
       return;
     }
     const code = codeOf(result.error);
-    this.ctx.metrics.failures.inc({ agent });
     await this.ctx.report({ type: "failed", agent, seq: m.seq, channel: env.channel, id: env.id, code, error: (result.error ?? "").slice(0, 500) });
     if (result.trapped) await this.restart(code);
     const attempts = (this.attempts.get(env.id) ?? 0) + 1;
@@ -434,10 +411,10 @@ export class AgentRuntime {
       return;
     }
     const dead = { agent, code, reason: (result.error ?? "").slice(0, 1000), attempts, seq: m.seq, channel: env.channel, id: env.id, envelope: env };
-    await publishWithRetry(this.ctx.js, `${DLQ_PREFIX}${agent}`, JSON.stringify(dead), `dlq-${agent}-${m.seq}`);
+    await publishWithRetry(this.ctx.js, dlqSubject(agent), JSON.stringify(dead), `dlq-${agent}-${m.seq}`);
     await this.ctx.report({ type: "dead_lettered", agent, seq: m.seq, channel: env.channel, id: env.id, code, attempts });
     this.attempts.delete(env.id);
-    await this.ctx.processed.put(`${agent}.${env.id}`, `dlq:${m.seq}`);
+    await this.ctx.processed.put(markerKey(agent, env.id), `dlq:${m.seq}`);
     m.ack();
   }
 

@@ -1,5 +1,8 @@
 // Messages between the host thread and the agent worker threads.
 import type { Act } from "../../protocol/envelope.js";
+import type { Send, StateOp } from "../../protocol/records.js";
+
+export type { Send, StateOp };
 
 /** What a component sees of a delivered envelope (body as JSON text). */
 export interface ComponentEnvelope {
@@ -15,16 +18,6 @@ export interface ComponentEnvelope {
   conv: string | null;
   sig: string;
 }
-
-/** A send a component queued during one call. */
-export interface Send {
-  channel: string;
-  act: Act;
-  body: string;
-  re: string | null;
-}
-
-export type StateOp = { op: "set"; key: string; value: string } | { op: "delete"; key: string };
 
 /** The effects of one `handle` call, committed by the host only when `ok`. */
 export interface CallResult {

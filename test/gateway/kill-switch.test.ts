@@ -80,7 +80,7 @@ describe("kill switch", () => {
     const host = await a.startHost();
     const g = await a.startGateway();
     // A forged control from an identity that is not the gateway's.
-    const { makeControl } = await import("../../transport/control-plane.js");
+    const { makeControl } = await import("../../trust/control.js");
     const m = await a.client("maintainer");
     const forged = makeControl("kill", "*", { name: "maintainer", key: m.identity.privateKey });
     const ack = await a.nc.request("agora.ctl.kill", JSON.stringify(forged), { timeout: 300 }).catch(() => undefined);
@@ -105,7 +105,7 @@ describe("kill switch - keys", () => {
     const host = await a.startHost();
     const g = await a.startGateway(); // registers (and pins) the operator key
     const { generateRawKeyPair, privateKeyObject } = await import("../../trust/signing.js");
-    const { makeControl } = await import("../../transport/control-plane.js");
+    const { makeControl } = await import("../../trust/control.js");
     const attacker = generateRawKeyPair();
     await a.infra.keys.put("operator", attacker.publicKey); // swap the controller's key in KV
     await new Promise((r) => setTimeout(r, 200));

@@ -3,10 +3,12 @@
 import { describe, expect, it } from "vitest";
 import { Host } from "../../host/host.js";
 import { KeyStore } from "../../trust/key-store.js";
-import { assign, leaseKey, readPlacement } from "../../host/placement/scheduler.js";
 import { startAgora, TOKENS, until } from "../helpers/agora.js";
 import { agentWasm } from "../helpers/paths.js";
 import { isAgoraError } from "../../protocol/errors.js";
+import { readPlacement } from "../../host/placement/leases.js";
+import { assign } from "../../host/placement/assign.js";
+import { leaseKey } from "../../protocol/subjects.js";
 
 const ALL = ["a", "b", "c", "d"];
 

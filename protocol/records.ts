@@ -1,0 +1,110 @@
+// The records agora keeps in KV beside the stream, and how each is read back.
+// A reader never trusts a stored value: parse* returns undefined for anything
+// that is not a well-formed record, so a bad entry is refused, never a crash.
+import type { Act, Envelope } from "./envelope.js";
+import { isName } from "./names.js";
+
+/** What hosts report of a hosted agent (bucket agora-agents, key = agent name). */
+export type ReportedStatus = "running" | "failed" | "stopped";
+/** What operators see: the reported status, unless the control plane killed it. */
+export type AgentStatus = ReportedStatus | "killed" | "unknown";
+
+export interface AgentStatusRecord {
+  agent: string;
+  status: ReportedStatus;
+  /** The host that reported it. */
+  host: string;
+  since: string;
+  reason?: string;
+}
+
+/** Value of `agent.<name>` in agora-leases: who holds an agent's placement lease. */
+export interface LeaseRecord {
+  host: string;
+  /** The host process (a restarted host adopts the leases of its previous incarnation). */
+  instance: string;
+  since: string;
+}
+
+/** Value of `host.<name>` in agora-leases: a live host, what it may run, and whether it is drained. */
+export interface HostRecord {
+  host: string;
+  instance: string;
+  draining: boolean;
+  eligible: string[];
+  agents: number;
+}
+
+/** One state write of a component call. */
+export type StateOp = { op: "set"; key: string; value: string } | { op: "delete"; key: string };
+
+/** The effects of one successful call as written to the write-ahead log `wal.<agent>`. */
+export interface CommitRecord {
+  /** The input envelope's id. */
+  id: string;
+  /** The input's stream sequence. */
+  seq: number;
+  /** Signed envelopes to publish. */
+  envelopes: Envelope[];
+  state: StateOp[];
+}
+
+/** A send a component queued during one call (before the host stamps and signs it). */
+export interface Send {
+  channel: string;
+  act: Act;
+  body: string;
+  re: string | null;
+}
+
+const REPORTED: ReadonlySet<string> = new Set(["running", "failed", "stopped"]);
+const isString = (v: unknown): v is string => typeof v === "string";
+
+/** JSON of a stored value, or undefined. */
+export function parseJson(data: Uint8Array | string): unknown {
+  try {
+    return JSON.parse(typeof data === "string" ? data : Buffer.from(data).toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+function object(v: unknown): Record<string, unknown> | undefined {
+  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+export function parseAgentStatus(data: Uint8Array | string): AgentStatusRecord | undefined {
+  const r = object(parseJson(data));
+  if (!r || !isName(r.agent) || !REPORTED.has(r.status as string) || !isName(r.host) || !isString(r.since)) return undefined;
+  if (r.reason !== undefined && !isString(r.reason)) return undefined;
+  return r as unknown as AgentStatusRecord;
+}
+
+export function parseLease(data: Uint8Array | string): LeaseRecord | undefined {
+  const r = object(parseJson(data));
+  return r && isName(r.host) && isString(r.instance) && isString(r.since) ? (r as unknown as LeaseRecord) : undefined;
+}
+
+export function parseHostRecord(data: Uint8Array | string): HostRecord | undefined {
+  const r = object(parseJson(data));
+  if (!r || !isName(r.host) || !isString(r.instance) || typeof r.draining !== "boolean" || typeof r.agents !== "number") return undefined;
+  return Array.isArray(r.eligible) && r.eligible.every(isName) ? (r as unknown as HostRecord) : undefined;
+}
+
+/** The status an operator sees of a hosted agent: one rule for the console, the API and `agora status`. */
+export interface AgentStatusView {
+  status: AgentStatus;
+  host?: string;
+  since?: string;
+  reason?: string;
+}
+
+/**
+ * A kill outranks whatever a host last reported (the host may be gone); without
+ * a report the status is unknown. `killedSince` is the deciding control's time.
+ */
+export function statusView(record: AgentStatusRecord | undefined, killed: { since?: string } | undefined): AgentStatusView {
+  if (killed) return { status: "killed", host: record?.host, since: killed.since, reason: record?.reason };
+  if (!record) return { status: "unknown" };
+  return { status: record.status, host: record.host, since: record.since, reason: record.reason };
+}
