@@ -13,7 +13,7 @@ import type { HostEvent } from "../protocol/events.js";
 import { Host } from "../host/host.js";
 import { KeyRegistry } from "../trust/key-registry.js";
 import { KeyStore } from "../trust/key-store.js";
-import { connectNats, ensureInfrastructure } from "../transport/infrastructure.js";
+import { ensureInfrastructure } from "../transport/infrastructure.js";
 import { NatsServer } from "../transport/nats-server.js";
 import { builtAgent } from "../cli/paths.js";
 import { generateRawKeyPair, privateKeyObject, publicKeyObject, signEnvelope, verifyEnvelope } from "../trust/signing.js";
@@ -21,6 +21,7 @@ import { pullLoop } from "../transport/pull-loop.js";
 import { Recorder } from "../facts/recorder.js";
 import { Gateway } from "../gateway/gateway.js";
 import { STREAM } from "../protocol/subjects.js";
+import { connectNats } from "../transport/connect.js";
 
 const QUICK = process.argv.includes("--quick");
 const PAYLOAD = { task: "build", detail: "x".repeat(200) };

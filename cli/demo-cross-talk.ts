@@ -9,11 +9,12 @@ import type { HostEvent } from "../protocol/events.js";
 import { Host } from "../host/host.js";
 import { KeyRegistry } from "../trust/key-registry.js";
 import { KeyStore } from "../trust/key-store.js";
-import { connectNats, openInfrastructure } from "../transport/infrastructure.js";
+import { openInfrastructure } from "../transport/infrastructure.js";
 import { NatsServer } from "../transport/nats-server.js";
 import { builtAgent } from "./paths.js";
 import { Recorder } from "../facts/recorder.js";
 import { verifyFacts } from "../facts/verify.js";
+import { connectNats } from "../transport/connect.js";
 
 export interface CrossTalkResult {
   /** Messages on build-coord by hop value (the maintainer's request is hop 3). */

@@ -2,9 +2,10 @@
 import { loadConfig } from "../config/config.js";
 import { KeyRegistry } from "../trust/key-registry.js";
 import { KeyStore } from "../trust/key-store.js";
-import { connectNats, openInfrastructure } from "../transport/infrastructure.js";
+import { openInfrastructure } from "../transport/infrastructure.js";
 import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command } from "./command.js";
 import { natsUrlOf } from "./nats-url.js";
+import { connectNats } from "../transport/connect.js";
 
 export const keysGen: Command = {
   name: "keys gen",

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { AgoraConfig } from "../config/config.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { KeyStore } from "../trust/key-store.js";
-import { connectNats } from "../transport/infrastructure.js";
+import { connectNats } from "../transport/connect.js";
 
 /** Where `agora up` writes the URL of the nats-server it started. */
 export function embeddedUrlFile(config: AgoraConfig): string {

@@ -5,13 +5,14 @@ import type { AgoraConfig } from "../config/config.js";
 import { Host } from "../host/host.js";
 import { KeyRegistry } from "../trust/key-registry.js";
 import { KeyStore } from "../trust/key-store.js";
-import { connectNats, openInfrastructure } from "../transport/infrastructure.js";
+import { openInfrastructure } from "../transport/infrastructure.js";
 import { NatsServer, ensureNatsServer } from "../transport/nats-server.js";
 import { Recorder } from "../facts/recorder.js";
 import { Gateway } from "../gateway/gateway.js";
 import { GithubBridge } from "../gateway/github/bridge.js";
 import { isAgoraError } from "../protocol/errors.js";
 import { embeddedUrlFile, natsUrlOf } from "./nats-url.js";
+import { connectNats } from "../transport/connect.js";
 
 export interface Running {
   server?: NatsServer;

@@ -14,6 +14,7 @@ import { factId, RECORDER, signFact, type Fact, type FactType } from "./fact.js"
 import { EVENT_FACTS } from "../protocol/events.js";
 import { FactLog } from "./fact-log.js";
 import { EVENT_PREFIX, RECORDER_CONSUMER, STREAM } from "../protocol/subjects.js";
+import { ensureDurableConsumer } from "../transport/consumer.js";
 
 /** The recorder's identity in the key directory and KV. */
 export const RECORDER_IDENTITY = "recorder";
@@ -68,20 +69,15 @@ export class Recorder {
       this.options.log?.(`recorder: ${r.file} ended in a record cut short (${r.bytes} bytes, kept in ${r.aside}); re-recording from the stream after seq ${this.facts.lastSeq}`);
     }
     this.facts.noteKey(RECORDER_IDENTITY, this.identity.publicKey);
-    try {
-      await this.infra.jsm.consumers.info(STREAM, RECORDER_CONSUMER);
-    } catch {
-      await this.infra.jsm.consumers.add(STREAM, {
-        durable_name: RECORDER_CONSUMER,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        max_ack_pending: 10_000,
-      });
-    }
+    const consumer = await ensureDurableConsumer(this.infra, STREAM, {
+      durable_name: RECORDER_CONSUMER,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      max_ack_pending: 10_000,
+    });
     // Facts the log lost (a file cut short by a crash) but the consumer already acked: record them again from the stream.
     const info = await this.infra.jsm.consumers.info(STREAM, RECORDER_CONSUMER);
     if (info.ack_floor.stream_seq > this.facts.lastSeq) await this.fillTo(info.ack_floor.stream_seq + 1);
-    const consumer = await this.infra.js.consumers.get(STREAM, RECORDER_CONSUMER);
     this.loop = pullLoop(
       consumer,
       async (m) => {

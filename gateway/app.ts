@@ -10,7 +10,7 @@ import { AgoraClient } from "../sdk/client.js";
 import type { AgoraConfig } from "../config/config.js";
 import { issueControl } from "../transport/control-plane.js";
 import { ACTS, encodeEnvelope, isAct, MAX_HOP, validateEnvelope, type Envelope } from "../protocol/envelope.js";
-import { AgoraError, type ErrorCode } from "../protocol/errors.js";
+import { AgoraError, httpStatus } from "../protocol/errors.js";
 import { canonicalize } from "../protocol/jcs.js";
 import { KeyRegistry } from "../trust/key-registry.js";
 import type { Identity } from "../trust/key-store.js";
@@ -43,25 +43,7 @@ export interface GatewayAppOptions {
   bridge?: GithubBridge;
 }
 
-const CONSOLE_DIR = fileURLToPath(new URL("./console", import.meta.url));
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  AGORA_ERR_USAGE: 400,
-  AGORA_ERR_BAD_ENVELOPE: 400,
-  AGORA_ERR_BAD_JSON: 400,
-  AGORA_ERR_BAD_NAME: 400,
-  AGORA_ERR_BAD_BODY: 400,
-  AGORA_ERR_TOO_LARGE: 413,
-  AGORA_ERR_UNKNOWN_CHANNEL: 404,
-  AGORA_ERR_UNKNOWN_SENDER: 403,
-  AGORA_ERR_BAD_SIGNATURE: 403,
-  AGORA_ERR_NOT_GRANTED: 403,
-  AGORA_ERR_CHANNEL_MISMATCH: 400,
-  AGORA_ERR_KEY_EXISTS: 409,
-  AGORA_ERR_KEY_INVALID: 400,
-  AGORA_ERR_PUBLISH: 503,
-  AGORA_ERR_UNAUTHORIZED: 401,
-  AGORA_ERR_FORBIDDEN: 403,
-};
+const CONSOLE_DIR = fileURLToPath(new URL("./console/", import.meta.url));
 
 function asset(name: string): string {
   return readFileSync(`${CONSOLE_DIR}${name}`, "utf8");
@@ -96,7 +78,7 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
   const operator = { preValidation: require("operator") };
 
   app.setErrorHandler(async (err, _req, reply) => {
-    if (err instanceof AgoraError) return reply.code(STATUS[err.code] ?? 400).send({ code: err.code, message: err.message });
+    if (err instanceof AgoraError) return reply.code(httpStatus(err.code)).send({ code: err.code, message: err.message });
     const e = err as { statusCode?: number; message?: string };
     if (e.statusCode && e.statusCode < 500) return reply.code(e.statusCode).send({ code: "AGORA_ERR_USAGE", message: e.message });
     return reply.code(500).send({ code: "AGORA_ERR_USAGE", message: "internal error" });

@@ -23,6 +23,7 @@ import { startTrust } from "../transport/session.js";
 import type { Verifier } from "../trust/verifier.js";
 import { WorkerPool } from "./workers/worker-pool.js";
 import { consumerName, STREAM } from "../protocol/subjects.js";
+import { ensureDurableConsumer } from "../transport/consumer.js";
 import type { AgentStatusRecord, ReportedStatus } from "../protocol/records.js";
 import { ALL_AGENTS, HOST_VERBS, type ControlEnvelope } from "../protocol/control.js";
 
@@ -178,20 +179,14 @@ export class Host {
     this.runtimes.set(agent.name, runtime);
     await this.setStatus(agent.name, "running");
     for (const channel of agent.read) {
-      const durable = consumerName(agent.name, channel);
-      try {
-        await infra.jsm.consumers.info(STREAM, durable);
-      } catch {
-        await infra.jsm.consumers.add(STREAM, {
-          durable_name: durable,
-          filter_subject: channelSubject(channel),
-          ack_policy: AckPolicy.Explicit,
-          deliver_policy: DeliverPolicy.New,
-          max_ack_pending: 1000,
-          ack_wait: nanos(this.config.limits.ackWaitMs),
-        });
-      }
-      const consumer = await infra.js.consumers.get(STREAM, durable);
+      const consumer = await ensureDurableConsumer(infra, STREAM, {
+        durable_name: consumerName(agent.name, channel),
+        filter_subject: channelSubject(channel),
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.New,
+        max_ack_pending: 1000,
+        ack_wait: nanos(this.config.limits.ackWaitMs),
+      });
       if (!this.loops.has(agent.name)) this.loops.set(agent.name, []);
       this.loops.get(agent.name)!.push(
         pullLoop(consumer, (m) => runtime.enqueue(m).catch((err) => this.log(`agent ${agent.name}: ${String(err)}`)), {

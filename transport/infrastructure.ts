@@ -1,42 +1,12 @@
-// NATS plumbing: connect, and the stream and KV buckets agora relies on.
-import { connect, nanos, nkeyAuthenticator, type NatsConnection } from "@nats-io/transport-node";
-import type { Identity } from "../trust/key-store.js";
-import { userSeed } from "../trust/nkeys.js";
+// The stream and KV buckets agora relies on, created or updated idempotently.
+import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { AgoraConfig } from "../config/config.js";
-import { AgoraError } from "../protocol/errors.js";
+import { isNotFound, isNotReady } from "./jetstream-errors.js";
+import { sleep } from "./backoff.js";
 import { DEFAULT_LEASE_TTL_MS, MARKER_TTL_MS } from "../config/defaults.js";
 import { AGENTS_BUCKET, CONTROL_BUCKET, DLQ_STREAM, DLQ_SUBJECTS, KEYS_BUCKET, LEASES_BUCKET, PROCESSED_BUCKET, STATE_BUCKET, STREAM, STREAM_SUBJECTS } from "../protocol/subjects.js";
-
-export interface ConnectOptions {
-  url: string;
-  name: string;
-  /** Authenticate with this identity's key as a NATS nkey. */
-  identity?: Identity;
-  /** Give up after this many ms on the first connect. @default 5000 */
-  timeoutMs?: number;
-}
-
-/** Connect with unlimited reconnects; AGORA_ERR_NATS_CONNECT on failure to reach the server. */
-export async function connectNats(options: ConnectOptions): Promise<NatsConnection> {
-  try {
-    return await connect({
-      servers: options.url.split(",").map((u) => u.trim()).filter(Boolean),
-      name: options.name,
-      timeout: options.timeoutMs ?? 5000,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      ...(options.identity ? { authenticator: nkeyAuthenticator(userSeed(options.identity.seed)) } : {}),
-    });
-  } catch (cause) {
-    throw new AgoraError(
-      "AGORA_ERR_NATS_CONNECT",
-      `cannot connect to NATS at ${options.url}: ${(cause as Error).message}; start one with 'agora up' or unset NATS_URL`,
-      { cause },
-    );
-  }
-}
 
 /** Handles to everything agora keeps in JetStream. */
 export interface Infrastructure {
@@ -67,11 +37,6 @@ export function openInfrastructure(nc: NatsConnection, config: AgoraConfig): Pro
   return ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas, leaseTtlMs: config.limits.leaseTtlMs });
 }
 
-/** Errors that mean "JetStream is not ready yet" (cluster forming, leader election). */
-function notReady(err: unknown): boolean {
-  return /temporarily unavailable|503|no responders|timeout|TIMEOUT|insufficient resources|no suitable peers/i.test(String((err as Error)?.message ?? err));
-}
-
 /**
  * Create (or update) the AGORA stream and the KV buckets. Idempotent. Retries
  * while JetStream is not ready yet, as on a cluster that is still electing its leader.
@@ -82,8 +47,8 @@ export async function ensureInfrastructure(nc: NatsConnection, options: Infrastr
     try {
       return await createInfrastructure(nc, options);
     } catch (err) {
-      if (!notReady(err) || Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 500));
+      if (!isNotReady(err) || Date.now() > deadline) throw err;
+      await sleep(500);
     }
   }
 }
@@ -98,17 +63,19 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
     duplicate_window: nanos(options.dedupWindowMs),
     num_replicas: options.replicas ?? 1,
   };
-  try {
-    const info = await jsm.streams.info(STREAM);
-    if (info.config.duplicate_window !== config.duplicate_window) {
-      await jsm.streams.update(STREAM, { ...info.config, duplicate_window: config.duplicate_window });
-    }
-  } catch {
-    await jsm.streams.add(config);
+  const info = await jsm.streams.info(STREAM).catch((err: unknown) => {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  });
+  if (!info) await jsm.streams.add(config);
+  else if (info.config.duplicate_window !== config.duplicate_window) {
+    await jsm.streams.update(STREAM, { ...info.config, duplicate_window: config.duplicate_window });
   }
-  try {
-    await jsm.streams.info(DLQ_STREAM);
-  } catch {
+  const dlq = await jsm.streams.info(DLQ_STREAM).catch((err: unknown) => {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  });
+  if (!dlq) {
     await jsm.streams.add({ name: DLQ_STREAM, subjects: [...DLQ_SUBJECTS], storage: StorageType.File, duplicate_window: nanos(options.dedupWindowMs), num_replicas: options.replicas ?? 1 });
   }
   const kvm = new Kvm(nc);

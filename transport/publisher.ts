@@ -5,6 +5,7 @@ import { AgoraError } from "../protocol/errors.js";
 import { encodeEnvelope, type Envelope, type UnsignedEnvelope } from "../protocol/envelope.js";
 import { eventSigningInput, type HostEvent, type SignedEvent } from "../protocol/events.js";
 import { channelSubject, eventSubject } from "../protocol/subjects.js";
+import { backoffMs, sleep } from "./backoff.js";
 import { signBytes, signEnvelope } from "../trust/signing.js";
 
 /** How long a publish keeps retrying through a NATS outage. @default 30000 */
@@ -24,7 +25,7 @@ export async function publishWithRetry(js: JetStreamClient, subject: string, dat
       if (Date.now() >= deadline) {
         throw new AgoraError("AGORA_ERR_PUBLISH", `publish of ${msgID} on ${subject} failed for ${retryMs} ms: ${(cause as Error).message}`, { cause });
       }
-      await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 1000)));
+      await sleep(backoffMs(attempt, 100, 1000));
     }
   }
 }

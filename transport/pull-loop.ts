@@ -2,6 +2,7 @@
 // a closing host never leaves a pull request open that the server would keep
 // filling into a dead inbox (those messages would wait out ack_wait).
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
+import { sleep } from "./backoff.js";
 
 export interface PullLoopOptions {
   /** Messages per pull. @default 64 */
@@ -34,7 +35,7 @@ export async function pullLoop(consumer: Consumer, handle: (m: JsMsg) => Promise
     } catch (err) {
       if (options.closing()) break;
       options.onError?.(err);
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
   }
 }

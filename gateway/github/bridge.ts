@@ -4,7 +4,7 @@
 // nothing at hop 0 is forwarded, and the hop budget bounds any storm.
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { AgoraClient } from "../../sdk/client.js";
 import type { AgoraConfig, GithubConfig, GithubRepoConfig } from "../../config/config.js";
 import type { Envelope } from "../../protocol/envelope.js";
@@ -15,6 +15,7 @@ import { eventMsgId } from "../../protocol/ids.js";
 import { KeyRegistry } from "../../trust/key-registry.js";
 import { KeyStore, type Identity } from "../../trust/key-store.js";
 import { bridgeConsumerName, channelSubject, GITHUB_BUCKET } from "../../protocol/subjects.js";
+import { ensureDurableConsumer } from "../../transport/consumer.js";
 import { openInfrastructure, type Infrastructure } from "../../transport/infrastructure.js";
 import { publishEvent } from "../../transport/publisher.js";
 import { pullLoop } from "../../transport/pull-loop.js";
@@ -168,19 +169,13 @@ export class GithubBridge {
   // --- outbound ------------------------------------------------------------------
   private async startOutbound(): Promise<void> {
     for (const repo of this.gh.repos) {
-      const durable = bridgeConsumerName(repo.channel);
-      try {
-        await this.infra.jsm.consumers.info(STREAM, durable);
-      } catch {
-        await this.infra.jsm.consumers.add(STREAM, {
-          durable_name: durable,
-          filter_subject: channelSubject(repo.channel),
-          ack_policy: AckPolicy.Explicit,
-          deliver_policy: DeliverPolicy.New,
-          ack_wait: 120_000_000_000,
-        });
-      }
-      const consumer = await this.infra.js.consumers.get(STREAM, durable);
+      const consumer = await ensureDurableConsumer(this.infra, STREAM, {
+        durable_name: bridgeConsumerName(repo.channel),
+        filter_subject: channelSubject(repo.channel),
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.New,
+        ack_wait: nanos(120_000),
+      });
       this.loops.push(
         pullLoop(consumer, (m) => this.outbound(m, repo).catch((err) => this.log(`github: ${String(err)}`)), {
           closing: () => this.closing,

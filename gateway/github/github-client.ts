@@ -2,6 +2,7 @@
 // retries on 429/5xx that honour Retry-After; other 4xx fail at once.
 import { Octokit } from "@octokit/rest";
 import { AgoraError } from "../../protocol/errors.js";
+import { backoffMs, sleep } from "../../transport/backoff.js";
 
 export interface RetryOptions {
   /** Attempts in all. @default 5 */
@@ -28,7 +29,7 @@ export function retryDelay(status: number, headers: Record<string, string | numb
   if (Number.isFinite(after) && after >= 0) return Math.min(after * 1000, o.maxMs);
   const reset = Number(headers["x-ratelimit-reset"]);
   if (status === 429 && Number.isFinite(reset) && reset > 0) return Math.min(Math.max(0, reset * 1000 - Date.now()), o.maxMs);
-  return Math.min(o.baseMs * 2 ** attempt, o.maxMs);
+  return backoffMs(attempt, o.baseMs, o.maxMs);
 }
 
 export class GitHubClient {
@@ -48,11 +49,11 @@ export class GitHubClient {
       } catch (err) {
         const e = err as { status?: number; response?: { headers?: Record<string, string> } };
         const status = typeof e.status === "number" ? e.status : 0;
-        const wait = status === 0 ? this.retry.baseMs * 2 ** attempt : retryDelay(status, e.response?.headers ?? {}, attempt, this.retry);
+        const wait = status === 0 ? backoffMs(attempt, this.retry.baseMs, this.retry.maxMs) : retryDelay(status, e.response?.headers ?? {}, attempt, this.retry);
         if (wait === undefined || attempt + 1 >= this.retry.attempts) {
           throw new GitHubApiError(status, `${what}: GitHub answered ${status || "no response"}${wait === undefined ? " (not retried)" : ` after ${attempt + 1} attempts`}`);
         }
-        await new Promise((r) => setTimeout(r, wait));
+        await sleep(wait);
       }
     }
   }

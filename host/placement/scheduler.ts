@@ -19,6 +19,7 @@ import { randomId } from "../../protocol/ids.js";
 import { parseHostRecord, parseLease, type HostRecord, type LeaseRecord } from "../../protocol/records.js";
 import { hostKey, LEASES_BUCKET } from "../../protocol/subjects.js";
 import { isWrongRevision } from "../../transport/jetstream-errors.js";
+import { backoffMs, sleep } from "../../transport/backoff.js";
 import { assign } from "./assign.js";
 import { ageOf, leaseTtl, readHostRecord, readLease, releaseLease, renewLease, takeLease, writeHostRecord, removeHostRecord } from "./leases.js";
 
@@ -161,7 +162,7 @@ export class Placement {
   /** The watch ended (not by close): start it again, with a fresh look at the bucket. */
   private async rewatch(): Promise<void> {
     while (!this.closed) {
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       if (this.closed) return;
       try {
         await this.watch();
@@ -204,7 +205,7 @@ export class Placement {
     if (e?.operation === "PUT" && ageOf(e) < this.ttlMs) {
       const wait = Math.ceil(this.ttlMs / 2);
       this.o.log(`another process announced host ${host} ${ageOf(e)} ms ago; checking for ${wait} ms whether it is still alive …`);
-      await new Promise((r) => setTimeout(r, wait));
+      await sleep(wait);
       const again = await readHostRecord(kv, host);
       if (again?.operation === "PUT" && again.revision !== e.revision) {
         throw new AgoraError("AGORA_ERR_HOST_NAME_TAKEN", `host ${host} is already running elsewhere (it renewed its record ${hostKey(host)} in ${LEASES_BUCKET}); give this one another host.name or AGORA_HOST_NAME`);
@@ -348,7 +349,7 @@ export class Placement {
         // The pause doubles with each failure here (2 TTL, 4 TTL, … at most 5 min); a start that works resets it.
         const failures = (this.failures.get(agent) ?? 0) + 1;
         this.failures.set(agent, failures);
-        const pause = Math.min(2 ** failures * this.ttlMs, Math.max(300_000, 2 * this.ttlMs));
+        const pause = backoffMs(failures, this.ttlMs, Math.max(300_000, 2 * this.ttlMs));
         this.o.log(`agent ${agent}: not started on ${this.o.host}: ${String(err)}; lease given back, not taken here for ${pause} ms`);
         this.cooldown.set(agent, Date.now() + pause);
         await this.giveBack(agent, o);

@@ -1,31 +1,27 @@
-// AgentRuntime: the controls around one hosted agent — echo, idempotency, hop,
-// the kill switch, supervision — and the crash-safe commit of a call's effects.
-//
-// Commit protocol (exactly-once effect per (agent, id)): after a successful call
-// the host signs the emitted envelopes, writes them and the state writes to a
-// one-entry write-ahead log `wal.<agent>` (only when there are effects), applies
-// them (publishes with deterministic Nats-Msg-Ids, KV puts), then writes the
-// processed marker `<agent>.<id>` and acks. A crash anywhere in between is
-// repaired at the next start by re-applying the WAL, which is idempotent.
+// AgentRuntime: one hosted agent on this host — its messages one at a time,
+// each through verify → admit → call → commit → ack, with the kill switch,
+// supervision (restart, hold, dead letters) and the lease fence around it.
+// The decisions are pure and live beside it: admit.ts (the controls),
+// supervision.ts; the crash-safe commit is commit.ts.
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { KeyObject } from "node:crypto";
 import type { AgoraConfig, HostedAgentConfig } from "../../config/config.js";
 import type { Envelope } from "../../protocol/envelope.js";
-import { AgoraError, ERROR_CODES, type ErrorCode } from "../../protocol/errors.js";
+import { AgoraError, type ErrorCode } from "../../protocol/errors.js";
 import type { HostEvent } from "../../protocol/events.js";
-import { emittedId } from "../../protocol/ids.js";
-import type { HostMetrics } from "../metrics.js";
+import type { CommitRecord, ReportedStatus } from "../../protocol/records.js";
+import { dlqSubject } from "../../protocol/subjects.js";
 import { publishWithRetry } from "../../transport/publisher.js";
-import { channelSubject, dlqSubject, markerKey, stateKey, stateKeys, walKey, decodeStateKey } from "../../protocol/subjects.js";
-import { signEnvelope } from "../../trust/signing.js";
-import type { Verifier } from "../../trust/verifier.js";
+import type { Verdict, Verifier } from "../../trust/verifier.js";
+import type { HostMetrics } from "../metrics.js";
 import type { WorkerPool } from "../workers/worker-pool.js";
-import type { CallResult, ComponentEnvelope, StateOp } from "../workers/worker-protocol.js";
+import type { CallResult, ComponentEnvelope } from "../workers/worker-protocol.js";
+import { admit, stamp } from "./admit.js";
+import { Commits } from "./commit.js";
+import { Supervision } from "./supervision.js";
 
-/** Value of a processed marker while its message is being handled. */
-const INFLIGHT = "inflight";
-
+export { loadAgentState } from "./commit.js";
 
 /** What the runtime needs from its host. */
 export interface RuntimeContext {
@@ -39,29 +35,10 @@ export interface RuntimeContext {
   /** Report a decision (counted, streamed, and — for enforcement — recorded). */
   report(event: HostEvent): Promise<void>;
   /** Publish an agent's status for the gateway. */
-  setStatus(agent: string, status: "running" | "failed", reason?: string): Promise<void>;
+  setStatus(agent: string, status: ReportedStatus, reason?: string): Promise<void>;
   /** Whether this host still holds the agent's placement lease (checked before every call and commit). */
   holdsLease(agent: string): boolean;
   log(line: string): void;
-}
-
-/** The effects of one successful call, as written to the WAL. */
-interface Commit {
-  id: string;
-  seq: number;
-  envelopes: Envelope[];
-  state: StateOp[];
-}
-
-/** An agent's committed state, read from KV. */
-export async function loadAgentState(kv: KV, agent: string): Promise<[string, string][]> {
-  const state: [string, string][] = [];
-  for await (const k of await kv.keys(stateKeys(agent))) {
-    const entry = await kv.get(k);
-    const key = decodeStateKey(agent, k);
-    if (entry && entry.operation === "PUT" && key !== undefined) state.push([key, entry.string()]);
-  }
-  return state;
 }
 
 function toComponentEnvelope(env: Envelope): ComponentEnvelope {
@@ -80,40 +57,30 @@ function toComponentEnvelope(env: Envelope): ComponentEnvelope {
   };
 }
 
-/** The `AGORA_ERR_…` code at the start of a component error, or the trap code. */
-function codeOf(error: string | undefined): ErrorCode {
-  const m = /^(AGORA_ERR_[A-Z_]+)/.exec(error ?? "");
-  return m && m[1]! in ERROR_CODES ? (m[1] as ErrorCode) : "AGORA_ERR_COMPONENT_TRAP";
-}
-
 export class AgentRuntime {
   readonly name: string;
   readonly config: HostedAgentConfig;
-  private readonly key: KeyObject;
   private readonly ctx: RuntimeContext;
+  private readonly commits: Commits;
+  private readonly supervision: Supervision;
   private tail: Promise<unknown> = Promise.resolve();
   /** Calls handed to the component whose effects were committed. */
   handled = 0;
   private killedFlag = false;
-  private failedFlag = false;
   private stoppingFlag = false;
   /** The placement lease is gone: nothing more may be committed from here. */
   private fencedFlag = false;
-  private holdUntil = 0;
   private wake?: () => void;
   private revival?: Promise<void>;
-  private readonly restarts: number[] = [];
-  private readonly attempts = new Map<string, number>();
   /** A commit written to the WAL but not (fully) applied yet: applied before anything else. */
-  private pending?: Commit;
-  /** The exact text of envelopes this runtime published recently, to recognise their echo. */
-  private readonly sent = new Set<string>();
+  private pending?: CommitRecord;
 
   constructor(config: HostedAgentConfig, key: KeyObject, ctx: RuntimeContext) {
     this.name = config.name;
     this.config = config;
-    this.key = key;
     this.ctx = ctx;
+    this.commits = new Commits(config.name, key, ctx, () => this.fence());
+    this.supervision = new Supervision(ctx.limits);
   }
 
   /** Process messages one at a time per agent, whichever channel they come from. */
@@ -128,19 +95,19 @@ export class AgentRuntime {
   }
 
   get failed(): boolean {
-    return this.failedFlag;
+    return this.supervision.failed;
   }
 
   /** True while nothing should be pulled for this agent: killed, failed, or backing off after a trap. */
   paused(): boolean {
-    return this.killedFlag || this.failedFlag || Date.now() < this.holdUntil;
+    return this.killedFlag || this.supervision.held(Date.now());
   }
 
   /** Resolves when pulling may resume (or on release()). */
   resumed(): Promise<void> {
     this.revival ??= new Promise((r) => (this.wake = r));
-    if (!this.killedFlag && !this.failedFlag) {
-      const t = setTimeout(() => this.unpause(), Math.max(0, this.holdUntil - Date.now()));
+    if (!this.killedFlag && !this.supervision.failed) {
+      const t = setTimeout(() => this.unpause(), Math.max(0, this.supervision.holdUntil - Date.now()));
       t.unref?.();
     }
     return this.revival;
@@ -154,9 +121,8 @@ export class AgentRuntime {
 
   /** Kill (no delivery starts after this returns) or revive the agent. Reviving also clears a failed state. */
   setKilled(killed: boolean): void {
-    if (!killed && this.failedFlag) {
-      this.failedFlag = false;
-      this.restarts.length = 0;
+    if (!killed && this.supervision.failed) {
+      this.supervision.revive();
       void this.ctx.pool.respawn(this.name).catch(() => {});
       void this.ctx.setStatus(this.name, "running");
     }
@@ -203,11 +169,8 @@ export class AgentRuntime {
    * then reloaded, so it sees the state the commit wrote.
    */
   async recover(): Promise<void> {
-    const entry = await this.ctx.processed.get(walKey(this.name));
-    if (!entry || entry.operation !== "PUT") return;
-    const commit = entry.json<Commit>();
-    const done = await this.ctx.processed.get(markerKey(this.name, commit.id));
-    if (done?.operation === "PUT" && done.string() !== INFLIGHT) return;
+    const commit = await this.commits.interrupted((l) => this.ctx.log(l));
+    if (!commit) return;
     this.ctx.log(`agent ${this.name}: finishing the commit of ${commit.id} interrupted by a crash`);
     await this.apply(commit);
     await this.ctx.pool.respawn(this.name);
@@ -226,31 +189,6 @@ export class AgentRuntime {
     }
   }
 
-  /**
-   * Claim (agent, id): an atomic create of the processed marker as "inflight".
-   * True when the id was already processed (or dead-lettered); an "inflight"
-   * marker left by an interrupted attempt is ours to finish.
-   */
-  private async claim(id: string): Promise<boolean> {
-    const key = markerKey(this.name, id);
-    try {
-      await this.ctx.processed.create(key, INFLIGHT);
-      return false;
-    } catch {
-      const e = await this.ctx.processed.get(key);
-      return e?.operation === "PUT" && e.string() !== INFLIGHT;
-    }
-  }
-
-  /** The envelope if `data` is exactly one this runtime published (its own echo). */
-  private ownEcho(data: Uint8Array): { id: string; channel: string } | undefined {
-    if (this.sent.size === 0) return undefined;
-    const text = Buffer.from(data).toString("utf8");
-    if (!this.sent.delete(text)) return undefined; // a set lookup: other messages are not parsed twice
-    const v = JSON.parse(text) as { id: string; channel: string };
-    return { id: v.id, channel: v.channel };
-  }
-
   /** Apply the pending commit (WAL written, apply interrupted) before anything else. */
   private async settle(): Promise<void> {
     if (!this.pending) return;
@@ -259,51 +197,52 @@ export class AgentRuntime {
     this.handled++;
   }
 
+  private apply(c: CommitRecord): Promise<void> {
+    return this.commits.apply(c, (env) => this.ctx.report({ type: "emitted", agent: this.name, channel: env.channel, id: env.id, act: env.act, hop: env.hop, re: env.re }));
+  }
+
   private async handle(m: JsMsg): Promise<void> {
     const seq = m.seq;
     const agent = this.name;
-    const own = this.ownEcho(m.data);
-    if (own) {
-      // Byte for byte what this host signed and published for this agent: no need to verify again.
-      await this.ctx.report({ type: "echo_dropped", agent, seq, channel: own.channel, id: own.id });
-      m.ack();
-      return;
-    }
-    const verdict = await this.ctx.verifier.verify(m.data, m.subject);
-    if (!verdict.ok) {
-      // Recorded once by the facts recorder from the stream; here only counted.
-      await this.ctx.report({ type: "rejected", agent, seq, channel: verdict.env?.channel, id: verdict.env?.id, code: verdict.code, reason: verdict.reason });
-      m.ack();
-      return;
-    }
-    const env = verdict.env;
-    const base = { agent, seq, channel: env.channel, id: env.id };
-    if (Date.now() - Date.parse(env.ts) > this.ctx.limits.maxMessageAgeMs) {
-      // Processed markers expire: an envelope this old may have been handled already. Refuse it.
-      await this.ctx.report({ type: "rejected", agent, seq, channel: env.channel, id: env.id, code: "AGORA_ERR_TIMESTAMP", reason: `older than limits.maxMessageAge (${this.ctx.limits.maxMessageAgeMs} ms)` });
-      m.ack();
-      return;
-    }
-    if (env.sender === agent) {
-      await this.ctx.report({ type: "echo_dropped", ...base });
-      m.ack();
-      return;
-    }
     await this.settle();
-    // The kill switch: checked last, right before the call, so no delivery starts once it is set.
-    if (this.stoppingFlag || !this.ctx.holdsLease(agent)) {
-      m.nak(); // the agent's next host takes it at once
+    // Byte for byte what this host signed and published for this agent: its echo, not verified again.
+    const own = this.commits.echoOf(m.data);
+    const verdict: Verdict = own ? { ok: true, env: own } : await this.ctx.verifier.verify(m.data, m.subject);
+    // The kill switch is read here, right before the call: no delivery starts once it is set.
+    const now = Date.now();
+    const admission = admit(verdict, {
+      agent,
+      now,
+      maxMessageAgeMs: this.ctx.limits.maxMessageAgeMs,
+      leaving: this.stoppingFlag || !this.ctx.holdsLease(agent),
+      killed: this.killedFlag,
+      held: this.supervision.held(now),
+    });
+    if (admission.decision === "reject") {
+      // Recorded once by the facts recorder from the stream; here only counted.
+      const env = admission.env;
+      await this.ctx.report({ type: "rejected", agent, seq, channel: env?.channel, id: env?.id, code: admission.code, reason: admission.reason });
+      m.ack();
       return;
     }
-    if (this.paused()) {
-      this.ctx.metrics.drops.inc({ control: this.killedFlag ? "killed" : "held" });
-      m.nak(250);
+    const env = admission.env;
+    const base = { agent, seq, channel: env.channel, id: env.id };
+    if (admission.decision === "drop") {
+      if (admission.control === "echo") {
+        await this.ctx.report({ type: "echo_dropped", ...base });
+        m.ack();
+      } else if (admission.control === "handover") {
+        m.nak(); // the agent's next host takes it at once
+      } else {
+        this.ctx.metrics.drops.inc({ control: admission.control });
+        m.nak(250);
+      }
       return;
     }
-    // The processed-marker lookup runs alongside the call: a duplicate is rare, and
+    // The processed-marker claim runs alongside the call: a duplicate is rare, and
     // its speculative call has no effect (nothing is committed, a changed instance is reloaded).
     const started = performance.now();
-    const [seen, result] = await Promise.all([this.claim(env.id), this.ctx.pool.call(agent, toComponentEnvelope(env))]);
+    const [seen, result] = await Promise.all([this.commits.claim(env.id), this.ctx.pool.call(agent, toComponentEnvelope(env))]);
     if (seen) {
       if (result.trapped || (result.ok && result.state.length > 0)) await this.ctx.pool.respawn(agent);
       await this.ctx.report({ type: "duplicate", ...base });
@@ -311,80 +250,20 @@ export class AgentRuntime {
       return;
     }
     await this.ctx.report({ type: "delivered", ...base, sender: env.sender, act: env.act, hop: env.hop, at: performance.timeOrigin + started });
-    for (const target of result.blocked) {
-      await this.ctx.report({ type: "blocked", ...base, target, code: "AGORA_ERR_NOT_GRANTED" });
-    }
+    for (const target of result.blocked) await this.ctx.report({ type: "blocked", ...base, target, code: "AGORA_ERR_NOT_GRANTED" });
     if (!result.ok) {
       await this.failure(m, env, result);
       return;
     }
-    this.attempts.delete(env.id);
-    const commit = await this.prepare(env, result, seq);
-    // Sends alone need no WAL: their ids are derived from (agent, input, index), so a re-run after a
-    // crash republishes the same ids and JetStream drops them. State writes do need it.
-    if (commit.state.length > 0) {
-      this.fence(); // a stale owner must not leave a WAL for the next one to replay
-      await this.ctx.processed.put(walKey(agent), JSON.stringify(commit));
-    }
+    this.supervision.succeeded(env.id);
+    const emission = stamp(agent, env, result.sends, new Date().toISOString());
+    if ("hopExhausted" in emission) await this.ctx.report({ type: "hop_exhausted", ...base, dropped: emission.hopExhausted });
+    const commit = this.commits.prepare(env.id, seq, "envelopes" in emission ? emission.envelopes : [], result.state);
+    await this.commits.writeAhead(commit);
     this.pending = commit;
     await this.settle();
     m.ack();
     this.ctx.metrics.handleSeconds.observe({ agent }, (performance.now() - started) / 1000);
-  }
-
-  /** Stamp and sign what the call emitted (unless the hop budget is spent). */
-  private async prepare(parent: Envelope, result: CallResult, seq: number): Promise<Commit> {
-    const agent = this.name;
-    const envelopes: Envelope[] = [];
-    if (result.sends.length > 0 && parent.hop === 0) {
-      await this.ctx.report({ type: "hop_exhausted", agent, seq, channel: parent.channel, id: parent.id, dropped: result.sends.length });
-    } else {
-      const ts = new Date().toISOString();
-      for (const [i, s] of result.sends.entries()) {
-        envelopes.push(
-          signEnvelope(this.key, {
-            v: 1,
-            id: emittedId(agent, parent.id, i),
-            channel: s.channel,
-            sender: agent,
-            act: s.act,
-            body: JSON.parse(s.body),
-            hop: parent.hop - 1,
-            ts,
-            ...(s.re ? { re: s.re } : {}),
-            conv: parent.conv ?? parent.id,
-          }),
-        );
-      }
-    }
-    return { id: parent.id, seq, envelopes, state: result.state };
-  }
-
-  /** Apply a commit: publish (deduplicated by id), write state, mark processed. Idempotent. */
-  private async apply(c: Commit): Promise<void> {
-    const agent = this.name;
-    this.fence();
-    const acks = await Promise.all(
-      c.envelopes.map((env) => {
-        const text = JSON.stringify(env); // encoded once: published, and remembered to spot its echo
-        this.sent.add(text);
-        if (this.sent.size > 10_000) this.sent.delete(this.sent.values().next().value!);
-        return publishWithRetry(this.ctx.js, channelSubject(env.channel), text, env.id);
-      }),
-    );
-    for (const [i, ack] of acks.entries()) {
-      if (ack.duplicate) continue;
-      const env = c.envelopes[i]!;
-      await this.ctx.report({ type: "emitted", agent, channel: env.channel, id: env.id, act: env.act, hop: env.hop, re: env.re });
-    }
-    // The last write of each key wins; distinct keys are written concurrently.
-    const last = new Map<string, StateOp>();
-    for (const op of c.state) last.set(op.key, op);
-    this.fence();
-    await Promise.all(
-      [...last.values()].map((op) => (op.op === "set" ? this.ctx.state.put(stateKey(agent, op.key), op.value) : this.ctx.state.delete(stateKey(agent, op.key)))),
-    );
-    await this.ctx.processed.put(markerKey(agent, c.id), String(c.seq));
   }
 
   /**
@@ -395,43 +274,34 @@ export class AgentRuntime {
    */
   private async failure(m: JsMsg, env: Envelope, result: CallResult): Promise<void> {
     const agent = this.name;
-    const limits = this.ctx.limits;
     if (result.retry) {
       m.nak(100); // collateral of another agent's restart: not this message's fault
       return;
     }
-    const code = codeOf(result.error);
-    await this.ctx.report({ type: "failed", agent, seq: m.seq, channel: env.channel, id: env.id, code, error: (result.error ?? "").slice(0, 500) });
+    const { code, message } = result.error ?? { code: "AGORA_ERR_COMPONENT_TRAP" as ErrorCode, message: "" };
+    const text = `${code}: ${message}`;
+    await this.ctx.report({ type: "failed", agent, seq: m.seq, channel: env.channel, id: env.id, code, error: text.slice(0, 500) });
     if (result.trapped) await this.restart(code);
-    const attempts = (this.attempts.get(env.id) ?? 0) + 1;
-    this.attempts.set(env.id, attempts);
-    if (this.attempts.size > 10_000) this.attempts.delete(this.attempts.keys().next().value!);
-    if (attempts < limits.maxDeliver) {
-      m.nak(Math.min(limits.restartBackoffMs * 2 ** (attempts - 1), 30_000));
+    const next = this.supervision.attemptFailed(env.id);
+    if (!next.deadLetter) {
+      m.nak(next.retryInMs);
       return;
     }
-    const dead = { agent, code, reason: (result.error ?? "").slice(0, 1000), attempts, seq: m.seq, channel: env.channel, id: env.id, envelope: env };
+    const dead = { agent, code, reason: text.slice(0, 1000), attempts: next.attempts, seq: m.seq, channel: env.channel, id: env.id, envelope: env };
     await publishWithRetry(this.ctx.js, dlqSubject(agent), JSON.stringify(dead), `dlq-${agent}-${m.seq}`);
-    await this.ctx.report({ type: "dead_lettered", agent, seq: m.seq, channel: env.channel, id: env.id, code, attempts });
-    this.attempts.delete(env.id);
-    await this.ctx.processed.put(markerKey(agent, env.id), `dlq:${m.seq}`);
+    await this.ctx.report({ type: "dead_lettered", agent, seq: m.seq, channel: env.channel, id: env.id, code, attempts: next.attempts });
+    await this.commits.deadLettered(env.id, m.seq);
     m.ack();
   }
 
   private async restart(code: ErrorCode): Promise<void> {
-    const { maxRestarts, restartWindowMs, restartBackoffMs } = this.ctx.limits;
-    const now = Date.now();
-    this.restarts.push(now);
-    while (this.restarts.length > 0 && this.restarts[0]! < now - restartWindowMs) this.restarts.shift();
-    if (this.restarts.length > maxRestarts) {
-      this.failedFlag = true;
-      const reason = `${this.restarts.length} restarts within ${restartWindowMs} ms (last: ${code})`;
-      this.ctx.log(`agent ${this.name} failed: ${reason}`);
-      await this.ctx.setStatus(this.name, "failed", reason);
-      await this.ctx.report({ type: "agent_failed", agent: this.name, code: "AGORA_ERR_AGENT_FAILED", reason, restarts: this.restarts.length });
+    const outcome = this.supervision.trapped(Date.now(), code);
+    if (outcome.failed) {
+      this.ctx.log(`agent ${this.name} failed: ${outcome.reason}`);
+      await this.ctx.setStatus(this.name, "failed", outcome.reason);
+      await this.ctx.report({ type: "agent_failed", agent: this.name, code: "AGORA_ERR_AGENT_FAILED", reason: outcome.reason, restarts: outcome.restarts });
       return;
     }
-    this.holdUntil = now + Math.min(restartBackoffMs * 2 ** (this.restarts.length - 1), 30_000);
     await this.ctx.pool.respawn(this.name).catch((err) => this.ctx.log(`agent ${this.name}: respawn failed: ${String(err)}`));
   }
 }

@@ -4,6 +4,7 @@ import { parentPort } from "node:worker_threads";
 import { pathToFileURL } from "node:url";
 import v8 from "node:v8";
 import { ACTS } from "../../protocol/envelope.js";
+import { isErrorCode, type ErrorCode, type WireError } from "../../protocol/errors.js";
 import type { CallResult, ComponentEnvelope, FromWorker, Send, StateOp, ToWorker, WorkerLimits } from "./worker-protocol.js";
 
 v8.setFlagsFromString("--experimental-wasm-extended-const");
@@ -114,10 +115,21 @@ function errorText(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }
 
+/**
+ * An error as `{ code, message }` for the host thread. A component's error result
+ * (and what our imports throw into it) is text starting with an AGORA_ERR_ code;
+ * anything else — a trap, an uncaught exception — gets `fallback`.
+ */
+function wireError(err: unknown, fallback: ErrorCode): WireError {
+  const text = errorText(err);
+  const m = /^(AGORA_ERR_[A-Z_]+):?\s*/.exec(text);
+  return m && isErrorCode(m[1]) ? { code: m[1], message: text.slice(m[0].length) } : { code: fallback, message: text };
+}
+
 async function call(agent: string, env: ComponentEnvelope): Promise<CallResult> {
   const slot = agents.get(agent);
   const empty = { sends: [], state: [], blocked: [], micros: 0 };
-  if (!slot?.instance) return { ok: false, error: `AGORA_ERR_COMPONENT_LOAD: agent ${agent} is not running`, ...empty };
+  if (!slot?.instance) return { ok: false, error: { code: "AGORA_ERR_COMPONENT_LOAD", message: `agent ${agent} is not running` }, ...empty };
   const ctx: CallContext = { sends: [], staged: new Map(), ops: [], blocked: [] };
   slot.ctx = ctx;
   const started = performance.now();
@@ -138,7 +150,7 @@ async function call(agent: string, env: ComponentEnvelope): Promise<CallResult> 
       slot.instance = undefined;
       await instantiate(agent, slot).catch(() => {});
     }
-    return { ok: false, trapped, error: errorText(err), sends: [], state: [], blocked: ctx.blocked, micros: Math.round((performance.now() - started) * 1000) };
+    return { ok: false, trapped, error: wireError(err, "AGORA_ERR_COMPONENT_TRAP"), sends: [], state: [], blocked: ctx.blocked, micros: Math.round((performance.now() - started) * 1000) };
   } finally {
     slot.ctx = undefined;
   }
@@ -152,7 +164,7 @@ parentPort!.on("message", async (msg: ToWorker) => {
         components.set(msg.digest, { glue, modules: msg.modules });
         post({ type: "loaded", digest: msg.digest });
       } catch (err) {
-        post({ type: "loaded", digest: msg.digest, error: errorText(err) });
+        post({ type: "loaded", digest: msg.digest, error: wireError(err, "AGORA_ERR_COMPONENT_LOAD") });
       }
       break;
     case "spawn":
@@ -161,7 +173,7 @@ parentPort!.on("message", async (msg: ToWorker) => {
         await instantiate(msg.agent, slot);
         post({ type: "spawned", agent: msg.agent });
       } catch (err) {
-        post({ type: "spawned", agent: msg.agent, error: errorText(err) });
+        post({ type: "spawned", agent: msg.agent, error: wireError(err, "AGORA_ERR_COMPONENT_LOAD") });
       }
       break;
     case "call":

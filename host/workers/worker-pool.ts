@@ -4,7 +4,7 @@
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { AgoraError } from "../../protocol/errors.js";
+import { AgoraError, fromWireError, type WireError } from "../../protocol/errors.js";
 import type { LoadedComponent } from "../components/component-loader.js";
 import type { CallResult, ComponentEnvelope, FromWorker, ToWorker, WorkerLimits } from "./worker-protocol.js";
 
@@ -39,7 +39,7 @@ function startWorker(): Worker {
   return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`, { eval: true });
 }
 
-const failed = (error: string, extra: Partial<CallResult> = {}): CallResult => ({ ok: false, error, sends: [], state: [], blocked: [], micros: 0, ...extra });
+const failed = (error: WireError, extra: Partial<CallResult> = {}): CallResult => ({ ok: false, error, sends: [], state: [], blocked: [], micros: 0, ...extra });
 
 class PoolWorker {
   readonly worker: Worker;
@@ -71,17 +71,17 @@ class PoolWorker {
     const w = this.waiting.get(key);
     this.waiting.delete(key);
     if (!w) return;
-    if (msg.error) w.reject(new AgoraError("AGORA_ERR_COMPONENT_LOAD", msg.error));
+    if (msg.error) w.reject(fromWireError(msg.error));
     else w.resolve();
   }
 
   /** Resolve everything outstanding: with a culprit, the other calls are marked `retry`. */
-  failAll(err: Error, culprit?: { agent: string; error: string }): void {
+  failAll(err: Error, culprit?: { agent: string; error: WireError }): void {
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
     for (const { agent, resolve } of this.calls.values()) {
       if (culprit?.agent === agent) resolve(failed(culprit.error, { trapped: true }));
-      else resolve(failed(`AGORA_ERR_WORKER_RESTART: ${err.message}`, { retry: true }));
+      else resolve(failed({ code: "AGORA_ERR_WORKER_RESTART", message: err.message }, { retry: true }));
     }
     this.calls.clear();
   }
@@ -137,7 +137,7 @@ export class WorkerPool {
    * worker and are instantiated from KV before any call reaches them; calls in
    * flight fail — the culprit's as a trap, the others as `retry`.
    */
-  private replace(w: PoolWorker, err: Error, culprit?: { agent: string; error: string }): void {
+  private replace(w: PoolWorker, err: Error, culprit?: { agent: string; error: WireError }): void {
     if (w.terminated && !culprit) return;
     w.terminated = true;
     this.restarts++;
@@ -184,14 +184,14 @@ export class WorkerPool {
   /** Run `handle(env)` for `agent`; resolves with the call's effects, never rejects. */
   async call(agent: string, env: ComponentEnvelope): Promise<CallResult> {
     const p = this.placement.get(agent);
-    if (!p) return failed(`AGORA_ERR_COMPONENT_LOAD: ${agent} is not spawned`);
+    if (!p) return failed({ code: "AGORA_ERR_COMPONENT_LOAD", message: `${agent} is not spawned` });
     // The worker may be replaced while we wait; always post to the current, ready one.
     for (;;) {
       const ready = p.ready;
       try {
         await ready;
       } catch (err) {
-        return failed(`AGORA_ERR_COMPONENT_LOAD: ${agent} could not be instantiated: ${String(err)}`, { trapped: true });
+        return failed({ code: "AGORA_ERR_COMPONENT_LOAD", message: `${agent} could not be instantiated: ${String(err)}` }, { trapped: true });
       }
       if (ready === p.ready && !p.worker.terminated) break;
     }
@@ -216,7 +216,7 @@ export class WorkerPool {
   private overrun(w: PoolWorker, agent: string, deadline: number): void {
     if (w.terminated) return;
     this.options.log?.(`agent ${agent}: call exceeded the ${deadline} ms deadline; restarting its worker`);
-    this.replace(w, new Error(`deadline of ${deadline} ms exceeded by ${agent}`), { agent, error: `AGORA_ERR_DEADLINE: handle did not return within ${deadline} ms` });
+    this.replace(w, new Error(`deadline of ${deadline} ms exceeded by ${agent}`), { agent, error: { code: "AGORA_ERR_DEADLINE", message: `handle did not return within ${deadline} ms` } });
   }
 
   /** Forget `agent` (it moved to another host): its instance is dropped from its worker. */

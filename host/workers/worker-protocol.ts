@@ -1,6 +1,7 @@
 // Messages between the host thread and the agent worker threads.
 import type { Act } from "../../protocol/envelope.js";
 import type { Send, StateOp } from "../../protocol/records.js";
+import type { WireError } from "../../protocol/errors.js";
 
 export type { Send, StateOp };
 
@@ -22,7 +23,8 @@ export interface ComponentEnvelope {
 /** The effects of one `handle` call, committed by the host only when `ok`. */
 export interface CallResult {
   ok: boolean;
-  error?: string;
+  /** Why the call failed; crosses the thread boundary as `{ code, message }`. */
+  error?: WireError;
   trapped?: boolean;
   /** Not this agent's fault (its worker was restarted for another agent): try again. */
   retry?: boolean;
@@ -47,8 +49,8 @@ export type ToWorker =
   | { type: "drop"; agent: string };
 
 export type FromWorker =
-  | { type: "loaded"; digest: string; error?: string }
-  | { type: "spawned"; agent: string; error?: string }
+  | { type: "loaded"; digest: string; error?: WireError }
+  | { type: "spawned"; agent: string; error?: WireError }
   | { type: "started"; callId: number }
   | { type: "result"; callId: number; result: CallResult };
 

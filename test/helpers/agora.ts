@@ -12,10 +12,11 @@ import { Host } from "../../host/host.js";
 import type { HostEvent } from "../../protocol/events.js";
 import { KeyRegistry } from "../../trust/key-registry.js";
 import { KeyStore } from "../../trust/key-store.js";
-import { connectNats, openInfrastructure, type Infrastructure } from "../../transport/infrastructure.js";
+import { openInfrastructure, type Infrastructure } from "../../transport/infrastructure.js";
 import { Recorder } from "../../facts/recorder.js";
 import { Gateway } from "../../gateway/gateway.js";
 import { startNats, type TestNats } from "./nats-server.js";
+import { connectNats } from "../../transport/connect.js";
 
 /** Gateway tokens used by tests. */
 export const TOKENS = { viewer: "viewer-token-0123456789", operator: "operator-token-0123456789", generated: false };

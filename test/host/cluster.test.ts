@@ -12,13 +12,14 @@ import { AgoraClient } from "../../sdk/client.js";
 import { parseConfig, type AgoraConfig } from "../../config/config.js";
 import { KeyRegistry } from "../../trust/key-registry.js";
 import { KeyStore } from "../../trust/key-store.js";
-import { connectNats, openInfrastructure, type Infrastructure } from "../../transport/infrastructure.js";
+import { openInfrastructure, type Infrastructure } from "../../transport/infrastructure.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { until } from "../helpers/agora.js";
 import { counted, describeTally, expectExactlyOnce, hostProcess, sendAll, type HostProcess } from "../helpers/counting.js";
 import { startCluster, type TestCluster } from "../helpers/nats-cluster.js";
 import { fixtureWasm, ROOT } from "../helpers/paths.js";
 import { readPlacement } from "../../host/placement/leases.js";
+import { connectNats } from "../../transport/connect.js";
 
 const COUNTERS = ["c1", "c2", "c3", "c4"];
 const LEASE_TTL_MS = 3000;

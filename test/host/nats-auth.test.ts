@@ -11,10 +11,11 @@ import { Host } from "../../host/host.js";
 import { KeyRegistry } from "../../trust/key-registry.js";
 import { KeyStore } from "../../trust/key-store.js";
 import { natsAuthorization } from "../../transport/authorization.js";
-import { connectNats, openInfrastructure } from "../../transport/infrastructure.js";
+import { openInfrastructure } from "../../transport/infrastructure.js";
 import { NatsServer } from "../../transport/nats-server.js";
 import { until } from "../helpers/agora.js";
 import { agentWasm } from "../helpers/paths.js";
+import { connectNats } from "../../transport/connect.js";
 
 describe("nats-config", () => {
   it("nats-config - generated credentials: an external agent can use its grants and nothing else (the server refuses)", async () => {

@@ -1,0 +1,148 @@
+// The commit protocol: exactly-once effect per (agent, id).
+//
+// 1. claim   — the processed marker `<agent>.<id>` is created atomically as
+//              "inflight" (alongside the call); an existing final marker means
+//              a duplicate, an "inflight" one an interrupted attempt to finish.
+// 2. prepare — the host signs what the call emitted (stamped by admit.stamp).
+// 3. WAL     — only when the call wrote state: the whole commit goes to the
+//              one-entry write-ahead log `wal.<agent>`. Sends alone need none:
+//              their ids derive from (agent, input id, index), so a re-run
+//              republishes the same ids and JetStream's dedup window drops them.
+// 4. apply   — publish (Nats-Msg-Id = envelope id), write state (last write of
+//              each key wins), write the final marker (the input's seq).
+// 5. ack     — by the runtime, after apply.
+// A crash anywhere is repaired at the next start (recover): the WAL is applied
+// again, which is idempotent. Every write is fenced by the placement lease.
+import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import type { KeyObject } from "node:crypto";
+import type { Envelope, UnsignedEnvelope } from "../../protocol/envelope.js";
+import type { CommitRecord, StateOp } from "../../protocol/records.js";
+import { parseJson } from "../../protocol/records.js";
+import { channelSubject, decodeStateKey, markerKey, stateKey, stateKeys, walKey } from "../../protocol/subjects.js";
+import { publishWithRetry } from "../../transport/publisher.js";
+import { signEnvelope } from "../../trust/signing.js";
+
+/** Value of a processed marker while its message is being handled. */
+export const INFLIGHT = "inflight";
+/** Own envelopes remembered to recognise their echo without verifying them again. */
+const MAX_REMEMBERED = 10_000;
+
+/** Where commits go. */
+export interface CommitStore {
+  js: JetStreamClient;
+  state: KV;
+  processed: KV;
+}
+
+/** An agent's committed state, read from KV. */
+export async function loadAgentState(kv: KV, agent: string): Promise<[string, string][]> {
+  const state: [string, string][] = [];
+  for await (const k of await kv.keys(stateKeys(agent))) {
+    const entry = await kv.get(k);
+    const key = decodeStateKey(agent, k);
+    if (entry && entry.operation === "PUT" && key !== undefined) state.push([key, entry.string()]);
+  }
+  return state;
+}
+
+/** A WAL entry read back: a commit record, or undefined when it is not one (never trusted blindly). */
+export function parseCommit(data: Uint8Array | string): CommitRecord | undefined {
+  const c = parseJson(data) as Partial<CommitRecord> | undefined;
+  if (!c || typeof c.id !== "string" || typeof c.seq !== "number" || !Array.isArray(c.envelopes) || !Array.isArray(c.state)) return undefined;
+  return c as CommitRecord;
+}
+
+/** One agent's commits. `fence` throws once this host may no longer act for the agent. */
+export class Commits {
+  /** The exact text of envelopes published recently, to recognise their echo. */
+  private readonly published = new Set<string>();
+
+  constructor(
+    readonly agent: string,
+    private readonly key: KeyObject,
+    private readonly store: CommitStore,
+    private readonly fence: () => void,
+  ) {}
+
+  /**
+   * Claim (agent, id): an atomic create of the processed marker as "inflight".
+   * True when the id was already processed (or dead-lettered); an "inflight"
+   * marker left by an interrupted attempt is ours to finish.
+   */
+  async claim(id: string): Promise<boolean> {
+    const key = markerKey(this.agent, id);
+    try {
+      await this.store.processed.create(key, INFLIGHT);
+      return false;
+    } catch {
+      const e = await this.store.processed.get(key);
+      return e?.operation === "PUT" && e.string() !== INFLIGHT;
+    }
+  }
+
+  /** Sign the stamped envelopes: the commit of input `id` at stream sequence `seq`. */
+  prepare(id: string, seq: number, stamped: readonly UnsignedEnvelope[], state: StateOp[]): CommitRecord {
+    return { id, seq, envelopes: stamped.map((e) => signEnvelope(this.key, e)), state };
+  }
+
+  /** Write the commit ahead when it has state writes (sends alone are re-derivable). */
+  async writeAhead(c: CommitRecord): Promise<void> {
+    if (c.state.length === 0) return;
+    this.fence(); // a stale owner must not leave a WAL for the next one to replay
+    await this.store.processed.put(walKey(this.agent), JSON.stringify(c));
+  }
+
+  /**
+   * Apply a commit: publish (deduplicated by id), write state, mark processed.
+   * Idempotent. `published` is told of each envelope JetStream stored (not a replay).
+   */
+  async apply(c: CommitRecord, published: (env: Envelope) => Promise<void>): Promise<void> {
+    this.fence();
+    const acks: PubAck[] = await Promise.all(
+      c.envelopes.map((env) => {
+        const text = JSON.stringify(env); // encoded once: published, and remembered to spot its echo
+        this.published.add(text);
+        if (this.published.size > MAX_REMEMBERED) this.published.delete(this.published.values().next().value!);
+        return publishWithRetry(this.store.js, channelSubject(env.channel), text, env.id);
+      }),
+    );
+    for (const [i, ack] of acks.entries()) if (!ack.duplicate) await published(c.envelopes[i]!);
+    // The last write of each key wins; distinct keys are written concurrently.
+    const last = new Map<string, StateOp>();
+    for (const op of c.state) last.set(op.key, op);
+    this.fence();
+    await Promise.all(
+      [...last.values()].map((op) =>
+        op.op === "set" ? this.store.state.put(stateKey(this.agent, op.key), op.value) : this.store.state.delete(stateKey(this.agent, op.key)),
+      ),
+    );
+    await this.store.processed.put(markerKey(this.agent, c.id), String(c.seq));
+  }
+
+  /** Mark `id` as handled by dead-lettering (a redelivery is then a duplicate). */
+  async deadLettered(id: string, seq: number): Promise<void> {
+    await this.store.processed.put(markerKey(this.agent, id), `dlq:${seq}`);
+  }
+
+  /** The commit a crash interrupted, if any: in the WAL and not marked processed. */
+  async interrupted(log: (line: string) => void): Promise<CommitRecord | undefined> {
+    const entry = await this.store.processed.get(walKey(this.agent));
+    if (!entry || entry.operation !== "PUT") return undefined;
+    const commit = parseCommit(entry.value);
+    if (!commit) {
+      log(`agent ${this.agent}: ${walKey(this.agent)} in the processed bucket is not a commit record; ignored`);
+      return undefined;
+    }
+    const done = await this.store.processed.get(markerKey(this.agent, commit.id));
+    return done?.operation === "PUT" && done.string() !== INFLIGHT ? undefined : commit;
+  }
+
+  /** The envelope if `data` is exactly one this agent published (its own echo): no need to verify it again. */
+  echoOf(data: Uint8Array): Envelope | undefined {
+    if (this.published.size === 0) return undefined;
+    const text = Buffer.from(data).toString("utf8");
+    if (!this.published.delete(text)) return undefined; // a set lookup: other messages are not parsed twice
+    return JSON.parse(text) as Envelope;
+  }
+}
