@@ -16,7 +16,13 @@ import { KeyStore } from "../trust/key-store.js";
 import { ensureInfrastructure } from "../transport/infrastructure.js";
 import { NatsServer } from "../transport/nats-server.js";
 import { builtAgent } from "../cli/paths.js";
-import { generateRawKeyPair, privateKeyObject, publicKeyObject, signEnvelope, verifyEnvelope } from "../trust/signing.js";
+import {
+  generateRawKeyPair,
+  privateKeyObject,
+  publicKeyObject,
+  signEnvelope,
+  verifyEnvelope,
+} from "../trust/signing.js";
 import { pullLoop } from "../transport/pull-loop.js";
 import { Recorder } from "../facts/recorder.js";
 import { Gateway } from "../gateway/gateway.js";
@@ -53,7 +59,11 @@ function round(n: number, d = 1): number {
   return Math.round(n * 10 ** d) / 10 ** d;
 }
 
-async function agora(dir: string, url: string, spec: Record<string, unknown>): Promise<{ config: AgoraConfig; nc: NatsConnection }> {
+async function agora(
+  dir: string,
+  url: string,
+  spec: Record<string, unknown>,
+): Promise<{ config: AgoraConfig; nc: NatsConnection }> {
   const config = parseConfig({ data: join(dir, "data"), host: { workers: 2 }, ...spec }, { baseDir: dir, env: {} });
   const nc = await connectNats({ url, name: "bench" });
   await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
@@ -68,7 +78,16 @@ async function purge(nc: NatsConnection): Promise<void> {
 // --- crypto -------------------------------------------------------------------------
 async function crypto(): Promise<Results["crypto"]> {
   const pair = generateRawKeyPair();
-  const env = signEnvelope(privateKeyObject(pair), { v: 1, id: "bench", channel: "c", sender: "s", act: "inform", body: PAYLOAD, hop: 3, ts: new Date().toISOString() });
+  const env = signEnvelope(privateKeyObject(pair), {
+    v: 1,
+    id: "bench",
+    channel: "c",
+    sender: "s",
+    act: "inform",
+    body: PAYLOAD,
+    hop: 3,
+    ts: new Date().toISOString(),
+  });
   const key = publicKeyObject(pair.publicKey);
   const n = QUICK ? 2000 : 20_000;
   let t = performance.now();
@@ -90,19 +109,38 @@ async function raw(url: string, lanes: number, messages: number): Promise<Result
   const infra = await ensureInfrastructure(nc, { dedupWindowMs: 600_000 });
   await infra.jsm.streams.add({ name: "RAW", subjects: ["raw.>"] }).catch(() => {});
   const js: JetStreamClient = jetstream(nc);
-  const body = JSON.stringify({ v: 1, id: "x".repeat(22), channel: "raw", sender: "s", act: "request", body: PAYLOAD, hop: 3, ts: new Date().toISOString(), sig: "s".repeat(86) });
+  const body = JSON.stringify({
+    v: 1,
+    id: "x".repeat(22),
+    channel: "raw",
+    sender: "s",
+    act: "request",
+    body: PAYLOAD,
+    hop: 3,
+    ts: new Date().toISOString(),
+    sig: "s".repeat(86),
+  });
   let republished = 0;
   let closing = false;
   const loops: Promise<void>[] = [];
   for (let l = 0; l < lanes; l++) {
-    await infra.jsm.consumers.add("RAW", { durable_name: `raw_${l}`, filter_subject: `raw.in.${l}`, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New });
+    await infra.jsm.consumers.add("RAW", {
+      durable_name: `raw_${l}`,
+      filter_subject: `raw.in.${l}`,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.New,
+    });
     const consumer = await js.consumers.get("RAW", `raw_${l}`);
     loops.push(
-      pullLoop(consumer, async (m) => {
-        await js.publish(`raw.out.${l}`, m.data, { msgID: `o${m.seq}` });
-        m.ack();
-        republished++;
-      }, { closing: () => closing }),
+      pullLoop(
+        consumer,
+        async (m) => {
+          await js.publish(`raw.out.${l}`, m.data, { msgID: `o${m.seq}` });
+          m.ack();
+          republished++;
+        },
+        { closing: () => closing },
+      ),
     );
   }
   const t0 = performance.now();
@@ -127,11 +165,18 @@ async function produce(n: number, send: (i: number) => Promise<unknown>): Promis
 }
 
 // --- agora: signed inject → verify → controls → component → signed reply → fact ------
-async function agoraThroughput(dir: string, url: string, lanes: number, messages: number): Promise<Omit<Results["agora"], "ratio">> {
+async function agoraThroughput(
+  dir: string,
+  url: string,
+  lanes: number,
+  messages: number,
+): Promise<Omit<Results["agora"], "ratio">> {
   const channels = Array.from({ length: lanes }, (_, i) => `lane-${i}`);
   const { config, nc } = await agora(dir, url, {
     channels: Object.fromEntries(channels.map((c) => [c, null])),
-    agents: Object.fromEntries(channels.map((c, i) => [`responder-${i}`, { component: builtAgent("responder"), read: [c], write: [c] }])),
+    agents: Object.fromEntries(
+      channels.map((c, i) => [`responder-${i}`, { component: builtAgent("responder"), read: [c], write: [c] }]),
+    ),
     external: { bench: { write: channels } },
   });
   const infra = await ensureInfrastructure(nc, { dedupWindowMs: 600_000 });
@@ -152,7 +197,9 @@ async function agoraThroughput(dir: string, url: string, lanes: number, messages
   const t0 = performance.now();
   await produce(messages, (i) => client.send(channels[i % lanes]!, "request", PAYLOAD, { hop: 1 }));
   await waitFor(() => verified >= messages, "every reply verified");
-  log(`  replies verified after ${((performance.now() - t0) / 1000).toFixed(2)} s; facts so far ${recorder.facts.lastSeq}`);
+  log(
+    `  replies verified after ${((performance.now() - t0) / 1000).toFixed(2)} s; facts so far ${recorder.facts.lastSeq}`,
+  );
   const last = (await infra.jsm.streams.info(STREAM)).state.last_seq;
   await recorder.waitFor(last, 120_000);
   const secs = (performance.now() - t0) / 1000;
@@ -164,7 +211,12 @@ async function agoraThroughput(dir: string, url: string, lanes: number, messages
 }
 
 // --- latency at offered loads ---------------------------------------------------------
-async function latency(dir: string, url: string, offered: number, seconds: number): Promise<Results["latency"][number]> {
+async function latency(
+  dir: string,
+  url: string,
+  offered: number,
+  seconds: number,
+): Promise<Results["latency"][number]> {
   const { config, nc } = await agora(dir, url, {
     channels: { lat: null },
     agents: { responder: { component: builtAgent("responder"), read: ["lat"], write: ["lat"] } },
@@ -205,7 +257,14 @@ async function latency(dir: string, url: string, offered: number, seconds: numbe
   await host.close();
   await nc.drain();
   const sorted = [...lat].sort((a, b) => a - b);
-  return { offered, achieved: Math.round(Math.min(achieved, offered)), p50: round(percentile(sorted, 50), 2), p99: round(percentile(sorted, 99), 2), p999: round(percentile(sorted, 99.9), 2), n: lat.length };
+  return {
+    offered,
+    achieved: Math.round(Math.min(achieved, offered)),
+    p50: round(percentile(sorted, 50), 2),
+    p99: round(percentile(sorted, 99), 2),
+    p999: round(percentile(sorted, 99.9), 2),
+    n: lat.length,
+  };
 }
 
 // --- hosted agents on one host ----------------------------------------------------------
@@ -213,7 +272,12 @@ async function manyAgents(dir: string, url: string, count: number): Promise<Resu
   const channels = ["many"];
   const { config, nc } = await agora(dir, url, {
     channels: { many: null },
-    agents: Object.fromEntries(Array.from({ length: count }, (_, i) => [`agent-${i}`, { component: builtAgent("responder"), read: channels, write: channels }])),
+    agents: Object.fromEntries(
+      Array.from({ length: count }, (_, i) => [
+        `agent-${i}`,
+        { component: builtAgent("responder"), read: channels, write: channels },
+      ]),
+    ),
   });
   global.gc?.();
   const rss0 = process.memoryUsage().rss;
@@ -226,7 +290,12 @@ async function manyAgents(dir: string, url: string, count: number): Promise<Resu
   await host.close();
   await nc.drain();
   if (started !== count) throw new Error(`only ${started} of ${count} agents started`);
-  return { count, instantiateMs: round(ms / count, 2), rssMiBPerAgent: round((rss - rss0) / count / 1024 / 1024, 2), totalRssMiB: Math.round(rss / 1024 / 1024) };
+  return {
+    count,
+    instantiateMs: round(ms / count, 2),
+    rssMiBPerAgent: round((rss - rss0) / count / 1024 / 1024, 2),
+    totalRssMiB: Math.round(rss / 1024 / 1024),
+  };
 }
 
 // --- kill switch with ≥ 10,000 queued -------------------------------------------------------
@@ -244,7 +313,11 @@ async function kill(dir: string, url: string, queued: number): Promise<Results["
   void (async () => {
     for await (const e of host.events.subscribe()) events.push(e);
   })();
-  const g = await Gateway.create({ config, nc, tokens: { viewer: "v".repeat(20), operator: "o".repeat(20), generated: false } });
+  const g = await Gateway.create({
+    config,
+    nc,
+    tokens: { viewer: "v".repeat(20), operator: "o".repeat(20), generated: false },
+  });
   const client = new AgoraClient(nc, id);
   await produce(queued + 500, () => client.send("flood", "inform", { n: 1 }, { hop: 0 }));
   const delivered = () => events.filter((e): e is Extract<HostEvent, { type: "delivered" }> => e.type === "delivered");
@@ -252,7 +325,12 @@ async function kill(dir: string, url: string, queued: number): Promise<Results["
   const info = await infra.jsm.consumers.info(STREAM, "agent_voter_flood");
   const now = () => performance.timeOrigin + performance.now();
   const called = now();
-  await g.app.inject({ method: "POST", url: "/api/kill", headers: { authorization: `Bearer ${"o".repeat(20)}` }, payload: { agent: "voter" } });
+  await g.app.inject({
+    method: "POST",
+    url: "/api/kill",
+    headers: { authorization: `Bearer ${"o".repeat(20)}` },
+    payload: { agent: "voter" },
+  });
   const returned = now();
   await new Promise((r) => setTimeout(r, 1000));
   const after = delivered().filter((e) => e.at > returned);
@@ -260,17 +338,46 @@ async function kill(dir: string, url: string, queued: number): Promise<Results["
   await g.close();
   await host.close();
   await nc.drain();
-  return { queued: info.num_pending + info.num_ack_pending, deliveriesAfterReturn: after.length, lastStartAfterReturnMs: round(Math.max(0, lastStart - returned), 2), callMs: round(returned - called, 1) };
+  return {
+    queued: info.num_pending + info.num_ack_pending,
+    deliveriesAfterReturn: after.length,
+    lastStartAfterReturnMs: round(Math.max(0, lastStart - returned), 2),
+    callMs: round(returned - called, 1),
+  };
 }
 
 function table(r: Results): string {
   const rows: [string, string, string][] = [
-    ["raw JetStream pipeline (publish → consume → ack → republish)", `${r.raw.msgsPerSec.toLocaleString("en")} msgs/s`, `${r.raw.lanes} lanes`],
-    ["agora (signed inject → verify → controls → wasm → signed reply → fact)", `${r.agora.msgsPerSec.toLocaleString("en")} msgs/s`, `ratio ${(r.agora.ratio * 100).toFixed(0)} % (target ≥ 50 %)`],
-    ...r.latency.map((l): [string, string, string] => [`latency inject → verified reply @ ${l.offered} msgs/s`, `p50 ${l.p50} ms · p99 ${l.p99} ms · p99.9 ${l.p999} ms`, `${l.achieved} msgs/s achieved${l.offered === 1000 ? " (target p99 ≤ 10 ms)" : ""}`]),
-    ...r.agents.map((a): [string, string, string] => [`${a.count} hosted agents on one host`, `${a.instantiateMs} ms/agent · ${a.rssMiBPerAgent} MiB/agent`, `process RSS ${a.totalRssMiB} MiB${a.count === 1000 ? " (target ≤ 1 GiB)" : ""}`]),
-    ["kill switch with queued messages", `${r.kill.deliveriesAfterReturn} deliveries after the kill returned (last +${r.kill.lastStartAfterReturnMs} ms)`, `${r.kill.queued.toLocaleString("en")} queued; call ${r.kill.callMs} ms (target ≤ 100 ms)`],
-    ["Ed25519 verify", `node:crypto ${r.crypto.nodeVerifyPerSec.toLocaleString("en")}/s · @noble/ed25519 ${r.crypto.nobleVerifyPerSec.toLocaleString("en")}/s`, ""],
+    [
+      "raw JetStream pipeline (publish → consume → ack → republish)",
+      `${r.raw.msgsPerSec.toLocaleString("en")} msgs/s`,
+      `${r.raw.lanes} lanes`,
+    ],
+    [
+      "agora (signed inject → verify → controls → wasm → signed reply → fact)",
+      `${r.agora.msgsPerSec.toLocaleString("en")} msgs/s`,
+      `ratio ${(r.agora.ratio * 100).toFixed(0)} % (target ≥ 50 %)`,
+    ],
+    ...r.latency.map((l): [string, string, string] => [
+      `latency inject → verified reply @ ${l.offered} msgs/s`,
+      `p50 ${l.p50} ms · p99 ${l.p99} ms · p99.9 ${l.p999} ms`,
+      `${l.achieved} msgs/s achieved${l.offered === 1000 ? " (target p99 ≤ 10 ms)" : ""}`,
+    ]),
+    ...r.agents.map((a): [string, string, string] => [
+      `${a.count} hosted agents on one host`,
+      `${a.instantiateMs} ms/agent · ${a.rssMiBPerAgent} MiB/agent`,
+      `process RSS ${a.totalRssMiB} MiB${a.count === 1000 ? " (target ≤ 1 GiB)" : ""}`,
+    ]),
+    [
+      "kill switch with queued messages",
+      `${r.kill.deliveriesAfterReturn} deliveries after the kill returned (last +${r.kill.lastStartAfterReturnMs} ms)`,
+      `${r.kill.queued.toLocaleString("en")} queued; call ${r.kill.callMs} ms (target ≤ 100 ms)`,
+    ],
+    [
+      "Ed25519 verify",
+      `node:crypto ${r.crypto.nodeVerifyPerSec.toLocaleString("en")}/s · @noble/ed25519 ${r.crypto.nobleVerifyPerSec.toLocaleString("en")}/s`,
+      "",
+    ],
   ];
   const w = Math.max(...rows.map(([a]) => a.length));
   const w2 = Math.max(...rows.map(([, b]) => b.length));
@@ -280,12 +387,20 @@ function table(r: Results): string {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "agora-bench-"));
   const server = await NatsServer.start({ storeDir: join(dir, "nats") });
-  const version = await import("node:child_process").then((cp) => cp.execFileSync(server.process.spawnfile, ["--version"]).toString().trim());
+  const version = await import("node:child_process").then((cp) =>
+    cp.execFileSync(server.process.spawnfile, ["--version"]).toString().trim(),
+  );
   try {
     const lanes = 4;
     const messages = QUICK ? 2000 : 20_000;
     const results = {} as Results;
-    results.machine = { cpus: cpus().length, model: cpus()[0]?.model ?? "?", memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, nats: version };
+    results.machine = {
+      cpus: cpus().length,
+      model: cpus()[0]?.model ?? "?",
+      memGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      nats: version,
+    };
     log("crypto …");
     results.crypto = await crypto();
     log(`raw JetStream pipeline, ${messages} messages …`);
@@ -310,7 +425,9 @@ async function main(): Promise<void> {
     await purge(nc);
     results.kill = await kill(dir, server.url, QUICK ? 2000 : 10_000);
     await nc.drain();
-    console.log(`\nagora benchmark — ${results.machine.cpus} × ${results.machine.model}, ${results.machine.memGiB} GiB, Node ${results.machine.node}, ${results.machine.nats}\n`);
+    console.log(
+      `\nagora benchmark — ${results.machine.cpus} × ${results.machine.model}, ${results.machine.memGiB} GiB, Node ${results.machine.node}, ${results.machine.nats}\n`,
+    );
     console.log(table(results));
     const out = join(process.cwd(), "bench", "results.json");
     writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), quick: QUICK, ...results }, null, 2)}\n`);

@@ -9,7 +9,8 @@ import { connectAs } from "./nats-url.js";
 export const bridge: Command = {
   name: "bridge",
   usage: "bridge [--config FILE] [--host H] [--port P]",
-  summary: "Run the GitHub-issue bridge alone: webhooks in at POST /github/webhook, agent decisions out as issue comments.",
+  summary:
+    "Run the GitHub-issue bridge alone: webhooks in at POST /github/webhook, agent decisions out as issue comments.",
   help: `Needs a github section in the config, the webhook secret in $GITHUB_WEBHOOK_SECRET
 and an API token in $GITHUB_TOKEN (env var names configurable: github.secretEnv,
 github.tokenEnv). The token is never logged or recorded.
@@ -26,9 +27,14 @@ ${CONFIG_HELP}
     const app = Fastify({ logger: false });
     app.get("/healthz", async () => ({ status: "ok" }));
     await app.register(githubWebhookRoutes, { bridge: b });
-    const url = await app.listen({ host: (values.host as string | undefined) ?? config.github!.host, port: values.port !== undefined ? Number(values.port) : config.github!.port });
+    const url = await app.listen({
+      host: (values.host as string | undefined) ?? config.github!.host,
+      port: values.port !== undefined ? Number(values.port) : config.github!.port,
+    });
     console.log(`agora bridge: ${config.github!.repos.map((r) => `${r.repo} ↔ ${r.channel}`).join(", ")}`);
-    console.log(`agora bridge: webhook at ${url}/github/webhook (as ${config.github!.identity}${b.botLogin ? `, GitHub login ${b.botLogin}` : ""})`);
+    console.log(
+      `agora bridge: webhook at ${url}/github/webhook (as ${config.github!.identity}${b.botLogin ? `, GitHub login ${b.botLogin}` : ""})`,
+    );
     const sig = await untilSignal();
     console.log(`agora bridge: ${sig}: closing`);
     await app.close();

@@ -51,7 +51,10 @@ export async function runCrossTalk(options: CrossTalkOptions = {}): Promise<Cros
   const config = parseConfig(
     {
       data: join(dir, "data"),
-      channels: { "build-coord": { description: "build coordination" }, "secret-ops": { description: "granted to nobody" } },
+      channels: {
+        "build-coord": { description: "build coordination" },
+        "secret-ops": { description: "granted to nobody" },
+      },
       agents: {
         "chatty-a": { component: builtAgent("chatty"), read: ["build-coord"], write: ["build-coord"] },
         "chatty-b": { component: builtAgent("chatty"), read: ["build-coord"], write: ["build-coord"] },
@@ -82,7 +85,12 @@ export async function runCrossTalk(options: CrossTalkOptions = {}): Promise<Cros
     log(`maintainer → build-coord: request ${request.env.id} (hop 3)`);
     const secret = await maintainer.send("secret-ops", "inform", { token: "s3cr3t" }, { hop: 3 });
     log(`maintainer → secret-ops: inform ${secret.env.id} (granted to nobody)`);
-    const replay = await new AgoraClient(nc, maintainerId).send("build-coord", "request", { task: "ship the release" }, { hop: 3, id: request.env.id });
+    const replay = await new AgoraClient(nc, maintainerId).send(
+      "build-coord",
+      "request",
+      { task: "ship the release" },
+      { hop: 3, id: request.env.id },
+    );
 
     // Converged when both hop-0 emissions were dropped and nothing moved for a while.
     let last = -1;
@@ -132,7 +140,10 @@ export function formatCrossTalk(r: CrossTalkResult): string {
     ["messages on build-coord", String(r.published)],
     ["  by hop 3 / 2 / 1 / 0", [3, 2, 1, 0].map((h) => r.byHop[h] ?? 0).join(" / ")],
     ...Object.entries(r.handled).map(([a, n]): [string, string] => [`handled by ${a}`, String(n)]),
-    ["distinct (agent, id) handled", `${r.uniquePairs} (each processed once: ${r.uniquePairs === Object.values(r.handled).reduce((a, b) => a + b, 0) ? "yes" : "NO"})`],
+    [
+      "distinct (agent, id) handled",
+      `${r.uniquePairs} (each processed once: ${r.uniquePairs === Object.values(r.handled).reduce((a, b) => a + b, 0) ? "yes" : "NO"})`,
+    ],
     ["echoes dropped", String(r.echoDropped)],
     ["emissions dropped at hop 0", String(r.hopExhausted)],
     ["secret deliveries (secret-ops)", String(r.secretDelivered)],

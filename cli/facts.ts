@@ -5,7 +5,8 @@ import { usageError, type Command } from "./command.js";
 export const factsVerify: Command = {
   name: "facts verify",
   usage: "facts verify <dir> [--keys FILE] [--json]",
-  summary: "Verify a facts directory: YAML, rivet artifact format against facts/schemas/agora.yaml, hash chain, recorder signatures, sender and host signatures.",
+  summary:
+    "Verify a facts directory: YAML, rivet artifact format against facts/schemas/agora.yaml, hash chain, recorder signatures, sender and host signatures.",
   help: `Exits 0 when everything verifies, 1 otherwise, listing each problem with its
 AGORA_ERR_ code and the fact it concerns.
 
@@ -21,11 +22,15 @@ options:
       return report.ok ? 0 : 1;
     }
     const range = report.firstSeq === undefined ? "" : ` (seq ${report.firstSeq}–${report.lastSeq})`;
-    console.log(`${report.dir}: ${report.facts} facts in ${report.files} file(s)${range}; keys from ${report.keySource}`);
+    console.log(
+      `${report.dir}: ${report.facts} facts in ${report.files} file(s)${range}; keys from ${report.keySource}`,
+    );
     for (const [a, b] of report.missing) console.log(`  missing: seq ${a === b ? a : `${a}–${b}`}`);
     for (const p of report.problems) console.log(`  ${p.code}  ${p.file}${p.fact ? ` ${p.fact}` : ""}: ${p.message}`);
     if (report.selfKeyed) {
-      console.log("  note: keys came from the facts directory itself; this proves the log is consistent and untampered");
+      console.log(
+        "  note: keys came from the facts directory itself; this proves the log is consistent and untampered",
+      );
       console.log("        only if keys.yaml is; pass --keys with a key set you trust to verify against it");
     }
     console.log(report.ok ? "OK: facts verify" : `FAILED: ${report.problems.length} problem(s)`);

@@ -23,9 +23,13 @@ ${CONFIG_HELP}
     const config = loadConfig(values.config as string | undefined);
     const nc = await connectAs(config, config.gateway.identity, "agora-gateway");
     const g = await Gateway.create({ config, nc });
-    const url = await g.listen({ host: (values.host as string | undefined) ?? config.gateway.host, port: values.port !== undefined ? Number(values.port) : config.gateway.port });
+    const url = await g.listen({
+      host: (values.host as string | undefined) ?? config.gateway.host,
+      port: values.port !== undefined ? Number(values.port) : config.gateway.port,
+    });
     console.log(`agora gateway: console at ${url}/`);
-    if (g.tokens.generated) console.log(`agora gateway: operator token ${g.tokens.operator} (saved in ${tokensFile(config)})`);
+    if (g.tokens.generated)
+      console.log(`agora gateway: operator token ${g.tokens.operator} (saved in ${tokensFile(config)})`);
     const sig = await untilSignal();
     console.log(`agora gateway: ${sig}: closing`);
     await g.close();

@@ -18,17 +18,25 @@ async function hostControl(cmd: Command, verb: ControlVerb, { values, positional
   const host = positionals[0]!;
   const store = new KeyStore(config.keysDir);
   if (!store.has(config.gateway.identity)) {
-    throw new AgoraError("AGORA_ERR_KEY_MISSING", `drain is signed with the key of ${config.gateway.identity} (gateway.identity), which is not in ${config.keysDir}; run this where the gateway's key is`);
+    throw new AgoraError(
+      "AGORA_ERR_KEY_MISSING",
+      `drain is signed with the key of ${config.gateway.identity} (gateway.identity), which is not in ${config.keysDir}; run this where the gateway's key is`,
+    );
   }
   const signer = store.load(config.gateway.identity);
   const nc = await connectAs(config, signer.name, `agora-${verb}`);
   try {
     const infra = await openInfrastructure(nc, config);
     const before = await readPlacement(infra.leases);
-    if (!before.hosts.has(host)) console.log(`host ${host} is not running now (no fresh record in agora-leases); the ${verb} applies when it starts`);
+    if (!before.hosts.has(host))
+      console.log(
+        `host ${host} is not running now (no fresh record in agora-leases); the ${verb} applies when it starts`,
+      );
     const c = makeControl(verb, host, { name: signer.name, key: signer.privateKey });
     const { hosts } = await issueControl(nc, infra.control, c);
-    console.log(`${verb} ${host}: signed by ${signer.name}, recorded in agora-control${hosts.length ? `, acknowledged by ${hosts.join(", ")}` : ""}`);
+    console.log(
+      `${verb} ${host}: signed by ${signer.name}, recorded in agora-control${hosts.length ? `, acknowledged by ${hosts.join(", ")}` : ""}`,
+    );
     if (verb !== "drain" || values["no-wait"]) return 0;
     const waitMs = parseDuration(String(values.wait ?? "60s"));
     const started = Date.now();
@@ -39,7 +47,11 @@ async function hostControl(cmd: Command, verb: ControlVerb, { values, positional
       // A read that fails while NATS fails over is retried until the wait runs out.
       const now = await readPlacement(infra.leases).catch(() => undefined);
       if (!now) {
-        if (Date.now() - started > waitMs) throw new AgoraError("AGORA_ERR_DRAIN_TIMEOUT", `cannot read agora-leases to follow the drain of ${host} within ${waitMs / 1000} s`);
+        if (Date.now() - started > waitMs)
+          throw new AgoraError(
+            "AGORA_ERR_DRAIN_TIMEOUT",
+            `cannot read agora-leases to follow the drain of ${host} within ${waitMs / 1000} s`,
+          );
         await new Promise((r) => setTimeout(r, 250));
         continue;
       }
@@ -55,11 +67,16 @@ async function hostControl(cmd: Command, verb: ControlVerb, { values, positional
       const others = [...now.hosts.values()].filter((h) => h.host !== host && !h.draining);
       const homeless = [...moving].filter((a) => !others.some((h) => h.eligible.includes(a)));
       if (left.length === 0 && moving.size === homeless.length) {
-        console.log(`host ${host} drained in ${Date.now() - started} ms${homeless.length ? `; not running anywhere now: ${homeless.join(", ")} (no other live host may run them)` : ""}`);
+        console.log(
+          `host ${host} drained in ${Date.now() - started} ms${homeless.length ? `; not running anywhere now: ${homeless.join(", ")} (no other live host may run them)` : ""}`,
+        );
         return 0;
       }
       if (Date.now() - started > waitMs) {
-        throw new AgoraError("AGORA_ERR_DRAIN_TIMEOUT", `host ${host} still holds ${left.join(", ")} after ${waitMs / 1000} s; is it running and connected? (agora status shows placement)`);
+        throw new AgoraError(
+          "AGORA_ERR_DRAIN_TIMEOUT",
+          `host ${host} still holds ${left.join(", ")} after ${waitMs / 1000} s; is it running and connected? (agora status shows placement)`,
+        );
       }
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -71,7 +88,8 @@ async function hostControl(cmd: Command, verb: ControlVerb, { values, positional
 export const hostDrain: Command = {
   name: "host drain",
   usage: "host drain <host> [--wait 60s] [--no-wait]",
-  summary: "Move every agent off <host> without losing or repeating a message, and keep it empty until 'agora host undrain'.",
+  summary:
+    "Move every agent off <host> without losing or repeating a message, and keep it empty until 'agora host undrain'.",
   help: `The host finishes the message in hand for each agent, hands back what it had
 fetched, and gives up the agent's lease; the other live hosts take the agents
 and continue from their durable consumers and KV state. The drain is a signed

@@ -10,7 +10,8 @@ import { connectNats } from "../transport/connect.js";
 export const keysGen: Command = {
   name: "keys gen",
   usage: "keys gen <name> [--force] [--no-publish]",
-  summary: "Generate an Ed25519 key for <name> in the key directory (<data>/keys, mode 0600) and publish its public key to the agora-keys KV bucket.",
+  summary:
+    "Generate an Ed25519 key for <name> in the key directory (<data>/keys, mode 0600) and publish its public key to the agora-keys KV bucket.",
   help: `When NATS is not reachable the key is still written; the host publishes every
 key in the directory when it starts.
 

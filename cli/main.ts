@@ -14,7 +14,21 @@ import { hostDrain, hostUndrain } from "./hosts.js";
 import { host, up } from "./up.js";
 import { watch } from "./watch.js";
 
-export const COMMANDS: Command[] = [up, host, hostDrain, hostUndrain, gateway, bridge, status, send, watch, keysGen, factsVerify, natsConfig, demo];
+export const COMMANDS: Command[] = [
+  up,
+  host,
+  hostDrain,
+  hostUndrain,
+  gateway,
+  bridge,
+  status,
+  send,
+  watch,
+  keysGen,
+  factsVerify,
+  natsConfig,
+  demo,
+];
 
 function mainHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

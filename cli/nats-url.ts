@@ -20,7 +20,12 @@ export function natsUrlOf(config: AgoraConfig): string {
 }
 
 /** Connect as `identity`: with `nats.auth: nkey` it logs in with that identity's key. */
-export function connectAs(config: AgoraConfig, identity: string, name = `agora-${identity}`, url = natsUrlOf(config)): Promise<NatsConnection> {
+export function connectAs(
+  config: AgoraConfig,
+  identity: string,
+  name = `agora-${identity}`,
+  url = natsUrlOf(config),
+): Promise<NatsConnection> {
   const id = config.nats.auth === "nkey" ? new KeyStore(config.keysDir).load(identity) : undefined;
   return connectNats({ url, name, identity: id });
 }

@@ -37,7 +37,11 @@ export async function startRuntime(
       ensureNatsServer({ install: true, log });
       log(`starting nats-server -js (store ${config.natsStoreDir}) on ${config.nats.host}:${config.nats.port} …`);
       try {
-        server = await NatsServer.start({ storeDir: config.natsStoreDir, host: config.nats.host, port: config.nats.port });
+        server = await NatsServer.start({
+          storeDir: config.natsStoreDir,
+          host: config.nats.host,
+          port: config.nats.port,
+        });
       } catch (err) {
         if (!/address already in use/.test(String((err as Error).message))) throw err;
         // e.g. Debian's nats-server service already on 4222: take a free port instead.
@@ -48,7 +52,8 @@ export async function startRuntime(
       writeFileSync(embeddedUrlFile(config), `${url}\n`);
     }
   }
-  const hostId = config.nats.auth === "nkey" && !server ? new KeyStore(config.keysDir).loadOrGenerate(config.host.name) : undefined;
+  const hostId =
+    config.nats.auth === "nkey" && !server ? new KeyStore(config.keysDir).loadOrGenerate(config.host.name) : undefined;
   const nc = await connectNats({ url, name: `agora-${config.host.name}`, identity: hostId }).catch(async (err) => {
     await server?.stop();
     throw err;
@@ -61,7 +66,9 @@ export async function startRuntime(
     if (ext.publicKey || ext.browser) continue;
     const created = !store.has(ext.name);
     const id = store.loadOrGenerate(ext.name);
-    await KeyRegistry.publish(infra.keys, ext.name, id.publicKey).catch((err) => log(`key ${ext.name}: ${String(err)}`));
+    await KeyRegistry.publish(infra.keys, ext.name, id.publicKey).catch((err) =>
+      log(`key ${ext.name}: ${String(err)}`),
+    );
     if (created) log(`generated key for external agent ${ext.name} in ${config.keysDir}`);
   }
   const recorder = options.facts ? await Recorder.start({ config, nc, log }) : undefined;
@@ -75,7 +82,9 @@ export async function startRuntime(
   if (config.github && options.gateway) {
     try {
       bridge = await GithubBridge.start({ config, nc, log });
-      log(`github bridge: ${config.github.repos.map((r) => `${r.repo} ↔ ${r.channel}`).join(", ")}; webhook at /github/webhook`);
+      log(
+        `github bridge: ${config.github.repos.map((r) => `${r.repo} ↔ ${r.channel}`).join(", ")}; webhook at /github/webhook`,
+      );
     } catch (err) {
       log(`github bridge not started: ${isAgoraError(err) ? `${err.code}: ${err.message}` : String(err)}`);
     }

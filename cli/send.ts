@@ -20,7 +20,14 @@ ${CONFIG_HELP}
       --re ID         id of the message this answers
       --conv ID       conversation id
       --id ID         envelope id (default: random; reusing one is a replay)`,
-  options: { ...CONFIG_OPTION, as: { type: "string" }, hop: { type: "string" }, re: { type: "string" }, conv: { type: "string" }, id: { type: "string" } },
+  options: {
+    ...CONFIG_OPTION,
+    as: { type: "string" },
+    hop: { type: "string" },
+    re: { type: "string" },
+    conv: { type: "string" },
+    id: { type: "string" },
+  },
   async run({ values, positionals }) {
     if (positionals.length !== 3) throw usageError(send, "send needs <channel> <act> <body>");
     if (typeof values.as !== "string") throw usageError(send, "send needs --as <name>");
@@ -33,7 +40,10 @@ ${CONFIG_HELP}
     }
     const config = loadConfig(values.config as string | undefined);
     if (!config.channels.includes(channel)) {
-      throw new AgoraError("AGORA_ERR_UNKNOWN_CHANNEL", `channel ${channel} is not declared in ${config.file}; declared: ${config.channels.join(", ")}`);
+      throw new AgoraError(
+        "AGORA_ERR_UNKNOWN_CHANNEL",
+        `channel ${channel} is not declared in ${config.file}; declared: ${config.channels.join(", ")}`,
+      );
     }
     const identity = new KeyStore(config.keysDir).load(values.as);
     const hop = values.hop === undefined ? config.limits.hop : Number(values.hop);
@@ -45,7 +55,9 @@ ${CONFIG_HELP}
         conv: values.conv as string | undefined,
         id: values.id as string | undefined,
       });
-      console.log(`sent ${env.act} ${env.id} on ${env.channel} as ${env.sender} (hop ${env.hop}, stream seq ${ack.seq}${ack.duplicate ? ", DUPLICATE: dropped by JetStream" : ""})`);
+      console.log(
+        `sent ${env.act} ${env.id} on ${env.channel} as ${env.sender} (hop ${env.hop}, stream seq ${ack.seq}${ack.duplicate ? ", DUPLICATE: dropped by JetStream" : ""})`,
+      );
     } finally {
       await nc.drain().catch(() => {});
     }

@@ -13,7 +13,8 @@ import { verifyControl } from "../trust/control.js";
 export const status: Command = {
   name: "status",
   usage: "status [--config FILE] [--json]",
-  summary: "Show every hosted agent's status (running, killed, failed, stopped) as the hosts and the control plane report it.",
+  summary:
+    "Show every hosted agent's status (running, killed, failed, stopped) as the hosts and the control plane report it.",
   help: `options:
 ${CONFIG_HELP}
       --json          print JSON`,
@@ -42,14 +43,29 @@ ${CONFIG_HELP}
       registry.close();
       const stream = await infra.jsm.streams.info(STREAM);
       if (values.json) {
-        console.log(JSON.stringify({ agents: rows, hosts: [...placement.hosts.values()], stream: { messages: stream.state.messages, lastSeq: stream.state.last_seq } }, null, 2));
+        console.log(
+          JSON.stringify(
+            {
+              agents: rows,
+              hosts: [...placement.hosts.values()],
+              stream: { messages: stream.state.messages, lastSeq: stream.state.last_seq },
+            },
+            null,
+            2,
+          ),
+        );
         return 0;
       }
       const w = Math.max(5, ...rows.map((r) => r.agent.length));
       console.log(`${"agent".padEnd(w)}  status   host        since`);
-      for (const r of rows) console.log(`${r.agent.padEnd(w)}  ${r.status.padEnd(7)}  ${String(r.host).padEnd(10)}  ${r.since ?? "-"}${r.reason ? `  (${r.reason})` : ""}`);
+      for (const r of rows)
+        console.log(
+          `${r.agent.padEnd(w)}  ${r.status.padEnd(7)}  ${String(r.host).padEnd(10)}  ${r.since ?? "-"}${r.reason ? `  (${r.reason})` : ""}`,
+        );
       for (const h of placement.hosts.values()) {
-        console.log(`host ${h.host}: ${h.draining ? "drained" : "live"}, ${h.agents} agent(s)${h.eligible.length < config.agents.length ? ` (may run ${h.eligible.join(", ")})` : ""}`);
+        console.log(
+          `host ${h.host}: ${h.draining ? "drained" : "live"}, ${h.agents} agent(s)${h.eligible.length < config.agents.length ? ` (may run ${h.eligible.join(", ")})` : ""}`,
+        );
       }
       console.log(`stream AGORA: ${stream.state.messages} messages, last seq ${stream.state.last_seq}`);
       return 0;

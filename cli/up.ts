@@ -10,7 +10,8 @@ const log = (line: string) => console.log(`agora: ${new Date().toISOString().sli
 export const up: Command = {
   name: "up",
   usage: "up [--config FILE] [--no-gateway]",
-  summary: "Start everything: a local nats-server (unless NATS_URL is set), the host with the agents of agora.yaml, and the facts recorder.",
+  summary:
+    "Start everything: a local nats-server (unless NATS_URL is set), the host with the agents of agora.yaml, and the facts recorder.",
   help: `Without NATS_URL (or nats.url in the config), starts \`nats-server -js\` with its
 store under <data>/nats (default ./.agora/nats), installing Debian's nats-server
 package with apt-get first when it is missing and we are root. Stops cleanly on
@@ -48,7 +49,8 @@ Ctrl-C stops.`);
 export const host: Command = {
   name: "host",
   usage: "host [--config FILE] [--agents a,b] [--no-facts]",
-  summary: "Run a host (and the facts recorder) against an existing NATS: NATS_URL, nats.url, or nats://nats.host:nats.port.",
+  summary:
+    "Run a host (and the facts recorder) against an existing NATS: NATS_URL, nats.url, or nats://nats.host:nats.port.",
   help: `Several hosts can share one NATS (cluster): each hosted agent runs on exactly
 one of them, placed by a lease in the agora-leases KV bucket. When a host stops
 or dies its agents move to the others (after limits.leaseTtl, default 10s, if it
@@ -62,7 +64,13 @@ ${CONFIG_HELP}
   options: { ...CONFIG_OPTION, agents: { type: "string" }, "no-facts": { type: "boolean" } },
   async run({ values }) {
     const config = loadConfig(values.config as string | undefined);
-    const agents = typeof values.agents === "string" ? values.agents.split(",").map((s) => s.trim()).filter(Boolean) : undefined;
+    const agents =
+      typeof values.agents === "string"
+        ? values.agents
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : undefined;
     const rt = await startRuntime(config, { embedded: false, agents, facts: !values["no-facts"], log });
     log(`host ${config.host.name} running ${rt.host.runtimes.size} agent(s); Ctrl-C stops`);
     const sig = await untilSignal();

@@ -53,7 +53,14 @@ ${CONFIG_HELP}
     for await (const m of messages) {
       const v = await verifier.verify(m.data, m.subject);
       if (values.json) {
-        console.log(JSON.stringify({ seq: m.seq, ok: v.ok, ...(v.ok ? {} : { code: v.code, reason: v.reason }), envelope: v.env }));
+        console.log(
+          JSON.stringify({
+            seq: m.seq,
+            ok: v.ok,
+            ...(v.ok ? {} : { code: v.code, reason: v.reason }),
+            envelope: v.env,
+          }),
+        );
       } else console.log(formatWatchLine(m.seq, v));
       if (++n >= limit) break;
     }

@@ -5,7 +5,8 @@ import { Ajv, type ErrorObject } from "ajv";
 import { parse as parseYaml } from "yaml";
 import { AgoraError } from "../protocol/errors.js";
 import { CONFIG_SCHEMA } from "./schema.js";
-import { DEFAULTS, durationMs, MARKER_TTL_MS, MIN_LEASE_TTL_MS } from "./defaults.js";
+import type { DEFAULTS } from "./defaults.js";
+import { durationMs, MARKER_TTL_MS, MIN_LEASE_TTL_MS } from "./defaults.js";
 
 /** A grant: the channels an agent may read and write. Deny by default. */
 export interface Grant {
@@ -67,7 +68,13 @@ export interface AgoraConfig {
   factsDir: string;
   natsStoreDir: string;
   /** `auth: nkey`: every process authenticates to NATS with its identity's key (see agora nats-config). */
-  nats: { url?: string; host: string; port: number; auth: "none" | "nkey"; /** Stream and KV replicas. */ replicas: number };
+  nats: {
+    url?: string;
+    host: string;
+    port: number;
+    auth: "none" | "nkey";
+    /** Stream and KV replicas. */ replicas: number;
+  };
   host: { name: string; workers: number };
   /** All host identities of the deployment (this host's name included). */
   hosts: readonly string[];
@@ -112,7 +119,8 @@ const validate = ajv.compile(CONFIG_SCHEMA);
 /** Parse "10m", "30s", "250ms", "2h" into milliseconds; AGORA_ERR_CONFIG when malformed. */
 export function parseDuration(text: string): number {
   const ms = durationMs(text);
-  if (ms === undefined) throw new AgoraError("AGORA_ERR_CONFIG", `bad duration ${JSON.stringify(text)}: use e.g. 250ms, 30s, 10m, 2h`);
+  if (ms === undefined)
+    throw new AgoraError("AGORA_ERR_CONFIG", `bad duration ${JSON.stringify(text)}: use e.g. 250ms, 30s, 10m, 2h`);
   return ms;
 }
 
@@ -125,7 +133,9 @@ function describe(err: ErrorObject, source: string): string {
   return `${source}: ${path}: ${err.message ?? "invalid"}`;
 }
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] extends string ? string : T[K] extends number ? number : Mutable<T[K]> };
+type Mutable<T> = {
+  -readonly [K in keyof T]: T[K] extends string ? string : T[K] extends number ? number : Mutable<T[K]>;
+};
 type Limits = Mutable<typeof DEFAULTS.limits>;
 
 /** The config file after validation: every defaulted key is filled in. */
@@ -150,7 +160,10 @@ interface RawConfig {
  * Validate a parsed config object. `baseDir` resolves relative paths; `env`
  * supplies overrides (NATS_URL, AGORA_DATA, AGORA_NATS_AUTH, AGORA_HOST_NAME, AGORA_*_TOKEN).
  */
-export function parseConfig(raw: unknown, options: { baseDir: string; file?: string; env?: NodeJS.ProcessEnv }): AgoraConfig {
+export function parseConfig(
+  raw: unknown,
+  options: { baseDir: string; file?: string; env?: NodeJS.ProcessEnv },
+): AgoraConfig {
   const source = options.file ?? "config";
   // Validation fills in the defaults: work on a copy, never on the caller's object.
   const value = structuredClone(raw ?? {});
@@ -168,7 +181,10 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
     for (const dir of ["read", "write"] as const) {
       for (const ch of g[dir] ?? []) {
         if (!known.has(ch)) {
-          throw new AgoraError("AGORA_ERR_CONFIG", `${source}: ${who}.${dir}: channel ${ch} is not declared under channels`);
+          throw new AgoraError(
+            "AGORA_ERR_CONFIG",
+            `${source}: ${who}.${dir}: channel ${ch} is not declared under channels`,
+          );
         }
       }
     }
@@ -186,21 +202,35 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
   const external = Object.entries(c.external ?? {}).map(([name, a]) => {
     const g = a ?? {};
     checkGrants(`external.${name}`, g);
-    if (c.agents?.[name]) throw new AgoraError("AGORA_ERR_CONFIG", `${source}: external.${name}: also declared under agents`);
-    return Object.freeze({ name, publicKey: g.publicKey, browser: g.browser ?? false, read: Object.freeze([...(g.read ?? [])]), write: Object.freeze([...(g.write ?? [])]) });
+    if (c.agents?.[name])
+      throw new AgoraError("AGORA_ERR_CONFIG", `${source}: external.${name}: also declared under agents`);
+    return Object.freeze({
+      name,
+      publicKey: g.publicKey,
+      browser: g.browser ?? false,
+      read: Object.freeze([...(g.read ?? [])]),
+      write: Object.freeze([...(g.write ?? [])]),
+    });
   });
   let github: GithubConfig | undefined;
   if (c.github) {
     const gh = c.github;
     const repos = Object.entries(gh.repos).map(([repo, r]) => {
       const channel = r?.channel ?? defaultRepoChannel(repo);
-      if (!known.has(channel)) throw new AgoraError("AGORA_ERR_CONFIG", `${source}: github.repos.${repo}: channel ${channel} is not declared under channels`);
+      if (!known.has(channel))
+        throw new AgoraError(
+          "AGORA_ERR_CONFIG",
+          `${source}: github.repos.${repo}: channel ${channel} is not declared under channels`,
+        );
       return Object.freeze({ repo, channel, decisionLabel: r?.decisionLabel });
     });
     const ext = external.find((e) => e.name === gh.identity);
     for (const r of repos) {
       if (!ext?.read.includes(r.channel) || !ext.write.includes(r.channel)) {
-        throw new AgoraError("AGORA_ERR_CONFIG", `${source}: github: the bridge identity ${gh.identity} needs external.${gh.identity}.read and .write to include ${r.channel}`);
+        throw new AgoraError(
+          "AGORA_ERR_CONFIG",
+          `${source}: github: the bridge identity ${gh.identity} needs external.${gh.identity}.read and .write to include ${r.channel}`,
+        );
       }
     }
     github = Object.freeze({
@@ -218,11 +248,17 @@ export function parseConfig(raw: unknown, options: { baseDir: string; file?: str
   const l = c.limits;
   const leaseTtlMs = parseDuration(l.leaseTtl);
   if (leaseTtlMs < MIN_LEASE_TTL_MS) {
-    throw new AgoraError("AGORA_ERR_CONFIG", `${source}: limits.leaseTtl: at least ${MIN_LEASE_TTL_MS / 1000}s (hosts renew their leases every quarter of it)`);
+    throw new AgoraError(
+      "AGORA_ERR_CONFIG",
+      `${source}: limits.leaseTtl: at least ${MIN_LEASE_TTL_MS / 1000}s (hosts renew their leases every quarter of it)`,
+    );
   }
   const maxMessageAgeMs = parseDuration(l.maxMessageAge);
   if (maxMessageAgeMs > MARKER_TTL_MS - 3_600_000) {
-    throw new AgoraError("AGORA_ERR_CONFIG", `${source}: limits.maxMessageAge: at most ${MARKER_TTL_MS / 3_600_000 - 1}h (processed markers live ${MARKER_TTL_MS / 3_600_000} h)`);
+    throw new AgoraError(
+      "AGORA_ERR_CONFIG",
+      `${source}: limits.maxMessageAge: at most ${MARKER_TTL_MS / 3_600_000 - 1}h (processed markers live ${MARKER_TTL_MS / 3_600_000} h)`,
+    );
   }
   const hostName = env.AGORA_HOST_NAME || c.host.name;
   const config: AgoraConfig = {
@@ -294,5 +330,10 @@ export function grantOf(config: AgoraConfig, agent: string): Grant | undefined {
 
 /** Host events may only come from the system's own identities: hosts, the gateway, the bridge. */
 export function systemIdentities(config: AgoraConfig): Set<string> {
-  return new Set([config.host.name, ...config.hosts, config.gateway.identity, ...(config.github ? [config.github.identity] : [])]);
+  return new Set([
+    config.host.name,
+    ...config.hosts,
+    config.gateway.identity,
+    ...(config.github ? [config.github.identity] : []),
+  ]);
 }

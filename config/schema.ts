@@ -33,7 +33,12 @@ export const CONFIG_SCHEMA = {
   type: "object",
   additionalProperties: false,
   properties: {
-    data: { type: "string", minLength: 1, default: DEFAULTS.data, description: "state directory (keys/, facts/, nats/)" },
+    data: {
+      type: "string",
+      minLength: 1,
+      default: DEFAULTS.data,
+      description: "state directory (keys/, facts/, nats/)",
+    },
     nats: {
       type: "object",
       additionalProperties: false,
@@ -50,7 +55,10 @@ export const CONFIG_SCHEMA = {
       type: "object",
       additionalProperties: false,
       default: {},
-      properties: { name: dflt(name, DEFAULTS.host.name), workers: { type: "integer", minimum: 1, maximum: 64, default: DEFAULTS.host.workers } },
+      properties: {
+        name: dflt(name, DEFAULTS.host.name),
+        workers: { type: "integer", minimum: 1, maximum: 64, default: DEFAULTS.host.workers },
+      },
     },
     hosts: {
       type: "array",
@@ -60,11 +68,21 @@ export const CONFIG_SCHEMA = {
     },
     channels: byName({ description: { type: "string" } }, { nullable: true }),
     agents: byName(
-      { component: { type: "string", minLength: 1 }, read: names, write: names, memoryMb: { type: "integer", minimum: 2, maximum: 4096 } },
+      {
+        component: { type: "string", minLength: 1 },
+        read: names,
+        write: names,
+        memoryMb: { type: "integer", minimum: 2, maximum: 4096 },
+      },
       { required: ["component"] },
     ),
     external: byName(
-      { publicKey: { type: "string", pattern: "^[A-Za-z0-9_-]{43}$" }, browser: { type: "boolean" }, read: names, write: names },
+      {
+        publicKey: { type: "string", pattern: "^[A-Za-z0-9_-]{43}$" },
+        browser: { type: "boolean" },
+        read: names,
+        write: names,
+      },
       { nullable: true },
     ),
     gateway: {
@@ -112,7 +130,12 @@ export const CONFIG_SCHEMA = {
       default: {},
       properties: {
         hop: { type: "integer", minimum: 0, maximum: MAX_HOP, default: DEFAULTS.limits.hop },
-        maxEnvelopeBytes: { type: "integer", minimum: 1024, maximum: 1048576, default: DEFAULTS.limits.maxEnvelopeBytes },
+        maxEnvelopeBytes: {
+          type: "integer",
+          minimum: 1024,
+          maximum: 1048576,
+          default: DEFAULTS.limits.maxEnvelopeBytes,
+        },
         dedupWindow: dflt(duration, DEFAULTS.limits.dedupWindow),
         factsMaxFileBytes: { type: "integer", minimum: 4096, default: DEFAULTS.limits.factsMaxFileBytes },
         callDeadline: dflt(duration, DEFAULTS.limits.callDeadline),

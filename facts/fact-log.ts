@@ -1,5 +1,14 @@
 // FactLog: append-only facts files in a directory, rotated by size and day.
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { basename, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { factDigest, GENESIS, type Fact } from "./fact.js";
@@ -11,7 +20,9 @@ export const KEYS_FILE = "keys.yaml";
 /** Facts files of `dir` in chain order. */
 export function factFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => FACTS_FILE_RE.test(f)).sort();
+  return readdirSync(dir)
+    .filter((f) => FACTS_FILE_RE.test(f))
+    .sort();
 }
 
 function day(date = new Date()): string {
@@ -86,7 +97,8 @@ export class FactLog {
     for (const f of facts) this.remember(f);
     // The newest complete record may be in an earlier file (a crash right after a rotation).
     let tail = facts.at(-1);
-    for (let i = files.length - 2; !tail && i >= 0; i--) tail = readFactsFile(readFileSync(join(this.dir, files[i]!), "utf8")).facts.at(-1);
+    for (let i = files.length - 2; !tail && i >= 0; i--)
+      tail = readFactsFile(readFileSync(join(this.dir, files[i]!), "utf8")).facts.at(-1);
     if (tail) {
       this.lastSeq = Number(tail.fields.seq);
       this.lastDigest = factDigest(tail);
@@ -107,8 +119,14 @@ export class FactLog {
   noteKey(name: string, publicKey: string): void {
     if (this.keys.get(name) === publicKey) return;
     this.keys.set(name, publicKey);
-    const body = [...this.keys].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `  ${k}: ${yamlString(v)}\n`).join("");
-    writeFileSync(join(this.dir, KEYS_FILE), `# public keys seen by the recorder (name: base64url Ed25519)\nkeys:\n${body}`);
+    const body = [...this.keys]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, v]) => `  ${k}: ${yamlString(v)}\n`)
+      .join("");
+    writeFileSync(
+      join(this.dir, KEYS_FILE),
+      `# public keys seen by the recorder (name: base64url Ed25519)\nkeys:\n${body}`,
+    );
   }
 
   /** Append facts (already chained and signed), rotating first if needed. */

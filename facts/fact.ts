@@ -7,7 +7,11 @@ import { signBytes, verifyBytes } from "../trust/signing.js";
 /** A speech act that crossed a channel, a message the first control refused, or a recorded host event. */
 export type FactType = "speech-act" | "rejected" | EventFactType;
 /** Every fact type: the two of the stream, then one per recorded event (the event table decides). */
-export const FACT_TYPES: readonly FactType[] = ["speech-act", "rejected", ...[...EVENT_FACTS.values()].map((f) => f.type)];
+export const FACT_TYPES: readonly FactType[] = [
+  "speech-act",
+  "rejected",
+  ...[...EVENT_FACTS.values()].map((f) => f.type),
+];
 
 /** The digest the first fact of a log chains to. */
 export const GENESIS = "genesis";
@@ -36,7 +40,9 @@ function unsigned(fact: Fact): Fact {
 
 /** sha256 (hex) of a fact without its `rsig`: what `prev` of the next fact holds. */
 export function factDigest(fact: Fact): string {
-  return createHash("sha256").update(`agora-fact-v1\n${canonicalize(unsigned(fact))}`).digest("hex");
+  return createHash("sha256")
+    .update(`agora-fact-v1\n${canonicalize(unsigned(fact))}`)
+    .digest("hex");
 }
 
 /** Set `fields.rsig`: the recorder's signature of the fact's digest. */

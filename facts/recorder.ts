@@ -4,10 +4,10 @@ import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { AgoraConfig } from "../config/config.js";
 import type { ErrorCode } from "../protocol/errors.js";
-import { startTrust } from "../transport/session.js";
+import { openSession } from "../transport/session.js";
 import type { KeyRegistry } from "../trust/key-registry.js";
-import { KeyStore, type Identity } from "../trust/key-store.js";
-import { openInfrastructure, type Infrastructure } from "../transport/infrastructure.js";
+import type { Identity } from "../trust/key-store.js";
+import type { Infrastructure } from "../transport/infrastructure.js";
 import { pullLoop } from "../transport/pull-loop.js";
 import type { Verifier } from "../trust/verifier.js";
 import { factId, RECORDER, signFact, type Fact, type FactType } from "./fact.js";
@@ -19,7 +19,6 @@ import { ensureDurableConsumer } from "../transport/consumer.js";
 /** The recorder's identity in the key directory and KV. */
 export const RECORDER_IDENTITY = "recorder";
 const RAW_HEAD_BYTES = 1024;
-
 
 /** What the recorder needs of a stream message (a delivery or a direct get). */
 interface StreamMessage {
@@ -45,6 +44,8 @@ export class Recorder {
   private identity?: Identity;
   private closing = false;
   private loop?: Promise<void>;
+  /** Why recording stopped on its own, if it did. */
+  private failure?: Error;
   private readonly waiters = new Set<{ seq: number; resolve: () => void }>();
 
   private constructor(options: RecorderOptions) {
@@ -60,13 +61,14 @@ export class Recorder {
 
   private async start(): Promise<void> {
     const { config, nc } = this.options;
-    this.infra = await openInfrastructure(nc, config);
-    this.identity = new KeyStore(config.keysDir).loadOrGenerate(RECORDER_IDENTITY);
-    ({ registry: this.registry, verifier: this.verifier } = await startTrust(config, this.infra));
+    const session = await openSession(config, nc, { identity: RECORDER_IDENTITY });
+    ({ infra: this.infra, identity: this.identity, registry: this.registry, verifier: this.verifier } = session);
     this.facts.open();
     if (this.facts.repaired) {
       const r = this.facts.repaired;
-      this.options.log?.(`recorder: ${r.file} ended in a record cut short (${r.bytes} bytes, kept in ${r.aside}); re-recording from the stream after seq ${this.facts.lastSeq}`);
+      this.options.log?.(
+        `recorder: ${r.file} ended in a record cut short (${r.bytes} bytes, kept in ${r.aside}); re-recording from the stream after seq ${this.facts.lastSeq}`,
+      );
     }
     this.facts.noteKey(RECORDER_IDENTITY, this.identity.publicKey);
     const consumer = await ensureDurableConsumer(this.infra, STREAM, {
@@ -91,6 +93,7 @@ export class Recorder {
             this.options.log?.(`recorder: seq ${m.seq}: ${String(err)} (attempt ${attempt})`);
             if (attempt >= 5) {
               this.closing = true;
+              this.failure = new Error(`recorder stopped at seq ${m.seq}: ${String(err)}`);
               this.options.log?.(`recorder stopped at seq ${m.seq}; it resumes there when restarted`);
               m.nak();
               return;
@@ -99,7 +102,11 @@ export class Recorder {
           }
         }
       },
-      { batch: 512, closing: () => this.closing, onError: (err) => this.options.log?.(`recorder: pull failed: ${String(err)}`) },
+      {
+        batch: 512,
+        closing: () => this.closing,
+        onError: (err) => this.options.log?.(`recorder: pull failed: ${String(err)}`),
+      },
     );
   }
 
@@ -162,7 +169,12 @@ export class Recorder {
     };
   }
 
-  private rejected(m: StreamMessage, code: ErrorCode, reason: string, env?: { sender?: string; channel?: string; id?: string }): Fact {
+  private rejected(
+    m: StreamMessage,
+    code: ErrorCode,
+    reason: string,
+    env?: { sender?: string; channel?: string; id?: string },
+  ): Fact {
     const f = this.base(m, "rejected", `rejected on ${m.subject}: ${code}`, "rejected", ["rejected", code]);
     Object.assign(f.fields, {
       code,
@@ -181,7 +193,10 @@ export class Recorder {
     const verdict = await this.verifier!.verify(m.data, m.subject);
     if (!verdict.ok) return this.rejected(m, verdict.code, verdict.reason, verdict.env);
     const env = verdict.env;
-    const f = this.base(m, "speech-act", `${env.sender} → ${env.channel}: ${env.act}`, "accepted", [env.channel, env.act]);
+    const f = this.base(m, "speech-act", `${env.sender} → ${env.channel}: ${env.act}`, "accepted", [
+      env.channel,
+      env.act,
+    ]);
     Object.assign(f.fields, {
       "envelope-id": env.id,
       channel: env.channel,
@@ -216,6 +231,12 @@ export class Recorder {
     });
     this.facts.noteKey(event.host, this.registry!.raw(event.host)!);
     return f;
+  }
+
+  /** Resolves when recording ends: undefined after close(), else why it stopped (it resumes there when restarted). */
+  async closed(): Promise<void | Error> {
+    await this.loop;
+    return this.failure;
   }
 
   async close(): Promise<void> {

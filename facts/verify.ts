@@ -47,11 +47,23 @@ interface FieldSpec {
 }
 
 function loadSchema(): Map<string, FieldSpec[]> {
-  const doc = parseYaml(readFileSync(SCHEMA_PATH, "utf8")) as { "artifact-types": { name: string; fields: FieldSpec[] }[] };
+  const doc = parseYaml(readFileSync(SCHEMA_PATH, "utf8")) as {
+    "artifact-types": { name: string; fields: FieldSpec[] }[];
+  };
   return new Map(doc["artifact-types"].map((t) => [t.name, t.fields]));
 }
 
-const ARTIFACT_KEYS = new Set(["id", "type", "title", "status", "tags", "links", "fields", "provenance", "description"]);
+const ARTIFACT_KEYS = new Set([
+  "id",
+  "type",
+  "title",
+  "status",
+  "tags",
+  "links",
+  "fields",
+  "provenance",
+  "description",
+]);
 
 /** Check one artifact against the rivet shape and the agora schema; returns problems as strings. */
 export function checkArtifact(a: unknown, schema: Map<string, FieldSpec[]>): string[] {
@@ -62,10 +74,13 @@ export function checkArtifact(a: unknown, schema: Map<string, FieldSpec[]>): str
   for (const k of ["id", "type", "title"]) if (typeof f[k] !== "string" || f[k] === "") out.push(`${k} is required`);
   // agora writes provenance last: a record without it was cut short.
   if (typeof f.provenance !== "object" || f.provenance === null) out.push("provenance is missing (record cut short?)");
-  if (f.tags !== undefined && (!Array.isArray(f.tags) || f.tags.some((t) => typeof t !== "string"))) out.push("tags must be a list of strings");
+  if (f.tags !== undefined && (!Array.isArray(f.tags) || f.tags.some((t) => typeof t !== "string")))
+    out.push("tags must be a list of strings");
   if (f.links !== undefined) {
     if (!Array.isArray(f.links)) out.push("links must be a list");
-    else for (const l of f.links) if (typeof l?.type !== "string" || typeof l?.target !== "string") out.push("each link needs type and target");
+    else
+      for (const l of f.links)
+        if (typeof l?.type !== "string" || typeof l?.target !== "string") out.push("each link needs type and target");
   }
   const specs = schema.get(String(f.type));
   if (!specs) return [...out, `type ${String(f.type)} is not declared in the agora schema`];
@@ -79,8 +94,10 @@ export function checkArtifact(a: unknown, schema: Map<string, FieldSpec[]>): str
       if (s.required) out.push(`field ${s.name} is required`);
       continue;
     }
-    if (s.type === "integer" ? !Number.isInteger(v) : typeof v !== "string") out.push(`field ${s.name} must be ${s.type}`);
-    if (s["allowed-values"] && !s["allowed-values"].includes(String(v))) out.push(`field ${s.name}: ${String(v)} is not allowed`);
+    if (s.type === "integer" ? !Number.isInteger(v) : typeof v !== "string")
+      out.push(`field ${s.name} must be ${s.type}`);
+    if (s["allowed-values"] && !s["allowed-values"].includes(String(v)))
+      out.push(`field ${s.name}: ${String(v)} is not allowed`);
   }
   return out;
 }
@@ -111,8 +128,18 @@ function loadKeys(dir: string, keysPath?: string): { keys: Map<string, KeyObject
 export function verifyFacts(dir: string, options: { keys?: string } = {}): VerifyReport {
   const schema = loadSchema();
   const { keys, source } = loadKeys(dir, options.keys);
-  const report: VerifyReport = { ok: true, dir, files: 0, facts: 0, missing: [], problems: [], keySource: source, selfKeyed: options.keys === undefined };
-  const problem = (file: string, code: ErrorCode, message: string, fact?: string) => report.problems.push({ file, code, message, fact });
+  const report: VerifyReport = {
+    ok: true,
+    dir,
+    files: 0,
+    facts: 0,
+    missing: [],
+    problems: [],
+    keySource: source,
+    selfKeyed: options.keys === undefined,
+  };
+  const problem = (file: string, code: ErrorCode, message: string, fact?: string) =>
+    report.problems.push({ file, code, message, fact });
   const recorderKey = keys.get(RECORDER_IDENTITY);
   let prevDigest = GENESIS;
   let prevSeq: number | undefined;
@@ -133,12 +160,16 @@ export function verifyFacts(dir: string, options: { keys?: string } = {}): Verif
     } catch (err) {
       // Not YAML as a whole: a record cut short (power loss)? Verify the complete ones and say what is torn.
       const parsed = readFactsFile(text);
-      if (!parsed.partial || parsed.facts.length === 0 && !text.startsWith("# agora facts")) {
+      if (!parsed.partial || (parsed.facts.length === 0 && !text.startsWith("# agora facts"))) {
         problem(file, "AGORA_ERR_FACTS_FORMAT", `not valid YAML: ${(err as Error).message.split("\n")[0]}`);
         continue;
       }
       const after = parsed.facts.at(-1)?.id ?? "the start of the file";
-      problem(file, "AGORA_ERR_FACTS_FORMAT", `record after ${after} is cut short (${Buffer.byteLength(parsed.partial)} bytes at byte ${parsed.goodBytes}); facts from there on are missing`);
+      problem(
+        file,
+        "AGORA_ERR_FACTS_FORMAT",
+        `record after ${after} is cut short (${Buffer.byteLength(parsed.partial)} bytes at byte ${parsed.goodBytes}); facts from there on are missing`,
+      );
       report.truncated = { file, after: parsed.facts.at(-1)?.id, bytes: Buffer.byteLength(parsed.partial) };
       artifacts = parsed.facts;
     }
@@ -153,20 +184,36 @@ export function verifyFacts(dir: string, options: { keys?: string } = {}): Verif
       }
       const seq = fact.fields.seq as number;
       if (fact.id !== factId(seq)) problem(file, "AGORA_ERR_FACTS_FORMAT", `id does not match seq ${seq}`, label);
-      if (prevSeq !== undefined && seq <= prevSeq) problem(file, "AGORA_ERR_FACTS_CHAIN", `seq ${seq} after ${prevSeq}: out of order`, label);
+      if (prevSeq !== undefined && seq <= prevSeq)
+        problem(file, "AGORA_ERR_FACTS_CHAIN", `seq ${seq} after ${prevSeq}: out of order`, label);
       if (prevSeq !== undefined && seq > prevSeq + 1) {
         report.missing.push([prevSeq + 1, seq - 1]);
-        problem(file, "AGORA_ERR_FACTS_CHAIN", `facts for seq ${prevSeq + 1 === seq - 1 ? prevSeq + 1 : `${prevSeq + 1}–${seq - 1}`} are missing`, label);
+        problem(
+          file,
+          "AGORA_ERR_FACTS_CHAIN",
+          `facts for seq ${prevSeq + 1 === seq - 1 ? prevSeq + 1 : `${prevSeq + 1}–${seq - 1}`} are missing`,
+          label,
+        );
       }
       if (fact.fields.prev !== prevDigest) {
-        problem(file, "AGORA_ERR_FACTS_CHAIN", "prev is not the digest of the preceding fact (edited, deleted or reordered)", label);
+        problem(
+          file,
+          "AGORA_ERR_FACTS_CHAIN",
+          "prev is not the digest of the preceding fact (edited, deleted or reordered)",
+          label,
+        );
       }
       report.firstSeq ??= seq;
       report.lastSeq = seq;
       prevSeq = seq;
       prevDigest = factDigest(fact);
       if (!recorderKey || !verifyFactSignature(fact, recorderKey)) {
-        problem(file, "AGORA_ERR_FACTS_SIGNATURE", recorderKey ? "recorder signature does not verify (fact edited)" : "no recorder key", label);
+        problem(
+          file,
+          "AGORA_ERR_FACTS_SIGNATURE",
+          recorderKey ? "recorder signature does not verify (fact edited)" : "no recorder key",
+          label,
+        );
       }
       checkInnerSignature(fact, keys, (msg) => problem(file, "AGORA_ERR_FACTS_SIGNATURE", msg, label));
     }

@@ -26,8 +26,11 @@ export function factToYaml(f: Fact): string {
   }
   lines.push("    fields:");
   for (const [k, v] of Object.entries(f.fields)) lines.push(`      ${k}: ${scalar(v)}`);
-  lines.push(`    provenance: { created-by: ${yamlString(f.provenance["created-by"])}, timestamp: ${yamlString(f.provenance.timestamp)} }`);
+  lines.push(
+    `    provenance: { created-by: ${yamlString(f.provenance["created-by"])}, timestamp: ${yamlString(f.provenance.timestamp)} }`,
+  );
   return `${lines.join("\n")}\n`;
 }
 
-export const FILE_HEADER = "# agora facts — rivet artifacts, hash-chained (fields.prev) and recorder-signed (fields.rsig)\nartifacts:\n";
+export const FILE_HEADER =
+  "# agora facts — rivet artifacts, hash-chained (fields.prev) and recorder-signed (fields.rsig)\nartifacts:\n";

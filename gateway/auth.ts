@@ -61,7 +61,10 @@ export function roleOf(token: string | undefined, tokens: Tokens): Role | undefi
 }
 
 /** The bearer token of a request: `Authorization: Bearer …`, else `?token=` (browsers' WebSocket cannot set headers). */
-export function presentedToken(headers: Record<string, string | string[] | undefined>, query: unknown): string | undefined {
+export function presentedToken(
+  headers: Record<string, string | string[] | undefined>,
+  query: unknown,
+): string | undefined {
   const auth = headers.authorization;
   if (typeof auth === "string" && auth.startsWith("Bearer ")) return auth.slice(7).trim();
   const q = (query as { token?: unknown } | undefined)?.token;

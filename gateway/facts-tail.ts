@@ -9,7 +9,9 @@ import type { Fact } from "../facts/fact.js";
 export function recentFacts(dir: string, options: { channel?: string; limit: number }): Fact[] {
   const out: Fact[] = [];
   for (const file of factFiles(dir).reverse()) {
-    const items = readFileSync(join(dir, file), "utf8").split(/^(?=  - id: )/m).slice(1);
+    const items = readFileSync(join(dir, file), "utf8")
+      .split(/^(?=  - id: )/m)
+      .slice(1);
     for (let i = items.length - 1; i >= 0 && out.length < options.limit; i--) {
       let fact: Fact | undefined;
       try {
@@ -33,7 +35,8 @@ export function findFact(dir: string, id: string): Fact | undefined {
     if (at === -1) continue;
     const next = text.indexOf("\n  - id: ", at + needle.length);
     try {
-      return (parseYaml(`artifacts:\n${text.slice(at, next === -1 ? undefined : next + 1)}`) as { artifacts: Fact[] }).artifacts[0];
+      return (parseYaml(`artifacts:\n${text.slice(at, next === -1 ? undefined : next + 1)}`) as { artifacts: Fact[] })
+        .artifacts[0];
     } catch {
       return undefined;
     }

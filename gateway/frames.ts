@@ -6,7 +6,6 @@ import type { AgentStatus } from "../protocol/records.js";
 
 export type { AgentStatus };
 
-
 export interface AgentView {
   name: string;
   kind: "hosted" | "external";
@@ -22,7 +21,16 @@ export interface AgentView {
 export type WatchFrame =
   | { type: "hello"; role: string; channels: string[]; agents: AgentView[]; counters: Record<string, number> }
   | { type: "envelope"; seq: number; channel: string; ok: true; envelope: Envelope; replay?: true }
-  | { type: "envelope"; seq: number; channel: string; ok: false; code: ErrorCode; reason: string; envelope?: Envelope; replay?: true }
+  | {
+      type: "envelope";
+      seq: number;
+      channel: string;
+      ok: false;
+      code: ErrorCode;
+      reason: string;
+      envelope?: Envelope;
+      replay?: true;
+    }
   | { type: "event"; seq: number; event: SignedEvent; replay?: true }
   | { type: "agent"; agent: AgentView }
   | { type: "counters"; counters: Record<string, number> }

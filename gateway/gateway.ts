@@ -2,11 +2,10 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { FastifyInstance } from "fastify";
 import type { AgoraConfig } from "../config/config.js";
-import { startTrust } from "../transport/session.js";
-import { KeyRegistry } from "../trust/key-registry.js";
-import { KeyStore } from "../trust/key-store.js";
+import { openSession } from "../transport/session.js";
+import { AgentDirectory } from "./agent-directory.js";
+import type { KeyRegistry } from "../trust/key-registry.js";
 import type { HostMetrics } from "../host/metrics.js";
-import { openInfrastructure } from "../transport/infrastructure.js";
 import { buildApp } from "./app.js";
 import { resolveTokens, type Tokens } from "./auth.js";
 import { WatchHub } from "./watch-hub.js";
@@ -39,14 +38,24 @@ export class Gateway {
   /** Build everything; nothing listens until listen(). */
   static async create(options: GatewayOptions): Promise<Gateway> {
     const { config, nc } = options;
-    const infra = await openInfrastructure(nc, config);
-    const identity = new KeyStore(config.keysDir).loadOrGenerate(config.gateway.identity);
-    await KeyRegistry.publish(infra.keys, identity.name, identity.publicKey);
-    const { registry, verifier } = await startTrust(config, infra);
-    const hub = new WatchHub(config, infra, registry, verifier);
+    const { infra, identity, registry, verifier } = await openSession(config, nc, {
+      identity: config.gateway.identity,
+      publish: true,
+    });
+    const hub = new WatchHub(config, infra, verifier, new AgentDirectory(config, infra, nc, registry));
     await hub.start();
     const tokens = options.tokens ?? resolveTokens(config);
-    const app = await buildApp({ config, nc, infra, hub, verifier, tokens, identity, hostMetrics: options.hostMetrics, bridge: options.bridge });
+    const app = await buildApp({
+      config,
+      nc,
+      infra,
+      hub,
+      verifier,
+      tokens,
+      identity,
+      hostMetrics: options.hostMetrics,
+      bridge: options.bridge,
+    });
     return new Gateway(app, hub, tokens, registry);
   }
 

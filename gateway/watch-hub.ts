@@ -1,20 +1,16 @@
-// WatchHub: one ordered consumer over the AGORA stream plus the agent and
-// control buckets, fanned out to WebSocket clients. Each client has a bounded
+// WatchHub: one ordered consumer over the AGORA stream and the agent
+// directory's changes, fanned out to WebSocket clients. Each client has a bounded
 // queue: a slow browser loses frames (and is told how many), the host never waits.
 import { DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstream";
-import { KvWatchInclude } from "@nats-io/kv";
 import type { AgoraConfig } from "../config/config.js";
-import type { KeyRegistry } from "../trust/key-registry.js";
 import type { Infrastructure } from "../transport/infrastructure.js";
 import { subjectChannel } from "../protocol/subjects.js";
 import { MetricsRegistry } from "../host/metrics.js";
 import type { Verifier } from "../trust/verifier.js";
+import type { AgentDirectory } from "./agent-directory.js";
 import type { AgentView, WatchFrame } from "./frames.js";
 import { STREAM } from "../protocol/subjects.js";
 import { CONSOLE_EVENTS } from "../protocol/events.js";
-import { parseAgentStatus, statusView, type AgentStatusRecord } from "../protocol/records.js";
-import { ControlState } from "../protocol/control.js";
-import { verifyControl } from "../trust/control.js";
 
 /** The counters a watch client gets, in display order. */
 export const WATCH_COUNTERS: readonly string[] = ["envelopes", ...CONSOLE_EVENTS, "frames_dropped"];
@@ -42,60 +38,42 @@ interface Client {
   maxBuffered: number;
 }
 
-
 export class WatchHub {
   /** The console's counters: envelopes seen, the events the table marks `console`, frames dropped. */
   readonly counters: Record<string, number> = Object.fromEntries(WATCH_COUNTERS.map((k) => [k, 0]));
   readonly metrics = new MetricsRegistry();
-  private readonly perChannel = this.metrics.counter("agora_gateway_channel_messages_total", "Messages seen on each channel by the gateway, by verification result");
-  private readonly rejectsByReason = this.metrics.counter("agora_gateway_rejects_total", "Messages the gateway's verification rejected, by reason code");
-  private readonly framesDropped = this.metrics.counter("agora_gateway_frames_dropped_total", "Watch frames dropped for slow clients");
+  private readonly perChannel = this.metrics.counter(
+    "agora_gateway_channel_messages_total",
+    "Messages seen on each channel by the gateway, by verification result",
+  );
+  private readonly rejectsByReason = this.metrics.counter(
+    "agora_gateway_rejects_total",
+    "Messages the gateway's verification rejected, by reason code",
+  );
+  private readonly framesDropped = this.metrics.counter(
+    "agora_gateway_frames_dropped_total",
+    "Watch frames dropped for slow clients",
+  );
   private readonly clients = new Set<Client>();
   private readonly backlog: { text: string; channel?: string }[] = [];
-  private readonly status = new Map<string, AgentStatusRecord>();
-  private readonly controls = new ControlState();
   private messages?: ConsumerMessages;
-  private stops: (() => void)[] = [];
   private pumpTimer?: NodeJS.Timeout;
   private lastCounters = "";
   running = false;
+  private closing = false;
+  private following: Promise<void | Error> = Promise.resolve();
 
   constructor(
     private readonly config: AgoraConfig,
     private readonly infra: Infrastructure,
-    private readonly keys: KeyRegistry,
     private readonly verifier: Verifier,
+    /** The agents and their status; the hub sends each change to its clients. */
+    readonly directory: AgentDirectory,
   ) {}
 
   async start(): Promise<void> {
-    for await (const k of await this.infra.agents.keys()) {
-      const e = await this.infra.agents.get(k);
-      const record = e?.operation === "PUT" ? parseAgentStatus(e.value) : undefined;
-      if (record) this.status.set(k, record);
-    }
-    for await (const k of await this.infra.control.keys()) {
-      const e = await this.infra.control.get(k);
-      if (e?.operation === "PUT") this.controls.apply(verifyControl(e.value, this.keys, this.config.controllers));
-    }
-    const agents = await this.infra.agents.watch({ include: KvWatchInclude.UpdatesOnly });
-    const controls = await this.infra.control.watch({ include: KvWatchInclude.UpdatesOnly });
-    this.stops.push(() => agents.stop(), () => controls.stop());
-    void (async () => {
-      for await (const e of agents) {
-        const record = e.operation === "PUT" ? parseAgentStatus(e.value) : undefined;
-        if (!record) continue; // not a status a host wrote: never shown, never a crash
-        this.status.set(e.key, record);
-        const view = this.agents().find((a) => a.name === e.key);
-        if (view) this.broadcast({ type: "agent", agent: view });
-      }
-    })();
-    void (async () => {
-      for await (const e of controls) {
-        const c = e.operation === "PUT" ? verifyControl(e.value, this.keys, this.config.controllers) : undefined;
-        if (!c || !this.controls.apply(c)) continue;
-        for (const a of this.agents()) if (c.agent === "*" || c.agent === a.name) this.broadcast({ type: "agent", agent: a });
-      }
-    })();
+    this.directory.onChange = (view) => this.broadcast({ type: "agent", agent: view });
+    await this.directory.start();
     const consumer = await this.infra.js.consumers.get(STREAM, { deliver_policy: DeliverPolicy.New });
     this.messages = await consumer.consume();
     const messages = this.messages;
@@ -114,15 +92,21 @@ export class WatchHub {
       }
     }, 50);
     this.pumpTimer.unref();
-    void (async () => {
-      for await (const m of messages) {
-        try {
-          await this.onMessage(m.subject, m.data, m.seq);
-        } catch {
-          /* a frame we could not build is skipped; the recorder has the fact */
+    this.following = (async (): Promise<void | Error> => {
+      try {
+        for await (const m of messages) {
+          try {
+            await this.onMessage(m.subject, m.data, m.seq);
+          } catch {
+            /* a frame we could not build is skipped; the recorder has the fact */
+          }
         }
+        return this.closing ? undefined : new Error("the watch of the stream ended");
+      } catch (err) {
+        return err instanceof Error ? err : new Error(String(err));
+      } finally {
+        this.running = false;
       }
-      this.running = false;
     })();
   }
 
@@ -132,13 +116,27 @@ export class WatchHub {
       const v = await this.verifier.verify(data, subject);
       this.counters.envelopes!++;
       // Only declared channels get their own series: a publisher must not mint unbounded label values.
-      this.perChannel.inc({ channel: this.config.channels.includes(channel) ? channel : "other", result: v.ok ? "ok" : "rejected" });
+      this.perChannel.inc({
+        channel: this.config.channels.includes(channel) ? channel : "other",
+        result: v.ok ? "ok" : "rejected",
+      });
       if (v.ok) {
         this.broadcast({ type: "envelope", seq, channel, ok: true, envelope: v.env }, channel);
       } else {
         this.counters.rejected!++;
         this.rejectsByReason.inc({ reason: v.code });
-        this.broadcast({ type: "envelope", seq, channel: channel.slice(0, 64), ok: false, code: v.code, reason: v.reason, envelope: v.env }, channel);
+        this.broadcast(
+          {
+            type: "envelope",
+            seq,
+            channel: channel.slice(0, 64),
+            ok: false,
+            code: v.code,
+            reason: v.reason,
+            envelope: v.env,
+          },
+          channel,
+        );
       }
       return;
     }
@@ -148,21 +146,18 @@ export class WatchHub {
     if (event.type in this.counters) this.counters[event.type]!++;
     const evChannel = "channel" in event && typeof event.channel === "string" ? event.channel : undefined;
     this.broadcast({ type: "event", seq, event }, evChannel);
-
   }
 
   /** Every agent of the config with its current status. */
   agents(): AgentView[] {
-    const hosted = this.config.agents.map((a): AgentView => {
-      const killed = this.controls.killed(a.name) ? { since: this.controls.deciding(a.name)?.ts } : undefined;
-      return { name: a.name, kind: "hosted", ...statusView(this.status.get(a.name), killed), read: a.read, write: a.write };
-    });
-    const external = this.config.external.map((a): AgentView => ({ name: a.name, kind: "external", status: "unknown", read: a.read, write: a.write }));
-    return [...hosted, ...external];
+    return this.directory.agents();
   }
 
   /** Register a client; it first gets a hello and the recent backlog for its channels. */
-  attach(sink: FrameSink, options: { role: string; channels?: string[]; queue?: number; maxBuffered?: number }): () => void {
+  attach(
+    sink: FrameSink,
+    options: { role: string; channels?: string[]; queue?: number; maxBuffered?: number },
+  ): () => void {
     const client: Client = {
       sink,
       channels: options.channels?.length ? new Set(options.channels) : undefined,
@@ -172,7 +167,16 @@ export class WatchHub {
       maxBuffered: options.maxBuffered ?? DEFAULT_MAX_BUFFERED,
     };
     this.clients.add(client);
-    this.enqueue(client, JSON.stringify({ type: "hello", role: options.role, channels: [...this.config.channels], agents: this.agents(), counters: { ...this.counters } } satisfies WatchFrame));
+    this.enqueue(
+      client,
+      JSON.stringify({
+        type: "hello",
+        role: options.role,
+        channels: [...this.config.channels],
+        agents: this.agents(),
+        counters: { ...this.counters },
+      } satisfies WatchFrame),
+    );
     for (const b of this.backlog) if (this.wants(client, b.channel)) this.enqueue(client, b.text);
     return () => this.clients.delete(client);
   }
@@ -215,10 +219,16 @@ export class WatchHub {
     return this.clients.size;
   }
 
+  /** Resolves when the hub stops following the stream: undefined after close(), else why (then /readyz says not ready). */
+  closed(): Promise<void | Error> {
+    return this.following;
+  }
+
   async close(): Promise<void> {
+    this.closing = true;
     clearInterval(this.pumpTimer);
     this.messages?.stop();
-    for (const s of this.stops) s();
+    this.directory.close();
     this.clients.clear();
     this.running = false;
   }

@@ -10,16 +10,22 @@ import { HostMetrics } from "./metrics.js";
 import type { AgoraConfig, HostedAgentConfig } from "../config/config.js";
 import { AgoraError } from "../protocol/errors.js";
 import { EventHub } from "./event-hub.js";
-import { eventDistinction, RECORDED_EVENTS, zeroCounts, type HostEvent, type HostEventType } from "../protocol/events.js";
+import {
+  eventDistinction,
+  RECORDED_EVENTS,
+  zeroCounts,
+  type HostEvent,
+  type HostEventType,
+} from "../protocol/events.js";
 import { eventMsgId } from "../protocol/ids.js";
 import type { KeyRegistry } from "../trust/key-registry.js";
 import { KeyStore, type Identity } from "../trust/key-store.js";
-import { openInfrastructure, type Infrastructure } from "../transport/infrastructure.js";
+import type { Infrastructure } from "../transport/infrastructure.js";
 import { Placement, type StopReason } from "./placement/scheduler.js";
 import { channelSubject } from "../protocol/subjects.js";
 import { publishEvent } from "../transport/publisher.js";
 import { pullLoop } from "../transport/pull-loop.js";
-import { startTrust } from "../transport/session.js";
+import { openSession } from "../transport/session.js";
 import type { Verifier } from "../trust/verifier.js";
 import { WorkerPool } from "./workers/worker-pool.js";
 import { consumerName, STREAM } from "../protocol/subjects.js";
@@ -89,16 +95,30 @@ export class Host {
 
   private async start(): Promise<void> {
     const { config } = this;
-    this.infra = await openInfrastructure(this.nc, config);
-    const store = (this.store = new KeyStore(config.keysDir));
-    this.identity = store.loadOrGenerate(config.host.name);
-    const wanted = this.options.agents ? config.agents.filter((a) => this.options.agents!.includes(a.name)) : config.agents;
-    for (const a of wanted) store.loadOrGenerate(a.name);
-    const { registry, verifier } = await startTrust(config, this.infra);
-    this.registry = registry;
-    this.verifier = verifier;
-    this.control = new ControlFollower(this.nc, this.infra.control, registry, config.controllers, config.host.name, (c) => void this.onControl(c));
+    const wanted = this.options.agents
+      ? config.agents.filter((a) => this.options.agents!.includes(a.name))
+      : config.agents;
+    const session = await openSession(config, this.nc, { identity: config.host.name, keys: wanted.map((a) => a.name) });
+    this.infra = session.infra;
+    this.identity = session.identity;
+    this.store = new KeyStore(config.keysDir);
+    this.registry = session.registry;
+    this.verifier = session.verifier;
+    const registry = session.registry;
+    this.control = new ControlFollower(
+      this.nc,
+      this.infra.control,
+      registry,
+      config.controllers,
+      config.host.name,
+      (c) => void this.onControl(c),
+    );
     await this.control.start();
+    void this.control
+      .closed()
+      .then(
+        (err) => err && this.log(`control plane: ${err.message}; kills and drains reach this host only on restart`),
+      );
     const infra = this.infra;
     this.pool = new WorkerPool({
       size: config.host.workers,
@@ -122,7 +142,10 @@ export class Host {
 
   private inTurn<T>(agent: string, f: () => Promise<T>): Promise<T> {
     const run = (this.transitions.get(agent) ?? Promise.resolve()).then(f);
-    this.transitions.set(agent, run.catch(() => {}));
+    this.transitions.set(
+      agent,
+      run.catch(() => {}),
+    );
     return run;
   }
 
@@ -152,9 +175,15 @@ export class Host {
       const component = await this.loader.load(agent.component, { memoryBytes: agent.memoryMb * 1024 * 1024 });
       await this.pool!.spawn(agent.name, component, agent.write, state);
       this.counters.agent_started++;
-      this.events.emit({ type: "agent_started", agent: agent.name, digest: component.digest, ms: Math.round(performance.now() - started) });
+      this.events.emit({
+        type: "agent_started",
+        agent: agent.name,
+        digest: component.digest,
+        ms: Math.round(performance.now() - started),
+      });
     } catch (err) {
-      const e = err instanceof AgoraError ? err : new AgoraError("AGORA_ERR_COMPONENT_LOAD", String(err), { cause: err });
+      const e =
+        err instanceof AgoraError ? err : new AgoraError("AGORA_ERR_COMPONENT_LOAD", String(err), { cause: err });
       this.log(`agent ${agent.name} refused: ${e.code}: ${e.message}`);
       await this.report({ type: "agent_refused", agent: agent.name, code: e.code, reason: e.message.slice(0, 500) });
       await this.setStatus(agent.name, "failed", `${e.code}: ${e.message.slice(0, 300)}`);
@@ -213,14 +242,17 @@ export class Host {
     this.runtimes.delete(name);
     this.pool?.remove(name);
     // An agent that never started here keeps the status its failure wrote.
-    if (runtime && reason === "released") await this.setStatus(name, "stopped", `handed over by ${this.config.host.name}`);
+    if (runtime && reason === "released")
+      await this.setStatus(name, "stopped", `handed over by ${this.config.host.name}`);
   }
 
   /** Apply a kill or revive to the agents of this host it addresses; a drain or undrain of this host. */
   private async onControl(c: ControlEnvelope): Promise<void> {
     if (HOST_VERBS.has(c.verb)) {
       if (c.host !== this.config.host.name) return;
-      this.log(`host ${c.host} ${c.verb === "drain" ? "drained: handing its agents over" : "undrained: taking agents again"} (by ${c.by})`);
+      this.log(
+        `host ${c.host} ${c.verb === "drain" ? "drained: handing its agents over" : "undrained: taking agents again"} (by ${c.by})`,
+      );
       this.placement?.wake();
       return;
     }
@@ -237,8 +269,16 @@ export class Host {
 
   /** Publish an agent's status for the gateway (`agora-agents` KV). */
   private async setStatus(agent: string, status: ReportedStatus, reason?: string): Promise<void> {
-    const record: AgentStatusRecord = { agent, status, host: this.config.host.name, since: new Date().toISOString(), ...(reason ? { reason } : {}) };
-    await this.infra?.agents.put(agent, JSON.stringify(record)).catch((err) => this.log(`status of ${agent}: ${String(err)}`));
+    const record: AgentStatusRecord = {
+      agent,
+      status,
+      host: this.config.host.name,
+      since: new Date().toISOString(),
+      ...(reason ? { reason } : {}),
+    };
+    await this.infra?.agents
+      .put(agent, JSON.stringify(record))
+      .catch((err) => this.log(`status of ${agent}: ${String(err)}`));
   }
 
   /** Whether `agent` is killed by the control plane. */
@@ -254,7 +294,12 @@ export class Host {
     if (!RECORDED_EVENTS.has(event.type) || !this.infra || !this.identity) return;
     const seq = "seq" in event ? event.seq : 0;
     // Recorded off the agent's path: publishEvent retries through outages with a stable Nats-Msg-Id.
-    const publishing = publishEvent(this.infra.js, { name: this.identity.name, key: this.identity.privateKey }, event, eventMsgId(event.type, event.agent, seq, eventDistinction(event)))
+    const publishing = publishEvent(
+      this.infra.js,
+      { name: this.identity.name, key: this.identity.privateKey },
+      event,
+      eventMsgId(event.type, event.agent, seq, eventDistinction(event)),
+    )
       .catch((err) => this.log(`cannot record ${event.type}: ${String(err)}`))
       .finally(() => this.recording.delete(publishing));
     this.recording.add(publishing);

@@ -4,7 +4,9 @@ import { EVENTS, type EventSpec, type HostEvent } from "../protocol/events.js";
 type Labels = Record<string, string>;
 
 function labelText(labels: Labels): string {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`);
+  const parts = Object.entries(labels).map(
+    ([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`,
+  );
   return parts.length ? `{${parts.join(",")}}` : "";
 }
 
@@ -63,7 +65,9 @@ export class Histogram implements Metric {
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
     for (const s of this.series.values()) {
-      this.buckets.forEach((b, i) => lines.push(`${this.name}_bucket${labelText({ ...s.labels, le: String(b) })} ${s.counts[i]}`));
+      this.buckets.forEach((b, i) =>
+        lines.push(`${this.name}_bucket${labelText({ ...s.labels, le: String(b) })} ${s.counts[i]}`),
+      );
       lines.push(`${this.name}_bucket${labelText({ ...s.labels, le: "+Inf" })} ${s.count}`);
       lines.push(`${this.name}_sum${labelText(s.labels)} ${s.sum}`);
       lines.push(`${this.name}_count${labelText(s.labels)} ${s.count}`);
@@ -97,11 +101,26 @@ export class MetricsRegistry {
 export class HostMetrics {
   readonly registry = new MetricsRegistry();
   readonly messagesIn = this.registry.counter("agora_messages_in_total", "Messages handed to components, by channel");
-  readonly messagesOut = this.registry.counter("agora_messages_out_total", "Messages components emitted (published by the host), by channel");
-  readonly rejects = this.registry.counter("agora_rejects_total", "Messages rejected by the first control, by reason code");
-  readonly drops = this.registry.counter("agora_drops_total", "Messages or emissions dropped by a control (echo, hop, blocked, duplicate, killed)");
-  readonly failures = this.registry.counter("agora_component_failures_total", "Component calls that trapped or returned an error, by agent");
-  readonly handleSeconds = this.registry.histogram("agora_handle_seconds", "Time from a delivery starting to its effects committed, by agent");
+  readonly messagesOut = this.registry.counter(
+    "agora_messages_out_total",
+    "Messages components emitted (published by the host), by channel",
+  );
+  readonly rejects = this.registry.counter(
+    "agora_rejects_total",
+    "Messages rejected by the first control, by reason code",
+  );
+  readonly drops = this.registry.counter(
+    "agora_drops_total",
+    "Messages or emissions dropped by a control (echo, hop, blocked, duplicate, killed)",
+  );
+  readonly failures = this.registry.counter(
+    "agora_component_failures_total",
+    "Component calls that trapped or returned an error, by agent",
+  );
+  readonly handleSeconds = this.registry.histogram(
+    "agora_handle_seconds",
+    "Time from a delivery starting to its effects committed, by agent",
+  );
 
   /** Count what an event says happened. */
   observe(event: HostEvent): void {

@@ -5,9 +5,27 @@ import { ID_RE, isName } from "./names.js";
 
 /** The 22 FIPA-ACL performatives, kebab-case. */
 export const ACTS = [
-  "accept-proposal", "agree", "cancel", "cfp", "confirm", "disconfirm", "failure", "inform",
-  "inform-if", "inform-ref", "not-understood", "propagate", "propose", "proxy", "query-if",
-  "query-ref", "refuse", "reject-proposal", "request", "request-when", "request-whenever",
+  "accept-proposal",
+  "agree",
+  "cancel",
+  "cfp",
+  "confirm",
+  "disconfirm",
+  "failure",
+  "inform",
+  "inform-if",
+  "inform-ref",
+  "not-understood",
+  "propagate",
+  "propose",
+  "proxy",
+  "query-if",
+  "query-ref",
+  "refuse",
+  "reject-proposal",
+  "request",
+  "request-when",
+  "request-whenever",
   "subscribe",
 ] as const;
 
@@ -96,7 +114,8 @@ export function jsonDepth(value: unknown, limit = MAX_BODY_DEPTH): number {
 export function validateEnvelope(value: unknown): Envelope {
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad("envelope is not a JSON object");
   const e = value as Record<string, unknown>;
-  for (const key of Object.keys(e)) if (!FIELDS.has(key)) throw bad(`unknown field ${JSON.stringify(key).slice(0, 80)}`);
+  for (const key of Object.keys(e))
+    if (!FIELDS.has(key)) throw bad(`unknown field ${JSON.stringify(key).slice(0, 80)}`);
   if (e.v !== 1) throw bad("v must be 1");
   if (typeof e.id !== "string" || !ID_RE.test(e.id)) throw bad("id must be 1-64 chars of [A-Za-z0-9_-]");
   if (!isName(e.channel)) throw bad("channel is not a valid name");

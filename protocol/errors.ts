@@ -7,25 +7,52 @@
  */
 export const ERROR_CODES = {
   AGORA_ERR_BAD_JSON: { status: 400, message: "the bytes are not UTF-8 JSON" },
-  AGORA_ERR_BAD_ENVELOPE: { status: 400, message: "the JSON is not a valid v1 envelope (missing, extra or mistyped field)" },
+  AGORA_ERR_BAD_ENVELOPE: {
+    status: 400,
+    message: "the JSON is not a valid v1 envelope (missing, extra or mistyped field)",
+  },
   AGORA_ERR_TOO_LARGE: { status: 413, message: "the envelope is larger than the limit (64 KiB by default)" },
   AGORA_ERR_UNKNOWN_SENDER: { status: 403, message: "no public key is registered for the sender" },
   AGORA_ERR_BAD_SIGNATURE: { status: 403, message: "the signature does not verify with the sender's key" },
-  AGORA_ERR_CHANNEL_MISMATCH: { status: 400, message: "the envelope's channel differs from the subject it was published on" },
+  AGORA_ERR_CHANNEL_MISMATCH: {
+    status: 400,
+    message: "the envelope's channel differs from the subject it was published on",
+  },
   AGORA_ERR_UNKNOWN_CHANNEL: { status: 404, message: "the channel is not declared in the configuration" },
   AGORA_ERR_NOT_GRANTED: { status: 403, message: "the agent has no grant for that channel" },
   AGORA_ERR_HOP_EXHAUSTED: { status: 409, message: "a message emitted while handling a hop-0 message was dropped" },
   AGORA_ERR_BAD_NAME: { status: 400, message: "a name is not ^[a-z0-9][a-z0-9-]{0,62}$" },
   AGORA_ERR_BAD_BODY: { status: 400, message: "a body is not JSON text" },
   AGORA_ERR_BAD_STATE: { status: 400, message: "a state key or value is out of bounds" },
-  AGORA_ERR_COMPONENT_IMPORTS: { status: 422, message: "a component imports something outside agora:agent and was refused at load" },
+  AGORA_ERR_COMPONENT_IMPORTS: {
+    status: 422,
+    message: "a component imports something outside agora:agent and was refused at load",
+  },
   AGORA_ERR_COMPONENT_LOAD: { status: 422, message: "a component could not be read, transpiled or instantiated" },
-  AGORA_ERR_COMPONENT_TRAP: { status: 500, message: "a component trapped or returned an error while handling a message" },
-  AGORA_ERR_DEADLINE: { status: 504, message: "a component's handle did not return within the per-call deadline; its worker was restarted" },
-  AGORA_ERR_WORKER_RESTART: { status: 503, message: "a call was interrupted because its worker was restarted for another agent (retried)" },
-  AGORA_ERR_AGENT_FAILED: { status: 503, message: "an agent trapped too often within the restart window and was marked failed" },
-  AGORA_ERR_DEAD_LETTER: { status: 500, message: "a message kept failing up to max-deliver and was moved to agora.dlq.<agent>" },
-  AGORA_ERR_TIMESTAMP: { status: 400, message: "an envelope's ts is further in the future than the allowed clock skew" },
+  AGORA_ERR_COMPONENT_TRAP: {
+    status: 500,
+    message: "a component trapped or returned an error while handling a message",
+  },
+  AGORA_ERR_DEADLINE: {
+    status: 504,
+    message: "a component's handle did not return within the per-call deadline; its worker was restarted",
+  },
+  AGORA_ERR_WORKER_RESTART: {
+    status: 503,
+    message: "a call was interrupted because its worker was restarted for another agent (retried)",
+  },
+  AGORA_ERR_AGENT_FAILED: {
+    status: 503,
+    message: "an agent trapped too often within the restart window and was marked failed",
+  },
+  AGORA_ERR_DEAD_LETTER: {
+    status: 500,
+    message: "a message kept failing up to max-deliver and was moved to agora.dlq.<agent>",
+  },
+  AGORA_ERR_TIMESTAMP: {
+    status: 400,
+    message: "an envelope's ts is further in the future than the allowed clock skew",
+  },
   AGORA_ERR_CONFIG: { status: 500, message: "the configuration file is invalid" },
   AGORA_ERR_KEY_MISSING: { status: 404, message: "no private key for that identity in the key directory" },
   AGORA_ERR_KEY_EXISTS: { status: 409, message: "a key for that identity already exists" },
@@ -38,13 +65,28 @@ export const ERROR_CODES = {
   AGORA_ERR_FACTS_CHAIN: { status: 422, message: "the facts hash chain is broken (edit, deletion or reordering)" },
   AGORA_ERR_FACTS_SIGNATURE: { status: 422, message: "a fact's signature does not verify" },
   AGORA_ERR_USAGE: { status: 400, message: "a command or request was called with wrong arguments" },
-  AGORA_ERR_WEBHOOK_SIGNATURE: { status: 401, message: "a GitHub webhook's X-Hub-Signature-256 is missing or does not match the secret" },
-  AGORA_ERR_WEBHOOK_PAYLOAD: { status: 422, message: "a GitHub webhook is not JSON, or names a repository that is not bridged" },
-  AGORA_ERR_GITHUB_API: { status: 502, message: "the GitHub API refused a call (4xx) or kept failing (429/5xx after retries)" },
+  AGORA_ERR_WEBHOOK_SIGNATURE: {
+    status: 401,
+    message: "a GitHub webhook's X-Hub-Signature-256 is missing or does not match the secret",
+  },
+  AGORA_ERR_WEBHOOK_PAYLOAD: {
+    status: 422,
+    message: "a GitHub webhook is not JSON, or names a repository that is not bridged",
+  },
+  AGORA_ERR_GITHUB_API: {
+    status: 502,
+    message: "the GitHub API refused a call (4xx) or kept failing (429/5xx after retries)",
+  },
   AGORA_ERR_UNAUTHORIZED: { status: 401, message: "no token, or an unknown token, was presented to the gateway" },
   AGORA_ERR_FORBIDDEN: { status: 403, message: "the token's role may not do this (viewer tried an operator action)" },
-  AGORA_ERR_HOST_NAME_TAKEN: { status: 409, message: "another running host already uses this host name (host.name / AGORA_HOST_NAME must be unique)" },
-  AGORA_ERR_LEASE_LOST: { status: 409, message: "a host lost an agent's placement lease (not renewed in time, or taken over); the agent stopped there" },
+  AGORA_ERR_HOST_NAME_TAKEN: {
+    status: 409,
+    message: "another running host already uses this host name (host.name / AGORA_HOST_NAME must be unique)",
+  },
+  AGORA_ERR_LEASE_LOST: {
+    status: 409,
+    message: "a host lost an agent's placement lease (not renewed in time, or taken over); the agent stopped there",
+  },
   AGORA_ERR_DRAIN_TIMEOUT: { status: 504, message: "a drained host still held agents when the wait ran out" },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -16,7 +16,14 @@ interface Base {
 
 /** The fields of each event, by type. */
 export interface HostEventFields {
-  delivered: Base & { channel: string; id: string; sender: string; act: Act; hop: number; /** epoch ms when the call started */ at: number };
+  delivered: Base & {
+    channel: string;
+    id: string;
+    sender: string;
+    act: Act;
+    hop: number;
+    /** epoch ms when the call started */ at: number;
+  };
   emitted: { agent: string; channel: string; id: string; act: Act; hop: number; re?: string };
   rejected: Base & { channel?: string; id?: string; code: ErrorCode; reason: string };
   echo_dropped: Base & { channel: string; id: string };
@@ -29,7 +36,15 @@ export interface HostEventFields {
   killed: { agent: string; by: string; control: string };
   revived: { agent: string; by: string; control: string };
   webhook_rejected: { agent: string; code: ErrorCode; reason: string; delivery?: string };
-  github_failed: { agent: string; code: ErrorCode; status: number; repo: string; issue: number; id: string; channel: string };
+  github_failed: {
+    agent: string;
+    code: ErrorCode;
+    status: number;
+    repo: string;
+    issue: number;
+    id: string;
+    channel: string;
+  };
   agent_started: { agent: string; digest: string; ms: number };
   agent_refused: { agent: string; code: ErrorCode; reason: string };
 }
@@ -79,7 +94,9 @@ type Table = typeof EVENTS;
 /** Event types that are recorded (published on `agora.ev.<type>`, one fact each). */
 export type RecordedEventType = { [T in HostEventType]: Table[T] extends { fact: object } ? T : never }[HostEventType];
 /** The fact type of each recorded event. */
-export type EventFactType = { [T in RecordedEventType]: Table[T] extends { fact: { type: infer F } } ? F : never }[RecordedEventType];
+export type EventFactType = {
+  [T in RecordedEventType]: Table[T] extends { fact: { type: infer F } } ? F : never;
+}[RecordedEventType];
 
 export const EVENT_TYPES = Object.keys(EVENTS) as HostEventType[];
 

@@ -75,7 +75,8 @@ function object(v: unknown): Record<string, unknown> | undefined {
 
 export function parseAgentStatus(data: Uint8Array | string): AgentStatusRecord | undefined {
   const r = object(parseJson(data));
-  if (!r || !isName(r.agent) || !REPORTED.has(r.status as string) || !isName(r.host) || !isString(r.since)) return undefined;
+  if (!r || !isName(r.agent) || !REPORTED.has(r.status as string) || !isName(r.host) || !isString(r.since))
+    return undefined;
   if (r.reason !== undefined && !isString(r.reason)) return undefined;
   return r as unknown as AgentStatusRecord;
 }
@@ -87,7 +88,8 @@ export function parseLease(data: Uint8Array | string): LeaseRecord | undefined {
 
 export function parseHostRecord(data: Uint8Array | string): HostRecord | undefined {
   const r = object(parseJson(data));
-  if (!r || !isName(r.host) || !isString(r.instance) || typeof r.draining !== "boolean" || typeof r.agents !== "number") return undefined;
+  if (!r || !isName(r.host) || !isString(r.instance) || typeof r.draining !== "boolean" || typeof r.agents !== "number")
+    return undefined;
   return Array.isArray(r.eligible) && r.eligible.every(isName) ? (r as unknown as HostRecord) : undefined;
 }
 
@@ -103,7 +105,10 @@ export interface AgentStatusView {
  * A kill outranks whatever a host last reported (the host may be gone); without
  * a report the status is unknown. `killedSince` is the deciding control's time.
  */
-export function statusView(record: AgentStatusRecord | undefined, killed: { since?: string } | undefined): AgentStatusView {
+export function statusView(
+  record: AgentStatusRecord | undefined,
+  killed: { since?: string } | undefined,
+): AgentStatusView {
   if (killed) return { status: "killed", host: record?.host, since: killed.since, reason: record?.reason };
   if (!record) return { status: "unknown" };
   return { status: record.status, host: record.host, since: record.since, reason: record.reason };

@@ -114,5 +114,9 @@ export const INBOX_SUBJECTS = "_INBOX.>";
 
 /** The JetStream API calls that read one KV bucket (direct get, stream info, message get). */
 export function kvReadSubjects(bucket: string): string[] {
-  return [`$JS.API.DIRECT.GET.KV_${bucket}.>`, `$JS.API.STREAM.INFO.KV_${bucket}`, `$JS.API.STREAM.MSG.GET.KV_${bucket}`];
+  return [
+    `$JS.API.DIRECT.GET.KV_${bucket}.>`,
+    `$JS.API.STREAM.INFO.KV_${bucket}`,
+    `$JS.API.STREAM.MSG.GET.KV_${bucket}`,
+  ];
 }

@@ -28,11 +28,21 @@ export class AgoraClient {
   }
 
   /** Sign and publish a speech act as this identity. */
-  async send(channel: string, act: Act | string, body: unknown, options: SendOptions = {}): Promise<{ env: Envelope; ack: PubAck }> {
+  async send(
+    channel: string,
+    act: Act | string,
+    body: unknown,
+    options: SendOptions = {},
+  ): Promise<{ env: Envelope; ack: PubAck }> {
     assertName(channel, "channel");
-    if (!isAct(act)) throw new AgoraError("AGORA_ERR_BAD_ENVELOPE", `unknown act ${JSON.stringify(act)}: use one of the 22 FIPA performatives (request, inform, agree, …)`);
+    if (!isAct(act))
+      throw new AgoraError(
+        "AGORA_ERR_BAD_ENVELOPE",
+        `unknown act ${JSON.stringify(act)}: use one of the 22 FIPA performatives (request, inform, agree, …)`,
+      );
     const hop = options.hop ?? DEFAULT_HOP;
-    if (!Number.isInteger(hop) || hop < 0 || hop > MAX_HOP) throw new AgoraError("AGORA_ERR_BAD_ENVELOPE", `hop must be 0-${MAX_HOP}`);
+    if (!Number.isInteger(hop) || hop < 0 || hop > MAX_HOP)
+      throw new AgoraError("AGORA_ERR_BAD_ENVELOPE", `hop must be 0-${MAX_HOP}`);
     return signAndPublish(this.js, this.identity.privateKey, {
       v: 1,
       id: options.id ?? randomId(),

@@ -17,7 +17,10 @@ export interface ConnectOptions {
 export async function connectNats(options: ConnectOptions): Promise<NatsConnection> {
   try {
     return await connect({
-      servers: options.url.split(",").map((u) => u.trim()).filter(Boolean),
+      servers: options.url
+        .split(",")
+        .map((u) => u.trim())
+        .filter(Boolean),
       name: options.name,
       timeout: options.timeoutMs ?? 5000,
       maxReconnectAttempts: -1,
@@ -32,4 +35,3 @@ export async function connectNats(options: ConnectOptions): Promise<NatsConnecti
     );
   }
 }
-

@@ -2,14 +2,20 @@
 // core NATS agora.ctl.<verb>, acknowledged by every host) and follow it (KV state
 // at start, core-NATS fast path, KV updates as catch-up).
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { KvWatchInclude, type KV } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import { controlKeyOf, ControlState, type ControlEnvelope } from "../protocol/control.js";
 import { controlSubject } from "../protocol/subjects.js";
 import { verifyControl } from "../trust/control.js";
 import type { KeyRegistry } from "../trust/key-registry.js";
+import { followBucket, type BucketFollower } from "./kv-follow.js";
 
 /** Publish a control: record it in KV (survives restarts), then tell every host and wait briefly for their acks. */
-export async function issueControl(nc: NatsConnection, kv: KV, control: ControlEnvelope, options: { waitMs?: number } = {}): Promise<{ hosts: string[] }> {
+export async function issueControl(
+  nc: NatsConnection,
+  kv: KV,
+  control: ControlEnvelope,
+  options: { waitMs?: number } = {},
+): Promise<{ hosts: string[] }> {
   const data = JSON.stringify(control);
   await kv.put(controlKeyOf(control), data);
   const hosts: string[] = [];
@@ -27,21 +33,23 @@ export async function issueControl(nc: NatsConnection, kv: KV, control: ControlE
 }
 
 /**
- * Follows the control plane for a host: KV state at start (so a killed agent
- * stays killed across restarts), then core-NATS controls (fast path) and KV
- * updates (catch-up after a reconnect). `onChange` runs for every applied control.
+ * Follows the control plane: the KV state first (so a killed agent stays killed
+ * across restarts), then KV updates (catch-up after a reconnect) and — for a
+ * host, which acknowledges on the request's inbox — the core-NATS fast path.
+ * `onChange` runs for every control that changes the state.
  */
 export class ControlFollower {
   readonly state = new ControlState();
   private sub?: Subscription;
-  private stopWatch?: () => void;
+  private follower?: BucketFollower;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly kv: KV,
     private readonly keys: KeyRegistry,
     private readonly controllers: readonly string[],
-    private readonly hostName: string,
+    /** The host name to acknowledge controls with; without one, only KV is followed (a viewer). */
+    private readonly respondAs: string | undefined,
     private readonly onChange: (c: ControlEnvelope) => void,
   ) {}
 
@@ -52,22 +60,19 @@ export class ControlFollower {
   }
 
   async start(): Promise<void> {
-    for await (const k of await this.kv.keys()) {
-      const e = await this.kv.get(k);
-      if (e && e.operation === "PUT") this.apply(verifyControl(e.value, this.keys, this.controllers));
-    }
+    this.follower = await followBucket(this.kv, (e) => {
+      if (e.operation === "PUT") this.apply(verifyControl(e.value, this.keys, this.controllers));
+    });
+    await this.follower.ready;
+    if (this.respondAs === undefined) return;
+    const me = this.respondAs;
     this.sub = this.nc.subscribe(controlSubject(">"), {
       callback: (err, msg) => {
         if (err) return;
         const c = verifyControl(msg.data, this.keys, this.controllers);
-        if (this.apply(c) || (c && this.state.has(c))) msg.respond(this.hostName);
+        if (this.apply(c) || (c && this.state.has(c))) msg.respond(me);
       },
     });
-    const watcher = await this.kv.watch({ include: KvWatchInclude.UpdatesOnly });
-    this.stopWatch = () => watcher.stop();
-    void (async () => {
-      for await (const e of watcher) if (e.operation === "PUT") this.apply(verifyControl(e.value, this.keys, this.controllers));
-    })();
   }
 
   killed(agent: string): boolean {
@@ -78,8 +83,13 @@ export class ControlFollower {
     return this.state.draining(host);
   }
 
+  /** Resolves when following ends: undefined after close(), else why the watch ended. */
+  closed(): Promise<void | Error> {
+    return this.follower?.closed() ?? Promise.resolve();
+  }
+
   close(): void {
     this.sub?.unsubscribe();
-    this.stopWatch?.();
+    this.follower?.stop();
   }
 }

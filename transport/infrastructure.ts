@@ -1,12 +1,30 @@
 // The stream and KV buckets agora relies on, created or updated idempotently.
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import {
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { AgoraConfig } from "../config/config.js";
 import { isNotFound, isNotReady } from "./jetstream-errors.js";
 import { sleep } from "./backoff.js";
 import { DEFAULT_LEASE_TTL_MS, MARKER_TTL_MS } from "../config/defaults.js";
-import { AGENTS_BUCKET, CONTROL_BUCKET, DLQ_STREAM, DLQ_SUBJECTS, KEYS_BUCKET, LEASES_BUCKET, PROCESSED_BUCKET, STATE_BUCKET, STREAM, STREAM_SUBJECTS } from "../protocol/subjects.js";
+import {
+  AGENTS_BUCKET,
+  CONTROL_BUCKET,
+  DLQ_STREAM,
+  DLQ_SUBJECTS,
+  KEYS_BUCKET,
+  LEASES_BUCKET,
+  PROCESSED_BUCKET,
+  STATE_BUCKET,
+  STREAM,
+  STREAM_SUBJECTS,
+} from "../protocol/subjects.js";
 
 /** Handles to everything agora keeps in JetStream. */
 export interface Infrastructure {
@@ -34,14 +52,21 @@ export interface InfrastructureOptions {
 
 /** The stream and buckets as `config` describes them (replicas, dedup window, lease TTL). */
 export function openInfrastructure(nc: NatsConnection, config: AgoraConfig): Promise<Infrastructure> {
-  return ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs, replicas: config.nats.replicas, leaseTtlMs: config.limits.leaseTtlMs });
+  return ensureInfrastructure(nc, {
+    dedupWindowMs: config.limits.dedupWindowMs,
+    replicas: config.nats.replicas,
+    leaseTtlMs: config.limits.leaseTtlMs,
+  });
 }
 
 /**
  * Create (or update) the AGORA stream and the KV buckets. Idempotent. Retries
  * while JetStream is not ready yet, as on a cluster that is still electing its leader.
  */
-export async function ensureInfrastructure(nc: NatsConnection, options: InfrastructureOptions): Promise<Infrastructure> {
+export async function ensureInfrastructure(
+  nc: NatsConnection,
+  options: InfrastructureOptions,
+): Promise<Infrastructure> {
   const deadline = Date.now() + (options.waitMs ?? 30_000);
   for (;;) {
     try {
@@ -76,7 +101,13 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
     throw err;
   });
   if (!dlq) {
-    await jsm.streams.add({ name: DLQ_STREAM, subjects: [...DLQ_SUBJECTS], storage: StorageType.File, duplicate_window: nanos(options.dedupWindowMs), num_replicas: options.replicas ?? 1 });
+    await jsm.streams.add({
+      name: DLQ_STREAM,
+      subjects: [...DLQ_SUBJECTS],
+      storage: StorageType.File,
+      duplicate_window: nanos(options.dedupWindowMs),
+      num_replicas: options.replicas ?? 1,
+    });
   }
   const kvm = new Kvm(nc);
   const replicas = options.replicas ?? 1;

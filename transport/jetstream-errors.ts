@@ -37,9 +37,13 @@ export function isNotFound(err: unknown): boolean {
 export function isNotReady(err: unknown): boolean {
   const code = apiCode(err);
   if (code !== undefined) {
-    return [JS_CODES.ClusterNotAvailable, JS_CODES.InsufficientResources, JS_CODES.NoSuitablePeers, JS_CODES.ClusterNotActive, JS_CODES.JetStreamNotEnabledForAccount].includes(
-      code as 10008,
-    );
+    return [
+      JS_CODES.ClusterNotAvailable,
+      JS_CODES.InsufficientResources,
+      JS_CODES.NoSuitablePeers,
+      JS_CODES.ClusterNotActive,
+      JS_CODES.JetStreamNotEnabledForAccount,
+    ].includes(code as 10008);
   }
   // No JetStream answering yet: nats.js reports it as a timeout, no responders, or JetStreamNotEnabled.
   if (err instanceof errors.TimeoutError || err instanceof errors.NoRespondersError) return true;

@@ -46,9 +46,16 @@ export function ensureNatsServer(options: { install?: boolean; log?: (line: stri
   const log = options.log ?? (() => {});
   if (options.install && process.getuid?.() === 0 && existsSync("/usr/bin/apt-get")) {
     log("nats-server not found: installing Debian's nats-server package with apt-get …");
-    for (const args of [["update", "-qq"], ["install", "-y", "-qq", "nats-server"]]) {
-      const r = spawnSync("apt-get", args, { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
-      if (r.status !== 0) throw new AgoraError("AGORA_ERR_NATS_SERVER_MISSING", `apt-get ${args.join(" ")} failed; ${INSTALL_HINT}`);
+    for (const args of [
+      ["update", "-qq"],
+      ["install", "-y", "-qq", "nats-server"],
+    ]) {
+      const r = spawnSync("apt-get", args, {
+        stdio: "inherit",
+        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+      });
+      if (r.status !== 0)
+        throw new AgoraError("AGORA_ERR_NATS_SERVER_MISSING", `apt-get ${args.join(" ")} failed; ${INSTALL_HINT}`);
     }
     const installed = findNatsServer();
     if (installed) return installed;
@@ -80,7 +87,16 @@ export class NatsServer {
     const bin = ensureNatsServer();
     const host = options.host ?? "127.0.0.1";
     mkdirSync(options.storeDir, { recursive: true });
-    const args = ["-js", "-sd", options.storeDir, "-a", host, "-p", String(options.port ? options.port : -1), ...(options.args ?? [])];
+    const args = [
+      "-js",
+      "-sd",
+      options.storeDir,
+      "-a",
+      host,
+      "-p",
+      String(options.port ? options.port : -1),
+      ...(options.args ?? []),
+    ];
     const proc = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
     const timeoutMs = options.timeoutMs ?? 10_000;
     const port = await new Promise<number>((resolve, reject) => {

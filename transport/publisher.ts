@@ -16,14 +16,24 @@ export const DEFAULT_PUBLISH_RETRY_MS = 30_000;
  * same bytes are sent again with the same Nats-Msg-Id, so JetStream stores them
  * once however often we try. Gives up after `retryMs`.
  */
-export async function publishWithRetry(js: JetStreamClient, subject: string, data: Uint8Array | string, msgID: string, retryMs = DEFAULT_PUBLISH_RETRY_MS): Promise<PubAck> {
+export async function publishWithRetry(
+  js: JetStreamClient,
+  subject: string,
+  data: Uint8Array | string,
+  msgID: string,
+  retryMs = DEFAULT_PUBLISH_RETRY_MS,
+): Promise<PubAck> {
   const deadline = Date.now() + retryMs;
   for (let attempt = 0; ; attempt++) {
     try {
       return await js.publish(subject, data, { msgID, timeout: 2000 });
     } catch (cause) {
       if (Date.now() >= deadline) {
-        throw new AgoraError("AGORA_ERR_PUBLISH", `publish of ${msgID} on ${subject} failed for ${retryMs} ms: ${(cause as Error).message}`, { cause });
+        throw new AgoraError(
+          "AGORA_ERR_PUBLISH",
+          `publish of ${msgID} on ${subject} failed for ${retryMs} ms: ${(cause as Error).message}`,
+          { cause },
+        );
       }
       await sleep(backoffMs(attempt, 100, 1000));
     }
@@ -36,7 +46,11 @@ export function publishEnvelope(js: JetStreamClient, env: Envelope, retryMs?: nu
 }
 
 /** Sign `unsigned` with `key` and publish it. */
-export async function signAndPublish(js: JetStreamClient, key: KeyObject, unsigned: UnsignedEnvelope): Promise<{ env: Envelope; ack: PubAck }> {
+export async function signAndPublish(
+  js: JetStreamClient,
+  key: KeyObject,
+  unsigned: UnsignedEnvelope,
+): Promise<{ env: Envelope; ack: PubAck }> {
   const env = signEnvelope(key, unsigned);
   return { env, ack: await publishEnvelope(js, env) };
 }

@@ -18,7 +18,11 @@ export interface PullLoopOptions {
   onError?(err: unknown): void;
 }
 
-export async function pullLoop(consumer: Consumer, handle: (m: JsMsg) => Promise<void>, options: PullLoopOptions): Promise<void> {
+export async function pullLoop(
+  consumer: Consumer,
+  handle: (m: JsMsg) => Promise<void>,
+  options: PullLoopOptions,
+): Promise<void> {
   const batch = options.batch ?? 64;
   const expires = options.expiresMs ?? 1000;
   while (!options.closing()) {

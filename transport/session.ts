@@ -1,9 +1,13 @@
-// Trust at start-up: the key registry (pinned local keys, first-seen KV keys)
-// and the verifier every process checks envelopes and host events with.
+// Session: how every process — host, recorder, gateway, bridge, CLI — joins
+// agora: the stream and buckets (infrastructure), its own identity, and trust
+// (the key registry: pinned local keys, first-seen KV keys; and the verifier it
+// checks envelopes and host events with).
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { AgoraConfig } from "../config/config.js";
 import { KeyRegistry } from "../trust/key-registry.js";
 import { KeyStore } from "../trust/key-store.js";
-import type { Infrastructure } from "./infrastructure.js";
+import { openInfrastructure, type Infrastructure } from "./infrastructure.js";
+import type { Identity } from "../trust/key-store.js";
 import { Verifier } from "../trust/verifier.js";
 
 /** Register every identity in the key directory and config in KV, and follow the bucket. */
@@ -26,7 +30,43 @@ export async function startKeyRegistry(config: AgoraConfig, infra: Infrastructur
 }
 
 /** The key registry plus a verifier that looks unknown senders up in the bucket once. */
-export async function startTrust(config: AgoraConfig, infra: Infrastructure): Promise<{ registry: KeyRegistry; verifier: Verifier }> {
+export async function startTrust(
+  config: AgoraConfig,
+  infra: Infrastructure,
+): Promise<{ registry: KeyRegistry; verifier: Verifier }> {
   const registry = await startKeyRegistry(config, infra);
   return { registry, verifier: new Verifier(config, registry, (name) => registry.refresh(infra.keys, name)) };
+}
+
+/** What a process holds once it has joined. */
+export interface Session {
+  config: AgoraConfig;
+  nc: NatsConnection;
+  infra: Infrastructure;
+  /** The process's own identity (its key from the key directory). */
+  identity: Identity;
+  registry: KeyRegistry;
+  verifier: Verifier;
+  /** Stop following the key bucket (the connection stays the caller's). */
+  close(): void;
+}
+
+export interface SessionOptions {
+  /** The identity this process acts as. */
+  identity: string;
+  /** Register the identity's public key in agora-keys first (first registration wins). @default false */
+  publish?: boolean;
+  /** Further identities whose keys must exist (made when missing) before trust starts, e.g. a host's agents. */
+  keys?: readonly string[];
+}
+
+/** Join agora on `nc` as `options.identity`: infrastructure, the identity's key (made when missing), trust. */
+export async function openSession(config: AgoraConfig, nc: NatsConnection, options: SessionOptions): Promise<Session> {
+  const infra = await openInfrastructure(nc, config);
+  const store = new KeyStore(config.keysDir);
+  const identity = store.loadOrGenerate(options.identity);
+  for (const name of options.keys ?? []) store.loadOrGenerate(name);
+  if (options.publish) await KeyRegistry.publish(infra.keys, identity.name, identity.publicKey);
+  const { registry, verifier } = await startTrust(config, infra);
+  return { config, nc, infra, identity, registry, verifier, close: () => registry.close() };
 }

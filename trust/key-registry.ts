@@ -15,6 +15,7 @@ import { isPublicKey, publicKeyObject } from "./signing.js";
 export class KeyRegistry {
   private readonly keys = new Map<string, { raw: string; object: KeyObject; pinned: boolean }>();
   private stopWatch?: () => void;
+  private following: Promise<void | Error> = Promise.resolve();
   /** KV updates that tried to change or delete a known key. */
   conflicts = 0;
 
@@ -86,21 +87,36 @@ export class KeyRegistry {
   /** Load every key in the bucket, then follow updates until close(). */
   async follow(kv: KV): Promise<void> {
     const watcher = await kv.watch();
-    this.stopWatch = () => watcher.stop();
+    let stopped = false;
+    this.stopWatch = () => {
+      stopped = true;
+      watcher.stop();
+    };
     let ready!: () => void;
     const initial = new Promise<void>((resolve) => (ready = resolve));
     // The watcher first replays current values, then signals with an entry whose `delta` is 0.
-    void (async () => {
-      for await (const e of watcher) {
-        if (e.operation === "PUT") this.add(e.key, e.string());
-        else if (this.keys.has(e.key)) this.conflicts++; // deletes never revoke a key in use
-        if (e.delta === 0) ready();
+    this.following = (async (): Promise<void | Error> => {
+      try {
+        for await (const e of watcher) {
+          if (e.operation === "PUT") this.add(e.key, e.string());
+          else if (this.keys.has(e.key)) this.conflicts++; // deletes never revoke a key in use
+          if (e.delta === 0) ready();
+        }
+        return stopped ? undefined : new Error("the watch of the key bucket ended");
+      } catch (err) {
+        return err instanceof Error ? err : new Error(String(err));
+      } finally {
+        ready();
       }
-      ready();
     })();
     const status = await kv.status();
     if (status.values === 0) ready();
     await initial;
+  }
+
+  /** Resolves when following the bucket ends: undefined after close(), else why (keys learned later are then looked up on demand only). */
+  closed(): Promise<void | Error> {
+    return this.following;
   }
 
   close(): void {

@@ -36,26 +36,39 @@ export class KeyStore {
   generate(name: string, options: { force?: boolean } = {}): Identity {
     const file = this.path(name);
     if (existsSync(file) && !options.force) {
-      throw new AgoraError("AGORA_ERR_KEY_EXISTS", `a key for ${name} already exists at ${file}; pass --force to replace it`);
+      throw new AgoraError(
+        "AGORA_ERR_KEY_EXISTS",
+        `a key for ${name} already exists at ${file}; pass --force to replace it`,
+      );
     }
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const pair = generateRawKeyPair();
     // Exclusive create: two hosts sharing a key directory cannot both write a key for one agent.
     try {
-      writeFileSync(file, `${JSON.stringify({ name, ...pair }, null, 2)}\n`, { mode: 0o600, flag: options.force ? "w" : "wx" });
+      writeFileSync(file, `${JSON.stringify({ name, ...pair }, null, 2)}\n`, {
+        mode: 0o600,
+        flag: options.force ? "w" : "wx",
+      });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new AgoraError("AGORA_ERR_KEY_EXISTS", `a key for ${name} already exists at ${file}; pass --force to replace it`);
+      if ((err as NodeJS.ErrnoException).code === "EEXIST")
+        throw new AgoraError(
+          "AGORA_ERR_KEY_EXISTS",
+          `a key for ${name} already exists at ${file}; pass --force to replace it`,
+        );
       throw err;
     }
     chmodSync(file, 0o600);
-    return toIdentity(name, pair);
+    return identityOf(name, pair);
   }
 
   /** Load the identity `name`; AGORA_ERR_KEY_MISSING says how to make one. */
   load(name: string): Identity {
     const file = this.path(name);
     if (!existsSync(file)) {
-      throw new AgoraError("AGORA_ERR_KEY_MISSING", `no key for ${name} in ${this.dir}; create one with: agora keys gen ${name}`);
+      throw new AgoraError(
+        "AGORA_ERR_KEY_MISSING",
+        `no key for ${name} in ${this.dir}; create one with: agora keys gen ${name}`,
+      );
     }
     let parsed: Partial<RawKeyPair & { name: string }>;
     try {
@@ -66,7 +79,7 @@ export class KeyStore {
     if (!isPublicKey(parsed.publicKey) || typeof parsed.privateKey !== "string") {
       throw new AgoraError("AGORA_ERR_KEY_INVALID", `${file} lacks publicKey/privateKey`);
     }
-    return toIdentity(name, { publicKey: parsed.publicKey, privateKey: parsed.privateKey });
+    return identityOf(name, { publicKey: parsed.publicKey, privateKey: parsed.privateKey });
   }
 
   /** Load `name`, generating it first when missing. */
@@ -90,7 +103,9 @@ export class KeyStore {
   }
 }
 
-function toIdentity(name: string, pair: RawKeyPair): Identity {
+/** An identity from a name and its raw key pair (AGORA_ERR_KEY_INVALID when malformed). */
+export function identityOf(name: string, pair: RawKeyPair): Identity {
+  assertName(name, "identity name");
   return {
     name,
     publicKey: pair.publicKey,

@@ -24,7 +24,8 @@ export function isPublicKey(value: unknown): value is string {
 
 /** A node:crypto public KeyObject from the raw base64url key. */
 export function publicKeyObject(raw: string): KeyObject {
-  if (!isPublicKey(raw)) throw new AgoraError("AGORA_ERR_KEY_INVALID", "public key must be 43 chars of base64url (32 raw bytes)");
+  if (!isPublicKey(raw))
+    throw new AgoraError("AGORA_ERR_KEY_INVALID", "public key must be 43 chars of base64url (32 raw bytes)");
   return createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: raw }, format: "jwk" });
 }
 
@@ -33,7 +34,10 @@ export function privateKeyObject(pair: RawKeyPair): KeyObject {
   if (!isPublicKey(pair.publicKey) || !B64URL_32.test(pair.privateKey)) {
     throw new AgoraError("AGORA_ERR_KEY_INVALID", "key pair must be two 43-char base64url strings");
   }
-  return createPrivateKey({ key: { kty: "OKP", crv: "Ed25519", x: pair.publicKey, d: pair.privateKey }, format: "jwk" });
+  return createPrivateKey({
+    key: { kty: "OKP", crv: "Ed25519", x: pair.publicKey, d: pair.privateKey },
+    format: "jwk",
+  });
 }
 
 /** Sign arbitrary bytes; base64url signature. */

@@ -17,9 +17,7 @@ function wellFormedEvent(e: Record<string, unknown>): boolean {
   return Object.values(e).every((v) => v === undefined || typeof v === "string" || typeof v === "number");
 }
 
-export type Verdict =
-  | { ok: true; env: Envelope }
-  | { ok: false; code: ErrorCode; reason: string; env?: Envelope };
+export type Verdict = { ok: true; env: Envelope } | { ok: false; code: ErrorCode; reason: string; env?: Envelope };
 
 export class Verifier {
   private readonly channels: ReadonlySet<string>;
@@ -47,12 +45,20 @@ export class Verifier {
     } catch {
       return { ok: false, code: "AGORA_ERR_BAD_JSON", reason: "host event is not JSON" };
     }
-    if (!RECORDED_EVENTS.has(event?.type) || eventSubject(event.type) !== subject || !wellFormedEvent(event as unknown as Record<string, unknown>)) {
+    if (
+      !RECORDED_EVENTS.has(event?.type) ||
+      eventSubject(event.type) !== subject ||
+      !wellFormedEvent(event as unknown as Record<string, unknown>)
+    ) {
       return { ok: false, code: "AGORA_ERR_BAD_ENVELOPE", reason: "not a well-formed host event" };
     }
     const key = this.system.has(event.host) ? this.keys.get(event.host) : undefined;
     if (!key || !verifyBytes(key, eventSigningInput(event), event.sig)) {
-      return { ok: false, code: "AGORA_ERR_BAD_SIGNATURE", reason: `host event not signed by a system identity (${event.host})` };
+      return {
+        ok: false,
+        code: "AGORA_ERR_BAD_SIGNATURE",
+        reason: `host event not signed by a system identity (${event.host})`,
+      };
     }
     return { ok: true, event };
   }
@@ -75,7 +81,11 @@ export class Verifier {
       return this.checkUnsafe(data, subject);
     } catch (err) {
       // Never throws: anything unexpected in hostile input is a rejection, not a crash.
-      return { ok: false, code: "AGORA_ERR_BAD_ENVELOPE", reason: `unverifiable envelope: ${String((err as Error).message ?? err).slice(0, 200)}` };
+      return {
+        ok: false,
+        code: "AGORA_ERR_BAD_ENVELOPE",
+        reason: `unverifiable envelope: ${String((err as Error).message ?? err).slice(0, 200)}`,
+      };
     }
   }
 
@@ -91,13 +101,18 @@ export class Verifier {
     if (subjectChannel(subject) !== env.channel) {
       return fail("AGORA_ERR_CHANNEL_MISMATCH", `published on ${subject} but names channel ${env.channel}`);
     }
-    if (!this.channels.has(env.channel)) return fail("AGORA_ERR_UNKNOWN_CHANNEL", `channel ${env.channel} is not declared`);
+    if (!this.channels.has(env.channel))
+      return fail("AGORA_ERR_UNKNOWN_CHANNEL", `channel ${env.channel} is not declared`);
     if (Date.parse(env.ts) - Date.now() > this.config.limits.maxClockSkewMs) {
-      return fail("AGORA_ERR_TIMESTAMP", `ts ${env.ts} is more than ${this.config.limits.maxClockSkewMs} ms in the future`);
+      return fail(
+        "AGORA_ERR_TIMESTAMP",
+        `ts ${env.ts} is more than ${this.config.limits.maxClockSkewMs} ms in the future`,
+      );
     }
     const key = this.keys.get(env.sender);
     if (!key) return fail("AGORA_ERR_UNKNOWN_SENDER", `no public key registered for ${env.sender}`);
-    if (!verifyEnvelope(key, env)) return fail("AGORA_ERR_BAD_SIGNATURE", `signature does not verify for ${env.sender}`);
+    if (!verifyEnvelope(key, env))
+      return fail("AGORA_ERR_BAD_SIGNATURE", `signature does not verify for ${env.sender}`);
     if (!grantOf(this.config, env.sender)?.write.includes(env.channel)) {
       return fail("AGORA_ERR_NOT_GRANTED", `${env.sender} may not write ${env.channel}`);
     }

@@ -5,10 +5,27 @@
 declare module "agora:agent/types" {
   /** The 22 FIPA-ACL performatives. */
   export type Act =
-    | "accept-proposal" | "agree" | "cancel" | "cfp" | "confirm" | "disconfirm"
-    | "failure" | "inform" | "inform-if" | "inform-ref" | "not-understood"
-    | "propagate" | "propose" | "proxy" | "query-if" | "query-ref" | "refuse"
-    | "reject-proposal" | "request" | "request-when" | "request-whenever"
+    | "accept-proposal"
+    | "agree"
+    | "cancel"
+    | "cfp"
+    | "confirm"
+    | "disconfirm"
+    | "failure"
+    | "inform"
+    | "inform-if"
+    | "inform-ref"
+    | "not-understood"
+    | "propagate"
+    | "propose"
+    | "proxy"
+    | "query-if"
+    | "query-ref"
+    | "refuse"
+    | "reject-proposal"
+    | "request"
+    | "request-when"
+    | "request-whenever"
     | "subscribe";
 
   /** A verified envelope; `body` is JSON text. */

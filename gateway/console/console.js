@@ -7,7 +7,15 @@ import { ACTS } from "/assets/acts.js";
 const MAX_ROWS = 500;
 
 const $ = (sel) => document.querySelector(sel);
-const state = { token: sessionStorage.getItem("agora-token") || "", role: "", ws: undefined, channel: "", agents: new Map(), counters: {}, retry: 0 };
+const state = {
+  token: sessionStorage.getItem("agora-token") || "",
+  role: "",
+  ws: undefined,
+  channel: "",
+  agents: new Map(),
+  counters: {},
+  retry: 0,
+};
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -43,14 +51,28 @@ function renderAgents() {
   list.replaceChildren();
   for (const a of state.agents.values()) {
     if (a.kind !== "hosted") continue;
-    const li = el("li", { "data-agent": a.name },
+    const li = el(
+      "li",
+      { "data-agent": a.name },
       el("strong", {}, a.name),
       el("span", { class: "status", "data-status": a.status }, a.status),
       el("small", { title: a.reason || "" }, `reads ${a.read.join(", ") || "-"} · writes ${a.write.join(", ") || "-"}`),
-      el("span", {},
-        el("button", { class: "kill", "data-kill": a.name, "data-operator": "", onclick: () => control("kill", a.name) }, "KILL"),
+      el(
+        "span",
+        {},
+        el(
+          "button",
+          { class: "kill", "data-kill": a.name, "data-operator": "", onclick: () => control("kill", a.name) },
+          "KILL",
+        ),
         " ",
-        el("button", { class: "revive", "data-revive": a.name, "data-operator": "", onclick: () => control("revive", a.name) }, "revive")));
+        el(
+          "button",
+          { class: "revive", "data-revive": a.name, "data-operator": "", onclick: () => control("revive", a.name) },
+          "revive",
+        ),
+      ),
+    );
     list.append(li);
   }
   applyRole();
@@ -60,7 +82,8 @@ function renderCounters() {
   const dl = $("#counters");
   dl.replaceChildren();
   // The counters and their order come from the gateway (its hello frame).
-  for (const k of Object.keys(state.counters)) dl.append(el("dt", {}, k.replace(/_/g, "-")), el("dd", { "data-counter": k }, state.counters[k] ?? 0));
+  for (const k of Object.keys(state.counters))
+    dl.append(el("dt", {}, k.replace(/_/g, "-")), el("dd", { "data-counter": k }, state.counters[k] ?? 0));
 }
 
 function renderChannels(channels) {
@@ -75,16 +98,37 @@ function renderChannels(channels) {
 
 function addMessage(f) {
   const env = f.envelope;
-  const row = el("tr", { class: f.ok ? "" : "rejected", "data-seq": f.seq, ...(env ? { id: `msg-${env.id}`, "data-act": env.act, "data-sender": env.sender } : {}) },
+  const row = el(
+    "tr",
+    {
+      class: f.ok ? "" : "rejected",
+      "data-seq": f.seq,
+      ...(env ? { id: `msg-${env.id}`, "data-act": env.act, "data-sender": env.sender } : {}),
+    },
     el("td", {}, f.seq),
     el("td", {}, env ? env.ts.slice(11, 23) : ""),
     el("td", {}, env ? `${env.sender} → ${f.channel}` : f.channel),
     el("td", {}, env ? env.act : ""),
     el("td", {}, env ? env.hop : ""),
-    el("td", { class: f.ok ? "sig-ok" : "sig-bad", "data-sig": f.ok ? "ok" : f.code }, f.ok ? "✓ verified" : `✗ ${f.code}`),
+    el(
+      "td",
+      { class: f.ok ? "sig-ok" : "sig-bad", "data-sig": f.ok ? "ok" : f.code },
+      f.ok ? "✓ verified" : `✗ ${f.code}`,
+    ),
     el("td", {}, env ? env.id : ""),
-    el("td", {}, env && env.re ? el("a", { href: `#msg-${env.re}`, onclick: (e) => flash(e, env.re) }, env.re.slice(0, 10) + "…") : ""),
-    el("td", { class: "body", title: env ? JSON.stringify(env.body) : f.reason || "" }, env ? JSON.stringify(env.body) : f.reason || ""));
+    el(
+      "td",
+      {},
+      env && env.re
+        ? el("a", { href: `#msg-${env.re}`, onclick: (e) => flash(e, env.re) }, env.re.slice(0, 10) + "…")
+        : "",
+    ),
+    el(
+      "td",
+      { class: "body", title: env ? JSON.stringify(env.body) : f.reason || "" },
+      env ? JSON.stringify(env.body) : f.reason || "",
+    ),
+  );
   const body = $("#messages tbody");
   body.prepend(row);
   while (body.children.length > MAX_ROWS) body.lastChild.remove();
@@ -201,13 +245,25 @@ async function control(verb, agent) {
   }
 }
 
-const b64url = (bytes) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const b64url = (bytes) =>
+  btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 const unb64url = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
 const randomId = () => b64url(crypto.getRandomValues(new Uint8Array(16)));
 
 function renderIdentities() {
   const external = [...state.agents.values()].filter((a) => a.kind === "external");
-  $("#browser-identity").replaceChildren(...external.map((a) => el("option", { value: a.name }, `${a.name}${localStorage.getItem(`agora-key-${a.name}`) ? " (key in browser)" : ""}`)));
+  $("#browser-identity").replaceChildren(
+    ...external.map((a) =>
+      el(
+        "option",
+        { value: a.name },
+        `${a.name}${localStorage.getItem(`agora-key-${a.name}`) ? " (key in browser)" : ""}`,
+      ),
+    ),
+  );
 }
 
 async function browserKeygen() {
@@ -245,12 +301,28 @@ async function inject(e) {
       const name = $("#browser-identity").value;
       const secret = localStorage.getItem(`agora-key-${name}`);
       if (!secret) throw new Error(`no browser key for ${name}: press "new browser key" first`);
-      const env = { v: 1, id: randomId(), channel, sender: name, act, body, hop: hop ?? 3, ts: new Date().toISOString(), ...(re ? { re } : {}) };
+      const env = {
+        v: 1,
+        id: randomId(),
+        channel,
+        sender: name,
+        act,
+        body,
+        hop: hop ?? 3,
+        ts: new Date().toISOString(),
+        ...(re ? { re } : {}),
+      };
       const bytes = new TextEncoder().encode(`agora-envelope-v1\n${canonicalize(env)}`);
       env.sig = b64url(await ed.signAsync(bytes, unb64url(secret)));
       r = await api("POST", "/api/publish", { envelope: env });
     } else {
-      r = await api("POST", "/api/inject", { channel, act, body, ...(hop !== undefined ? { hop } : {}), ...(re ? { re } : {}) });
+      r = await api("POST", "/api/inject", {
+        channel,
+        act,
+        body,
+        ...(hop !== undefined ? { hop } : {}),
+        ...(re ? { re } : {}),
+      });
     }
     showError("");
     $("#inject-result").textContent = `sent ${act} ${r.id} (stream seq ${r.seq})`;

@@ -10,13 +10,13 @@ import type { AgoraConfig, GithubConfig, GithubRepoConfig } from "../../config/c
 import type { Envelope } from "../../protocol/envelope.js";
 import { AgoraError, type ErrorCode } from "../../protocol/errors.js";
 import type { HostEvent } from "../../protocol/events.js";
-import { startTrust } from "../../transport/session.js";
+import { openSession } from "../../transport/session.js";
 import { eventMsgId } from "../../protocol/ids.js";
-import { KeyRegistry } from "../../trust/key-registry.js";
-import { KeyStore, type Identity } from "../../trust/key-store.js";
+import type { KeyRegistry } from "../../trust/key-registry.js";
+import type { Identity } from "../../trust/key-store.js";
 import { bridgeConsumerName, channelSubject, GITHUB_BUCKET } from "../../protocol/subjects.js";
 import { ensureDurableConsumer } from "../../transport/consumer.js";
-import { openInfrastructure, type Infrastructure } from "../../transport/infrastructure.js";
+import type { Infrastructure } from "../../transport/infrastructure.js";
 import { publishEvent } from "../../transport/publisher.js";
 import { pullLoop } from "../../transport/pull-loop.js";
 import type { Verifier } from "../../trust/verifier.js";
@@ -57,7 +57,16 @@ export interface BridgeCounters {
 }
 
 export class GithubBridge {
-  readonly counters: BridgeCounters = { inbound: 0, duplicates: 0, ignored: 0, rejected: 0, comments: 0, labels: 0, hopZeroSkipped: 0, failed: 0 };
+  readonly counters: BridgeCounters = {
+    inbound: 0,
+    duplicates: 0,
+    ignored: 0,
+    rejected: 0,
+    comments: 0,
+    labels: 0,
+    hopZeroSkipped: 0,
+    failed: 0,
+  };
   readonly gh: GithubConfig;
   botLogin?: string;
   private readonly byRepo: Map<string, GithubRepoConfig>;
@@ -82,22 +91,52 @@ export class GithubBridge {
   static async start(options: BridgeOptions): Promise<GithubBridge> {
     const { config, nc } = options;
     const gh = config.github;
-    if (!gh) throw new AgoraError("AGORA_ERR_CONFIG", "no github section in the config: add github.repos to bridge a repository");
+    if (!gh)
+      throw new AgoraError(
+        "AGORA_ERR_CONFIG",
+        "no github section in the config: add github.repos to bridge a repository",
+      );
     const secret = options.secret ?? process.env[gh.secretEnv];
     const token = options.token ?? process.env[gh.tokenEnv];
-    if (!secret) throw new AgoraError("AGORA_ERR_CONFIG", `the webhook secret is not set: export ${gh.secretEnv}=<the secret configured on the GitHub webhook>`);
-    if (!token) throw new AgoraError("AGORA_ERR_CONFIG", `the GitHub token is not set: export ${gh.tokenEnv}=<a token with issues read/write>`);
-    const infra = await openInfrastructure(nc, config);
-    const kv = await new Kvm(nc).create(GITHUB_BUCKET, { history: 1, ttl: 30 * 24 * 3_600_000, replicas: config.nats.replicas });
-    const identity = new KeyStore(config.keysDir).loadOrGenerate(gh.identity);
-    await KeyRegistry.publish(infra.keys, identity.name, identity.publicKey);
-    const { registry, verifier } = await startTrust(config, infra);
+    if (!secret)
+      throw new AgoraError(
+        "AGORA_ERR_CONFIG",
+        `the webhook secret is not set: export ${gh.secretEnv}=<the secret configured on the GitHub webhook>`,
+      );
+    if (!token)
+      throw new AgoraError(
+        "AGORA_ERR_CONFIG",
+        `the GitHub token is not set: export ${gh.tokenEnv}=<a token with issues read/write>`,
+      );
+    const { infra, identity, registry, verifier } = await openSession(config, nc, {
+      identity: gh.identity,
+      publish: true,
+    });
+    const kv = await new Kvm(nc).create(GITHUB_BUCKET, {
+      history: 1,
+      ttl: 30 * 24 * 3_600_000,
+      replicas: config.nats.replicas,
+    });
     const github = new GitHubClient({ baseUrl: gh.apiUrl, token, retry: options.retry });
-    const bridge = new GithubBridge(options, infra, kv, identity, new AgoraClient(nc, identity), github, registry, verifier, secret);
-    bridge.botLogin = gh.botLogin ?? (await github.login().catch((err) => {
-      options.log?.(`github: cannot read the token's login (${(err as Error).message}); relying on the hidden marker alone`);
-      return undefined;
-    }));
+    const bridge = new GithubBridge(
+      options,
+      infra,
+      kv,
+      identity,
+      new AgoraClient(nc, identity),
+      github,
+      registry,
+      verifier,
+      secret,
+    );
+    bridge.botLogin =
+      gh.botLogin ??
+      (await github.login().catch((err) => {
+        options.log?.(
+          `github: cannot read the token's login (${(err as Error).message}); relying on the hidden marker alone`,
+        );
+        return undefined;
+      }));
     await bridge.startOutbound();
     return bridge;
   }
@@ -107,14 +146,26 @@ export class GithubBridge {
   }
 
   private async record(event: HostEvent, key: string): Promise<void> {
-    await publishEvent(this.infra.js, { name: this.identity.name, key: this.identity.privateKey }, event, eventMsgId(event.type, this.identity.name, 0, key)).catch(
-      (err) => this.log(`github: cannot record ${event.type}: ${String(err)}`),
-    );
+    await publishEvent(
+      this.infra.js,
+      { name: this.identity.name, key: this.identity.privateKey },
+      event,
+      eventMsgId(event.type, this.identity.name, 0, key),
+    ).catch((err) => this.log(`github: cannot record ${event.type}: ${String(err)}`));
   }
 
   private async reject(status: number, code: ErrorCode, reason: string, delivery?: string): Promise<WebhookResult> {
     this.counters.rejected++;
-    await this.record({ type: "webhook_rejected", agent: this.identity.name, code, reason, ...(delivery ? { delivery: delivery.slice(0, 64) } : {}) }, `${delivery ?? ""}:${Date.now()}:${Math.random()}`);
+    await this.record(
+      {
+        type: "webhook_rejected",
+        agent: this.identity.name,
+        code,
+        reason,
+        ...(delivery ? { delivery: delivery.slice(0, 64) } : {}),
+      },
+      `${delivery ?? ""}:${Date.now()}:${Math.random()}`,
+    );
     return { status, body: { code, message: reason } };
   }
 
@@ -137,10 +188,21 @@ export class GithubBridge {
       payload = JSON.parse(raw.toString("utf8")) as Parameters<typeof mapWebhook>[1];
       id = deliveryId(delivery);
     } catch (err) {
-      return this.reject(400, "AGORA_ERR_WEBHOOK_PAYLOAD", err instanceof AgoraError ? err.message : "body is not JSON", delivery);
+      return this.reject(
+        400,
+        "AGORA_ERR_WEBHOOK_PAYLOAD",
+        err instanceof AgoraError ? err.message : "body is not JSON",
+        delivery,
+      );
     }
     const repo = this.byRepo.get(String(payload?.repository?.full_name ?? "").toLowerCase());
-    if (!repo) return this.reject(422, "AGORA_ERR_WEBHOOK_PAYLOAD", `repository ${String(payload?.repository?.full_name).slice(0, 100)} is not bridged`, delivery);
+    if (!repo)
+      return this.reject(
+        422,
+        "AGORA_ERR_WEBHOOK_PAYLOAD",
+        `repository ${String(payload?.repository?.full_name).slice(0, 100)} is not bridged`,
+        delivery,
+      );
     const inbound = mapWebhook(event, payload, this.botLogin);
     if (inbound.kind === "ignored") {
       this.counters.ignored++;
@@ -163,7 +225,10 @@ export class GithubBridge {
     await this.kv.put(`delivery.${id}`, String(ack.seq));
     this.counters.inbound++;
     if (ack.duplicate) this.counters.duplicates++;
-    return { status: 202, body: { id: env.id, act: env.act, channel: env.channel, seq: ack.seq, duplicate: ack.duplicate } };
+    return {
+      status: 202,
+      body: { id: env.id, act: env.act, channel: env.channel, seq: ack.seq, duplicate: ack.duplicate },
+    };
   }
 
   // --- outbound ------------------------------------------------------------------
@@ -189,7 +254,7 @@ export class GithubBridge {
   private async issueOf(env: Envelope): Promise<number | undefined> {
     if (env.re) {
       const e = await this.kv.get(`env.${env.re}`);
-      if (e?.operation === "PUT") return (e.json<{ issue: number }>()).issue;
+      if (e?.operation === "PUT") return e.json<{ issue: number }>().issue;
     }
     const conv = env.conv ? /^issue-(\d{1,9})$/.exec(env.conv) : null;
     if (conv) return Number(conv[1]);
@@ -203,7 +268,11 @@ export class GithubBridge {
     const fact = factId(seq);
     const body = env.body as { text?: unknown } | string | null;
     const text =
-      typeof body === "string" ? body : body && typeof body === "object" && typeof body.text === "string" ? body.text : `\`\`\`json\n${JSON.stringify(env.body, null, 2)}\n\`\`\``;
+      typeof body === "string"
+        ? body
+        : body && typeof body === "object" && typeof body.text === "string"
+          ? body.text
+          : `\`\`\`json\n${JSON.stringify(env.body, null, 2)}\n\`\`\``;
     return [
       `**${env.sender}** · \`${env.act}\` · hop ${env.hop}${env.re ? ` · re \`${env.re}\`` : ""}`,
       "",
@@ -246,7 +315,16 @@ export class GithubBridge {
       this.counters.failed++;
       this.log(`github: ${(err as Error).message}`);
       await this.record(
-        { type: "github_failed", agent: this.identity.name, code: "AGORA_ERR_GITHUB_API", status, repo: repo.repo, issue, id: env.id, channel: env.channel },
+        {
+          type: "github_failed",
+          agent: this.identity.name,
+          code: "AGORA_ERR_GITHUB_API",
+          status,
+          repo: repo.repo,
+          issue,
+          id: env.id,
+          channel: env.channel,
+        },
         env.id,
       );
     }

@@ -23,12 +23,18 @@ export class GitHubApiError extends AgoraError {
 }
 
 /** How long to wait before retrying a failed call, or undefined if it must not be retried. */
-export function retryDelay(status: number, headers: Record<string, string | number | undefined>, attempt: number, o: Required<RetryOptions>): number | undefined {
+export function retryDelay(
+  status: number,
+  headers: Record<string, string | number | undefined>,
+  attempt: number,
+  o: Required<RetryOptions>,
+): number | undefined {
   if (status !== 429 && status < 500) return undefined;
   const after = Number(headers["retry-after"]);
   if (Number.isFinite(after) && after >= 0) return Math.min(after * 1000, o.maxMs);
   const reset = Number(headers["x-ratelimit-reset"]);
-  if (status === 429 && Number.isFinite(reset) && reset > 0) return Math.min(Math.max(0, reset * 1000 - Date.now()), o.maxMs);
+  if (status === 429 && Number.isFinite(reset) && reset > 0)
+    return Math.min(Math.max(0, reset * 1000 - Date.now()), o.maxMs);
   return backoffMs(attempt, o.baseMs, o.maxMs);
 }
 
@@ -38,7 +44,11 @@ export class GitHubClient {
 
   constructor(options: { baseUrl: string; token: string; retry?: RetryOptions }) {
     // No request log: the token must never reach a log line.
-    this.octokit = new Octokit({ baseUrl: options.baseUrl, auth: options.token, log: { debug() {}, info() {}, warn() {}, error() {} } });
+    this.octokit = new Octokit({
+      baseUrl: options.baseUrl,
+      auth: options.token,
+      log: { debug() {}, info() {}, warn() {}, error() {} },
+    });
     this.retry = { attempts: 5, baseMs: 500, maxMs: 30_000, ...options.retry };
   }
 
@@ -49,9 +59,15 @@ export class GitHubClient {
       } catch (err) {
         const e = err as { status?: number; response?: { headers?: Record<string, string> } };
         const status = typeof e.status === "number" ? e.status : 0;
-        const wait = status === 0 ? backoffMs(attempt, this.retry.baseMs, this.retry.maxMs) : retryDelay(status, e.response?.headers ?? {}, attempt, this.retry);
+        const wait =
+          status === 0
+            ? backoffMs(attempt, this.retry.baseMs, this.retry.maxMs)
+            : retryDelay(status, e.response?.headers ?? {}, attempt, this.retry);
         if (wait === undefined || attempt + 1 >= this.retry.attempts) {
-          throw new GitHubApiError(status, `${what}: GitHub answered ${status || "no response"}${wait === undefined ? " (not retried)" : ` after ${attempt + 1} attempts`}`);
+          throw new GitHubApiError(
+            status,
+            `${what}: GitHub answered ${status || "no response"}${wait === undefined ? " (not retried)" : ` after ${attempt + 1} attempts`}`,
+          );
         }
         await sleep(wait);
       }
@@ -65,11 +81,15 @@ export class GitHubClient {
 
   async comment(repo: string, issue: number, body: string): Promise<{ id: number; html_url?: string }> {
     const [owner, name] = repo.split("/") as [string, string];
-    return this.call(`comment on ${repo}#${issue}`, () => this.octokit.rest.issues.createComment({ owner, repo: name, issue_number: issue, body }));
+    return this.call(`comment on ${repo}#${issue}`, () =>
+      this.octokit.rest.issues.createComment({ owner, repo: name, issue_number: issue, body }),
+    );
   }
 
   async label(repo: string, issue: number, label: string): Promise<void> {
     const [owner, name] = repo.split("/") as [string, string];
-    await this.call(`label ${repo}#${issue}`, () => this.octokit.rest.issues.addLabels({ owner, repo: name, issue_number: issue, labels: [label] }));
+    await this.call(`label ${repo}#${issue}`, () =>
+      this.octokit.rest.issues.addLabels({ owner, repo: name, issue_number: issue, labels: [label] }),
+    );
   }
 }

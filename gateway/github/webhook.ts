@@ -23,10 +23,17 @@ export function signWebhook(raw: Buffer | string, secret: string): string {
 export const MAX_TEXT_CHARS = 16_000;
 
 function clip(text: string): string {
-  return text.length > MAX_TEXT_CHARS ? `${text.slice(0, MAX_TEXT_CHARS)}… [cut at ${MAX_TEXT_CHARS} characters]` : text;
+  return text.length > MAX_TEXT_CHARS
+    ? `${text.slice(0, MAX_TEXT_CHARS)}… [cut at ${MAX_TEXT_CHARS} characters]`
+    : text;
 }
 
-const COMMANDS: Record<string, Act> = { "/propose": "propose", "/agree": "agree", "/refuse": "refuse", "/cancel": "cancel" };
+const COMMANDS: Record<string, Act> = {
+  "/propose": "propose",
+  "/agree": "agree",
+  "/refuse": "refuse",
+  "/cancel": "cancel",
+};
 
 /** What a webhook becomes: a speech act about one issue, or nothing. */
 export type Inbound =
@@ -36,7 +43,14 @@ export type Inbound =
 interface Payload {
   action?: string;
   repository?: { full_name?: string };
-  issue?: { number?: number; title?: string; body?: string | null; html_url?: string; user?: { login?: string }; labels?: { name?: string }[] };
+  issue?: {
+    number?: number;
+    title?: string;
+    body?: string | null;
+    html_url?: string;
+    user?: { login?: string };
+    labels?: { name?: string }[];
+  };
   comment?: { body?: string; html_url?: string; user?: { login?: string }; id?: number };
   label?: { name?: string };
   sender?: { login?: string };
@@ -46,16 +60,32 @@ interface Payload {
 export function mapWebhook(event: string | undefined, payload: Payload, botLogin: string | undefined): Inbound {
   const repo = payload.repository?.full_name;
   const issue = payload.issue?.number;
-  if (!repo || typeof issue !== "number") return { kind: "ignored", why: `no repository/issue in ${event ?? "?"} event` };
+  if (!repo || typeof issue !== "number")
+    return { kind: "ignored", why: `no repository/issue in ${event ?? "?"} event` };
   const base = { repo, issue, title: clip(payload.issue?.title ?? "").slice(0, 1000), url: payload.issue?.html_url };
   if (event === "issues") {
     const action = payload.action ?? "";
     // Our own label (or edit) comes back as an issues event: never re-ingest it.
-    if (botLogin && payload.sender?.login === botLogin) return { kind: "ignored", why: "issue event caused by the bridge itself" };
-    if (!["opened", "edited", "closed", "labeled"].includes(action)) return { kind: "ignored", why: `issues.${action} is not bridged` };
+    if (botLogin && payload.sender?.login === botLogin)
+      return { kind: "ignored", why: "issue event caused by the bridge itself" };
+    if (!["opened", "edited", "closed", "labeled"].includes(action))
+      return { kind: "ignored", why: `issues.${action} is not bridged` };
     const author = payload.sender?.login ?? payload.issue?.user?.login;
-    const body = { ...base, action, author, text: clip(payload.issue?.body ?? ""), ...(action === "labeled" ? { label: payload.label?.name } : {}) };
-    return { kind: "act", repo, issue, act: action === "opened" ? "request" : "inform", body, opening: action === "opened" };
+    const body = {
+      ...base,
+      action,
+      author,
+      text: clip(payload.issue?.body ?? ""),
+      ...(action === "labeled" ? { label: payload.label?.name } : {}),
+    };
+    return {
+      kind: "act",
+      repo,
+      issue,
+      act: action === "opened" ? "request" : "inform",
+      body,
+      opening: action === "opened",
+    };
   }
   if (event === "issue_comment") {
     if (payload.action !== "created") return { kind: "ignored", why: `issue_comment.${payload.action} is not bridged` };
@@ -67,13 +97,21 @@ export function mapWebhook(event: string | undefined, payload: Payload, botLogin
     const first = text.trimStart().split(/\s/, 1)[0]!.toLowerCase();
     const command = COMMANDS[first];
     const rest = command ? text.trimStart().slice(first.length).trim() : text;
-    return { kind: "act", repo, issue, act: command ?? "inform", body: { ...base, author, text: clip(rest), commentUrl: payload.comment?.html_url }, opening: false };
+    return {
+      kind: "act",
+      repo,
+      issue,
+      act: command ?? "inform",
+      body: { ...base, author, text: clip(rest), commentUrl: payload.comment?.html_url },
+      opening: false,
+    };
   }
   return { kind: "ignored", why: `event ${event ?? "(none)"} is not bridged` };
 }
 
 /** A GitHub delivery GUID as an envelope id (`gh-<guid>`), or an error. */
 export function deliveryId(header: string | undefined): string {
-  if (!header || !/^[A-Za-z0-9-]{1,60}$/.test(header)) throw new AgoraError("AGORA_ERR_WEBHOOK_PAYLOAD", "X-GitHub-Delivery is missing or malformed");
+  if (!header || !/^[A-Za-z0-9-]{1,60}$/.test(header))
+    throw new AgoraError("AGORA_ERR_WEBHOOK_PAYLOAD", "X-GitHub-Delivery is missing or malformed");
   return `gh-${header}`;
 }

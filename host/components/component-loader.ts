@@ -115,7 +115,11 @@ export class ComponentLoader {
     try {
       out = await transpile(bytes, { name, instantiation: "async", noTypescript: true });
     } catch (cause) {
-      throw new AgoraError("AGORA_ERR_COMPONENT_LOAD", `${path} is not a valid component: ${(cause as Error).message}`, { cause });
+      throw new AgoraError(
+        "AGORA_ERR_COMPONENT_LOAD",
+        `${path} is not a valid component: ${(cause as Error).message}`,
+        { cause },
+      );
     }
     const imports = [...(out.imports as string[])];
     const forbidden = forbiddenImports(imports);
@@ -127,7 +131,10 @@ export class ComponentLoader {
     }
     const exports = (out.exports as [string, string][]).map(([n]) => n);
     if (!exports.includes("handle")) {
-      throw new AgoraError("AGORA_ERR_COMPONENT_LOAD", `${path} does not export handle; it must target world agora:agent/agent`);
+      throw new AgoraError(
+        "AGORA_ERR_COMPONENT_LOAD",
+        `${path} does not export handle; it must target world agora:agent/agent`,
+      );
     }
     const wasm: Record<string, Uint8Array> = {};
     for (const [file, data] of Object.entries(out.files as Record<string, Uint8Array>)) {

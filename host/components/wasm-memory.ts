@@ -38,7 +38,8 @@ export function pagesFor(bytes: number): number {
  * returned unchanged. Throws when a memory's minimum already exceeds the cap.
  */
 export function capMemory(module: Uint8Array, maxPages: number): Uint8Array {
-  if (module[0] !== 0x00 || module[1] !== 0x61 || module[2] !== 0x73 || module[3] !== 0x6d) throw new Error("not a wasm module");
+  if (module[0] !== 0x00 || module[1] !== 0x61 || module[2] !== 0x73 || module[3] !== 0x6d)
+    throw new Error("not a wasm module");
   const parts: Uint8Array[] = [module.subarray(0, 8)];
   let pos = 8;
   let changed = false;
@@ -61,7 +62,8 @@ export function capMemory(module: Uint8Array, maxPages: number): Uint8Array {
       p = p1;
       let max: number | undefined;
       if (flags === 0x01) [max, p] = readU32(module, p);
-      if (min > maxPages) throw new Error(`the module needs ${min * PAGE} bytes of memory at start; the limit is ${maxPages * PAGE}`);
+      if (min > maxPages)
+        throw new Error(`the module needs ${min * PAGE} bytes of memory at start; the limit is ${maxPages * PAGE}`);
       body.push(0x01, ...writeU32(min), ...writeU32(Math.min(max ?? maxPages, maxPages)));
     }
     const content = Uint8Array.from(body);

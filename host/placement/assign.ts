@@ -6,7 +6,11 @@
  * owner while that owner is live, may run it and is under its fair share;
  * everything else goes to the least-loaded live host that may run it.
  */
-export function assign(agents: readonly string[], hosts: ReadonlyMap<string, readonly string[]>, owners: ReadonlyMap<string, string>): Map<string, string> {
+export function assign(
+  agents: readonly string[],
+  hosts: ReadonlyMap<string, readonly string[]>,
+  owners: ReadonlyMap<string, string>,
+): Map<string, string> {
   const names = [...hosts.keys()].sort();
   const target = new Map<string, string>();
   if (names.length === 0) return target;

@@ -49,7 +49,9 @@ export async function removeHostRecord(kv: KV, host: string, revision: number): 
 export const ageOf = (e: KvEntry): number => Date.now() - e.created.getTime();
 
 /** Who runs what now, read from the leases bucket: live hosts and the holder of each live lease. */
-export async function readPlacement(kv: KV): Promise<{ hosts: Map<string, HostRecord>; leases: Map<string, LeaseRecord> }> {
+export async function readPlacement(
+  kv: KV,
+): Promise<{ hosts: Map<string, HostRecord>; leases: Map<string, LeaseRecord> }> {
   const ttl = await leaseTtl(kv);
   const hosts = new Map<string, HostRecord>();
   const leases = new Map<string, LeaseRecord>();

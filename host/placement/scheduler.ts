@@ -21,7 +21,17 @@ import { hostKey, LEASES_BUCKET } from "../../protocol/subjects.js";
 import { isWrongRevision } from "../../transport/jetstream-errors.js";
 import { backoffMs, sleep } from "../../transport/backoff.js";
 import { assign } from "./assign.js";
-import { ageOf, leaseTtl, readHostRecord, readLease, releaseLease, renewLease, takeLease, writeHostRecord, removeHostRecord } from "./leases.js";
+import {
+  ageOf,
+  leaseTtl,
+  readHostRecord,
+  readLease,
+  releaseLease,
+  renewLease,
+  takeLease,
+  writeHostRecord,
+  removeHostRecord,
+} from "./leases.js";
 
 export type StopReason = "released" | "lost";
 
@@ -58,7 +68,6 @@ interface Owned {
   renewing?: Promise<void>;
   releasing: boolean;
 }
-
 
 export class Placement {
   readonly instance = randomId();
@@ -177,7 +186,8 @@ export class Placement {
   /** Fold an entry into the view; true when a round may have something to do. */
   private see(e: KvEntry): boolean {
     const [kind, name] = [e.key.slice(0, e.key.indexOf(".")), e.key.slice(e.key.indexOf(".") + 1)];
-    const map: Map<string, Seen<unknown>> | undefined = kind === "agent" ? this.leases : kind === "host" ? this.hosts : undefined;
+    const map: Map<string, Seen<unknown>> | undefined =
+      kind === "agent" ? this.leases : kind === "host" ? this.hosts : undefined;
     if (!map) return false;
     const current = map.get(name);
     if (current && current.revision >= e.revision) return false;
@@ -191,7 +201,9 @@ export class Placement {
     // A new host or a change of owner may call for a rebalance; a renewal does not.
     const before = current?.value as { host?: string; instance?: string; draining?: boolean } | undefined;
     const after = value as { host?: string; instance?: string; draining?: boolean };
-    return !before || before.instance !== after.instance || before.host !== after.host || before.draining !== after.draining;
+    return (
+      !before || before.instance !== after.instance || before.host !== after.host || before.draining !== after.draining
+    );
   }
 
   private fresh(s: Seen<unknown> | undefined, now: number): boolean {
@@ -204,18 +216,29 @@ export class Placement {
     const e = await readHostRecord(kv, host);
     if (e?.operation === "PUT" && ageOf(e) < this.ttlMs) {
       const wait = Math.ceil(this.ttlMs / 2);
-      this.o.log(`another process announced host ${host} ${ageOf(e)} ms ago; checking for ${wait} ms whether it is still alive …`);
+      this.o.log(
+        `another process announced host ${host} ${ageOf(e)} ms ago; checking for ${wait} ms whether it is still alive …`,
+      );
       await sleep(wait);
       const again = await readHostRecord(kv, host);
       if (again?.operation === "PUT" && again.revision !== e.revision) {
-        throw new AgoraError("AGORA_ERR_HOST_NAME_TAKEN", `host ${host} is already running elsewhere (it renewed its record ${hostKey(host)} in ${LEASES_BUCKET}); give this one another host.name or AGORA_HOST_NAME`);
+        throw new AgoraError(
+          "AGORA_ERR_HOST_NAME_TAKEN",
+          `host ${host} is already running elsewhere (it renewed its record ${hostKey(host)} in ${LEASES_BUCKET}); give this one another host.name or AGORA_HOST_NAME`,
+        );
       }
     }
     await this.heartbeat();
   }
 
   private record(): HostRecord {
-    return { host: this.o.host, instance: this.instance, draining: this.o.draining() || this.closed, eligible: [...this.o.eligible], agents: this.owned.size };
+    return {
+      host: this.o.host,
+      instance: this.instance,
+      draining: this.o.draining() || this.closed,
+      eligible: [...this.o.eligible],
+      agents: this.owned.size,
+    };
   }
 
   /** Write this host's record: a put the first time, then update-with-revision, so a twin of the same name shows up. */
@@ -224,7 +247,8 @@ export class Placement {
       if (this.twin) {
         // Stay out of the way while the other process of this name is alive.
         const e = await readHostRecord(this.o.kv, this.o.host);
-        if (e?.operation === "PUT" && parseHostRecord(e.value)?.instance !== this.instance && ageOf(e) < this.ttlMs) return;
+        if (e?.operation === "PUT" && parseHostRecord(e.value)?.instance !== this.instance && ageOf(e) < this.ttlMs)
+          return;
         this.twin = false;
         this.hostRevision = 0;
         this.o.log(`host ${this.o.host}: the other process of this name is gone; taking agents again`);
@@ -244,7 +268,9 @@ export class Placement {
         }
         // Another live process writes our record: stop acting for every agent (safe), and say why.
         this.twin = true;
-        this.o.log(`AGORA_ERR_HOST_NAME_TAKEN: another process also runs as host ${this.o.host}; this one hands its agents over and takes none until it is gone (give each host its own host.name / AGORA_HOST_NAME)`);
+        this.o.log(
+          `AGORA_ERR_HOST_NAME_TAKEN: another process also runs as host ${this.o.host}; this one hands its agents over and takes none until it is gone (give each host its own host.name / AGORA_HOST_NAME)`,
+        );
         this.wake();
       }
     })();
@@ -292,7 +318,8 @@ export class Placement {
       if (isWrongRevision(err)) {
         // Our last renewal may have landed without its answer reaching us: still ours if it names this process.
         const e = await readLease(this.o.kv, agent).catch(() => null);
-        if (e?.operation === "PUT" && parseLease(e.value)?.instance === this.instance && ageOf(e) < this.ttlMs / 2) o.revision = e.revision;
+        if (e?.operation === "PUT" && parseLease(e.value)?.instance === this.instance && ageOf(e) < this.ttlMs / 2)
+          o.revision = e.revision;
         else await this.lose(agent, "another host holds its lease now");
       } else if (Date.now() > o.validUntil) await this.lose(agent, `lease not renewed in time (${String(err)})`);
     }
@@ -329,14 +356,19 @@ export class Placement {
     const sent = Date.now();
     let revision: number;
     try {
-      revision = adoptRevision === undefined ? await takeLease(this.o.kv, agent, this.lease()) : await renewLease(this.o.kv, agent, this.lease(), adoptRevision);
+      revision =
+        adoptRevision === undefined
+          ? await takeLease(this.o.kv, agent, this.lease())
+          : await renewLease(this.o.kv, agent, this.lease(), adoptRevision);
     } catch (err) {
       if (!isWrongRevision(err)) this.o.log(`agent ${agent}: lease not taken: ${String(err)}`);
       const e = await readLease(this.o.kv, agent).catch(() => null);
       if (e) this.see(e);
       return false;
     }
-    this.o.log(`agent ${agent}: lease taken by ${this.o.host}${adoptRevision === undefined ? "" : " (left by its previous run)"}`);
+    this.o.log(
+      `agent ${agent}: lease taken by ${this.o.host}${adoptRevision === undefined ? "" : " (left by its previous run)"}`,
+    );
     const o: Owned = { revision, validUntil: this.validAfter(sent), op: Promise.resolve(), releasing: false };
     this.owned.set(agent, o);
     this.unclaimed.delete(agent);
@@ -350,7 +382,9 @@ export class Placement {
         const failures = (this.failures.get(agent) ?? 0) + 1;
         this.failures.set(agent, failures);
         const pause = backoffMs(failures, this.ttlMs, Math.max(300_000, 2 * this.ttlMs));
-        this.o.log(`agent ${agent}: not started on ${this.o.host}: ${String(err)}; lease given back, not taken here for ${pause} ms`);
+        this.o.log(
+          `agent ${agent}: not started on ${this.o.host}: ${String(err)}; lease given back, not taken here for ${pause} ms`,
+        );
         this.cooldown.set(agent, Date.now() + pause);
         await this.giveBack(agent, o);
       }
@@ -389,7 +423,8 @@ export class Placement {
       if (held && s!.value.host === me) {
         // Ours on the server but not here: written by this process (a reply lost), or left by a crashed
         // run of this host — taken over once that run would have stopped acting (¾ TTL without renewal).
-        if (s!.value.instance === this.instance || now >= this.validAfter(s!.created)) await this.acquire(agent, s!.revision);
+        if (s!.value.instance === this.instance || now >= this.validAfter(s!.created))
+          await this.acquire(agent, s!.revision);
         continue;
       }
       if (held) {
@@ -418,4 +453,3 @@ export class Placement {
     await removeHostRecord(this.o.kv, this.o.host, this.hostRevision);
   }
 }
-

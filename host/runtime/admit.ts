@@ -46,7 +46,12 @@ export function admit(verdict: Verdict, ctx: AdmitContext): Admission {
   if (!verdict.ok) return { decision: "reject", code: verdict.code, reason: verdict.reason, env: verdict.env };
   const env = verdict.env;
   if (ctx.now - Date.parse(env.ts) > ctx.maxMessageAgeMs) {
-    return { decision: "reject", code: "AGORA_ERR_TIMESTAMP", reason: `older than limits.maxMessageAge (${ctx.maxMessageAgeMs} ms)`, env };
+    return {
+      decision: "reject",
+      code: "AGORA_ERR_TIMESTAMP",
+      reason: `older than limits.maxMessageAge (${ctx.maxMessageAgeMs} ms)`,
+      env,
+    };
   }
   if (env.sender === ctx.agent) return { decision: "drop", control: "echo", env };
   if (ctx.leaving) return { decision: "drop", control: "handover", env };

@@ -156,7 +156,11 @@ export class AgentRuntime {
   }
 
   private fence(): void {
-    if (this.fencedFlag || !this.ctx.holdsLease(this.name)) throw new AgoraError("AGORA_ERR_LEASE_LOST", `agent ${this.name}: placement lease lost; its next host finishes this message`);
+    if (this.fencedFlag || !this.ctx.holdsLease(this.name))
+      throw new AgoraError(
+        "AGORA_ERR_LEASE_LOST",
+        `agent ${this.name}: placement lease lost; its next host finishes this message`,
+      );
   }
 
   /** Wait for the message in hand to finish. */
@@ -198,7 +202,17 @@ export class AgentRuntime {
   }
 
   private apply(c: CommitRecord): Promise<void> {
-    return this.commits.apply(c, (env) => this.ctx.report({ type: "emitted", agent: this.name, channel: env.channel, id: env.id, act: env.act, hop: env.hop, re: env.re }));
+    return this.commits.apply(c, (env) =>
+      this.ctx.report({
+        type: "emitted",
+        agent: this.name,
+        channel: env.channel,
+        id: env.id,
+        act: env.act,
+        hop: env.hop,
+        re: env.re,
+      }),
+    );
   }
 
   private async handle(m: JsMsg): Promise<void> {
@@ -221,7 +235,15 @@ export class AgentRuntime {
     if (admission.decision === "reject") {
       // Recorded once by the facts recorder from the stream; here only counted.
       const env = admission.env;
-      await this.ctx.report({ type: "rejected", agent, seq, channel: env?.channel, id: env?.id, code: admission.code, reason: admission.reason });
+      await this.ctx.report({
+        type: "rejected",
+        agent,
+        seq,
+        channel: env?.channel,
+        id: env?.id,
+        code: admission.code,
+        reason: admission.reason,
+      });
       m.ack();
       return;
     }
@@ -242,22 +264,34 @@ export class AgentRuntime {
     // The processed-marker claim runs alongside the call: a duplicate is rare, and
     // its speculative call has no effect (nothing is committed, a changed instance is reloaded).
     const started = performance.now();
-    const [seen, result] = await Promise.all([this.commits.claim(env.id), this.ctx.pool.call(agent, toComponentEnvelope(env))]);
+    const [seen, result] = await Promise.all([
+      this.commits.claim(env.id),
+      this.ctx.pool.call(agent, toComponentEnvelope(env)),
+    ]);
     if (seen) {
       if (result.trapped || (result.ok && result.state.length > 0)) await this.ctx.pool.respawn(agent);
       await this.ctx.report({ type: "duplicate", ...base });
       m.ack();
       return;
     }
-    await this.ctx.report({ type: "delivered", ...base, sender: env.sender, act: env.act, hop: env.hop, at: performance.timeOrigin + started });
-    for (const target of result.blocked) await this.ctx.report({ type: "blocked", ...base, target, code: "AGORA_ERR_NOT_GRANTED" });
+    await this.ctx.report({
+      type: "delivered",
+      ...base,
+      sender: env.sender,
+      act: env.act,
+      hop: env.hop,
+      at: performance.timeOrigin + started,
+    });
+    for (const target of result.blocked)
+      await this.ctx.report({ type: "blocked", ...base, target, code: "AGORA_ERR_NOT_GRANTED" });
     if (!result.ok) {
       await this.failure(m, env, result);
       return;
     }
     this.supervision.succeeded(env.id);
     const emission = stamp(agent, env, result.sends, new Date().toISOString());
-    if ("hopExhausted" in emission) await this.ctx.report({ type: "hop_exhausted", ...base, dropped: emission.hopExhausted });
+    if ("hopExhausted" in emission)
+      await this.ctx.report({ type: "hop_exhausted", ...base, dropped: emission.hopExhausted });
     const commit = this.commits.prepare(env.id, seq, "envelopes" in emission ? emission.envelopes : [], result.state);
     await this.commits.writeAhead(commit);
     this.pending = commit;
@@ -280,16 +314,41 @@ export class AgentRuntime {
     }
     const { code, message } = result.error ?? { code: "AGORA_ERR_COMPONENT_TRAP" as ErrorCode, message: "" };
     const text = `${code}: ${message}`;
-    await this.ctx.report({ type: "failed", agent, seq: m.seq, channel: env.channel, id: env.id, code, error: text.slice(0, 500) });
+    await this.ctx.report({
+      type: "failed",
+      agent,
+      seq: m.seq,
+      channel: env.channel,
+      id: env.id,
+      code,
+      error: text.slice(0, 500),
+    });
     if (result.trapped) await this.restart(code);
     const next = this.supervision.attemptFailed(env.id);
     if (!next.deadLetter) {
       m.nak(next.retryInMs);
       return;
     }
-    const dead = { agent, code, reason: text.slice(0, 1000), attempts: next.attempts, seq: m.seq, channel: env.channel, id: env.id, envelope: env };
+    const dead = {
+      agent,
+      code,
+      reason: text.slice(0, 1000),
+      attempts: next.attempts,
+      seq: m.seq,
+      channel: env.channel,
+      id: env.id,
+      envelope: env,
+    };
     await publishWithRetry(this.ctx.js, dlqSubject(agent), JSON.stringify(dead), `dlq-${agent}-${m.seq}`);
-    await this.ctx.report({ type: "dead_lettered", agent, seq: m.seq, channel: env.channel, id: env.id, code, attempts: next.attempts });
+    await this.ctx.report({
+      type: "dead_lettered",
+      agent,
+      seq: m.seq,
+      channel: env.channel,
+      id: env.id,
+      code,
+      attempts: next.attempts,
+    });
     await this.commits.deadLettered(env.id, m.seq);
     m.ack();
   }
@@ -299,9 +358,17 @@ export class AgentRuntime {
     if (outcome.failed) {
       this.ctx.log(`agent ${this.name} failed: ${outcome.reason}`);
       await this.ctx.setStatus(this.name, "failed", outcome.reason);
-      await this.ctx.report({ type: "agent_failed", agent: this.name, code: "AGORA_ERR_AGENT_FAILED", reason: outcome.reason, restarts: outcome.restarts });
+      await this.ctx.report({
+        type: "agent_failed",
+        agent: this.name,
+        code: "AGORA_ERR_AGENT_FAILED",
+        reason: outcome.reason,
+        restarts: outcome.restarts,
+      });
       return;
     }
-    await this.ctx.pool.respawn(this.name).catch((err) => this.ctx.log(`agent ${this.name}: respawn failed: ${String(err)}`));
+    await this.ctx.pool
+      .respawn(this.name)
+      .catch((err) => this.ctx.log(`agent ${this.name}: respawn failed: ${String(err)}`));
   }
 }

@@ -49,7 +49,14 @@ export async function loadAgentState(kv: KV, agent: string): Promise<[string, st
 /** A WAL entry read back: a commit record, or undefined when it is not one (never trusted blindly). */
 export function parseCommit(data: Uint8Array | string): CommitRecord | undefined {
   const c = parseJson(data) as Partial<CommitRecord> | undefined;
-  if (!c || typeof c.id !== "string" || typeof c.seq !== "number" || !Array.isArray(c.envelopes) || !Array.isArray(c.state)) return undefined;
+  if (
+    !c ||
+    typeof c.id !== "string" ||
+    typeof c.seq !== "number" ||
+    !Array.isArray(c.envelopes) ||
+    !Array.isArray(c.state)
+  )
+    return undefined;
   return c as CommitRecord;
 }
 
@@ -114,7 +121,9 @@ export class Commits {
     this.fence();
     await Promise.all(
       [...last.values()].map((op) =>
-        op.op === "set" ? this.store.state.put(stateKey(this.agent, op.key), op.value) : this.store.state.delete(stateKey(this.agent, op.key)),
+        op.op === "set"
+          ? this.store.state.put(stateKey(this.agent, op.key), op.value)
+          : this.store.state.delete(stateKey(this.agent, op.key)),
       ),
     );
     await this.store.processed.put(markerKey(this.agent, c.id), String(c.seq));

@@ -19,7 +19,8 @@ export const MAX_BACKOFF_MS = 30_000;
 const MAX_TRACKED = 10_000;
 
 export type TrapOutcome = { failed: true; restarts: number; reason: string } | { failed: false; holdUntil: number };
-export type AttemptOutcome = { deadLetter: false; attempts: number; retryInMs: number } | { deadLetter: true; attempts: number };
+export type AttemptOutcome =
+  { deadLetter: false; attempts: number; retryInMs: number } | { deadLetter: true; attempts: number };
 
 export class Supervision {
   /** Set once the agent trapped too often; cleared by revive(). */
@@ -43,7 +44,11 @@ export class Supervision {
     while (this.restarts.length > 0 && this.restarts[0]! < now - restartWindowMs) this.restarts.shift();
     if (this.restarts.length > maxRestarts) {
       this.failed = true;
-      return { failed: true, restarts: this.restarts.length, reason: `${this.restarts.length} restarts within ${restartWindowMs} ms (last: ${code})` };
+      return {
+        failed: true,
+        restarts: this.restarts.length,
+        reason: `${this.restarts.length} restarts within ${restartWindowMs} ms (last: ${code})`,
+      };
     }
     this.holdUntil = now + backoffMs(this.restarts.length - 1, restartBackoffMs, MAX_BACKOFF_MS);
     return { failed: false, holdUntil: this.holdUntil };
@@ -55,7 +60,11 @@ export class Supervision {
     this.attempts.set(id, attempts);
     if (this.attempts.size > MAX_TRACKED) this.attempts.delete(this.attempts.keys().next().value!);
     if (attempts < this.limits.maxDeliver) {
-      return { deadLetter: false, attempts, retryInMs: backoffMs(attempts - 1, this.limits.restartBackoffMs, MAX_BACKOFF_MS) };
+      return {
+        deadLetter: false,
+        attempts,
+        retryInMs: backoffMs(attempts - 1, this.limits.restartBackoffMs, MAX_BACKOFF_MS),
+      };
     }
     this.attempts.delete(id);
     return { deadLetter: true, attempts };

@@ -5,12 +5,23 @@ import { pathToFileURL } from "node:url";
 import v8 from "node:v8";
 import { ACTS } from "../../protocol/envelope.js";
 import { isErrorCode, type ErrorCode, type WireError } from "../../protocol/errors.js";
-import type { CallResult, ComponentEnvelope, FromWorker, Send, StateOp, ToWorker, WorkerLimits } from "./worker-protocol.js";
+import type {
+  CallResult,
+  ComponentEnvelope,
+  FromWorker,
+  Send,
+  StateOp,
+  ToWorker,
+  WorkerLimits,
+} from "./worker-protocol.js";
 
 v8.setFlagsFromString("--experimental-wasm-extended-const");
 
 interface Glue {
-  instantiate(getCoreModule: (name: string) => WebAssembly.Module, imports: object): Promise<{ handle(env: ComponentEnvelope): void }>;
+  instantiate(
+    getCoreModule: (name: string) => WebAssembly.Module,
+    imports: object,
+  ): Promise<{ handle(env: ComponentEnvelope): void }>;
 }
 
 interface CallContext {
@@ -87,8 +98,10 @@ function makeImports(slot: AgentSlot): object {
       },
       set: (key: string, value: string) => {
         const ctx = active(slot);
-        if (key.length === 0 || utf8.encode(key).byteLength > slot.limits.maxStateKeyBytes) throw "AGORA_ERR_BAD_STATE: key length out of bounds";
-        if (utf8.encode(value).byteLength > slot.limits.maxStateValueBytes) throw "AGORA_ERR_BAD_STATE: value too large";
+        if (key.length === 0 || utf8.encode(key).byteLength > slot.limits.maxStateKeyBytes)
+          throw "AGORA_ERR_BAD_STATE: key length out of bounds";
+        if (utf8.encode(value).byteLength > slot.limits.maxStateValueBytes)
+          throw "AGORA_ERR_BAD_STATE: value too large";
         ctx.staged.set(key, value);
         ctx.ops.push({ op: "set", key, value });
       },
@@ -129,7 +142,12 @@ function wireError(err: unknown, fallback: ErrorCode): WireError {
 async function call(agent: string, env: ComponentEnvelope): Promise<CallResult> {
   const slot = agents.get(agent);
   const empty = { sends: [], state: [], blocked: [], micros: 0 };
-  if (!slot?.instance) return { ok: false, error: { code: "AGORA_ERR_COMPONENT_LOAD", message: `agent ${agent} is not running` }, ...empty };
+  if (!slot?.instance)
+    return {
+      ok: false,
+      error: { code: "AGORA_ERR_COMPONENT_LOAD", message: `agent ${agent} is not running` },
+      ...empty,
+    };
   const ctx: CallContext = { sends: [], staged: new Map(), ops: [], blocked: [] };
   slot.ctx = ctx;
   const started = performance.now();
@@ -139,18 +157,33 @@ async function call(agent: string, env: ComponentEnvelope): Promise<CallResult> 
       if (v === null) slot.state.delete(k);
       else slot.state.set(k, v);
     }
-    return { ok: true, sends: ctx.sends, state: ctx.ops, blocked: ctx.blocked, micros: Math.round((performance.now() - started) * 1000) };
+    return {
+      ok: true,
+      sends: ctx.sends,
+      state: ctx.ops,
+      blocked: ctx.blocked,
+      micros: Math.round((performance.now() - started) * 1000),
+    };
   } catch (err) {
     // A deliberate error result starts with an AGORA_ERR_ code; anything else (a wasm
     // trap, an uncaught exception, out of memory) is a crash of the instance.
     const payload = (err as { payload?: unknown })?.payload;
-    const trapped = err instanceof WebAssembly.RuntimeError || typeof payload !== "string" || !payload.startsWith("AGORA_ERR_");
+    const trapped =
+      err instanceof WebAssembly.RuntimeError || typeof payload !== "string" || !payload.startsWith("AGORA_ERR_");
     if (trapped) {
       // A trapped instance is poisoned: replace it, keeping committed state.
       slot.instance = undefined;
       await instantiate(agent, slot).catch(() => {});
     }
-    return { ok: false, trapped, error: wireError(err, "AGORA_ERR_COMPONENT_TRAP"), sends: [], state: [], blocked: ctx.blocked, micros: Math.round((performance.now() - started) * 1000) };
+    return {
+      ok: false,
+      trapped,
+      error: wireError(err, "AGORA_ERR_COMPONENT_TRAP"),
+      sends: [],
+      state: [],
+      blocked: ctx.blocked,
+      micros: Math.round((performance.now() - started) * 1000),
+    };
   } finally {
     slot.ctx = undefined;
   }
@@ -169,7 +202,12 @@ parentPort!.on("message", async (msg: ToWorker) => {
       break;
     case "spawn":
       try {
-        const slot: AgentSlot = { digest: msg.digest, writable: new Set(msg.writable), state: new Map(msg.state), limits: msg.limits };
+        const slot: AgentSlot = {
+          digest: msg.digest,
+          writable: new Set(msg.writable),
+          state: new Map(msg.state),
+          limits: msg.limits,
+        };
         await instantiate(msg.agent, slot);
         post({ type: "spawned", agent: msg.agent });
       } catch (err) {

@@ -34,12 +34,27 @@ export interface WorkerPoolOptions {
 function startWorker(): Worker {
   const self = import.meta.url;
   if (!self.endsWith(".ts")) return new Worker(new URL("./agent-worker.js", self));
-  const tsx = pathToFileURL(createRequire(self).resolve("tsx/esm/api").replace(/\.cjs$/, ".mjs")).href;
+  const tsx = pathToFileURL(
+    createRequire(self)
+      .resolve("tsx/esm/api")
+      .replace(/\.cjs$/, ".mjs"),
+  ).href;
   const entry = new URL("./agent-worker.ts", self).href;
-  return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`, { eval: true });
+  return new Worker(
+    `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`,
+    { eval: true },
+  );
 }
 
-const failed = (error: WireError, extra: Partial<CallResult> = {}): CallResult => ({ ok: false, error, sends: [], state: [], blocked: [], micros: 0, ...extra });
+const failed = (error: WireError, extra: Partial<CallResult> = {}): CallResult => ({
+  ok: false,
+  error,
+  sends: [],
+  state: [],
+  blocked: [],
+  micros: 0,
+  ...extra,
+});
 
 class PoolWorker {
   readonly worker: Worker;
@@ -97,7 +112,12 @@ class PoolWorker {
   load(component: LoadedComponent): Promise<void> {
     let loaded = this.loaded.get(component.digest);
     if (!loaded) {
-      loaded = this.request(`load:${component.digest}`, { type: "load", digest: component.digest, gluePath: component.gluePath, modules: component.modules });
+      loaded = this.request(`load:${component.digest}`, {
+        type: "load",
+        digest: component.digest,
+        gluePath: component.gluePath,
+        modules: component.modules,
+      });
       this.loaded.set(component.digest, loaded);
     }
     return loaded;
@@ -147,27 +167,47 @@ export class WorkerPool {
       const p = this.placement.get(name)!;
       p.worker = fresh;
       fresh.agents.add(name);
-      this.instantiate(name, p, this.options.loadState(name)).catch((e) => this.options.log?.(`agent ${name}: restart failed: ${String(e)}`));
+      this.instantiate(name, p, this.options.loadState(name)).catch((e) =>
+        this.options.log?.(`agent ${name}: restart failed: ${String(e)}`),
+      );
     }
     w.failAll(err, culprit);
     void w.worker.terminate();
   }
 
   /** (Re)instantiate `agent`; instantiations of one agent run one after another. */
-  private instantiate(agent: string, p: Placement, state: [string, string][] | Promise<[string, string][]>): Promise<void> {
+  private instantiate(
+    agent: string,
+    p: Placement,
+    state: [string, string][] | Promise<[string, string][]>,
+  ): Promise<void> {
     const previous = p.ready.catch(() => {});
     p.ready = (async () => {
       await previous;
       const w = p.worker;
       await w.load(p.component);
-      await w.request(`spawn:${agent}`, { type: "spawn", agent, digest: p.component.digest, writable: [...p.writable], state: await state, limits: p.limits });
+      await w.request(`spawn:${agent}`, {
+        type: "spawn",
+        agent,
+        digest: p.component.digest,
+        writable: [...p.writable],
+        state: await state,
+        limits: p.limits,
+      });
     })();
     return p.ready;
   }
 
   /** Instantiate `agent` from `component` on the least-loaded worker, with its saved state. */
-  async spawn(agent: string, component: LoadedComponent, writable: readonly string[], state: [string, string][], limits: WorkerLimits = DEFAULT_WORKER_LIMITS): Promise<void> {
-    const worker = this.placement.get(agent)?.worker ?? this.workers.reduce((a, b) => (b.agents.size < a.agents.size ? b : a));
+  async spawn(
+    agent: string,
+    component: LoadedComponent,
+    writable: readonly string[],
+    state: [string, string][],
+    limits: WorkerLimits = DEFAULT_WORKER_LIMITS,
+  ): Promise<void> {
+    const worker =
+      this.placement.get(agent)?.worker ?? this.workers.reduce((a, b) => (b.agents.size < a.agents.size ? b : a));
     const p: Placement = { component, writable, limits, worker, ready: Promise.resolve() };
     await this.instantiate(agent, p, state);
     worker.agents.add(agent);
@@ -191,7 +231,10 @@ export class WorkerPool {
       try {
         await ready;
       } catch (err) {
-        return failed({ code: "AGORA_ERR_COMPONENT_LOAD", message: `${agent} could not be instantiated: ${String(err)}` }, { trapped: true });
+        return failed(
+          { code: "AGORA_ERR_COMPONENT_LOAD", message: `${agent} could not be instantiated: ${String(err)}` },
+          { trapped: true },
+        );
       }
       if (ready === p.ready && !p.worker.terminated) break;
     }
@@ -216,7 +259,10 @@ export class WorkerPool {
   private overrun(w: PoolWorker, agent: string, deadline: number): void {
     if (w.terminated) return;
     this.options.log?.(`agent ${agent}: call exceeded the ${deadline} ms deadline; restarting its worker`);
-    this.replace(w, new Error(`deadline of ${deadline} ms exceeded by ${agent}`), { agent, error: { code: "AGORA_ERR_DEADLINE", message: `handle did not return within ${deadline} ms` } });
+    this.replace(w, new Error(`deadline of ${deadline} ms exceeded by ${agent}`), {
+      agent,
+      error: { code: "AGORA_ERR_DEADLINE", message: `handle did not return within ${deadline} ms` },
+    });
   }
 
   /** Forget `agent` (it moved to another host): its instance is dropped from its worker. */

@@ -8,10 +8,27 @@ import { ROOT } from "../helpers/paths.js";
 import { startNats } from "../helpers/nats-server.js";
 
 const CLI = join(ROOT, "cli", "main.ts");
-const COMMANDS = ["up", "host", "gateway", "bridge", "status", "send", "watch", "keys gen", "facts verify", "nats-config", "demo"];
+const COMMANDS = [
+  "up",
+  "host",
+  "gateway",
+  "bridge",
+  "status",
+  "send",
+  "watch",
+  "keys gen",
+  "facts verify",
+  "nats-config",
+  "demo",
+];
 
 function agora(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT) {
-  const r = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], { cwd, env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], {
+    cwd,
+    env: { ...process.env, ...env },
+    encoding: "utf8",
+    timeout: 60_000,
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -84,13 +101,21 @@ describe("cli", () => {
     const { file, dir } = tempConfig();
     const env = { NATS_URL: nats.url };
     expect(agora(["keys", "gen", "maintainer", "--config", file], env).code).toBe(0);
-    const host = spawn(process.execPath, ["--import", "tsx", CLI, "host", "--config", file], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const host = spawn(process.execPath, ["--import", "tsx", CLI, "host", "--config", file], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let hostOut = "";
     host.stdout.on("data", (d) => (hostOut += d));
     try {
-      for (let i = 0; i < 200 && !hostOut.includes("running 1 agent"); i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 200 && !hostOut.includes("running 1 agent"); i++)
+        await new Promise((r) => setTimeout(r, 100));
       expect(hostOut).toContain("running 1 agent");
-      const sent = agora(["send", "build-coord", "request", '{"task":"build"}', "--as", "maintainer", "--config", file], env);
+      const sent = agora(
+        ["send", "build-coord", "request", '{"task":"build"}', "--as", "maintainer", "--config", file],
+        env,
+      );
       expect(sent.code).toBe(0);
       expect(sent.out).toMatch(/sent request \S+ on build-coord as maintainer \(hop 3, stream seq 1\)/);
       const plain = agora(["send", "build-coord", "inform", "just words", "--as", "maintainer", "--config", file], env);
@@ -152,7 +177,11 @@ external:
     );
     const env = { ...process.env };
     delete env.NATS_URL;
-    const up = spawn(process.execPath, ["--import", "tsx", CLI, "up", "--config", file], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    const up = spawn(process.execPath, ["--import", "tsx", CLI, "up", "--config", file], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     up.stdout.on("data", (d) => (out += d));
     up.stderr.on("data", (d) => (out += d));
@@ -164,16 +193,29 @@ external:
       expect(url, out).toBeTruthy();
       const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
       expect((await fetch(`${url}/healthz`)).status).toBe(200);
-      const agents = (await (await fetch(`${url}/api/agents`, { headers: auth })).json()) as { name: string; status: string }[];
+      const agents = (await (await fetch(`${url}/api/agents`, { headers: auth })).json()) as {
+        name: string;
+        status: string;
+      }[];
       expect(agents.find((a) => a.name === "responder")?.status).toBe("running");
-      const key = await fetch(`${url}/api/keys`, { method: "POST", headers: auth, body: JSON.stringify({ name: "console-user", publicKey: "B".repeat(43) }) });
+      const key = await fetch(`${url}/api/keys`, {
+        method: "POST",
+        headers: auth,
+        body: JSON.stringify({ name: "console-user", publicKey: "B".repeat(43) }),
+      });
       expect(key.status).toBe(200); // the browser identity was left for the browser
-      const inject = await fetch(`${url}/api/inject`, { method: "POST", headers: auth, body: JSON.stringify({ channel: "build-coord", act: "request", body: { from: "e2e" } }) });
+      const inject = await fetch(`${url}/api/inject`, {
+        method: "POST",
+        headers: auth,
+        body: JSON.stringify({ channel: "build-coord", act: "request", body: { from: "e2e" } }),
+      });
       expect(inject.status).toBe(200);
       await fetch(`${url}/api/kill`, { method: "POST", headers: auth, body: JSON.stringify({ agent: "responder" }) });
       const st = agora(["status", "--config", file, "--json"], { NATS_URL: "" });
       expect(st.code, st.err).toBe(0);
-      expect(JSON.parse(st.out).agents).toEqual([expect.objectContaining({ agent: "responder", status: "killed", host: "host" })]);
+      expect(JSON.parse(st.out).agents).toEqual([
+        expect.objectContaining({ agent: "responder", status: "killed", host: "host" }),
+      ]);
     } finally {
       up.kill("SIGINT");
       await new Promise((r) => up.once("exit", r));

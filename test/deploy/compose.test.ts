@@ -18,7 +18,9 @@ interface Service {
 }
 
 describe("deploy", () => {
-  const compose = parseYaml(readFileSync(join(ROOT, "compose.yaml"), "utf8"), { merge: true }) as { services: Record<string, Service> };
+  const compose = parseYaml(readFileSync(join(ROOT, "compose.yaml"), "utf8"), { merge: true }) as {
+    services: Record<string, Service>;
+  };
   const s = compose.services;
 
   it("deploy - three NATS nodes with JetStream, cluster routes to the other two, and a websocket listener", () => {
@@ -33,7 +35,12 @@ describe("deploy", () => {
       expect(cmd).toContain("/etc/nats/nats.conf");
       expect(cmd[cmd.indexOf("-n") + 1]).toBe(n);
       const routes = cmd[cmd.indexOf("--routes") + 1]!.split(",");
-      expect(routes.sort()).toEqual(nodes.filter((o) => o !== n).map((o) => `nats://${o}:6222`).sort());
+      expect(routes.sort()).toEqual(
+        nodes
+          .filter((o) => o !== n)
+          .map((o) => `nats://${o}:6222`)
+          .sort(),
+      );
       expect(s[n]!.volumes!.some((v) => v.endsWith(":/data"))).toBe(true);
     }
   });

@@ -30,4 +30,10 @@ describe("docs", () => {
       }
     }
   });
+
+  it("docs - errors.md gives each code the HTTP status the gateway answers with", () => {
+    const doc = readFileSync(join(ROOT, "docs", "errors.md"), "utf8");
+    const rows = [...doc.matchAll(/^\| `(AGORA_ERR_[A-Z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1], Number(m[2])]);
+    expect(rows).toEqual(Object.entries(ERROR_CODES).map(([code, e]) => [code, e.status]));
+  });
 });

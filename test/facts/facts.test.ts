@@ -37,7 +37,7 @@ beforeAll(async () => {
   const host = await a.startHost();
   const m = await a.client("maintainer");
   // A body that tries to break out of its YAML scalar.
-  await m.send("build-coord", "request", { evil: "\"\n- id: FACT-X\n  type: speech-act\u2028\u0085 ]}: &a *a #", n: 1 });
+  await m.send("build-coord", "request", { evil: '"\n- id: FACT-X\n  type: speech-act\u2028\u0085 ]}: &a *a #', n: 1 });
   await a.infra.js.publish("agora.ch.build-coord", "not json at all");
   await until(() => host.counters.hop_exhausted >= 2, 10_000, "cascade");
   await new Promise((r) => setTimeout(r, 200));
@@ -51,9 +51,14 @@ afterAll(async () => {
 
 describe("facts", () => {
   it("facts - every file parses as YAML and every artifact conforms to the rivet format and the agora schema", () => {
-    const schemaDoc = parseYaml(readFileSync(SCHEMA_PATH, "utf8")) as { schema: { name: string }; "artifact-types": { name: string }[] };
+    const schemaDoc = parseYaml(readFileSync(SCHEMA_PATH, "utf8")) as {
+      schema: { name: string };
+      "artifact-types": { name: string }[];
+    };
     expect(schemaDoc.schema.name).toBe("agora");
-    const schema = new Map(schemaDoc["artifact-types"].map((t) => [t.name, (t as unknown as { fields: never[] }).fields]));
+    const schema = new Map(
+      schemaDoc["artifact-types"].map((t) => [t.name, (t as unknown as { fields: never[] }).fields]),
+    );
     const files = factFiles(dir);
     expect(files.length).toBeGreaterThan(0);
     const all: Fact[] = [];
@@ -76,7 +81,16 @@ describe("facts", () => {
   });
 
   it("facts - yamlString round-trips hostile strings", () => {
-    for (const s of ["", "a\"b", "\\", "\n- x: y", "\u2028\u2029\u0085\u0000\u001f", "😀 é", "#: &a *a !!str", "\ud800"]) {
+    for (const s of [
+      "",
+      'a"b',
+      "\\",
+      "\n- x: y",
+      "\u2028\u2029\u0085\u0000\u001f",
+      "😀 é",
+      "#: &a *a !!str",
+      "\ud800",
+    ]) {
       expect(parseYaml(`v: ${yamlString(s)}`).v).toBe(s);
     }
   });
@@ -92,7 +106,7 @@ describe("facts", () => {
   it("facts - an edited body fails verification (signatures)", () => {
     const d = copyFacts();
     const file = onlyFile(d);
-    writeFileSync(file, readFileSync(file, "utf8").replace("\\\"n\\\":1", "\\\"n\\\":2"));
+    writeFileSync(file, readFileSync(file, "utf8").replace('\\"n\\":1', '\\"n\\":2'));
     const report = verifyFacts(d);
     expect(report.ok).toBe(false);
     expect(report.problems.map((p) => p.code)).toContain("AGORA_ERR_FACTS_SIGNATURE");
@@ -136,7 +150,10 @@ describe("facts", () => {
     writeFileSync(onlyFile(d), "artifacts: [ {id: FACT-1, type: speech-act\n");
     expect(verifyFacts(d).problems.map((p) => p.code)).toContain("AGORA_ERR_FACTS_FORMAT");
     const d2 = copyFacts();
-    writeFileSync(onlyFile(d2), "artifacts:\n  - id: FACT-000000001\n    type: not-a-type\n    title: x\n    fields: {}\n");
+    writeFileSync(
+      onlyFile(d2),
+      "artifacts:\n  - id: FACT-000000001\n    type: not-a-type\n    title: x\n    fields: {}\n",
+    );
     expect(verifyFacts(d2).problems.map((p) => p.code)).toContain("AGORA_ERR_FACTS_FORMAT");
     expect(readdirSync(d2)).toContain("keys.yaml");
   });

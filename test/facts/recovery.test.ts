@@ -79,7 +79,10 @@ describe("facts recovery", () => {
       return JSON.stringify({ ...unsigned, sig: signBytes(key, eventSigningInput(unsigned as never)) });
     };
     // An external agent claiming to be a host.
-    await a.infra.js.publish("agora.ev.echo_dropped", forge({ type: "echo_dropped", agent: "responder", host: "maintainer", seq: 1, channel: "work", id: "x" }));
+    await a.infra.js.publish(
+      "agora.ev.echo_dropped",
+      forge({ type: "echo_dropped", agent: "responder", host: "maintainer", seq: 1, channel: "work", id: "x" }),
+    );
     // A nested value where a name belongs, and a missing agent.
     await a.infra.js.publish("agora.ev.failed", forge({ type: "failed", agent: { x: 1 }, host: "maintainer" }));
     await a.infra.js.publish("agora.ev.failed", forge({ type: "failed", host: "maintainer" }));
@@ -87,7 +90,12 @@ describe("facts recovery", () => {
     await a.settleFacts();
     const facts = readFacts(a.config.factsDir);
     expect(facts.map((f) => f.type)).toEqual(["rejected", "rejected", "rejected", "rejected"]);
-    expect(facts.map((f) => f.fields.code)).toEqual(["AGORA_ERR_BAD_SIGNATURE", "AGORA_ERR_BAD_ENVELOPE", "AGORA_ERR_BAD_ENVELOPE", "AGORA_ERR_BAD_JSON"]);
+    expect(facts.map((f) => f.fields.code)).toEqual([
+      "AGORA_ERR_BAD_SIGNATURE",
+      "AGORA_ERR_BAD_ENVELOPE",
+      "AGORA_ERR_BAD_ENVELOPE",
+      "AGORA_ERR_BAD_JSON",
+    ]);
     expect(verifyFacts(a.config.factsDir).problems).toEqual([]);
   });
 });

@@ -29,7 +29,11 @@ beforeAll(async () => {
       voter: { component: agentWasm("voter"), read: ["votes"], write: ["votes"] },
       broken: { component: fixtureWasm("wasi-importer"), read: ["votes"], write: ["votes"] },
     },
-    external: { operator: { write: ["build-coord", "votes"] }, "console-user": { write: ["build-coord"], browser: true }, maintainer: { write: ["build-coord"] } },
+    external: {
+      operator: { write: ["build-coord", "votes"] },
+      "console-user": { write: ["build-coord"], browser: true },
+      maintainer: { write: ["build-coord"] },
+    },
   });
   await a.startRecorder();
   const host = await a.startHost();
@@ -65,17 +69,30 @@ describe("gateway - REST and operations", () => {
     const app = a.gateway!.app;
     expect((await app.inject({ url: "/healthz" })).json()).toEqual({ status: "ok" });
     expect((await app.inject({ url: "/readyz" })).statusCode).toBe(200);
-    const agents = (await app.inject({ url: "/api/agents", headers: view })).json() as { name: string; status: string; kind: string }[];
+    const agents = (await app.inject({ url: "/api/agents", headers: view })).json() as {
+      name: string;
+      status: string;
+      kind: string;
+    }[];
     expect(agents.find((x) => x.name === "responder")?.status).toBe("running");
     expect(agents.find((x) => x.name === "broken")?.status).toBe("failed");
     expect(agents.find((x) => x.name === "operator")?.kind).toBe("external");
     const channels = (await app.inject({ url: "/api/channels", headers: view })).json();
-    expect(channels).toContainEqual({ name: "build-coord", readers: ["responder"], writers: ["responder", "operator", "console-user", "maintainer"] });
+    expect(channels).toContainEqual({
+      name: "build-coord",
+      readers: ["responder"],
+      writers: ["responder", "operator", "console-user", "maintainer"],
+    });
   });
 
   it("gateway - inject is signed by the operator identity and answered by the agent", async () => {
     const app = a.gateway!.app;
-    const r = await app.inject({ method: "POST", url: "/api/inject", headers: op, payload: { channel: "build-coord", act: "request", body: { task: "ship" }, hop: 2 } });
+    const r = await app.inject({
+      method: "POST",
+      url: "/api/inject",
+      headers: op,
+      payload: { channel: "build-coord", act: "request", body: { task: "ship" }, hop: 2 },
+    });
     expect(r.statusCode).toBe(200);
     const { id, envelope } = r.json();
     expect(envelope).toMatchObject({ sender: "operator", hop: 2, channel: "build-coord" });
@@ -90,10 +107,20 @@ describe("gateway - REST and operations", () => {
       expect(bad.statusCode).toBeGreaterThanOrEqual(400);
       expect(bad.json().code).toBe(code);
     }
-    const huge = await app.inject({ method: "POST", url: "/api/inject", headers: op, payload: { channel: "build-coord", act: "inform", body: "x".repeat(70_000) } });
+    const huge = await app.inject({
+      method: "POST",
+      url: "/api/inject",
+      headers: op,
+      payload: { channel: "build-coord", act: "inform", body: "x".repeat(70_000) },
+    });
     expect(huge.statusCode).toBe(413);
     expect(huge.json().code).toBe("AGORA_ERR_TOO_LARGE");
-    const notJson = await app.inject({ method: "POST", url: "/api/inject", headers: { ...op, "content-type": "application/json" }, payload: "{oops" });
+    const notJson = await app.inject({
+      method: "POST",
+      url: "/api/inject",
+      headers: { ...op, "content-type": "application/json" },
+      payload: "{oops",
+    });
     expect(notJson.statusCode).toBe(400);
   });
 
@@ -101,18 +128,56 @@ describe("gateway - REST and operations", () => {
     const app = a.gateway!.app;
     const secret = ed.utils.randomSecretKey();
     const publicKey = Buffer.from(await ed.getPublicKeyAsync(secret)).toString("base64url");
-    const reg = await app.inject({ method: "POST", url: "/api/keys", headers: op, payload: { name: "console-user", publicKey } });
+    const reg = await app.inject({
+      method: "POST",
+      url: "/api/keys",
+      headers: op,
+      payload: { name: "console-user", publicKey },
+    });
     expect(reg.statusCode).toBe(200);
-    const taken = await app.inject({ method: "POST", url: "/api/keys", headers: op, payload: { name: "console-user", publicKey: "A".repeat(43) } });
+    const taken = await app.inject({
+      method: "POST",
+      url: "/api/keys",
+      headers: op,
+      payload: { name: "console-user", publicKey: "A".repeat(43) },
+    });
     expect(taken.json().code).toBe("AGORA_ERR_KEY_EXISTS");
-    const undeclared = await app.inject({ method: "POST", url: "/api/keys", headers: op, payload: { name: "stranger", publicKey } });
+    const undeclared = await app.inject({
+      method: "POST",
+      url: "/api/keys",
+      headers: op,
+      payload: { name: "stranger", publicKey },
+    });
     expect(undeclared.json().code).toBe("AGORA_ERR_NOT_GRANTED");
-    const unsigned = { v: 1 as const, id: "browser-1", channel: "build-coord", sender: "console-user", act: "request" as const, body: { from: "browser" }, hop: 3, ts: new Date().toISOString() };
+    const unsigned = {
+      v: 1 as const,
+      id: "browser-1",
+      channel: "build-coord",
+      sender: "console-user",
+      act: "request" as const,
+      body: { from: "browser" },
+      hop: 3,
+      ts: new Date().toISOString(),
+    };
     const sig = Buffer.from(await ed.signAsync(signingInput(unsigned), secret)).toString("base64url");
-    const ok = await app.inject({ method: "POST", url: "/api/publish", headers: op, payload: { envelope: { ...unsigned, sig } } });
+    const ok = await app.inject({
+      method: "POST",
+      url: "/api/publish",
+      headers: op,
+      payload: { envelope: { ...unsigned, sig } },
+    });
     expect(ok.statusCode, ok.body).toBe(200);
-    await until(() => events.some((e) => e.type === "emitted" && e.re === "browser-1"), 10_000, "reply to browser-signed");
-    const forged = await app.inject({ method: "POST", url: "/api/publish", headers: op, payload: { envelope: { ...unsigned, id: "browser-2", sig } } });
+    await until(
+      () => events.some((e) => e.type === "emitted" && e.re === "browser-1"),
+      10_000,
+      "reply to browser-signed",
+    );
+    const forged = await app.inject({
+      method: "POST",
+      url: "/api/publish",
+      headers: op,
+      payload: { envelope: { ...unsigned, id: "browser-2", sig } },
+    });
     expect(forged.statusCode).toBe(403);
     expect(forged.json().code).toBe("AGORA_ERR_BAD_SIGNATURE");
   });
@@ -120,12 +185,21 @@ describe("gateway - REST and operations", () => {
   it("gateway - facts by channel, and Prometheus metrics", async () => {
     const app = a.gateway!.app;
     await a.settleFacts();
-    const facts = (await app.inject({ url: "/api/facts?channel=build-coord&limit=3", headers: view })).json() as { fields: { channel: string } }[];
+    const facts = (await app.inject({ url: "/api/facts?channel=build-coord&limit=3", headers: view })).json() as {
+      fields: { channel: string };
+    }[];
     expect(facts).toHaveLength(3);
     for (const f of facts) expect(f.fields.channel).toBe("build-coord");
     expect((await app.inject({ url: "/api/facts?channel=a.b", headers: view })).statusCode).toBe(400);
     const metrics = (await app.inject({ url: "/metrics" })).body;
-    for (const name of ["agora_messages_in_total{channel=\"build-coord\"}", "agora_messages_out_total{channel=\"build-coord\"}", "agora_drops_total{control=\"echo\"}", "agora_handle_seconds_bucket{agent=\"responder\",le=", "agora_gateway_channel_messages_total", "agora_gateway_watch_clients"]) {
+    for (const name of [
+      'agora_messages_in_total{channel="build-coord"}',
+      'agora_messages_out_total{channel="build-coord"}',
+      'agora_drops_total{control="echo"}',
+      'agora_handle_seconds_bucket{agent="responder",le=',
+      "agora_gateway_channel_messages_total",
+      "agora_gateway_watch_clients",
+    ]) {
       expect(metrics).toContain(name);
     }
   });
@@ -135,27 +209,60 @@ describe("gateway - live watch", () => {
   it("gateway - /api/watch streams verified envelopes and enforcement events, filtered by channel", async () => {
     const app = a.gateway!.app;
     let got: WatchFrame[] = [];
-    const ws = await app.injectWS("/api/watch?channel=build-coord", { headers: view }, { onInit: (w) => (got = frames(w as unknown as WebSocket)) });
+    const ws = await app.injectWS(
+      "/api/watch?channel=build-coord",
+      { headers: view },
+      { onInit: (w) => (got = frames(w as unknown as WebSocket)) },
+    );
     await until(() => got.some((f) => f.type === "hello"), 5000, "hello");
     const hello = got.find((f) => f.type === "hello") as Extract<WatchFrame, { type: "hello" }>;
     expect(hello.role).toBe("viewer");
     expect(hello.agents.map((x) => x.name)).toContain("responder");
     const mark = got.length;
-    const { id } = (await app.inject({ method: "POST", url: "/api/inject", headers: op, payload: { channel: "build-coord", act: "request", body: { watch: 1 } } })).json();
-    await app.inject({ method: "POST", url: "/api/inject", headers: op, payload: { channel: "votes", act: "propose", body: { cost: 1 } } });
+    const { id } = (
+      await app.inject({
+        method: "POST",
+        url: "/api/inject",
+        headers: op,
+        payload: { channel: "build-coord", act: "request", body: { watch: 1 } },
+      })
+    ).json();
+    await app.inject({
+      method: "POST",
+      url: "/api/inject",
+      headers: op,
+      payload: { channel: "votes", act: "propose", body: { cost: 1 } },
+    });
     await a.infra.js.publish("agora.ch.build-coord", "garbage");
-    await until(() => got.slice(mark).some((f) => f.type === "envelope" && f.ok && f.envelope.re === id), 10_000, "reply frame");
-    await until(() => got.slice(mark).some((f) => f.type === "event" && f.event.type === "echo_dropped"), 10_000, "echo frame");
+    await until(
+      () => got.slice(mark).some((f) => f.type === "envelope" && f.ok && f.envelope.re === id),
+      10_000,
+      "reply frame",
+    );
+    await until(
+      () => got.slice(mark).some((f) => f.type === "event" && f.event.type === "echo_dropped"),
+      10_000,
+      "echo frame",
+    );
     await until(() => got.slice(mark).some((f) => f.type === "envelope" && !f.ok), 10_000, "rejected frame");
     const mine = got.slice(mark);
-    expect(mine.some((f) => f.type === "envelope" && f.ok && f.envelope.id === id && f.envelope.sender === "operator")).toBe(true);
+    expect(
+      mine.some((f) => f.type === "envelope" && f.ok && f.envelope.id === id && f.envelope.sender === "operator"),
+    ).toBe(true);
     expect(mine.some((f) => f.type === "envelope" && !f.ok && f.code === "AGORA_ERR_BAD_JSON")).toBe(true);
     expect(mine.some((f) => f.type === "envelope" && f.channel === "votes")).toBe(false);
     ws.terminate();
   });
 
   it("gateway - a slow client loses frames and is told so; the stream is not held up", async () => {
-    const sink = { sent: [] as string[], bufferedAmount: 10 * 1024 * 1024, readyState: 1, send(d: string) { this.sent.push(d); } };
+    const sink = {
+      sent: [] as string[],
+      bufferedAmount: 10 * 1024 * 1024,
+      readyState: 1,
+      send(d: string) {
+        this.sent.push(d);
+      },
+    };
     const detach = a.gateway!.hub.attach(sink, { role: "viewer", queue: 5 });
     const m = await a.client("maintainer");
     const started = performance.now();

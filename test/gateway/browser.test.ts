@@ -12,7 +12,10 @@ const OUT = join(ROOT, "test-output");
 
 describe("console", () => {
   it("console - inject a request, watch it and the reply arrive live, kill the agent, see no further deliveries", async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(
+        `${CHROMIUM} not found: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`,
+      );
     await using a = await startAgora({
       channels: ["build-coord"],
       agents: { responder: { component: agentWasm("responder"), read: ["build-coord"], write: ["build-coord"] } },
@@ -28,7 +31,14 @@ describe("console", () => {
 
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+      ],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -60,7 +70,15 @@ describe("console", () => {
       expect(events.filter((e) => e.type === "delivered").length).toBe(deliveredBefore);
       expect(await page.locator('#messages tr[data-act="agree"]').count()).toBe(1);
       expect(host.killed("responder")).toBe(true);
-      await until(() => page.locator('#events li[data-event="killed"]').count().then((n) => n === 1), 5000, "killed event in the console");
+      await until(
+        () =>
+          page
+            .locator('#events li[data-event="killed"]')
+            .count()
+            .then((n) => n === 1),
+        5000,
+        "killed event in the console",
+      );
 
       mkdirSync(OUT, { recursive: true });
       await page.screenshot({ path: join(OUT, "console.png"), fullPage: true });

@@ -33,7 +33,10 @@ afterEach(async () => {
   rig = undefined;
 });
 
-async function start(agents: Record<string, { component: string; read?: string[]; write?: string[] }>, retry = { baseMs: 50, maxMs: 3000 }): Promise<Rig> {
+async function start(
+  agents: Record<string, { component: string; read?: string[]; write?: string[] }>,
+  retry = { baseMs: 50, maxMs: 3000 },
+): Promise<Rig> {
   const gh = new FakeGitHub(REPO, TOKEN, SECRET);
   const apiUrl = await gh.start();
   const a = await startAgora({
@@ -49,7 +52,14 @@ async function start(agents: Record<string, { component: string; read?: string[]
     for await (const e of host.events.subscribe()) events.push(e);
   })();
   const logs: string[] = [];
-  const bridge = await GithubBridge.start({ config: a.config, nc: a.nc, token: TOKEN, secret: SECRET, retry, log: (l) => logs.push(l) });
+  const bridge = await GithubBridge.start({
+    config: a.config,
+    nc: a.nc,
+    token: TOKEN,
+    secret: SECRET,
+    retry,
+    log: (l) => logs.push(l),
+  });
   a.gateway = await (await import("../../gateway/gateway.js")).Gateway.create({ config: a.config, nc: a.nc, bridge });
   const url = await a.gateway.listen({ port: 0 });
   gh.webhookUrl = `${url}/github/webhook`;
@@ -71,20 +81,45 @@ describe("github bridge - units", () => {
     const base = { repository: { full_name: REPO }, issue: { number: 3, title: "t" } };
     const m = (event: string, p: object, bot?: string) => mapWebhook(event, { ...base, ...p } as never, bot);
     expect(m("issues", { action: "opened" })).toMatchObject({ kind: "act", act: "request", opening: true });
-    for (const action of ["edited", "closed", "labeled"]) expect(m("issues", { action })).toMatchObject({ kind: "act", act: "inform" });
+    for (const action of ["edited", "closed", "labeled"])
+      expect(m("issues", { action })).toMatchObject({ kind: "act", act: "inform" });
     expect(m("issues", { action: "deleted" }).kind).toBe("ignored");
-    for (const [text, act] of [["/propose ship it", "propose"], ["/agree", "agree"], ["/REFUSE no", "refuse"], ["/cancel", "cancel"], ["plain words", "inform"], ["/proposal", "inform"]]) {
+    for (const [text, act] of [
+      ["/propose ship it", "propose"],
+      ["/agree", "agree"],
+      ["/REFUSE no", "refuse"],
+      ["/cancel", "cancel"],
+      ["plain words", "inform"],
+      ["/proposal", "inform"],
+    ]) {
       const r = m("issue_comment", { action: "created", comment: { body: text, user: { login: "bob" } } });
       expect(r, text).toMatchObject({ kind: "act", act });
     }
-    expect(m("issue_comment", { action: "created", comment: { body: "/propose x", user: { login: "bob" } } })).toMatchObject({ body: { text: "x" } });
-    expect(m("issue_comment", { action: "created", comment: { body: "hi", user: { login: "agora-bot" } } }, "agora-bot").kind).toBe("ignored");
-    expect(m("issue_comment", { action: "created", comment: { body: "x\n<!-- agora-bridge:v1 id=1 -->", user: { login: "someone" } } }).kind).toBe("ignored");
+    expect(
+      m("issue_comment", { action: "created", comment: { body: "/propose x", user: { login: "bob" } } }),
+    ).toMatchObject({ body: { text: "x" } });
+    expect(
+      m("issue_comment", { action: "created", comment: { body: "hi", user: { login: "agora-bot" } } }, "agora-bot")
+        .kind,
+    ).toBe("ignored");
+    expect(
+      m("issue_comment", {
+        action: "created",
+        comment: { body: "x\n<!-- agora-bridge:v1 id=1 -->", user: { login: "someone" } },
+      }).kind,
+    ).toBe("ignored");
     expect(m("push", {}).kind).toBe("ignored");
     // The decision label the bridge sets comes back as issues.labeled from the bot: not ingested.
-    expect(m("issues", { action: "labeled", sender: { login: "agora-bot" }, label: { name: "agreed" } }, "agora-bot").kind).toBe("ignored");
-    expect(m("issues", { action: "opened", issue: { number: 3, title: "t", body: "x".repeat(100_000) } })).toMatchObject({ kind: "act" });
-    const long = m("issues", { action: "opened", issue: { number: 3, title: "t", body: "x".repeat(100_000) } }) as unknown as { body: { text: string } };
+    expect(
+      m("issues", { action: "labeled", sender: { login: "agora-bot" }, label: { name: "agreed" } }, "agora-bot").kind,
+    ).toBe("ignored");
+    expect(
+      m("issues", { action: "opened", issue: { number: 3, title: "t", body: "x".repeat(100_000) } }),
+    ).toMatchObject({ kind: "act" });
+    const long = m("issues", {
+      action: "opened",
+      issue: { number: 3, title: "t", body: "x".repeat(100_000) },
+    }) as unknown as { body: { text: string } };
     expect(long.body.text.length).toBeLessThan(17_000);
   });
 
@@ -100,7 +135,9 @@ describe("github bridge - units", () => {
 
 describe("github bridge", () => {
   it("github - an opened issue reaches the channel as a signed request; the agent's agree comes back as a comment with the label", async () => {
-    const { a, gh, bridge, events } = await start({ responder: { component: agentWasm("responder"), read: [CHANNEL], write: [CHANNEL] } });
+    const { a, gh, bridge, events } = await start({
+      responder: { component: agentWasm("responder"), read: [CHANNEL], write: [CHANNEL] },
+    });
     const r = await gh.openIssue(7, "Ship 1.0?", "Can we ship?");
     expect(r.status).toBe(202);
     expect(r.body).toMatchObject({ act: "request", channel: CHANNEL });
@@ -125,12 +162,15 @@ describe("github bridge", () => {
     expect(bridge.counters).toMatchObject({ inbound: 1, comments: 1, labels: 1 });
     // The token never reaches facts or logs; it did reach GitHub.
     expect(gh.calls.every((c) => c.auth?.endsWith(TOKEN))).toBe(true);
-    for (const f of readdirSync(a.config.factsDir)) expect(readFileSync(join(a.config.factsDir, f), "utf8")).not.toContain(TOKEN);
+    for (const f of readdirSync(a.config.factsDir))
+      expect(readFileSync(join(a.config.factsDir, f), "utf8")).not.toContain(TOKEN);
     expect(rig!.logs.join("\n")).not.toContain(TOKEN);
   });
 
   it("github - comments become acts in the issue's conversation; redeliveries do nothing twice", async () => {
-    const { a, gh, events } = await start({ voter: { component: agentWasm("voter"), read: [CHANNEL], write: [CHANNEL] } });
+    const { a, gh, events } = await start({
+      voter: { component: agentWasm("voter"), read: [CHANNEL], write: [CHANNEL] },
+    });
     const opened = await gh.openIssue(9, "Budget", "How much?", "alice", "11111111-2222-3333-4444-555555555555");
     const again = await gh.openIssue(9, "Budget", "How much?", "alice", "11111111-2222-3333-4444-555555555555");
     expect(again.status).toBe(200);
@@ -141,7 +181,9 @@ describe("github bridge", () => {
     expect(inform.body).toMatchObject({ act: "inform" });
     await until(() => events.filter((e) => e.type === "delivered").length >= 3, 10_000, "deliveries");
     await a.settleFacts();
-    const acts = readFacts(a.config.factsDir).filter((f) => f.type === "speech-act" && f.fields.sender === "github-bridge");
+    const acts = readFacts(a.config.factsDir).filter(
+      (f) => f.type === "speech-act" && f.fields.sender === "github-bridge",
+    );
     expect(acts.map((f) => f.fields.act)).toEqual(["request", "propose", "inform"]);
     expect(new Set(acts.map((f) => f.fields.conv))).toEqual(new Set(["issue-9"]));
     expect(acts[1]!.fields.re).toBe(opened.body.id); // comments answer the issue's opening act
@@ -151,24 +193,45 @@ describe("github bridge", () => {
   it("github - forged webhooks are refused with 401 and a fact", async () => {
     const { a, gh, bridge } = await start({});
     expect((await gh.openIssue(1, "x", "y")).status).toBe(202);
-    const forged = await gh.send("issues", { action: "opened", issue: { number: 2 }, repository: { full_name: REPO } }, { secret: "wrong" });
-    const unsigned = await gh.send("issues", { action: "opened", issue: { number: 3 }, repository: { full_name: REPO } }, { sign: false });
+    const forged = await gh.send(
+      "issues",
+      { action: "opened", issue: { number: 2 }, repository: { full_name: REPO } },
+      { secret: "wrong" },
+    );
+    const unsigned = await gh.send(
+      "issues",
+      { action: "opened", issue: { number: 3 }, repository: { full_name: REPO } },
+      { sign: false },
+    );
     expect(forged.status).toBe(401);
     expect(unsigned.status).toBe(401);
     expect(forged.body.code).toBe("AGORA_ERR_WEBHOOK_SIGNATURE");
-    const other = await gh.send("issues", { action: "opened", issue: { number: 4 }, repository: { full_name: "evil/repo" } });
+    const other = await gh.send("issues", {
+      action: "opened",
+      issue: { number: 4 },
+      repository: { full_name: "evil/repo" },
+    });
     expect(other.status).toBe(422);
     expect(bridge.counters.rejected).toBe(3);
     await a.settleFacts();
     const rejected = readFacts(a.config.factsDir).filter((f) => f.type === "webhook-rejected");
-    expect(rejected.map((f) => JSON.parse(String(f.fields.event)).code)).toEqual(["AGORA_ERR_WEBHOOK_SIGNATURE", "AGORA_ERR_WEBHOOK_SIGNATURE", "AGORA_ERR_WEBHOOK_PAYLOAD"]);
+    expect(rejected.map((f) => JSON.parse(String(f.fields.event)).code)).toEqual([
+      "AGORA_ERR_WEBHOOK_SIGNATURE",
+      "AGORA_ERR_WEBHOOK_SIGNATURE",
+      "AGORA_ERR_WEBHOOK_PAYLOAD",
+    ]);
     expect(readFacts(a.config.factsDir).filter((f) => f.type === "speech-act")).toHaveLength(1);
   });
 
   it("github - 429/5xx are retried with backoff honouring Retry-After; a 404 is recorded and not retried", async () => {
-    const { a, gh, bridge } = await start({ responder: { component: agentWasm("responder"), read: [CHANNEL], write: [CHANNEL] } });
+    const { a, gh, bridge } = await start({
+      responder: { component: agentWasm("responder"), read: [CHANNEL], write: [CHANNEL] },
+    });
     const comments = (m: string, p: string) => m === "POST" && p.includes("/issues/5/comments");
-    gh.failures.push({ match: comments, status: 429, headers: { "retry-after": "1" }, times: 1 }, { match: comments, status: 502, times: 2 });
+    gh.failures.push(
+      { match: comments, status: 429, headers: { "retry-after": "1" }, times: 1 },
+      { match: comments, status: 502, times: 2 },
+    );
     gh.failures.push({ match: (m, p) => m === "POST" && p.includes("/issues/6/comments"), status: 404, times: 10 });
     await gh.openIssue(5, "flaky", "retry me");
     await until(() => gh.botComments().some((c) => c.issue === 5), 15_000, "comment after retries");
@@ -181,7 +244,11 @@ describe("github bridge", () => {
     await a.settleFacts();
     const failed = readFacts(a.config.factsDir).filter((f) => f.type === "github-failed");
     expect(failed).toHaveLength(1);
-    expect(JSON.parse(String(failed[0]!.fields.event))).toMatchObject({ status: 404, issue: 6, code: "AGORA_ERR_GITHUB_API" });
+    expect(JSON.parse(String(failed[0]!.fields.event))).toMatchObject({
+      status: 404,
+      issue: 6,
+      code: "AGORA_ERR_GITHUB_API",
+    });
   });
 
   it("github - the Hermes two-bot ack-loop converges through GitHub with a bounded number of comments", async () => {

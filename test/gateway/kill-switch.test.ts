@@ -24,9 +24,14 @@ describe("kill switch", () => {
     const flooder = await a.client("flooder");
     const N = 12_000;
     for (let i = 0; i < N; i += 500) {
-      await Promise.all(Array.from({ length: Math.min(500, N - i) }, (_, j) => flooder.send("flood", "inform", { n: i + j }, { hop: 0 })));
+      await Promise.all(
+        Array.from({ length: Math.min(500, N - i) }, (_, j) =>
+          flooder.send("flood", "inform", { n: i + j }, { hop: 0 }),
+        ),
+      );
     }
-    const delivered = () => events.filter((e): e is Extract<HostEvent, { type: "delivered" }> => e.type === "delivered");
+    const delivered = () =>
+      events.filter((e): e is Extract<HostEvent, { type: "delivered" }> => e.type === "delivered");
     await until(() => delivered().length >= 50, 20_000, "deliveries to start");
     const info = await a.infra.jsm.consumers.info(STREAM, consumerName("voter", "flood"));
     const queued = info.num_pending + info.num_ack_pending;
@@ -53,7 +58,10 @@ describe("kill switch", () => {
     collectEvents(await a.startHost(), events);
     await new Promise((r) => setTimeout(r, 1500));
     expect(delivered().length).toBe(handledAtKill);
-    const agents = (await g.app.inject({ url: "/api/agents", headers: op })).json() as { name: string; status: string }[];
+    const agents = (await g.app.inject({ url: "/api/agents", headers: op })).json() as {
+      name: string;
+      status: string;
+    }[];
     expect(agents.find((x) => x.name === "voter")?.status).toBe("killed");
 
     // Revive: deliveries resume where they stopped.
@@ -68,7 +76,7 @@ describe("kill switch", () => {
     expect(facts.some((f) => f.type === "speech-act" && f.fields.sender === "operator")).toBe(false);
   });
 
-  it("kill switch - kill \"*\" stops every agent; a control not signed by the gateway identity is ignored", async () => {
+  it('kill switch - kill "*" stops every agent; a control not signed by the gateway identity is ignored', async () => {
     await using a = await startAgora({
       channels: ["work"],
       agents: {
@@ -89,7 +97,9 @@ describe("kill switch", () => {
     const res = await g.app.inject({ method: "POST", url: "/api/kill", headers: op, payload: { agent: "*" } });
     expect(res.json().hosts).toHaveLength(1);
     expect(host.killed("responder") && host.killed("voter")).toBe(true);
-    expect((await g.app.inject({ method: "POST", url: "/api/kill", headers: op, payload: { agent: "ghost" } })).statusCode).toBe(400);
+    expect(
+      (await g.app.inject({ method: "POST", url: "/api/kill", headers: op, payload: { agent: "ghost" } })).statusCode,
+    ).toBe(400);
     await g.app.inject({ method: "POST", url: "/api/revive", headers: op, payload: { agent: "*" } });
     expect(host.killed("responder") || host.killed("voter")).toBe(false);
   });
@@ -110,7 +120,9 @@ describe("kill switch - keys", () => {
     await a.infra.keys.put("operator", attacker.publicKey); // swap the controller's key in KV
     await new Promise((r) => setTimeout(r, 200));
     const forged = makeControl("kill", "*", { name: "operator", key: privateKeyObject(attacker) });
-    expect(await a.nc.request("agora.ctl.kill", JSON.stringify(forged), { timeout: 300 }).catch(() => undefined)).toBeUndefined();
+    expect(
+      await a.nc.request("agora.ctl.kill", JSON.stringify(forged), { timeout: 300 }).catch(() => undefined),
+    ).toBeUndefined();
     expect(host.killed("responder")).toBe(false);
     await a.infra.keys.delete("operator"); // try to switch the kill switch off
     await new Promise((r) => setTimeout(r, 200));
@@ -130,10 +142,18 @@ describe("kill switch - keys", () => {
     });
     const host = await a.startHost();
     const g = await a.startGateway();
-    const call = (verb: string, agent: string) => g.app.inject({ method: "POST", url: `/api/${verb}`, headers: op, payload: { agent } });
+    const call = (verb: string, agent: string) =>
+      g.app.inject({ method: "POST", url: `/api/${verb}`, headers: op, payload: { agent } });
     const consoleStatus = async () =>
-      Object.fromEntries(((await g.app.inject({ url: "/api/agents", headers: op })).json() as { name: string; status: string }[]).filter((x) => x.name !== "operator").map((x) => [x.name, x.status]));
-    const hostStatus = () => ({ responder: host.killed("responder") ? "killed" : "running", voter: host.killed("voter") ? "killed" : "running" });
+      Object.fromEntries(
+        ((await g.app.inject({ url: "/api/agents", headers: op })).json() as { name: string; status: string }[])
+          .filter((x) => x.name !== "operator")
+          .map((x) => [x.name, x.status]),
+      );
+    const hostStatus = () => ({
+      responder: host.killed("responder") ? "killed" : "running",
+      voter: host.killed("voter") ? "killed" : "running",
+    });
     for (const [verb, agent, expected] of [
       ["kill", "voter", { responder: "running", voter: "killed" }],
       ["revive", "*", { responder: "running", voter: "running" }],
@@ -143,7 +163,11 @@ describe("kill switch - keys", () => {
     ] as const) {
       await call(verb, agent);
       expect(hostStatus(), `${verb} ${agent}`).toEqual(expected);
-      await until(async () => JSON.stringify(await consoleStatus()) === JSON.stringify(expected), 5000, `console after ${verb} ${agent}`);
+      await until(
+        async () => JSON.stringify(await consoleStatus()) === JSON.stringify(expected),
+        5000,
+        `console after ${verb} ${agent}`,
+      );
     }
   });
 });

@@ -132,7 +132,9 @@ export async function until(probe: () => boolean | Promise<boolean>, ms = 10_000
 
 /** Every fact in a facts directory, in chain order. */
 export function readFacts(dir: string): Fact[] {
-  return factFiles(dir).flatMap((f) => (parseYaml(readFileSync(join(dir, f), "utf8")) as { artifacts: Fact[] }).artifacts);
+  return factFiles(dir).flatMap(
+    (f) => (parseYaml(readFileSync(join(dir, f), "utf8")) as { artifacts: Fact[] }).artifacts,
+  );
 }
 
 /** Push every event of `host` into `into` (until the host closes). */

@@ -23,9 +23,15 @@ export async function tally(infra: Infrastructure, counters: readonly string[]):
   const duplicates = new Map<string, number>();
   // Counts first, replies second: a reply is published before its count is written, so none can be missed.
   const counts: Record<string, number> = {};
-  for (const c of counters) counts[c] = Number((await infra.state.get(`${c}.${Buffer.from("count").toString("base64url")}`))?.string() ?? "0");
+  for (const c of counters)
+    counts[c] = Number((await infra.state.get(`${c}.${Buffer.from("count").toString("base64url")}`))?.string() ?? "0");
   // Every reply on `out`, read through an ephemeral consumer (no message is skipped silently).
-  const ci = await infra.jsm.consumers.add(STREAM, { filter_subject: "agora.ch.out", deliver_policy: DeliverPolicy.All, ack_policy: AckPolicy.None, inactive_threshold: 10_000_000_000 });
+  const ci = await infra.jsm.consumers.add(STREAM, {
+    filter_subject: "agora.ch.out",
+    deliver_policy: DeliverPolicy.All,
+    ack_policy: AckPolicy.None,
+    inactive_threshold: 10_000_000_000,
+  });
   const consumer = await infra.js.consumers.get(STREAM, ci.name);
   let left = ci.num_pending;
   while (left > 0) {
@@ -50,13 +56,22 @@ export async function tally(infra: Infrastructure, counters: readonly string[]):
 }
 
 /** Wait (up to `ms`) until every counter reached `n`; the tally either way. */
-export async function counted(infra: Infrastructure, counters: readonly string[], n: number, ms: number): Promise<Record<string, Tally>> {
+export async function counted(
+  infra: Infrastructure,
+  counters: readonly string[],
+  n: number,
+  ms: number,
+): Promise<Record<string, Tally>> {
   // A tally may fail while NATS fails over (the test kills nodes): keep the last good one.
   let t: Record<string, Tally> | undefined;
-  await until(async () => {
-    t = await tally(infra, counters).catch(() => t);
-    return t !== undefined && counters.every((c) => t![c]!.count >= n);
-  }, ms, `each counter to reach ${n}`).catch(() => {});
+  await until(
+    async () => {
+      t = await tally(infra, counters).catch(() => t);
+      return t !== undefined && counters.every((c) => t![c]!.count >= n);
+    },
+    ms,
+    `each counter to reach ${n}`,
+  ).catch(() => {});
   return t ?? (await tally(infra, counters));
 }
 
@@ -65,11 +80,17 @@ export function expectExactlyOnce(t: Record<string, Tally>, n: number): void {
 }
 
 export function describeTally(t: Record<string, Tally>): string {
-  return Object.entries(t).map(([c, v]) => `${c} counted ${v.count}, replied ${v.distinct} distinct, ${v.duplicates} duplicates`).join("; ");
+  return Object.entries(t)
+    .map(([c, v]) => `${c} counted ${v.count}, replied ${v.distinct} distinct, ${v.duplicates} duplicates`)
+    .join("; ");
 }
 
 /** Send `n` requests on `work` one by one (each retried through outages), calling `at(i)` before each. */
-export async function sendAll(c: AgoraClient, n: number, at: (i: number) => Promise<void> | void = () => undefined): Promise<string[]> {
+export async function sendAll(
+  c: AgoraClient,
+  n: number,
+  at: (i: number) => Promise<void> | void = () => undefined,
+): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
     await at(i);
@@ -89,11 +110,15 @@ export interface HostProcess {
 
 /** `agora host --config <config> --no-facts` as a child process (from the TypeScript sources). */
 export function hostProcess(config: string, env: Record<string, string>): HostProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "cli", "main.ts"), "host", "--config", config, "--no-facts"], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", join(ROOT, "cli", "main.ts"), "host", "--config", config, "--no-facts"],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));

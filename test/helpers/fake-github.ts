@@ -48,31 +48,58 @@ export class FakeGitHub {
   ) {
     this.app = Fastify({ logger: false });
     this.app.addHook("onRequest", async (req, reply) => {
-      this.calls.push({ method: req.method, path: req.url, body: undefined, auth: req.headers.authorization, at: Date.now() });
-      if (req.headers.authorization !== `token ${this.token}` && req.headers.authorization !== `bearer ${this.token}` && req.headers.authorization !== `Bearer ${this.token}`) {
+      this.calls.push({
+        method: req.method,
+        path: req.url,
+        body: undefined,
+        auth: req.headers.authorization,
+        at: Date.now(),
+      });
+      if (
+        req.headers.authorization !== `token ${this.token}` &&
+        req.headers.authorization !== `bearer ${this.token}` &&
+        req.headers.authorization !== `Bearer ${this.token}`
+      ) {
         return reply.code(401).send({ message: "Bad credentials" });
       }
       const f = this.failures.find((x) => x.times > 0 && x.match(req.method, req.url));
       if (f) {
         f.times--;
-        return reply.code(f.status).headers(f.headers ?? {}).send({ message: `injected ${f.status}` });
+        return reply
+          .code(f.status)
+          .headers(f.headers ?? {})
+          .send({ message: `injected ${f.status}` });
       }
     });
     this.app.addHook("preHandler", async (req) => {
       this.calls.at(-1)!.body = req.body;
     });
     this.app.get("/user", async () => ({ login: this.botLogin, id: 1 }));
-    this.app.post<{ Params: { owner: string; repo: string; n: string }; Body: { body: string } }>("/repos/:owner/:repo/issues/:n/comments", async (req, reply) => {
-      const comment: Comment = { id: this.nextId++, issue: Number(req.params.n), body: req.body.body, user: { login: this.botLogin } };
-      this.comments.push(comment);
-      // Like GitHub: the bot's own comment triggers an issue_comment webhook too.
-      setTimeout(() => void this.deliverComment(comment).catch(() => {}), 5);
-      return reply.code(201).send({ ...comment, html_url: `https://github.example/${this.repo}/issues/${comment.issue}#issuecomment-${comment.id}` });
-    });
-    this.app.post<{ Params: { n: string }; Body: { labels: string[] } }>("/repos/:owner/:repo/issues/:n/labels", async (req) => {
-      this.labels.push({ issue: Number(req.params.n), labels: req.body.labels });
-      return req.body.labels.map((name) => ({ name }));
-    });
+    this.app.post<{ Params: { owner: string; repo: string; n: string }; Body: { body: string } }>(
+      "/repos/:owner/:repo/issues/:n/comments",
+      async (req, reply) => {
+        const comment: Comment = {
+          id: this.nextId++,
+          issue: Number(req.params.n),
+          body: req.body.body,
+          user: { login: this.botLogin },
+        };
+        this.comments.push(comment);
+        // Like GitHub: the bot's own comment triggers an issue_comment webhook too.
+        setTimeout(() => void this.deliverComment(comment).catch(() => {}), 5);
+        return reply.code(201).send({
+          ...comment,
+          html_url: `https://github.example/${this.repo}/issues/${comment.issue}#issuecomment-${comment.id}`,
+        });
+      },
+    );
+    this.app.post<{ Params: { n: string }; Body: { labels: string[] } }>(
+      "/repos/:owner/:repo/issues/:n/labels",
+      async (req) => {
+        this.labels.push({ issue: Number(req.params.n), labels: req.body.labels });
+        return req.body.labels.map((name) => ({ name }));
+      },
+    );
   }
 
   async start(): Promise<string> {
@@ -81,7 +108,11 @@ export class FakeGitHub {
   }
 
   /** POST a webhook the way GitHub does; `sign: false` or a wrong secret forges it. */
-  async send(event: string, payload: unknown, options: { delivery?: string; secret?: string; sign?: boolean } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  async send(
+    event: string,
+    payload: unknown,
+    options: { delivery?: string; secret?: string; sign?: boolean } = {},
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
     const raw = JSON.stringify(payload);
     const headers: Record<string, string> = {
       "content-type": "application/json",
@@ -97,11 +128,27 @@ export class FakeGitHub {
   }
 
   private issuePayload(n: number, title: string, text: string, author: string) {
-    return { number: n, title, body: text, user: { login: author }, html_url: `https://github.example/${this.repo}/issues/${n}`, labels: [] };
+    return {
+      number: n,
+      title,
+      body: text,
+      user: { login: author },
+      html_url: `https://github.example/${this.repo}/issues/${n}`,
+      labels: [],
+    };
   }
 
   openIssue(n: number, title: string, text: string, author = "alice", delivery?: string) {
-    return this.send("issues", { action: "opened", issue: this.issuePayload(n, title, text, author), repository: { full_name: this.repo }, sender: { login: author } }, { delivery });
+    return this.send(
+      "issues",
+      {
+        action: "opened",
+        issue: this.issuePayload(n, title, text, author),
+        repository: { full_name: this.repo },
+        sender: { login: author },
+      },
+      { delivery },
+    );
   }
 
   comment(n: number, text: string, author = "alice") {
@@ -114,7 +161,12 @@ export class FakeGitHub {
     return this.send("issue_comment", {
       action: "created",
       issue: this.issuePayload(c.issue, `issue ${c.issue}`, "", "alice"),
-      comment: { id: c.id, body: c.body, user: c.user, html_url: `https://github.example/${this.repo}/issues/${c.issue}#issuecomment-${c.id}` },
+      comment: {
+        id: c.id,
+        body: c.body,
+        user: c.user,
+        html_url: `https://github.example/${this.repo}/issues/${c.issue}#issuecomment-${c.id}`,
+      },
       repository: { full_name: this.repo },
       sender: c.user,
     });

@@ -44,7 +44,16 @@ export async function startCluster(size = 3): Promise<TestCluster> {
       storeDir: join(dir, `n${i + 1}`),
       port: clientPorts[i],
       ...(process.env.AGORA_TEST_LOGS ? { logFile: join(process.env.AGORA_TEST_LOGS, `n${i + 1}.log`) } : {}),
-      args: ["--server_name", `n${i + 1}`, "--cluster_name", "agora-test", "--cluster", `nats://127.0.0.1:${routePorts[i]}`, "--routes", routes],
+      args: [
+        "--server_name",
+        `n${i + 1}`,
+        "--cluster_name",
+        "agora-test",
+        "--cluster",
+        `nats://127.0.0.1:${routePorts[i]}`,
+        "--routes",
+        routes,
+      ],
     });
   };
   await Promise.all(nodes.map((_, i) => startNode(i)));

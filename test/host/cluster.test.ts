@@ -15,7 +15,14 @@ import { KeyStore } from "../../trust/key-store.js";
 import { openInfrastructure, type Infrastructure } from "../../transport/infrastructure.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { until } from "../helpers/agora.js";
-import { counted, describeTally, expectExactlyOnce, hostProcess, sendAll, type HostProcess } from "../helpers/counting.js";
+import {
+  counted,
+  describeTally,
+  expectExactlyOnce,
+  hostProcess,
+  sendAll,
+  type HostProcess,
+} from "../helpers/counting.js";
 import { startCluster, type TestCluster } from "../helpers/nats-cluster.js";
 import { fixtureWasm, ROOT } from "../helpers/paths.js";
 import { readPlacement } from "../../host/placement/leases.js";
@@ -64,7 +71,10 @@ describe("cluster", { timeout: 180_000 }, () => {
   const spread = async () => {
     const n = new Map<string, number>();
     for (const h of Object.values(await placement())) n.set(h, (n.get(h) ?? 0) + 1);
-    return [...n].sort().map(([h, k]) => `${h}:${k}`).join(" ");
+    return [...n]
+      .sort()
+      .map(([h, k]) => `${h}:${k}`)
+      .join(" ");
   };
 
   beforeAll(async () => {
@@ -77,7 +87,9 @@ describe("cluster", { timeout: 180_000 }, () => {
       hosts: ["h1", "h2"],
       host: { workers: 1 },
       channels: { work: null, out: null },
-      agents: Object.fromEntries(COUNTERS.map((c) => [c, { component: fixtureWasm("counter"), read: ["work"], write: ["out"] }])),
+      agents: Object.fromEntries(
+        COUNTERS.map((c) => [c, { component: fixtureWasm("counter"), read: ["work"], write: ["out"] }]),
+      ),
       external: { sender: { write: ["work"] } },
       limits: { ackWait: "3s", leaseTtl: `${LEASE_TTL_MS}ms` },
     };
@@ -86,12 +98,14 @@ describe("cluster", { timeout: 180_000 }, () => {
     nc = await connectNats({ url: cluster.url, name: "cluster-test" });
     infra = await openInfrastructure(nc, config);
     const store = new KeyStore(config.keysDir);
-    for (const name of ["sender", config.gateway.identity]) await KeyRegistry.publish(infra.keys, name, store.loadOrGenerate(name).publicKey);
+    for (const name of ["sender", config.gateway.identity])
+      await KeyRegistry.publish(infra.keys, name, store.loadOrGenerate(name).publicKey);
     sender = new AgoraClient(nc, store.load("sender"));
   }, 60_000);
 
   afterAll(async () => {
-    if (process.env.AGORA_TEST_LOGS) for (const [name, h] of hosts) writeFileSync(join(process.env.AGORA_TEST_LOGS, `${name}.log`), h.output());
+    if (process.env.AGORA_TEST_LOGS)
+      for (const [name, h] of hosts) writeFileSync(join(process.env.AGORA_TEST_LOGS, `${name}.log`), h.output());
     for (const h of hosts.values()) h.child.kill("SIGKILL");
     await Promise.all([...hosts.values()].map((h) => h.exited));
     await nc?.drain().catch(() => {});
@@ -127,7 +141,9 @@ describe("cluster", { timeout: 180_000 }, () => {
     const movedMs = Date.now() - killedAt;
     total += N;
     const t = await counted(infra, COUNTERS, total, 60_000);
-    console.log(`cluster: placement ${JSON.stringify(before)}; kill -9 of h1 → all agents on h2 ${movedMs} ms later (lease TTL ${LEASE_TTL_MS} ms); ${N} sent: ${describeTally(t)}`);
+    console.log(
+      `cluster: placement ${JSON.stringify(before)}; kill -9 of h1 → all agents on h2 ${movedMs} ms later (lease TTL ${LEASE_TTL_MS} ms); ${N} sent: ${describeTally(t)}`,
+    );
     expect(movedMs).toBeLessThan(LEASE_TTL_MS + 10_000);
     expectExactlyOnce(t, total);
   });
@@ -140,7 +156,9 @@ describe("cluster", { timeout: 180_000 }, () => {
     await until(async () => (await spread()) === "h1:2 h2:2", 20_000, "rebalance to 2 + 2");
     total += N;
     const t = await counted(infra, COUNTERS, total, 60_000);
-    console.log(`cluster: h1 rejoined mid-stream → ${JSON.stringify(await placement())}; ${N} sent: ${describeTally(t)}`);
+    console.log(
+      `cluster: h1 rejoined mid-stream → ${JSON.stringify(await placement())}; ${N} sent: ${describeTally(t)}`,
+    );
     expectExactlyOnce(t, total);
   });
 
@@ -155,7 +173,9 @@ describe("cluster", { timeout: 180_000 }, () => {
     });
     total += N;
     const t = await counted(infra, COUNTERS, total, 90_000);
-    console.log(`cluster: NATS node n${killed + 1} killed (kill -9) after 60 of ${N}; 2 of 3 nodes up: ${describeTally(t)}; placement ${JSON.stringify(await placement())}`);
+    console.log(
+      `cluster: NATS node n${killed + 1} killed (kill -9) after 60 of ${N}; 2 of 3 nodes up: ${describeTally(t)}; placement ${JSON.stringify(await placement())}`,
+    );
     expectExactlyOnce(t, total);
     // Bring the node back and wait until every replica of the stream and the leases is current again.
     await cluster.start(killed);
@@ -188,16 +208,29 @@ describe("cluster", { timeout: 180_000 }, () => {
     await until(() => sent >= 30, 30_000, "traffic");
     const sentAtDrain = sent;
     // Async, so the sender keeps sending while the drain runs.
-    const drain = await promisify(execFile)(process.execPath, ["--import", "tsx", join(ROOT, "cli", "main.ts"), "host", "drain", "h2", "--config", file, "--wait", "30s"], {
-      cwd: ROOT,
-      env: { ...process.env, NATS_URL: cluster.url },
-      timeout: 60_000,
-    }).then((r) => ({ ...r, status: 0 }), (e: { stdout?: string; stderr?: string; code?: number }) => ({ stdout: e.stdout ?? "", stderr: e.stderr ?? String(e), status: e.code ?? 1 }));
+    const drain = await promisify(execFile)(
+      process.execPath,
+      ["--import", "tsx", join(ROOT, "cli", "main.ts"), "host", "drain", "h2", "--config", file, "--wait", "30s"],
+      {
+        cwd: ROOT,
+        env: { ...process.env, NATS_URL: cluster.url },
+        timeout: 60_000,
+      },
+    ).then(
+      (r) => ({ ...r, status: 0 }),
+      (e: { stdout?: string; stderr?: string; code?: number }) => ({
+        stdout: e.stdout ?? "",
+        stderr: e.stderr ?? String(e),
+        status: e.code ?? 1,
+      }),
+    );
     const sentAfterDrain = sent;
     await drained;
     total += N;
     const t = await counted(infra, COUNTERS, total, 60_000);
-    console.log(`cluster: agora host drain h2 while messages ${sentAtDrain}..${sentAfterDrain} of ${N} were sent → ${JSON.stringify(await placement())}\n${drain.stdout}${drain.stderr}${describeTally(t)}`);
+    console.log(
+      `cluster: agora host drain h2 while messages ${sentAtDrain}..${sentAfterDrain} of ${N} were sent → ${JSON.stringify(await placement())}\n${drain.stdout}${drain.stderr}${describeTally(t)}`,
+    );
     expect(drain.status, String(drain.stderr)).toBe(0);
     expect(drain.stdout).toMatch(/host h2 drained in \d+ ms\n/);
     for (const [c, h] of Object.entries(before)) if (h === "h2") expect(drain.stdout).toContain(`${c}: h2 → h1`);

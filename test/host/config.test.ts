@@ -33,11 +33,16 @@ describe("config", () => {
     expect(message({ limits: { hop: 99 } })).toContain("limits.hop");
     expect(message({ limits: { dedupWindow: "ten minutes" } })).toContain("limits.dedupWindow");
     expect(message({ agents: { a: {} } })).toContain("component");
-    expect(message({ channels: { x: null }, agents: { a: { component: "c", read: ["y"] } } })).toContain("agents.a.read: channel y is not declared");
+    expect(message({ channels: { x: null }, agents: { a: { component: "c", read: ["y"] } } })).toContain(
+      "agents.a.read: channel y is not declared",
+    );
   });
 
   it("config - NATS_URL and AGORA_DATA override the file", () => {
-    const c = parseConfig({ nats: { url: "nats://a:1" }, data: "d" }, { baseDir: "/base", env: { NATS_URL: "nats://b:2", AGORA_DATA: "/data" } });
+    const c = parseConfig(
+      { nats: { url: "nats://a:1" }, data: "d" },
+      { baseDir: "/base", env: { NATS_URL: "nats://b:2", AGORA_DATA: "/data" } },
+    );
     expect(c.nats.url).toBe("nats://b:2");
     expect(c.keysDir).toBe("/data/keys");
     expect(parseConfig({ data: "d" }, { baseDir: "/base", env: {} }).factsDir).toBe("/base/d/facts");
@@ -45,10 +50,16 @@ describe("config", () => {
 });
 
 describe("config - github", () => {
-  const base = { channels: { "gh-acme-widgets": null }, external: { "github-bridge": { read: ["gh-acme-widgets"], write: ["gh-acme-widgets"] } } };
+  const base = {
+    channels: { "gh-acme-widgets": null },
+    external: { "github-bridge": { read: ["gh-acme-widgets"], write: ["gh-acme-widgets"] } },
+  };
 
   it("config - a bridged repository maps to gh-<owner>-<repo> by default", () => {
-    const c = parseConfig({ ...base, github: { repos: { "Acme/Widgets": { decisionLabel: "agreed" } } } }, { baseDir: "/tmp", env: {} });
+    const c = parseConfig(
+      { ...base, github: { repos: { "Acme/Widgets": { decisionLabel: "agreed" } } } },
+      { baseDir: "/tmp", env: {} },
+    );
     expect(c.github?.repos).toEqual([{ repo: "Acme/Widgets", channel: "gh-acme-widgets", decisionLabel: "agreed" }]);
     expect(c.github?.apiUrl).toBe("https://api.github.com");
     expect(c.github?.tokenEnv).toBe("GITHUB_TOKEN");
@@ -56,7 +67,9 @@ describe("config - github", () => {
 
   it("config - the bridge's channel must be declared and granted to it", () => {
     expect(message({ channels: {}, github: { repos: { "a/b": null } } })).toContain("channel gh-a-b is not declared");
-    expect(message({ channels: { "gh-a-b": null }, github: { repos: { "a/b": null } } })).toContain("external.github-bridge.read");
+    expect(message({ channels: { "gh-a-b": null }, github: { repos: { "a/b": null } } })).toContain(
+      "external.github-bridge.read",
+    );
     expect(message({ ...base, github: { repos: { "not a repo": null } } })).toContain("github.repos");
     expect(message({ ...base, github: { repos: { "a/b": null }, token: "x" } })).toContain("github.token");
   });

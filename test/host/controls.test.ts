@@ -16,7 +16,11 @@ async function thenSentinel(subject: string, data: Uint8Array | string): Promise
   await a.infra.js.publish(subject, data);
   const m = await a.client("maintainer");
   const { env } = await m.send("build-coord", "request", { sentinel: true });
-  await until(() => events.some((e) => e.type === "delivered" && e.agent === "responder" && e.id === env.id), 10_000, "sentinel");
+  await until(
+    () => events.some((e) => e.type === "delivered" && e.agent === "responder" && e.id === env.id),
+    10_000,
+    "sentinel",
+  );
 }
 
 async function signedBy(name: string, patch: Partial<Envelope> = {}): Promise<Envelope> {
@@ -89,7 +93,14 @@ describe("controls - signature", () => {
   it("controls - an unknown sender is rejected with AGORA_ERR_UNKNOWN_SENDER", async () => {
     const pair = generateRawKeyPair();
     const env = signEnvelope(privateKeyObject(pair), {
-      v: 1, id: "ghost-1", channel: "build-coord", sender: "ghost", act: "request", body: {}, hop: 3, ts: new Date().toISOString(),
+      v: 1,
+      id: "ghost-1",
+      channel: "build-coord",
+      sender: "ghost",
+      act: "request",
+      body: {},
+      hop: 3,
+      ts: new Date().toISOString(),
     });
     await thenSentinel("agora.ch.build-coord", encodeEnvelope(env));
     expect(handledIds("responder")).not.toContain("ghost-1");
@@ -102,7 +113,9 @@ describe("controls - signature", () => {
     await thenSentinel("agora.ch.other", encodeEnvelope(env)); // responder reads `other` too
     expect(handledIds("responder")).not.toContain(env.id);
     await a.settleFacts();
-    expect(facts().find((x) => x.type === "rejected" && x.fields["envelope-id"] === env.id)?.fields.code).toBe("AGORA_ERR_CHANNEL_MISMATCH");
+    expect(facts().find((x) => x.type === "rejected" && x.fields["envelope-id"] === env.id)?.fields.code).toBe(
+      "AGORA_ERR_CHANNEL_MISMATCH",
+    );
   });
 
   it("controls - an oversized envelope is rejected with AGORA_ERR_TOO_LARGE", async () => {
@@ -119,7 +132,9 @@ describe("controls - signature", () => {
     await thenSentinel("agora.ch.build-coord", JSON.stringify({ v: 1, id: 5, channel: "build-coord" }));
     await thenSentinel("agora.ch.build-coord", JSON.stringify({ ...(await signedBy("maintainer")), hop: 17 }));
     await a.settleFacts();
-    const codes = facts().filter((x) => x.type === "rejected").map((x) => x.fields.code);
+    const codes = facts()
+      .filter((x) => x.type === "rejected")
+      .map((x) => x.fields.code);
     expect(codes).toContain("AGORA_ERR_BAD_JSON");
     expect(codes).toContain("AGORA_ERR_BAD_ENVELOPE");
   });
@@ -129,7 +144,9 @@ describe("controls - signature", () => {
     await thenSentinel("agora.ch.build-coord", encodeEnvelope(env));
     expect(handledIds("responder")).not.toContain(env.id);
     await a.settleFacts();
-    expect(facts().find((x) => x.fields["envelope-id"] === env.id && x.type === "rejected")?.fields.code).toBe("AGORA_ERR_NOT_GRANTED");
+    expect(facts().find((x) => x.fields["envelope-id"] === env.id && x.type === "rejected")?.fields.code).toBe(
+      "AGORA_ERR_NOT_GRANTED",
+    );
   });
 });
 
@@ -141,7 +158,9 @@ describe("controls - capability scoping", () => {
     const blocked = events.filter((e) => e.type === "blocked" && e.agent === "rogue" && e.id === env.id);
     expect(blocked).toHaveLength(1);
     expect(blocked[0]).toMatchObject({ target: "secret-ops", code: "AGORA_ERR_NOT_GRANTED", id: env.id });
-    const emittedChannels = new Set(events.filter((e) => e.type === "emitted" && e.agent === "rogue").map((e) => (e as { channel: string }).channel));
+    const emittedChannels = new Set(
+      events.filter((e) => e.type === "emitted" && e.agent === "rogue").map((e) => (e as { channel: string }).channel),
+    );
     expect([...emittedChannels]).toEqual(["other"]);
     await a.settleFacts();
     expect(facts().filter((x) => x.type === "speech-act" && x.fields.channel === "secret-ops")).toHaveLength(0);
@@ -165,13 +184,23 @@ describe("controls - self-echo", () => {
     const m = await a.client("maintainer");
     const r1 = await m.send("build-coord", "request", { echo: 1 });
     const r2 = await m.send("other", "request", { echo: 2 });
-    const reply = (re: string) => events.find((e): e is Extract<HostEvent, { type: "emitted" }> => e.type === "emitted" && e.agent === "responder" && e.re === re);
+    const reply = (re: string) =>
+      events.find(
+        (e): e is Extract<HostEvent, { type: "emitted" }> =>
+          e.type === "emitted" && e.agent === "responder" && e.re === re,
+      );
     await until(() => Boolean(reply(r1.env.id) && reply(r2.env.id)), 10_000, "replies");
     const ids = [reply(r1.env.id)!.id, reply(r2.env.id)!.id];
-    await until(() => ids.every((id) => events.some((e) => e.type === "echo_dropped" && e.agent === "responder" && e.id === id)), 10_000, "echo drops");
-    expect(events.filter((e) => e.type === "echo_dropped" && e.agent === "responder").map((e) => (e as { channel: string }).channel)).toEqual(
-      expect.arrayContaining(["build-coord", "other"]),
+    await until(
+      () => ids.every((id) => events.some((e) => e.type === "echo_dropped" && e.agent === "responder" && e.id === id)),
+      10_000,
+      "echo drops",
     );
+    expect(
+      events
+        .filter((e) => e.type === "echo_dropped" && e.agent === "responder")
+        .map((e) => (e as { channel: string }).channel),
+    ).toEqual(expect.arrayContaining(["build-coord", "other"]));
     expect(handledIds("responder").some((id) => ids.includes(id))).toBe(false);
   });
 });
@@ -181,7 +210,9 @@ describe("controls - hop budget", () => {
     const m = await a.client("maintainer");
     const { env } = await m.send("build-coord", "request", {}, { hop: 5 });
     await until(() => events.some((e) => e.type === "emitted" && e.re === env.id), 10_000, "reply");
-    const reply = events.find((e): e is Extract<HostEvent, { type: "emitted" }> => e.type === "emitted" && e.re === env.id)!;
+    const reply = events.find(
+      (e): e is Extract<HostEvent, { type: "emitted" }> => e.type === "emitted" && e.re === env.id,
+    )!;
     expect(reply.hop).toBe(4);
     expect(reply.agent).toBe("responder");
     expect(reply.id).toMatch(/^[A-Za-z0-9_-]{24}$/);

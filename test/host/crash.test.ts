@@ -4,13 +4,21 @@ import { describe, expect, it } from "vitest";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startAgora, until, type TestAgora } from "../helpers/agora.js";
-import { counted as countedIn, expectExactlyOnce, hostProcess, sendAll, tally as tallyIn } from "../helpers/counting.js";
+import {
+  counted as countedIn,
+  expectExactlyOnce,
+  hostProcess,
+  sendAll,
+  tally as tallyIn,
+} from "../helpers/counting.js";
 import { fixtureWasm } from "../helpers/paths.js";
 
 const COUNTERS = ["c1", "c2"];
 const spec = {
   channels: ["work", "out"],
-  agents: Object.fromEntries(COUNTERS.map((c) => [c, { component: fixtureWasm("counter"), read: ["work"], write: ["out"] }])),
+  agents: Object.fromEntries(
+    COUNTERS.map((c) => [c, { component: fixtureWasm("counter"), read: ["work"], write: ["out"] }]),
+  ),
   external: { sender: { write: ["work"] } },
   limits: { ackWait: "3s" },
 };
@@ -31,7 +39,9 @@ describe("crash safety", { timeout: 150_000 }, () => {
       }
     });
     const t = await counted(a, N, 90_000);
-    console.log(`crash (a) nats-server kill -9: ${N} sent; ${COUNTERS.map((c) => `${c} counted ${t[c]!.count}, replied ${t[c]!.distinct} distinct, ${t[c]!.duplicates} duplicates`).join("; ")}`);
+    console.log(
+      `crash (a) nats-server kill -9: ${N} sent; ${COUNTERS.map((c) => `${c} counted ${t[c]!.count}, replied ${t[c]!.distinct} distinct, ${t[c]!.duplicates} duplicates`).join("; ")}`,
+    );
     expectExactlyOnce(t, N);
   });
 
@@ -49,7 +59,9 @@ describe("crash safety", { timeout: 150_000 }, () => {
       }
     });
     const t = await counted(a, N, 90_000);
-    console.log(`crash (c) server down ${downFor} ms: ${N} sent; ${COUNTERS.map((c) => `${c} counted ${t[c]!.count}, ${t[c]!.duplicates} duplicates`).join("; ")}`);
+    console.log(
+      `crash (c) server down ${downFor} ms: ${N} sent; ${COUNTERS.map((c) => `${c} counted ${t[c]!.count}, ${t[c]!.duplicates} duplicates`).join("; ")}`,
+    );
     expect(downFor).toBeGreaterThanOrEqual(10_000);
     expectExactlyOnce(t, N);
   });
@@ -58,7 +70,10 @@ describe("crash safety", { timeout: 150_000 }, () => {
   async function hostStoppedMidStream(signal: "SIGKILL" | "SIGTERM") {
     const a = await startAgora(spec);
     const config = join(a.dir, "agora.yaml");
-    writeFileSync(config, JSON.stringify({ ...spec, channels: { work: null, out: null }, data: a.config.data, host: { workers: 1 } }));
+    writeFileSync(
+      config,
+      JSON.stringify({ ...spec, channels: { work: null, out: null }, data: a.config.data, host: { workers: 1 } }),
+    );
     let host = hostProcess(config, { NATS_URL: a.nats.url });
     await host.ready;
     const sender = await a.client("sender");
@@ -81,7 +96,9 @@ describe("crash safety", { timeout: 150_000 }, () => {
 
   it("crash - kill -9 the host process mid-stream and restart it: each message handled once by each agent", async () => {
     const { N, t, atStop } = await hostStoppedMidStream("SIGKILL");
-    console.log(`crash (b) host kill -9 at c1=${atStop.c1!.count}/c2=${atStop.c2!.count} of ${N}: afterwards ${COUNTERS.map((c) => `${c} counted ${t[c]!.count}, ${t[c]!.duplicates} duplicates`).join("; ")}`);
+    console.log(
+      `crash (b) host kill -9 at c1=${atStop.c1!.count}/c2=${atStop.c2!.count} of ${N}: afterwards ${COUNTERS.map((c) => `${c} counted ${t[c]!.count}, ${t[c]!.duplicates} duplicates`).join("; ")}`,
+    );
     expectExactlyOnce(t, N);
   });
 
@@ -90,7 +107,9 @@ describe("crash safety", { timeout: 150_000 }, () => {
     expect(code).toBe(0);
     expect(secondCode).toBe(0);
     expect(output).toContain("SIGTERM: draining");
-    console.log(`graceful SIGTERM at c1=${atStop.c1!.count} of ${N}: ${COUNTERS.map((c) => `${c} counted ${t[c]!.count}, ${t[c]!.duplicates} duplicates`).join("; ")}`);
+    console.log(
+      `graceful SIGTERM at c1=${atStop.c1!.count} of ${N}: ${COUNTERS.map((c) => `${c} counted ${t[c]!.count}, ${t[c]!.duplicates} duplicates`).join("; ")}`,
+    );
     expectExactlyOnce(t, N);
   });
 });

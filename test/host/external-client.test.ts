@@ -14,7 +14,11 @@ function jcs(v: unknown): string {
   if (v === null || typeof v !== "object") return JSON.stringify(v);
   if (Array.isArray(v)) return `[${v.map(jcs).join(",")}]`;
   const o = v as Record<string, unknown>;
-  return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${jcs(o[k])}`).join(",")}}`;
+  return `{${Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${jcs(o[k])}`)
+    .join(",")}}`;
 }
 const signingBytes = (env: Record<string, unknown>) => {
   const { sig: _s, ...rest } = env;
@@ -73,7 +77,9 @@ describe("wire format", () => {
       const key = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: responderKey }, format: "jwk" });
       expect(verify(null, signingBytes(reply), key, Buffer.from(String(reply.sig), "base64url"))).toBe(true);
       // and a tampered copy does not verify
-      expect(verify(null, signingBytes({ ...reply, hop: 3 }), key, Buffer.from(String(reply.sig), "base64url"))).toBe(false);
+      expect(verify(null, signingBytes({ ...reply, hop: 3 }), key, Buffer.from(String(reply.sig), "base64url"))).toBe(
+        false,
+      );
     } finally {
       await nc.drain();
     }

@@ -34,11 +34,16 @@ describe("nats-config", () => {
     const store = new KeyStore(config.keysDir);
     for (const name of ["host-1", "operator", "ext", "responder", "recorder"]) store.loadOrGenerate(name);
     const conf = join(dir, "auth.conf");
-    writeFileSync(conf, natsAuthorization(config, (n) => (store.has(n) ? store.load(n).publicKey : undefined)));
+    writeFileSync(
+      conf,
+      natsAuthorization(config, (n) => (store.has(n) ? store.load(n).publicKey : undefined)),
+    );
     const server = await NatsServer.start({ storeDir: join(dir, "nats"), args: ["-c", conf] });
     try {
       // No key, no entry.
-      await expect(connectNats({ url: server.url, name: "anonymous", timeoutMs: 2000 })).rejects.toThrow(/cannot connect to NATS/);
+      await expect(connectNats({ url: server.url, name: "anonymous", timeoutMs: 2000 })).rejects.toThrow(
+        /cannot connect to NATS/,
+      );
       // The host logs in with its key and runs its agents.
       const hostNc = await connectNats({ url: server.url, name: "host", identity: store.load("host-1") });
       const infra = await openInfrastructure(hostNc, config);

@@ -14,15 +14,52 @@ const ALL = ["a", "b", "c", "d"];
 
 describe("placement - assign", () => {
   it("placement - spreads agents evenly, keeps them where they run, respects what a host may run", () => {
-    const both = new Map([["h1", ALL], ["h2", ALL]]);
+    const both = new Map([
+      ["h1", ALL],
+      ["h2", ALL],
+    ]);
     const fresh = assign(ALL, both, new Map());
     expect([...fresh.values()].filter((h) => h === "h1")).toHaveLength(2);
     // A new host takes a share, but agents under the fair share stay where they are.
     const moved = assign(ALL, both, new Map(ALL.map((a) => [a, "h1"])));
     expect([...moved].filter(([, h]) => h === "h2").map(([a]) => a)).toEqual(["c", "d"]);
-    expect(assign(ALL, both, new Map([["a", "h2"], ["b", "h2"], ["c", "h1"], ["d", "h1"]]))).toEqual(new Map([["a", "h2"], ["b", "h2"], ["c", "h1"], ["d", "h1"]]));
+    expect(
+      assign(
+        ALL,
+        both,
+        new Map([
+          ["a", "h2"],
+          ["b", "h2"],
+          ["c", "h1"],
+          ["d", "h1"],
+        ]),
+      ),
+    ).toEqual(
+      new Map([
+        ["a", "h2"],
+        ["b", "h2"],
+        ["c", "h1"],
+        ["d", "h1"],
+      ]),
+    );
     // h2 may only run d: everything else goes to h1 even above its share.
-    expect(assign(ALL, new Map([["h1", ALL], ["h2", ["d"]]]), new Map())).toEqual(new Map([["a", "h1"], ["b", "h1"], ["c", "h1"], ["d", "h2"]]));
+    expect(
+      assign(
+        ALL,
+        new Map([
+          ["h1", ALL],
+          ["h2", ["d"]],
+        ]),
+        new Map(),
+      ),
+    ).toEqual(
+      new Map([
+        ["a", "h1"],
+        ["b", "h1"],
+        ["c", "h1"],
+        ["d", "h2"],
+      ]),
+    );
     // No live host may run x: it has no target. No hosts at all: nothing.
     expect(assign(["x"], new Map([["h1", ALL]]), new Map()).has("x")).toBe(false);
     expect(assign(ALL, new Map(), new Map()).size).toBe(0);
@@ -33,7 +70,10 @@ describe("placement - one NATS, real hosts", () => {
   it("placement - a drain through the gateway hands every agent over and keeps the host empty; undrain takes them back", async () => {
     await using a = await startAgora({
       channels: ["work"],
-      agents: { r1: { component: agentWasm("responder"), read: ["work"], write: ["work"] }, r2: { component: agentWasm("responder"), read: ["work"], write: ["work"] } },
+      agents: {
+        r1: { component: agentWasm("responder"), read: ["work"], write: ["work"] },
+        r2: { component: agentWasm("responder"), read: ["work"], write: ["work"] },
+      },
       external: { operator: { write: ["work"] } },
       limits: { leaseTtl: "2s" },
     });
@@ -42,7 +82,10 @@ describe("placement - one NATS, real hosts", () => {
     expect([...(await readPlacement(a.infra.leases)).leases.values()].map((l) => l.host)).toEqual(["host", "host"]);
     const app = (await a.startGateway()).app;
     const op = { authorization: `Bearer ${TOKENS.operator}` };
-    expect((await app.inject({ method: "POST", url: "/api/drain", headers: op, payload: { host: "no such host!" } })).statusCode).toBe(400);
+    expect(
+      (await app.inject({ method: "POST", url: "/api/drain", headers: op, payload: { host: "no such host!" } }))
+        .statusCode,
+    ).toBe(400);
     const drain = await app.inject({ method: "POST", url: "/api/drain", headers: op, payload: { host: "host" } });
     expect(drain.statusCode, drain.body).toBe(200);
     expect(drain.json()).toMatchObject({ host: "host", verb: "drain", hosts: ["host"] });
@@ -70,7 +113,11 @@ describe("placement - one NATS, real hosts", () => {
       limits: { leaseTtl: "2s" },
     });
     const logs: string[] = [];
-    const broken = { ...a.config, host: { ...a.config.host, name: "h-broken" }, agents: a.config.agents.map((x) => ({ ...x, component: `${a.dir}/missing.wasm` })) };
+    const broken = {
+      ...a.config,
+      host: { ...a.config.host, name: "h-broken" },
+      agents: a.config.agents.map((x) => ({ ...x, component: `${a.dir}/missing.wasm` })),
+    };
     const bad = await Host.start({ config: broken, nc: a.nc, log: (l) => logs.push(l) });
     try {
       expect(bad.runtimes.size).toBe(0);

@@ -26,11 +26,16 @@ describe("host - restarts", () => {
     const firstRun = delivered();
     expect(firstRun).toBeLessThan(N);
     collectEvents(await a.startHost(), events);
-    const deliveredIds = () => new Set(events.filter((e) => e.type === "delivered").map((e) => (e as { id: string }).id));
+    const deliveredIds = () =>
+      new Set(events.filter((e) => e.type === "delivered").map((e) => (e as { id: string }).id));
     await until(() => deliveredIds().size >= N, 30_000, "all deliveries");
-    const handled = events.filter((e): e is Extract<HostEvent, { type: "delivered" }> => e.type === "delivered").map((e) => e.id);
+    const handled = events
+      .filter((e): e is Extract<HostEvent, { type: "delivered" }> => e.type === "delivered")
+      .map((e) => e.id);
     const dups = events.filter((e) => e.type === "duplicate").length;
-    console.log(`restart mid-stream: ${N} sent, ${firstRun} handled before the restart, ${handled.length - firstRun} after, ${dups} redeliveries refused as duplicates`);
+    console.log(
+      `restart mid-stream: ${N} sent, ${firstRun} handled before the restart, ${handled.length - firstRun} after, ${dups} redeliveries refused as duplicates`,
+    );
     expect(new Set(handled).size).toBe(handled.length); // nothing handled twice
     expect(new Set(handled)).toEqual(new Set(sent)); // nothing lost
     await a.settleFacts();

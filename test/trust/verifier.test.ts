@@ -19,13 +19,25 @@ keys.pin("bob", bob.publicKey);
 const verifier = new Verifier(config, keys);
 
 const unsigned = (over: Partial<UnsignedEnvelope> = {}): UnsignedEnvelope => ({
-  v: 1, id: "m1", channel: "a", sender: "alice", act: "inform", body: { n: 1 }, hop: 3, ts: new Date().toISOString(), ...over,
+  v: 1,
+  id: "m1",
+  channel: "a",
+  sender: "alice",
+  act: "inform",
+  body: { n: 1 },
+  hop: 3,
+  ts: new Date().toISOString(),
+  ...over,
 });
-const bytes = (pair = alice, over: Partial<UnsignedEnvelope> = {}) => encodeEnvelope(signEnvelope(privateKeyObject(pair), unsigned(over)));
+const bytes = (pair = alice, over: Partial<UnsignedEnvelope> = {}) =>
+  encodeEnvelope(signEnvelope(privateKeyObject(pair), unsigned(over)));
 
 describe("trust - verifier", () => {
   it("trust - a well-signed envelope from a granted sender passes", () => {
-    expect(verifier.check(bytes(), channelSubject("a"))).toMatchObject({ ok: true, env: { sender: "alice", id: "m1" } });
+    expect(verifier.check(bytes(), channelSubject("a"))).toMatchObject({
+      ok: true,
+      env: { sender: "alice", id: "m1" },
+    });
   });
 
   it("trust - each refusal carries its code", () => {
@@ -35,12 +47,21 @@ describe("trust - verifier", () => {
       [bytes(alice, { channel: "b" }), channelSubject("b"), "AGORA_ERR_NOT_GRANTED"],
       [bytes(alice), channelSubject("b"), "AGORA_ERR_CHANNEL_MISMATCH"],
       [bytes(alice, { channel: "c" }), channelSubject("c"), "AGORA_ERR_UNKNOWN_CHANNEL"],
-      [bytes(alice, { ts: new Date(Date.now() + 3_600_000).toISOString() }), channelSubject("a"), "AGORA_ERR_TIMESTAMP"],
+      [
+        bytes(alice, { ts: new Date(Date.now() + 3_600_000).toISOString() }),
+        channelSubject("a"),
+        "AGORA_ERR_TIMESTAMP",
+      ],
       [bytes(alice, { body: "x".repeat(70_000) }), channelSubject("a"), "AGORA_ERR_TOO_LARGE"],
       [Buffer.from("{not json"), channelSubject("a"), "AGORA_ERR_BAD_JSON"],
-      [Buffer.from(JSON.stringify({ ...unsigned(), sig: "x".repeat(86), extra: 1 })), channelSubject("a"), "AGORA_ERR_BAD_ENVELOPE"],
+      [
+        Buffer.from(JSON.stringify({ ...unsigned(), sig: "x".repeat(86), extra: 1 })),
+        channelSubject("a"),
+        "AGORA_ERR_BAD_ENVELOPE",
+      ],
     ];
-    for (const [data, subject, code] of cases) expect(verifier.check(data, subject), code).toMatchObject({ ok: false, code });
+    for (const [data, subject, code] of cases)
+      expect(verifier.check(data, subject), code).toMatchObject({ ok: false, code });
   });
 
   it("trust - a signature moved to another envelope does not verify", () => {

@@ -36,10 +36,20 @@ describe("controls - admit", () => {
   });
 
   it("controls - the signature control: a verifier rejection stays a rejection with its code", () => {
-    const verdict: Verdict = { ok: false, code: "AGORA_ERR_BAD_SIGNATURE", reason: "signature does not verify", env: env() };
+    const verdict: Verdict = {
+      ok: false,
+      code: "AGORA_ERR_BAD_SIGNATURE",
+      reason: "signature does not verify",
+      env: env(),
+    };
     expect(admit(verdict, ctx())).toMatchObject({ decision: "reject", code: "AGORA_ERR_BAD_SIGNATURE", env: env() });
     const unparsable: Verdict = { ok: false, code: "AGORA_ERR_BAD_JSON", reason: "not JSON" };
-    expect(admit(unparsable, ctx())).toEqual({ decision: "reject", code: "AGORA_ERR_BAD_JSON", reason: "not JSON", env: undefined });
+    expect(admit(unparsable, ctx())).toEqual({
+      decision: "reject",
+      code: "AGORA_ERR_BAD_JSON",
+      reason: "not JSON",
+      env: undefined,
+    });
   });
 
   it("controls - an envelope older than maxMessageAge is rejected; one just inside is not", () => {
@@ -71,7 +81,12 @@ describe("controls - admit", () => {
   });
 
   it("controls - a rejection comes before every other control (a forged message never counts as an echo)", () => {
-    const forged: Verdict = { ok: false, code: "AGORA_ERR_BAD_SIGNATURE", reason: "forged", env: env({ sender: "responder" }) };
+    const forged: Verdict = {
+      ok: false,
+      code: "AGORA_ERR_BAD_SIGNATURE",
+      reason: "forged",
+      env: env({ sender: "responder" }),
+    };
     expect(admit(forged, ctx({ killed: true })).decision).toBe("reject");
   });
 });
@@ -85,12 +100,35 @@ describe("controls - stamp", () => {
   it("controls - the host stamps sender, deterministic ids, hop − 1, ts and conv on what a component sends", () => {
     const out = stamp("responder", env({ hop: 3 }), sends, "2026-12-02T12:00:01.000Z");
     expect("envelopes" in out && out.envelopes).toEqual([
-      { v: 1, id: emittedId("responder", "msg-1", 0), channel: "build-coord", sender: "responder", act: "agree", body: { ok: true }, hop: 2, ts: "2026-12-02T12:00:01.000Z", re: "msg-1", conv: "msg-1" },
-      { v: 1, id: emittedId("responder", "msg-1", 1), channel: "votes", sender: "responder", act: "inform", body: "done", hop: 2, ts: "2026-12-02T12:00:01.000Z", conv: "msg-1" },
+      {
+        v: 1,
+        id: emittedId("responder", "msg-1", 0),
+        channel: "build-coord",
+        sender: "responder",
+        act: "agree",
+        body: { ok: true },
+        hop: 2,
+        ts: "2026-12-02T12:00:01.000Z",
+        re: "msg-1",
+        conv: "msg-1",
+      },
+      {
+        v: 1,
+        id: emittedId("responder", "msg-1", 1),
+        channel: "votes",
+        sender: "responder",
+        act: "inform",
+        body: "done",
+        hop: 2,
+        ts: "2026-12-02T12:00:01.000Z",
+        conv: "msg-1",
+      },
     ]);
     // A re-run stamps the same ids (JetStream's dedup drops the republish); another agent's differ.
     const again = stamp("responder", env({ hop: 3 }), sends, "2026-12-02T12:09:00.000Z");
-    expect("envelopes" in again && again.envelopes.map((e) => e.id)).toEqual(["envelopes" in out && out.envelopes.map((e) => e.id)].flat());
+    expect("envelopes" in again && again.envelopes.map((e) => e.id)).toEqual(
+      ["envelopes" in out && out.envelopes.map((e) => e.id)].flat(),
+    );
     const other = stamp("voter", env({ hop: 3 }), sends, "x");
     expect("envelopes" in other && other.envelopes[0]!.id).not.toBe(emittedId("responder", "msg-1", 0));
   });

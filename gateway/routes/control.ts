@@ -1,0 +1,37 @@
+// The kill switch and drains, out of band: signed control envelopes (never a channel).
+import type { FastifyRequest } from "fastify";
+import { ALL_AGENTS, HOST_VERBS, type ControlVerb } from "../../protocol/control.js";
+import { AgoraError } from "../../protocol/errors.js";
+import { isName } from "../../protocol/names.js";
+import { issueControl } from "../../transport/control-plane.js";
+import { makeControl } from "../../trust/control.js";
+import type { FastifyInstance } from "fastify";
+import type { GatewayContext } from "./context.js";
+
+export async function controlRoutes(app: FastifyInstance, { ctx }: { ctx: GatewayContext }): Promise<void> {
+  const { config, nc, infra, identity, operator } = ctx;
+  const control = (verb: ControlVerb) => async (req: FastifyRequest<{ Body: { agent?: unknown; host?: unknown } }>) => {
+    const forHost = HOST_VERBS.has(verb);
+    const target = forHost ? req.body?.host : req.body?.agent;
+    if (forHost ? !isName(target) : target !== ALL_AGENTS && !config.agents.some((a) => a.name === target)) {
+      throw new AgoraError(
+        "AGORA_ERR_BAD_NAME",
+        forHost ? "host must be a host name" : `agent must be a hosted agent of the config or "*"`,
+      );
+    }
+    const started = performance.now();
+    const c = makeControl(verb, target as string, { name: identity.name, key: identity.privateKey });
+    const { hosts } = await issueControl(nc, infra.control, c);
+    return {
+      [forHost ? "host" : "agent"]: target,
+      verb,
+      id: c.id,
+      hosts,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+    };
+  };
+  app.post<{ Body: { agent?: unknown } }>("/api/kill", operator, control("kill"));
+  app.post<{ Body: { agent?: unknown } }>("/api/revive", operator, control("revive"));
+  app.post<{ Body: { host?: unknown } }>("/api/drain", operator, control("drain"));
+  app.post<{ Body: { host?: unknown } }>("/api/undrain", operator, control("undrain"));
+}

@@ -1,0 +1,20 @@
+// Operations: liveness, readiness (NATS and the watch), Prometheus metrics.
+import type { FastifyInstance } from "fastify";
+import type { GatewayContext } from "./context.js";
+
+export async function opsRoutes(app: FastifyInstance, { ctx }: { ctx: GatewayContext }): Promise<void> {
+  const { nc, hub } = ctx;
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_req, reply) => {
+    const ready = !nc.isClosed() && hub.running;
+    return reply.code(ready ? 200 : 503).send({
+      status: ready ? "ready" : "not ready",
+      nats: nc.isClosed() ? "closed" : "connected",
+      watch: hub.running,
+    });
+  });
+  app.get("/metrics", async (_req, reply) => {
+    const text = `${ctx.hostMetrics?.registry.render() ?? ""}${hub.metrics.render()}# HELP agora_gateway_watch_clients WebSocket watch clients connected\n# TYPE agora_gateway_watch_clients gauge\nagora_gateway_watch_clients ${hub.clientCount}\n`;
+    return reply.type("text/plain; version=0.0.4; charset=utf-8").send(text);
+  });
+}

@@ -1,0 +1,31 @@
+// agora — the public face for external agents: `import { connect } from "agora"`.
+// Everything here is stable API; the layers below (protocol, trust, transport)
+// are internal and may change.
+export { connect, type Agent, type ConnectOptions } from "./connect.js";
+export { AgoraClient, type SendOptions } from "./client.js";
+export {
+  ACTS,
+  DEFAULT_HOP,
+  MAX_HOP,
+  MAX_ENVELOPE_BYTES,
+  isAct,
+  parseEnvelope,
+  validateEnvelope,
+  signingInput,
+  type Act,
+  type Envelope,
+  type UnsignedEnvelope,
+} from "../protocol/envelope.js";
+export { AgoraError, ERROR_CODES, isAgoraError, type ErrorCode } from "../protocol/errors.js";
+export { canonicalize } from "../protocol/jcs.js";
+export { NAME_RE, ID_RE, isName } from "../protocol/names.js";
+export { channelSubject } from "../protocol/subjects.js";
+export {
+  generateRawKeyPair,
+  signEnvelope,
+  verifyEnvelope,
+  publicKeyObject,
+  privateKeyObject,
+  type RawKeyPair,
+} from "../trust/signing.js";
+export { KeyStore, type Identity } from "../trust/key-store.js";
