@@ -1,4 +1,5 @@
 // agora bridge: run the GitHub-issue bridge alone (webhook listener + outbound comments).
+import { DEFAULTS } from "../config/defaults.js";
 import Fastify from "fastify";
 import { loadConfig } from "../config/config.js";
 import { GithubBridge } from "../gateway/github/bridge.js";
@@ -11,14 +12,14 @@ export const bridge: Command = {
   usage: "bridge [--config FILE] [--host H] [--port P]",
   summary:
     "Run the GitHub-issue bridge alone: webhooks in at POST /github/webhook, agent decisions out as issue comments.",
-  help: `Needs a github section in the config, the webhook secret in $GITHUB_WEBHOOK_SECRET
-and an API token in $GITHUB_TOKEN (env var names configurable: github.secretEnv,
+  help: `Needs a github section in the config, the webhook secret in $${DEFAULTS.github.secretEnv}
+and an API token in $${DEFAULTS.github.tokenEnv} (env var names configurable: github.secretEnv,
 github.tokenEnv). The token is never logged or recorded.
 
 options:
 ${CONFIG_HELP}
-      --host H        listen address (default github.host, 127.0.0.1)
-      --port P        listen port (default github.port, 8090)`,
+      --host H        listen address (default github.host, ${DEFAULTS.github.host})
+      --port P        listen port (default github.port, ${DEFAULTS.github.port})`,
   options: { ...CONFIG_OPTION, host: { type: "string" }, port: { type: "string" } },
   async run({ values }) {
     const config = loadConfig(values.config as string | undefined);

@@ -1,4 +1,5 @@
 // agora gateway: run the operator console alone against an existing NATS.
+import { DEFAULTS } from "../config/defaults.js";
 import { loadConfig } from "../config/config.js";
 import { Gateway } from "../gateway/gateway.js";
 import { tokensFile } from "../gateway/auth.js";
@@ -16,8 +17,8 @@ metrics only when the gateway runs in the host's process (agora up).
 
 options:
 ${CONFIG_HELP}
-      --host H        listen address (default gateway.host, 127.0.0.1)
-      --port P        listen port (default gateway.port, 8080; 0 picks one)`,
+      --host H        listen address (default gateway.host, ${DEFAULTS.gateway.host})
+      --port P        listen port (default gateway.port, ${DEFAULTS.gateway.port}; 0 picks one)`,
   options: { ...CONFIG_OPTION, host: { type: "string" }, port: { type: "string" } },
   async run({ values }) {
     const config = loadConfig(values.config as string | undefined);

@@ -1,4 +1,5 @@
 // agora up / agora host: run the substrate until interrupted.
+import { DEFAULTS } from "../config/defaults.js";
 import { loadConfig } from "../config/config.js";
 import { CONFIG_HELP, CONFIG_OPTION, untilSignal, type Command } from "./command.js";
 import { startRuntime } from "./runtime.js";
@@ -13,10 +14,10 @@ export const up: Command = {
   summary:
     "Start everything: a local nats-server (unless NATS_URL is set), the host with the agents of agora.yaml, and the facts recorder.",
   help: `Without NATS_URL (or nats.url in the config), starts \`nats-server -js\` with its
-store under <data>/nats (default ./.agora/nats), installing Debian's nats-server
+store under <data>/nats (default ./${DEFAULTS.data}/nats), installing Debian's nats-server
 package with apt-get first when it is missing and we are root. Stops cleanly on
 Ctrl-C / SIGTERM. The operator console listens on gateway.host:gateway.port
-(default http://127.0.0.1:8080).
+(default http://${DEFAULTS.gateway.host}:${DEFAULTS.gateway.port}).
 
 options:
 ${CONFIG_HELP}

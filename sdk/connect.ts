@@ -1,6 +1,7 @@
 // connect: an external agent joins agora with its own Ed25519 key — which is
 // also its NATS nkey — and gets a handle to speak with. The next steps (a
 // durable verified inbox, request/reply, presence) build on this handle.
+import { DEFAULTS } from "../config/defaults.js";
 import type { PubAck } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Act, Envelope } from "../protocol/envelope.js";
@@ -49,7 +50,7 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
       "AGORA_ERR_KEY_MISSING",
       `connect needs the key of ${options.name}: pass key, or keysDir holding ${options.name}.key (agora keys gen ${options.name})`,
     );
-  const servers = options.servers ?? "nats://127.0.0.1:4222";
+  const servers = options.servers ?? `nats://${DEFAULTS.nats.host}:${DEFAULTS.nats.port}`;
   const nc: NatsConnection = await connectNats({
     url: Array.isArray(servers) ? servers.join(",") : servers,
     name: `agora-${options.name}`,

@@ -1,4 +1,5 @@
 // ComponentLoader: read, audit and compile a component once per digest.
+import { DEFAULTS } from "../../config/defaults.js";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -40,7 +41,7 @@ export function forbiddenImports(imports: readonly string[]): string[] {
 }
 
 /** Default linear-memory limit of an agent. @default 64 MiB */
-export const DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MEMORY_BYTES = DEFAULTS.limits.agentMemoryMb * 1024 * 1024;
 
 interface Transpiled {
   path: string;

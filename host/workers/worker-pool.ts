@@ -1,6 +1,7 @@
 // WorkerPool: the threads hosted agents run on, off the thread that talks to NATS.
 // A call that overruns its deadline terminates its worker; the worker is replaced
 // and its agents are instantiated again from their state in KV.
+import { DEFAULT_CALL_DEADLINE_MS } from "../../config/defaults.js";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
@@ -15,8 +16,6 @@ export const DEFAULT_WORKER_LIMITS: WorkerLimits = {
   maxStateValueBytes: 64 * 1024,
 };
 
-/** A call that runs longer is stopped. @default 5000 */
-export const DEFAULT_CALL_DEADLINE_MS = 5000;
 
 export interface WorkerPoolOptions {
   size: number;

@@ -1,4 +1,4 @@
-// The six controls of DESIGN.md, each positive and negative, on a real nats-server.
+// The six controls (docs/architecture.md), each positive and negative, on a real nats-server.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateRawKeyPair, privateKeyObject, signEnvelope } from "../../trust/signing.js";
 import { encodeEnvelope, type Envelope } from "../../protocol/envelope.js";

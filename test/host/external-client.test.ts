@@ -1,4 +1,4 @@
-// An external client written only from the wire format in DESIGN.md: nats.js and
+// An external client written only from the wire format in docs/wire.md: nats.js and
 // node:crypto, no agora code. It registers its key, sends a request to a hosted
 // agent, and verifies the signed reply.
 import { describe, expect, it } from "vitest";
