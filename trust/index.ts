@@ -1,5 +1,15 @@
 // trust: who said what — signing, the key store, the key registry, the verifier, nkeys.
-export { generateRawKeyPair, isPublicKey, publicKeyObject, privateKeyObject, signBytes, verifyBytes, signEnvelope, verifyEnvelope, type RawKeyPair } from "./signing.js";
+export {
+  generateRawKeyPair,
+  isPublicKey,
+  publicKeyObject,
+  privateKeyObject,
+  signBytes,
+  verifyBytes,
+  signEnvelope,
+  verifyEnvelope,
+  type RawKeyPair,
+} from "./signing.js";
 export { KeyStore, identityOf, type Identity } from "./key-store.js";
 export { KeyRegistry } from "./key-registry.js";
 export { Verifier, type Verdict, type EventVerdict } from "./verifier.js";

@@ -16,7 +16,6 @@ export const DEFAULT_WORKER_LIMITS: WorkerLimits = {
   maxStateValueBytes: 64 * 1024,
 };
 
-
 export interface WorkerPoolOptions {
   size: number;
   /** Per-call deadline in ms. */
