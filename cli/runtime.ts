@@ -73,6 +73,7 @@ export async function startRuntime(
   }
   const recorder = options.facts ? await Recorder.start({ config, nc, log }) : undefined;
   if (recorder) log(`recording facts to ${config.factsDir}`);
+  void recorder?.closed().then((err) => err && log(`${err.message}; facts are not being recorded — restart to resume`));
   const host = await Host.start({ config, nc, agents: options.agents, log });
   for (const [name] of host.runtimes) {
     const a = config.agents.find((x) => x.name === name)!;

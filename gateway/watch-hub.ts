@@ -60,6 +60,8 @@ export class WatchHub {
   private pumpTimer?: NodeJS.Timeout;
   private lastCounters = "";
   running = false;
+  /** Why the agent directory stopped following its buckets, if it did. */
+  directoryError?: Error;
   private closing = false;
   private following: Promise<void | Error> = Promise.resolve();
 
@@ -74,6 +76,10 @@ export class WatchHub {
   async start(): Promise<void> {
     this.directory.onChange = (view) => this.broadcast({ type: "agent", agent: view });
     await this.directory.start();
+    // Agent status that no longer follows the buckets would go stale silently: say so in /readyz.
+    void this.directory.closed().then((err) => {
+      if (err) this.directoryError = err;
+    });
     const consumer = await this.infra.js.consumers.get(STREAM, { deliver_policy: DeliverPolicy.New });
     this.messages = await consumer.consume();
     const messages = this.messages;

@@ -105,6 +105,9 @@ export class Host {
     this.registry = session.registry;
     this.verifier = session.verifier;
     const registry = session.registry;
+    void registry
+      .closed()
+      .then((err) => err && this.log(`key registry: ${err.message}; new keys are looked up on demand`));
     this.control = new ControlFollower(
       this.nc,
       this.infra.control,

@@ -6,11 +6,12 @@ export async function opsRoutes(app: FastifyInstance, { ctx }: { ctx: GatewayCon
   const { nc, hub } = ctx;
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => {
-    const ready = !nc.isClosed() && hub.running;
+    const ready = !nc.isClosed() && hub.running && !hub.directoryError;
     return reply.code(ready ? 200 : 503).send({
       status: ready ? "ready" : "not ready",
       nats: nc.isClosed() ? "closed" : "connected",
       watch: hub.running,
+      ...(hub.directoryError ? { agents: hub.directoryError.message } : {}),
     });
   });
   app.get("/metrics", async (_req, reply) => {

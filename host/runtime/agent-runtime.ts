@@ -264,11 +264,15 @@ export class AgentRuntime {
     // The processed-marker claim runs alongside the call: a duplicate is rare, and
     // its speculative call has no effect (nothing is committed, a changed instance is reloaded).
     const started = performance.now();
-    const [seen, result] = await Promise.all([
-      this.commits.claim(env.id),
+    const [claim, result] = await Promise.all([
+      this.commits.claim(env.id).then(
+        (seen) => ({ seen }),
+        (error: unknown) => ({ error }),
+      ),
       this.ctx.pool.call(agent, toComponentEnvelope(env)),
     ]);
-    if (seen) {
+    if ("error" in claim) throw claim.error; // after the call returned: process() reloads the instance
+    if (claim.seen) {
       if (result.trapped || (result.ok && result.state.length > 0)) await this.ctx.pool.respawn(agent);
       await this.ctx.report({ type: "duplicate", ...base });
       m.ack();

@@ -20,6 +20,7 @@ import type { Envelope, UnsignedEnvelope } from "../../protocol/envelope.js";
 import type { CommitRecord, StateOp } from "../../protocol/records.js";
 import { parseJson } from "../../protocol/records.js";
 import { channelSubject, decodeStateKey, markerKey, stateKey, stateKeys, walKey } from "../../protocol/subjects.js";
+import { isWrongRevision } from "../../transport/jetstream-errors.js";
 import { publishWithRetry } from "../../transport/publisher.js";
 import { signEnvelope } from "../../trust/signing.js";
 
@@ -82,7 +83,8 @@ export class Commits {
     try {
       await this.store.processed.create(key, INFLIGHT);
       return false;
-    } catch {
+    } catch (err) {
+      if (!isWrongRevision(err)) throw err; // NATS trouble: the message is handed back and retried
       const e = await this.store.processed.get(key);
       return e?.operation === "PUT" && e.string() !== INFLIGHT;
     }
