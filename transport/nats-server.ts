@@ -43,24 +43,35 @@ const INSTALL_HINT =
 export function ensureNatsServer(options: { install?: boolean; log?: (line: string) => void } = {}): string {
   const found = findNatsServer();
   if (found) return found;
-  const log = options.log ?? (() => {});
-  if (options.install && process.getuid?.() === 0 && existsSync("/usr/bin/apt-get")) {
-    log("nats-server not found: installing Debian's nats-server package with apt-get …");
-    for (const args of [
-      ["update", "-qq"],
-      ["install", "-y", "-qq", "nats-server"],
-    ]) {
-      const r = spawnSync("apt-get", args, {
-        stdio: "inherit",
-        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-      });
-      if (r.status !== 0)
-        throw new AgoraError("AGORA_ERR_NATS_SERVER_MISSING", `apt-get ${args.join(" ")} failed; ${INSTALL_HINT}`);
-    }
+  if (options.install && aptInstall("nats-server", options.log)) {
     const installed = findNatsServer();
     if (installed) return installed;
   }
   throw new AgoraError("AGORA_ERR_NATS_SERVER_MISSING", `nats-server is not installed; ${INSTALL_HINT}`);
+}
+
+/**
+ * Install a Debian package with apt-get when we are root on a Debian/Ubuntu
+ * machine (the only package source besides npm that agora relies on). True when
+ * it was installed; false when it could not be (not root, no apt-get, apt-get failed).
+ */
+export function aptInstall(pkg: string, log: (line: string) => void = () => {}): boolean {
+  if (process.getuid?.() !== 0 || !existsSync("/usr/bin/apt-get")) return false;
+  log(`${pkg} not found: installing Debian's ${pkg} package with apt-get …`);
+  for (const args of [
+    ["update", "-qq"],
+    ["install", "-y", "-qq", pkg],
+  ]) {
+    const r = spawnSync("apt-get", args, {
+      stdio: "inherit",
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    });
+    if (r.status !== 0) {
+      log(`apt-get ${args.join(" ")} failed (exit ${r.status})`);
+      return false;
+    }
+  }
+  return true;
 }
 
 /** A running nats-server child process. */

@@ -3,7 +3,7 @@ import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { AGENTS_OUT, buildComponent, referenceAgents } from "../../agent/build.js";
 import { FIXTURES, FIXTURES_OUT, ROOT } from "./paths.js";
-import { ensureNatsServer } from "../../transport/nats-server.js";
+import { aptInstall, ensureNatsServer } from "../../transport/nats-server.js";
 
 /** Fixture components: name → built with WASI stubbed? */
 export const FIXTURE_COMPONENTS: Record<string, { stubWasi: boolean }> = {
@@ -23,7 +23,10 @@ function stale(src: string, out: string): boolean {
 
 export default async function setup(): Promise<void> {
   // The tests start their own nats-server: find it, or install it the way `agora up` does (apt-get, as root).
-  ensureNatsServer({ install: true, log: (line) => console.log(`test setup: ${line}`) });
+  const log = (line: string) => console.log(`test setup: ${line}`);
+  ensureNatsServer({ install: true, log });
+  // The console test drives Debian's chromium (playwright-core downloads no browser).
+  if (!process.env.CHROMIUM_PATH && !existsSync("/usr/bin/chromium")) aptInstall("chromium", log);
   for (const name of referenceAgents()) {
     const out = join(AGENTS_OUT, `${name}.wasm`);
     const entry = join(ROOT, "agent", name, `${name}.ts`);
