@@ -12,13 +12,13 @@
 // elsewhere. The create/update revisions make every step atomic; the target
 // only decides who tries.
 import type { KV, KvEntry } from "@nats-io/kv";
-import { KvWatchInclude } from "@nats-io/kv";
 import { DEFAULT_LEASE_TTL_MS } from "../../config/defaults.js";
 import { AgoraError } from "../../protocol/errors.js";
 import { randomId } from "../../protocol/ids.js";
 import { parseHostRecord, parseLease, type HostRecord, type LeaseRecord } from "../../protocol/records.js";
 import { hostKey, LEASES_BUCKET } from "../../protocol/subjects.js";
 import { isWrongRevision } from "../../transport/jetstream-errors.js";
+import { followBucket, type BucketFollower } from "../../transport/kv-follow.js";
 import { backoffMs, sleep } from "../../transport/backoff.js";
 import { assign } from "./assign.js";
 import {
@@ -90,7 +90,7 @@ export class Placement {
   private roundQueued = false;
   private renewTimer?: NodeJS.Timeout;
   private roundTimer?: NodeJS.Timeout;
-  private stopWatch?: () => void;
+  private follower?: BucketFollower;
   /** Another live process uses this host name: hand everything over, take nothing. */
   private twin = false;
   private closed = false;
@@ -145,27 +145,20 @@ export class Placement {
   }
 
   private async watch(): Promise<void> {
-    // Updates first, then the current values: nothing written in between is missed.
-    const updates = await this.o.kv.watch({ include: KvWatchInclude.UpdatesOnly });
-    const stop = () => updates.stop();
-    this.stopWatch = stop;
-    void (async () => {
-      for await (const e of updates) if (this.see(e)) this.wake();
-    })()
-      .catch(() => {})
-      .finally(() => {
-        if (this.stopWatch === stop) void this.rewatch(); // ended on its own, not replaced
-      });
-    try {
-      for await (const k of await this.o.kv.keys()) {
-        const e = await this.o.kv.get(k);
-        if (e) this.see(e);
+    // The current values, then every update (followBucket starts the watch before the replay ends).
+    let replayed = false;
+    const follower = await followBucket(this.o.kv, (e) => {
+      if (this.see(e) && replayed) this.wake();
+    });
+    this.follower = follower;
+    void follower.closed().then((err) => {
+      if (err && this.follower === follower && !this.closed) {
+        this.o.log(`placement: ${err.message}; watching again`);
+        void this.rewatch();
       }
-    } catch (err) {
-      this.stopWatch = undefined;
-      stop();
-      throw err;
-    }
+    });
+    await follower.ready;
+    replayed = true;
   }
 
   /** The watch ended (not by close): start it again, with a fresh look at the bucket. */
@@ -443,7 +436,7 @@ export class Placement {
     this.closed = true;
     clearInterval(this.roundTimer);
     await this.rounds.catch(() => {});
-    this.stopWatch?.();
+    this.follower?.stop();
     await this.heartbeat().catch(() => {}); // "draining": the others stop targeting this host
     // Leases stay renewed while the agents finish their messages in hand.
     await Promise.all([...this.owned.keys()].map((a) => this.release(a, "host stopping")));
