@@ -21,6 +21,7 @@ import { opsRoutes } from "./routes/ops.js";
 import { restRoutes } from "./routes/rest.js";
 import { watchRoutes } from "./routes/watch.js";
 import type { WatchHub } from "./watch-hub.js";
+import { FactsQueries } from "./facts-queries.js";
 
 export interface GatewayAppOptions {
   config: AgoraConfig;
@@ -76,6 +77,7 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
     verifier: options.verifier,
     identity: options.identity,
     hostMetrics: options.hostMetrics,
+    facts: new FactsQueries(options.config.factsDir),
     viewer: { preValidation: require("viewer") },
     operator: { preValidation: require("operator") },
   };
@@ -86,5 +88,6 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
   await app.register(injectRoutes, { ctx });
   await app.register(controlRoutes, { ctx });
   await app.register(watchRoutes, { ctx });
+  app.addHook("onClose", () => ctx.facts.close());
   return app;
 }

@@ -87,6 +87,10 @@ export const ERROR_CODES = {
     status: 409,
     message: "a host lost an agent's placement lease (not renewed in time, or taken over); the agent stopped there",
   },
+  AGORA_ERR_RATE_LIMITED: {
+    status: 429,
+    message: "too many requests from one source (failed logins, webhooks) or too many queued queries; try again later",
+  },
   AGORA_ERR_DRAIN_TIMEOUT: { status: 504, message: "a drained host still held agents when the wait ran out" },
 } as const satisfies Record<string, { status: number; message: string }>;
 

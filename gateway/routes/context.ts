@@ -8,6 +8,7 @@ import type { Infrastructure } from "../../transport/infrastructure.js";
 import type { Identity } from "../../trust/key-store.js";
 import type { Verifier } from "../../trust/verifier.js";
 import type { WatchHub } from "../watch-hub.js";
+import type { FactsQueries } from "../facts-queries.js";
 
 export interface GatewayContext {
   config: AgoraConfig;
@@ -19,6 +20,8 @@ export interface GatewayContext {
   identity: Identity;
   /** The in-process host's metrics, when there is one. */
   hostMetrics?: HostMetrics;
+  /** Facts queries, answered off the event loop. */
+  facts: FactsQueries;
   /** Route options that admit a viewer (or operator) token. */
   viewer: { preValidation: preValidationHookHandler };
   /** Route options that admit the operator token only. */

@@ -1,12 +1,11 @@
 // REST for viewers: agents with their status, channels with their grants, recent facts.
 import { AgoraError } from "../../protocol/errors.js";
 import { isName } from "../../protocol/names.js";
-import { findFact, recentFacts } from "../facts-tail.js";
 import type { FastifyInstance } from "fastify";
 import type { GatewayContext } from "./context.js";
 
 export async function restRoutes(app: FastifyInstance, { ctx }: { ctx: GatewayContext }): Promise<void> {
-  const { config, hub, viewer } = ctx;
+  const { config, hub, viewer, facts } = ctx;
   app.get("/api/agents", viewer, async () => hub.agents());
   app.get("/api/channels", viewer, async () =>
     config.channels.map((name) => ({
@@ -19,13 +18,13 @@ export async function restRoutes(app: FastifyInstance, { ctx }: { ctx: GatewayCo
     const limit = Math.min(Math.max(Number(req.query.limit ?? 50) || 50, 1), 500);
     if (req.query.channel !== undefined && !isName(req.query.channel))
       throw new AgoraError("AGORA_ERR_BAD_NAME", "channel is not a valid name");
-    return recentFacts(config.factsDir, { channel: req.query.channel, limit });
+    return facts.recent({ channel: req.query.channel, limit });
   });
 
   app.get<{ Params: { id: string } }>("/api/facts/:id", viewer, async (req, reply) => {
     if (!/^FACT-\d{9}$/.test(req.params.id))
       throw new AgoraError("AGORA_ERR_USAGE", "a fact id looks like FACT-000000123");
-    const fact = findFact(config.factsDir, req.params.id);
+    const fact = await facts.find(req.params.id);
     if (!fact) return reply.code(404).send({ code: "AGORA_ERR_USAGE", message: `no fact ${req.params.id}` });
     return fact;
   });

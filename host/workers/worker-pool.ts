@@ -2,9 +2,8 @@
 // A call that overruns its deadline terminates its worker; the worker is replaced
 // and its agents are instantiated again from their state in KV.
 import { DEFAULT_CALL_DEADLINE_MS } from "../../config/defaults.js";
-import { createRequire } from "node:module";
-import { pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startModuleWorker } from "./start-worker.js";
 import { AgoraError, fromWireError, type WireError } from "../../protocol/errors.js";
 import type { LoadedComponent } from "../components/component-loader.js";
 import type { CallResult, ComponentEnvelope, FromWorker, ToWorker, WorkerLimits } from "./worker-protocol.js";
@@ -23,25 +22,6 @@ export interface WorkerPoolOptions {
   /** An agent's committed state, read from KV when it is (re)instantiated. */
   loadState(agent: string): Promise<[string, string][]>;
   log?(line: string): void;
-}
-
-/**
- * Start an agent worker: the compiled `agent-worker.js` next to this file, or —
- * when running from TypeScript sources (tests) — the `.ts` entry through tsx.
- */
-function startWorker(): Worker {
-  const self = import.meta.url;
-  if (!self.endsWith(".ts")) return new Worker(new URL("./agent-worker.js", self));
-  const tsx = pathToFileURL(
-    createRequire(self)
-      .resolve("tsx/esm/api")
-      .replace(/\.cjs$/, ".mjs"),
-  ).href;
-  const entry = new URL("./agent-worker.ts", self).href;
-  return new Worker(
-    `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`,
-    { eval: true },
-  );
 }
 
 const failed = (error: WireError, extra: Partial<CallResult> = {}): CallResult => ({
@@ -63,7 +43,7 @@ class PoolWorker {
   terminated = false;
 
   constructor(onDeath: (w: PoolWorker, err: Error) => void) {
-    this.worker = startWorker();
+    this.worker = startModuleWorker(import.meta.url, "agent-worker");
     this.worker.on("message", (msg: FromWorker) => this.onMessage(msg));
     this.worker.on("error", (err) => onDeath(this, err));
     this.worker.on("exit", (code) => onDeath(this, new Error(`worker exited with code ${code}`)));
