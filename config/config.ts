@@ -79,7 +79,17 @@ export interface AgoraConfig {
   /** All host identities of the deployment (this host's name included). */
   hosts: readonly string[];
   /** The operator edge. Tokens come from here or AGORA_VIEWER_TOKEN / AGORA_OPERATOR_TOKEN. */
-  gateway: { host: string; port: number; identity: string; viewerToken?: string; operatorToken?: string };
+  gateway: {
+    host: string;
+    port: number;
+    identity: string;
+    viewerToken?: string;
+    operatorToken?: string;
+    /** Host header names answered: loopback, gateway.host, and gateway.allowedHosts. */
+    allowedHosts: readonly string[];
+    maxConnections: number;
+    maxFailedLogins: number;
+  };
   /** The GitHub bridge, when configured. */
   github?: GithubConfig;
   /** Identities whose signed control envelopes (kill, revive) hosts obey. */
@@ -144,7 +154,16 @@ interface RawConfig {
   nats: { url?: string; host: string; port: number; auth: "none" | "nkey"; replicas: number };
   host: { name: string; workers: number };
   hosts?: string[];
-  gateway: { host: string; port: number; identity: string; viewerToken?: string; operatorToken?: string };
+  gateway: {
+    host: string;
+    port: number;
+    identity: string;
+    viewerToken?: string;
+    operatorToken?: string;
+    allowedHosts?: string[];
+    maxConnections: number;
+    maxFailedLogins: number;
+  };
   github?: Mutable<typeof DEFAULTS.github> & {
     botLogin?: string;
     consoleUrl?: string;
@@ -166,7 +185,12 @@ export function parseConfig(
 ): AgoraConfig {
   const source = options.file ?? "config";
   // Validation fills in the defaults: work on a copy, never on the caller's object.
-  const value = structuredClone(raw ?? {});
+  let value: unknown;
+  try {
+    value = structuredClone(raw ?? {});
+  } catch (cause) {
+    throw new AgoraError("AGORA_ERR_CONFIG", `${source}: not plain data (${(cause as Error).message})`, { cause });
+  }
   if (!validate(value)) {
     const messages = (validate.errors ?? []).map((e) => describe(e, source));
     throw new AgoraError("AGORA_ERR_CONFIG", messages.join("\n"));
@@ -282,6 +306,15 @@ export function parseConfig(
       identity: c.gateway.identity,
       viewerToken: env.AGORA_VIEWER_TOKEN || c.gateway.viewerToken,
       operatorToken: env.AGORA_OPERATOR_TOKEN || c.gateway.operatorToken,
+      allowedHosts: Object.freeze([
+        ...new Set(
+          ["127.0.0.1", "localhost", "::1", c.gateway.host, ...(c.gateway.allowedHosts ?? [])].map((h) =>
+            h.toLowerCase(),
+          ),
+        ),
+      ]),
+      maxConnections: c.gateway.maxConnections,
+      maxFailedLogins: c.gateway.maxFailedLogins,
     }),
     controllers: Object.freeze([c.gateway.identity]),
     github,

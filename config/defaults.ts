@@ -14,7 +14,15 @@ export const DEFAULTS = {
     replicas: 1,
   },
   host: { name: "host", workers: 2 },
-  gateway: { host: "127.0.0.1", port: 8080, identity: "operator" },
+  gateway: {
+    host: "127.0.0.1",
+    port: 8080,
+    identity: "operator",
+    /** Open connections at most (watch sockets included): beyond it new ones are refused, so clients cannot exhaust the process's file descriptors. */
+    maxConnections: 256,
+    /** Failed sign-ins from one address within a minute before it is refused (429) for the rest of that minute. */
+    maxFailedLogins: 10,
+  },
   github: {
     identity: "github-bridge",
     apiUrl: "https://api.github.com",

@@ -95,6 +95,15 @@ export const CONFIG_SCHEMA = {
         identity: dflt(name, DEFAULTS.gateway.identity),
         viewerToken: { type: "string", minLength: 16 },
         operatorToken: { type: "string", minLength: 16 },
+        allowedHosts: {
+          type: "array",
+          items: { type: "string", minLength: 1, pattern: "^[A-Za-z0-9.:\\[\\]-]+$" },
+          uniqueItems: true,
+          description:
+            "Host header names the gateway answers (DNS-rebinding guard); loopback names and gateway.host always",
+        },
+        maxConnections: { type: "integer", minimum: 8, maximum: 100000, default: DEFAULTS.gateway.maxConnections },
+        maxFailedLogins: { type: "integer", minimum: 1, maximum: 100000, default: DEFAULTS.gateway.maxFailedLogins },
       },
     },
     github: {

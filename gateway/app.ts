@@ -11,6 +11,7 @@ import type { Infrastructure } from "../transport/infrastructure.js";
 import type { Identity } from "../trust/key-store.js";
 import type { Verifier } from "../trust/verifier.js";
 import { presentedToken, roleOf, type Role, type Tokens } from "./auth.js";
+import { hostName, LoginThrottle, SECURITY_HEADERS } from "./guard.js";
 import type { GithubBridge } from "./github/bridge.js";
 import { githubWebhookRoutes } from "./github/routes.js";
 import { consoleRoutes } from "./routes/console.js";
@@ -41,12 +42,47 @@ export interface GatewayAppOptions {
 export async function buildApp(options: GatewayAppOptions): Promise<FastifyInstance> {
   const { tokens } = options;
   // No request logging: URLs can carry ?token= and must never be written anywhere.
-  const app = Fastify({ logger: false, bodyLimit: 256 * 1024 });
+  // Requests must arrive whole within 30 s and headers within 10 s (idle sockets are closed), and
+  // connections are capped: clients cannot exhaust the file descriptors the host and recorder share.
+  const app = Fastify({ logger: false, bodyLimit: 256 * 1024, requestTimeout: 30_000 });
+  app.server.headersTimeout = 10_000;
+  app.server.maxConnections = options.config.gateway.maxConnections;
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
+  const { allowedHosts } = options.config.gateway;
+  const throttle = new LoginThrottle(options.config.gateway.maxFailedLogins);
+  // Every answer carries the security headers; only our own Host names are answered (DNS rebinding),
+  // except health checks and the webhook, which no browser credential protects.
+  app.addHook("onSend", async (_req, reply) => {
+    reply.headers(SECURITY_HEADERS);
+  });
+  app.addHook("onRequest", async (req, reply) => {
+    const path = req.url.split("?", 1)[0]!;
+    if (path === "/healthz" || path === "/readyz" || path === "/github/webhook") return;
+    // A browser always sends Host; a client that sends none is not a page under another name.
+    if (req.headers.host === undefined) return;
+    const host = hostName(req.headers.host);
+    if (!host || !allowedHosts.includes(host)) {
+      await reply.code(403).send({
+        code: "AGORA_ERR_FORBIDDEN",
+        message: `Host ${JSON.stringify(req.headers.host ?? "")} is not one this gateway answers; add it to gateway.allowedHosts`,
+      });
+      return reply;
+    }
+  });
+
   const require = (role: Role) => async (req: FastifyRequest, reply: FastifyReply) => {
-    const got = roleOf(presentedToken(req.headers, req.query), tokens);
+    if (throttle.blocked(req.ip)) {
+      await reply.code(429).send({
+        code: "AGORA_ERR_RATE_LIMITED",
+        message: "too many failed sign-ins from this address; try again in a minute",
+      });
+      return reply;
+    }
+    // A token in the URL only for the watch (a browser's WebSocket cannot set headers); never for a change.
+    const got = roleOf(presentedToken(req.headers, req.method === "GET" ? req.query : undefined), tokens);
     if (!got) {
+      throttle.failed(req.ip);
       await reply.code(401).header("www-authenticate", "Bearer").send({
         code: "AGORA_ERR_UNAUTHORIZED",
         message: "missing or unknown token: send Authorization: Bearer <token>",

@@ -12,7 +12,7 @@ export const JS_CODES = {
   InsufficientResources: 10023,
   /** JSClusterNoPeersErr: "no suitable peers for placement". */
   NoSuitablePeers: 10005,
-  /** JSStreamNotMatchErr / leader elections surface as this while a cluster forms. */
+  /** JSClusteredNotEnabledErr: JetStream is not yet in clustered mode (a cluster still forming). */
   ClusterNotActive: 10006,
 } as const;
 
@@ -42,11 +42,11 @@ export function isNotReady(err: unknown): boolean {
       JS_CODES.InsufficientResources,
       JS_CODES.NoSuitablePeers,
       JS_CODES.ClusterNotActive,
-      JS_CODES.JetStreamNotEnabledForAccount,
     ].includes(code as 10008);
   }
   // No JetStream answering yet: nats.js reports it as a timeout, no responders, or JetStreamNotEnabled.
   if (err instanceof errors.TimeoutError || err instanceof errors.NoRespondersError) return true;
   if (err instanceof errors.RequestError) return err.isNoResponders();
-  return err instanceof Error && err.name === "JetStreamNotEnabled";
+  // nats.js reports "no responders" as JetStreamNotEnabled too; a refusal by the server (account not enabled) is final.
+  return err instanceof Error && err.name === "JetStreamNotEnabled" && !(err.cause instanceof JetStreamApiError);
 }

@@ -147,9 +147,13 @@ export class Placement {
   private async watch(): Promise<void> {
     // The current values, then every update (followBucket starts the watch before the replay ends).
     let replayed = false;
-    const follower = await followBucket(this.o.kv, (e) => {
-      if (this.see(e) && replayed) this.wake();
-    });
+    const follower = await followBucket(
+      this.o.kv,
+      (e) => {
+        if (this.see(e) && replayed) this.wake();
+      },
+      { expiring: true },
+    );
     this.follower = follower;
     void follower.closed().then((err) => {
       if (err && this.follower === follower && !this.closed) {

@@ -39,12 +39,13 @@ export type DropReason = "echo" | "handover" | "killed" | "held";
 
 /**
  * Decide one message. Order: the verifier's verdict (signature, shape, channel,
- * grant), age, self-echo, then — last, so nothing starts once it is set — the
+ * grant), self-echo, age, then — last, so nothing starts once it is set — the
  * agent leaving, the kill switch, and supervision's hold.
  */
 export function admit(verdict: Verdict, ctx: AdmitContext): Admission {
   if (!verdict.ok) return { decision: "reject", code: verdict.code, reason: verdict.reason, env: verdict.env };
   const env = verdict.env;
+  if (env.sender === ctx.agent) return { decision: "drop", control: "echo", env };
   if (ctx.now - Date.parse(env.ts) > ctx.maxMessageAgeMs) {
     return {
       decision: "reject",
@@ -53,7 +54,6 @@ export function admit(verdict: Verdict, ctx: AdmitContext): Admission {
       env,
     };
   }
-  if (env.sender === ctx.agent) return { decision: "drop", control: "echo", env };
   if (ctx.leaving) return { decision: "drop", control: "handover", env };
   if (ctx.killed) return { decision: "drop", control: "killed", env };
   if (ctx.held) return { decision: "drop", control: "held", env };

@@ -354,6 +354,7 @@ export class AgentRuntime {
       attempts: next.attempts,
     });
     await this.commits.deadLettered(env.id, m.seq);
+    this.supervision.deadLettered(env.id);
     m.ack();
   }
 

@@ -66,8 +66,12 @@ export class Supervision {
         retryInMs: backoffMs(attempts - 1, this.limits.restartBackoffMs, MAX_BACKOFF_MS),
       };
     }
-    this.attempts.delete(id);
     return { deadLetter: true, attempts };
+  }
+
+  /** Message `id` is dead-lettered (its marker written): forget its attempts. */
+  deadLettered(id: string): void {
+    this.attempts.delete(id);
   }
 
   /** Message `id` was handled: forget its failed attempts. */

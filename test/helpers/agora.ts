@@ -27,6 +27,7 @@ export interface AgoraSpec {
   external?: Record<string, { read?: string[]; write?: string[]; publicKey?: string; browser?: boolean }>;
   limits?: Record<string, unknown>;
   github?: Record<string, unknown>;
+  gateway?: Record<string, unknown>;
 }
 
 export interface TestAgora {
@@ -63,6 +64,7 @@ export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }
       external: spec.external ?? {},
       limits: spec.limits ?? {},
       ...(spec.github ? { github: spec.github } : {}),
+      ...(spec.gateway ? { gateway: spec.gateway } : {}),
       host: { workers: 1 },
     },
     { baseDir: dir, env: { NATS_URL: nats.url } },

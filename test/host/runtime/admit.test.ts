@@ -65,6 +65,8 @@ describe("controls - admit", () => {
       expect(admit(ok(own), ctx())).toEqual({ decision: "drop", control: "echo", env: own });
       expect(admit(ok(own), ctx({ killed: true, leaving: true, held: true }))).toMatchObject({ control: "echo" });
     }
+    const oldOwn = env({ sender: "responder", ts: new Date(NOW - 3_600_000).toISOString() });
+    expect(admit(ok(oldOwn), ctx())).toMatchObject({ decision: "drop", control: "echo" }); // an old echo is still an echo
     expect(admit(ok(env({ sender: "responder-2" })), ctx()).decision).toBe("deliver");
   });
 

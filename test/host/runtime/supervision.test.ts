@@ -30,6 +30,8 @@ describe("supervision - state", () => {
     expect(s.attemptFailed("a")).toEqual({ deadLetter: false, attempts: 1, retryInMs: 100 });
     expect(s.attemptFailed("a")).toEqual({ deadLetter: false, attempts: 2, retryInMs: 200 });
     expect(s.attemptFailed("a")).toEqual({ deadLetter: true, attempts: 3 });
+    expect(s.attemptFailed("a")).toEqual({ deadLetter: true, attempts: 4 }); // its dead letter is not written yet
+    s.deadLettered("a");
     expect(s.attemptFailed("a").attempts).toBe(1); // dead-lettered: counted afresh
     s.attemptFailed("b");
     s.succeeded("b");
