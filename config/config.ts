@@ -50,6 +50,8 @@ export interface GithubConfig {
   consoleUrl: string;
   host: string;
   port: number;
+  /** Largest webhook body accepted, in bytes. */
+  maxBodyBytes: number;
   repos: readonly GithubRepoConfig[];
 }
 
@@ -266,6 +268,7 @@ export function parseConfig(
       consoleUrl: (gh.consoleUrl ?? `http://${c.gateway.host}:${c.gateway.port}`).replace(/\/+$/, ""),
       host: gh.host,
       port: gh.port,
+      maxBodyBytes: gh.maxBodyBytes,
       repos: Object.freeze(repos),
     });
   }

@@ -30,6 +30,8 @@ export const DEFAULTS = {
     secretEnv: "GITHUB_WEBHOOK_SECRET",
     host: "127.0.0.1",
     port: 8090,
+    /** Webhook bodies above this are refused (413) before they are read whole, let alone HMAC-checked. */
+    maxBodyBytes: 1024 * 1024,
   },
   limits: {
     /** Hop budget of injected messages. */

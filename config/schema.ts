@@ -119,6 +119,7 @@ export const CONFIG_SCHEMA = {
         consoleUrl: { type: "string", pattern: "^https?://" },
         host: { type: "string", minLength: 1, default: DEFAULTS.github.host },
         port: dflt(port, DEFAULTS.github.port),
+        maxBodyBytes: { type: "integer", minimum: 65536, maximum: 26214400, default: DEFAULTS.github.maxBodyBytes },
         repos: {
           type: "object",
           additionalProperties: false,

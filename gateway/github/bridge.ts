@@ -20,11 +20,15 @@ import type { Infrastructure } from "../../transport/infrastructure.js";
 import { publishEvent } from "../../transport/publisher.js";
 import { pullLoop } from "../../transport/pull-loop.js";
 import type { Verifier } from "../../trust/verifier.js";
+import { createHash } from "node:crypto";
 import { factId } from "../../facts/fact.js";
+import { jsonDepth, MAX_BODY_DEPTH } from "../../protocol/envelope.js";
 import { GitHubApiError, GitHubClient, type RetryOptions } from "./github-client.js";
 import { BRIDGE_MARKER, deliveryId, mapWebhook, verifyWebhookSignature } from "./webhook.js";
 import { STREAM } from "../../protocol/subjects.js";
 
+/** Comments posted at once (across issues); beyond this the pull loop waits for one to finish. */
+const MAX_INFLIGHT_COMMENTS = 16;
 /** Acts that are decisions: they can set the repository's decision label. */
 export const DECISION_ACTS: ReadonlySet<string> = new Set(["agree", "confirm"]);
 
@@ -72,6 +76,9 @@ export class GithubBridge {
   private readonly byRepo: Map<string, GithubRepoConfig>;
   private closing = false;
   private loops: Promise<void>[] = [];
+  /** Comments being posted, and the last one of each issue (the next one waits for it). */
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly chains = new Map<string, Promise<void>>();
 
   private constructor(
     private readonly options: BridgeOptions,
@@ -170,8 +177,33 @@ export class GithubBridge {
   }
 
   // --- inbound -------------------------------------------------------------------
-  /** Handle one webhook delivery: `raw` is the exact body GitHub signed. */
+  /** A webhook without a well-formed X-Hub-Signature-256, refused before its body is read. */
+  refuseUnsigned(headers: Record<string, string | string[] | undefined>): Promise<WebhookResult> {
+    const d = headers["x-github-delivery"];
+    return this.reject(
+      401,
+      "AGORA_ERR_WEBHOOK_SIGNATURE",
+      "X-Hub-Signature-256 missing or wrong",
+      Array.isArray(d) ? d[0] : d,
+    );
+  }
+
+  /** Handle one webhook delivery: `raw` is the exact body GitHub signed. A malformed one is a coded 4xx, never a 500. */
   async handleWebhook(raw: Buffer, headers: Record<string, string | string[] | undefined>): Promise<WebhookResult> {
+    try {
+      return await this.webhook(raw, headers);
+    } catch (err) {
+      if (err instanceof AgoraError && err.code !== "AGORA_ERR_WEBHOOK_PAYLOAD") throw err; // NATS trouble: GitHub retries
+      const reason =
+        err instanceof AgoraError
+          ? err.message
+          : `payload does not have the shape of a GitHub event (${String((err as Error)?.message ?? err).slice(0, 200)})`;
+      const d = headers["x-github-delivery"];
+      return this.reject(422, "AGORA_ERR_WEBHOOK_PAYLOAD", reason, Array.isArray(d) ? d[0] : d);
+    }
+  }
+
+  private async webhook(raw: Buffer, headers: Record<string, string | string[] | undefined>): Promise<WebhookResult> {
     const h = (name: string) => {
       const v = headers[name];
       return Array.isArray(v) ? v[0] : v;
@@ -195,6 +227,9 @@ export class GithubBridge {
         delivery,
       );
     }
+    if (jsonDepth(payload) > MAX_BODY_DEPTH) {
+      throw new AgoraError("AGORA_ERR_WEBHOOK_PAYLOAD", `body is nested deeper than ${MAX_BODY_DEPTH} levels`);
+    }
     const repo = this.byRepo.get(String(payload?.repository?.full_name ?? "").toLowerCase());
     if (!repo)
       return this.reject(
@@ -212,6 +247,13 @@ export class GithubBridge {
       this.counters.duplicates++;
       return { status: 200, body: { id, duplicate: true } };
     }
+    // A captured body and signature replayed under a fresh delivery id: the bytes were bridged already.
+    const digest = createHash("sha256").update(raw).digest("hex");
+    const seen = await this.kv.get(`body.${digest}`);
+    if (seen?.operation === "PUT") {
+      this.counters.duplicates++;
+      return { status: 200, body: { id: seen.string(), duplicate: true, replayed: true } };
+    }
     const opening = await this.kv.get(`issue.${repo.channel}.${inbound.issue}`);
     const re = !inbound.opening && opening?.operation === "PUT" ? opening.string() : undefined;
     const { env, ack } = await this.client.send(repo.channel, inbound.act, inbound.body, {
@@ -223,6 +265,7 @@ export class GithubBridge {
     await this.kv.put(`env.${env.id}`, JSON.stringify({ repo: repo.repo, issue: inbound.issue }));
     if (inbound.opening) await this.kv.put(`issue.${repo.channel}.${inbound.issue}`, env.id);
     await this.kv.put(`delivery.${id}`, String(ack.seq));
+    await this.kv.put(`body.${digest}`, id);
     this.counters.inbound++;
     if (ack.duplicate) this.counters.duplicates++;
     return {
@@ -242,7 +285,7 @@ export class GithubBridge {
         ack_wait: nanos(120_000),
       });
       this.loops.push(
-        pullLoop(consumer, (m) => this.outbound(m, repo).catch((err) => this.log(`github: ${String(err)}`)), {
+        pullLoop(consumer, (m) => this.dispatch(m, repo).catch((err) => this.log(`github: ${String(err)}`)), {
           closing: () => this.closing,
           onError: (err) => this.log(`github: pull on ${repo.channel} failed: ${String(err)}`),
         }),
@@ -283,24 +326,52 @@ export class GithubBridge {
     ].join("\n");
   }
 
-  private async outbound(m: JsMsg, repo: GithubRepoConfig): Promise<void> {
+  /**
+   * One message of a bridged channel: what does not go to GitHub is acked at once;
+   * a comment is posted in the background, in order per issue, so a comment that
+   * retries (429/5xx) holds back its own issue only — never the pull loop.
+   */
+  private async dispatch(m: JsMsg, repo: GithubRepoConfig): Promise<void> {
+    const job = await this.outboundJob(m);
+    if (!job) return;
+    const key = `${repo.repo}#${job.issue}`;
+    const run = (this.chains.get(key) ?? Promise.resolve()).then(() => this.post(m, repo, job.env, job.issue));
+    const tracked: Promise<void> = run
+      .catch((err) => this.log(`github: ${String(err)}`))
+      .finally(() => {
+        this.inflight.delete(tracked);
+        if (this.chains.get(key) === tracked) this.chains.delete(key);
+      });
+    this.chains.set(key, tracked);
+    this.inflight.add(tracked);
+    if (this.inflight.size >= MAX_INFLIGHT_COMMENTS) await Promise.race(this.inflight);
+  }
+
+  /** The act and issue of a message to post, or undefined (acked) when it does not go to GitHub. */
+  private async outboundJob(m: JsMsg): Promise<{ env: Envelope; issue: number } | undefined> {
     const verdict = await this.verifier.verify(m.data, m.subject);
     if (!verdict.ok || verdict.env.sender === this.identity.name) {
       m.ack();
-      return;
+      return undefined;
     }
     const env = verdict.env;
     if (env.hop === 0) {
       // Never forward an act at hop 0: nothing may answer it, on GitHub either.
       this.counters.hopZeroSkipped++;
       m.ack();
-      return;
+      return undefined;
     }
     const issue = await this.issueOf(env);
     if (issue === undefined || (await this.kv.get(`out.${env.id}`))) {
       m.ack();
-      return;
+      return undefined;
     }
+    return { env, issue };
+  }
+
+  private async post(m: JsMsg, repo: GithubRepoConfig, env: Envelope, issue: number): Promise<void> {
+    // While GitHub is retried, the message stays ours (no redelivery, so no second comment).
+    const beat = setInterval(() => m.working(), 20_000);
     try {
       const posted = await this.github.comment(repo.repo, issue, this.commentText(env, m.seq));
       this.counters.comments++;
@@ -327,6 +398,8 @@ export class GithubBridge {
         },
         env.id,
       );
+    } finally {
+      clearInterval(beat);
     }
     m.ack();
   }
@@ -334,6 +407,7 @@ export class GithubBridge {
   async close(): Promise<void> {
     this.closing = true;
     await Promise.allSettled(this.loops);
+    await Promise.allSettled([...this.inflight]);
     this.registry.close();
   }
 

@@ -58,7 +58,8 @@ export class GitHubClient {
         return (await fn()).data;
       } catch (err) {
         const e = err as { status?: number; response?: { headers?: Record<string, string> } };
-        const status = typeof e.status === "number" ? e.status : 0;
+        // Octokit reports a network failure (refused, reset, DNS) as status 500 without a response: that is no answer.
+        const status = typeof e.status === "number" && e.response ? e.status : 0;
         const wait =
           status === 0
             ? backoffMs(attempt, this.retry.baseMs, this.retry.maxMs)

@@ -57,7 +57,47 @@ interface Payload {
 }
 
 /** Map a verified webhook (`X-GitHub-Event` + JSON) to a speech act. */
-export function mapWebhook(event: string | undefined, payload: Payload, botLogin: string | undefined): Inbound {
+/** A text field of a payload: absent → undefined, text → itself, anything else → AGORA_ERR_WEBHOOK_PAYLOAD. */
+function text(value: unknown, field: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === "string") return value;
+  throw new AgoraError("AGORA_ERR_WEBHOOK_PAYLOAD", `${field} is not text`);
+}
+
+/** The payload with every field the bridge reads checked to be what GitHub sends (text, or an integer issue number). */
+function checked(p: Payload): Payload {
+  if (typeof p !== "object" || p === null || Array.isArray(p))
+    throw new AgoraError("AGORA_ERR_WEBHOOK_PAYLOAD", "payload is not an object");
+  const obj = (v: unknown, field: string) => {
+    if (v !== undefined && v !== null && (typeof v !== "object" || Array.isArray(v)))
+      throw new AgoraError("AGORA_ERR_WEBHOOK_PAYLOAD", `${field} is not an object`);
+  };
+  obj(p.repository, "repository");
+  obj(p.issue, "issue");
+  obj(p.comment, "comment");
+  obj(p.sender, "sender");
+  obj(p.label, "label");
+  text(p.action, "action");
+  text(p.repository?.full_name, "repository.full_name");
+  if (p.issue?.number !== undefined && !Number.isSafeInteger(p.issue.number))
+    throw new AgoraError("AGORA_ERR_WEBHOOK_PAYLOAD", "issue.number is not an integer");
+  for (const [v, f] of [
+    [p.issue?.title, "issue.title"],
+    [p.issue?.body, "issue.body"],
+    [p.issue?.html_url, "issue.html_url"],
+    [p.issue?.user?.login, "issue.user.login"],
+    [p.comment?.body, "comment.body"],
+    [p.comment?.html_url, "comment.html_url"],
+    [p.comment?.user?.login, "comment.user.login"],
+    [p.label?.name, "label.name"],
+    [p.sender?.login, "sender.login"],
+  ] as const)
+    text(v, f);
+  return p;
+}
+
+export function mapWebhook(event: string | undefined, untrusted: Payload, botLogin: string | undefined): Inbound {
+  const payload = checked(untrusted);
   const repo = payload.repository?.full_name;
   const issue = payload.issue?.number;
   if (!repo || typeof issue !== "number")
