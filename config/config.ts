@@ -122,6 +122,12 @@ export interface AgoraConfig {
     maxMessageAgeMs: number;
     /** An agent's placement lease: a host that stops renewing it loses its agents after this long. */
     leaseTtlMs: number;
+    /** Retention of the AGORA stream: age and bytes; the oldest messages go first. */
+    streamMaxAgeMs: number;
+    streamMaxBytes: number;
+    /** Retention of the dead letters (AGORA_DLQ). */
+    dlqMaxAgeMs: number;
+    dlqMaxBytes: number;
   };
 }
 
@@ -287,6 +293,14 @@ export function parseConfig(
       `${source}: limits.maxMessageAge: at most ${MARKER_TTL_MS / 3_600_000 - 1}h (processed markers live ${MARKER_TTL_MS / 3_600_000} h)`,
     );
   }
+  const streamMaxAgeMs = parseDuration(l.streamMaxAge);
+  const floor = Math.max(parseDuration(l.dedupWindow), maxMessageAgeMs);
+  if (streamMaxAgeMs < floor) {
+    throw new AgoraError(
+      "AGORA_ERR_CONFIG",
+      `${source}: limits.streamMaxAge: at least limits.dedupWindow and limits.maxMessageAge (${floor / 3_600_000} h): a message must outlive its duplicate window and its age limit`,
+    );
+  }
   const hostName = env.AGORA_HOST_NAME || c.host.name;
   const config: AgoraConfig = {
     file: options.file,
@@ -339,6 +353,10 @@ export function parseConfig(
       ackWaitMs: parseDuration(l.ackWait),
       maxMessageAgeMs,
       leaseTtlMs,
+      streamMaxAgeMs,
+      streamMaxBytes: l.streamMaxBytes,
+      dlqMaxAgeMs: parseDuration(l.dlqMaxAge),
+      dlqMaxBytes: l.dlqMaxBytes,
     }),
   };
   return Object.freeze(config);

@@ -54,6 +54,13 @@ export const DEFAULTS = {
     maxMessageAge: "23h",
     /** Placement lease TTL: a host that stops renewing loses its agents after this long. */
     leaseTtl: "10s",
+    /** The AGORA stream keeps messages this long at most; older ones are discarded (the facts keep their record). */
+    streamMaxAge: "168h",
+    /** …and this many bytes at most: past it the oldest messages are discarded first. */
+    streamMaxBytes: 1024 * 1024 * 1024,
+    /** Dead letters (AGORA_DLQ) are kept this long and this large at most. */
+    dlqMaxAge: "720h",
+    dlqMaxBytes: 256 * 1024 * 1024,
   },
 } as const;
 

@@ -1,6 +1,7 @@
 // The stream and KV buckets agora relies on, created or updated idempotently.
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import {
+  DiscardPolicy,
   jetstream,
   jetstreamManager,
   RetentionPolicy,
@@ -48,6 +49,11 @@ export interface InfrastructureOptions {
   leaseTtlMs?: number;
   /** How long to wait for JetStream to become available (a cluster electing its leader). @default 30000 */
   waitMs?: number;
+  /** Retention of the AGORA stream and of the dead letters (0: unlimited). @default 0 */
+  maxAgeMs?: number;
+  maxBytes?: number;
+  dlqMaxAgeMs?: number;
+  dlqMaxBytes?: number;
 }
 
 /** The stream and buckets as `config` describes them (replicas, dedup window, lease TTL). */
@@ -56,6 +62,10 @@ export function openInfrastructure(nc: NatsConnection, config: AgoraConfig): Pro
     dedupWindowMs: config.limits.dedupWindowMs,
     replicas: config.nats.replicas,
     leaseTtlMs: config.limits.leaseTtlMs,
+    maxAgeMs: config.limits.streamMaxAgeMs,
+    maxBytes: config.limits.streamMaxBytes,
+    dlqMaxAgeMs: config.limits.dlqMaxAgeMs,
+    dlqMaxBytes: config.limits.dlqMaxBytes,
   });
 }
 
@@ -78,6 +88,29 @@ export async function ensureInfrastructure(
   }
 }
 
+/** Age and size limits of a stream: past either, the oldest messages are discarded. */
+function retention(maxAgeMs = 0, maxBytes = 0) {
+  return { max_age: nanos(maxAgeMs), max_bytes: maxBytes > 0 ? maxBytes : -1, discard: DiscardPolicy.Old };
+}
+
+type StreamSettings = Parameters<JetStreamManager["streams"]["add"]>[0] & { name: string };
+
+/** Create `config`'s stream, or bring an existing one's duplicate window and limits to it. */
+async function ensureStream(jsm: JetStreamManager, config: StreamSettings): Promise<void> {
+  const info = await jsm.streams.info(config.name).catch((err: unknown) => {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  });
+  if (!info) {
+    await jsm.streams.add(config);
+    return;
+  }
+  const c = info.config;
+  if (c.duplicate_window !== config.duplicate_window || c.max_age !== config.max_age || c.max_bytes !== config.max_bytes || c.discard !== config.discard) {
+    await jsm.streams.update(config.name, { ...c, duplicate_window: config.duplicate_window, max_age: config.max_age, max_bytes: config.max_bytes, discard: config.discard });
+  }
+}
+
 async function createInfrastructure(nc: NatsConnection, options: InfrastructureOptions): Promise<Infrastructure> {
   const jsm = await jetstreamManager(nc);
   const config = {
@@ -87,28 +120,18 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
     storage: StorageType.File,
     duplicate_window: nanos(options.dedupWindowMs),
     num_replicas: options.replicas ?? 1,
+    ...retention(options.maxAgeMs, options.maxBytes),
   };
-  const info = await jsm.streams.info(STREAM).catch((err: unknown) => {
-    if (isNotFound(err)) return undefined;
-    throw err;
+  await ensureStream(jsm, config);
+  await ensureStream(jsm, {
+    name: DLQ_STREAM,
+    subjects: [...DLQ_SUBJECTS],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    duplicate_window: nanos(options.dedupWindowMs),
+    num_replicas: options.replicas ?? 1,
+    ...retention(options.dlqMaxAgeMs, options.dlqMaxBytes),
   });
-  if (!info) await jsm.streams.add(config);
-  else if (info.config.duplicate_window !== config.duplicate_window) {
-    await jsm.streams.update(STREAM, { ...info.config, duplicate_window: config.duplicate_window });
-  }
-  const dlq = await jsm.streams.info(DLQ_STREAM).catch((err: unknown) => {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  });
-  if (!dlq) {
-    await jsm.streams.add({
-      name: DLQ_STREAM,
-      subjects: [...DLQ_SUBJECTS],
-      storage: StorageType.File,
-      duplicate_window: nanos(options.dedupWindowMs),
-      num_replicas: options.replicas ?? 1,
-    });
-  }
   const kvm = new Kvm(nc);
   const replicas = options.replicas ?? 1;
   const [keys, state, processed, control, agents, leases] = await Promise.all([
