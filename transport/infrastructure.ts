@@ -106,8 +106,19 @@ async function ensureStream(jsm: JetStreamManager, config: StreamSettings): Prom
     return;
   }
   const c = info.config;
-  if (c.duplicate_window !== config.duplicate_window || c.max_age !== config.max_age || c.max_bytes !== config.max_bytes || c.discard !== config.discard) {
-    await jsm.streams.update(config.name, { ...c, duplicate_window: config.duplicate_window, max_age: config.max_age, max_bytes: config.max_bytes, discard: config.discard });
+  if (
+    c.duplicate_window !== config.duplicate_window ||
+    c.max_age !== config.max_age ||
+    c.max_bytes !== config.max_bytes ||
+    c.discard !== config.discard
+  ) {
+    await jsm.streams.update(config.name, {
+      ...c,
+      duplicate_window: config.duplicate_window,
+      max_age: config.max_age,
+      max_bytes: config.max_bytes,
+      discard: config.discard,
+    });
   }
 }
 
