@@ -28,7 +28,8 @@ import { pullLoop } from "../transport/pull-loop.js";
 import { openSession } from "../transport/session.js";
 import type { Verifier } from "../trust/verifier.js";
 import { WorkerPool } from "./workers/worker-pool.js";
-import { consumerName, STREAM } from "../protocol/subjects.js";
+import { consumerName, LEASES_BUCKET, STREAM } from "../protocol/subjects.js";
+import { isName } from "../protocol/names.js";
 import { ensureDurableConsumer } from "../transport/consumer.js";
 import type { AgentStatusRecord, ReportedStatus } from "../protocol/records.js";
 import { ALL_AGENTS, HOST_VERBS, type ControlEnvelope } from "../protocol/control.js";
@@ -139,6 +140,11 @@ export class Host {
       start: (name) => this.inTurn(name, () => this.startAgent(config.agents.find((a) => a.name === name)!)),
       stop: (name, reason) => this.inTurn(name, () => this.stopAgent(name, reason)),
       log: (l) => this.log(l),
+      refused: (key, owner, reason) => {
+        this.log(`AGORA_ERR_BAD_RECORD: ${reason}`);
+        const agent = isName(owner) ? owner : config.host.name;
+        void this.report({ type: "record_refused", agent, bucket: LEASES_BUCKET, key, code: "AGORA_ERR_BAD_RECORD", reason });
+      },
     });
     await this.placement.start();
   }

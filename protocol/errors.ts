@@ -87,6 +87,10 @@ export const ERROR_CODES = {
     status: 409,
     message: "a host lost an agent's placement lease (not renewed in time, or taken over); the agent stopped there",
   },
+  AGORA_ERR_BAD_RECORD: {
+    status: 422,
+    message: "a record stored beside the stream (KV: WAL, lease, host record, status) is not well-formed; it was ignored",
+  },
   AGORA_ERR_RATE_LIMITED: {
     status: 429,
     message: "too many requests from one source (failed logins, webhooks) or too many queued queries; try again later",

@@ -47,6 +47,8 @@ export interface HostEventFields {
   };
   agent_started: { agent: string; digest: string; ms: number };
   agent_refused: { agent: string; code: ErrorCode; reason: string };
+  /** A record read from KV was not well-formed and was ignored (`agent`: its owner, or the host that read it). */
+  record_refused: { agent: string; bucket: string; key: string; code: ErrorCode; reason: string };
 }
 
 export type HostEventType = keyof HostEventFields;
@@ -67,7 +69,7 @@ export interface EventSpec {
   /** Counted in `agora_drops_total{control}` (by `dropped` when the event has it). */
   drop?: DropControl;
   /** The field that makes two events of one (type, agent, seq) distinct (their Nats-Msg-Id). */
-  distinctBy?: "target" | "control";
+  distinctBy?: "target" | "control" | "key";
 }
 
 /** Every event type and what follows from it. */
@@ -88,6 +90,7 @@ export const EVENTS = {
   dead_lettered: { fact: { type: "dead-lettered", status: "failed" } },
   agent_failed: { fact: { type: "agent-failed", status: "failed" } },
   agent_started: {},
+  record_refused: { fact: { type: "record-refused", status: "rejected" }, console: true, distinctBy: "key" },
 } as const satisfies Record<HostEventType, EventSpec>;
 
 type Table = typeof EVENTS;

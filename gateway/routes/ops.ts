@@ -1,17 +1,21 @@
 // Operations: liveness, readiness (NATS and the watch), Prometheus metrics.
 import type { FastifyInstance } from "fastify";
 import type { GatewayContext } from "./context.js";
+import { InfraCheck } from "../infra-check.js";
 
 export async function opsRoutes(app: FastifyInstance, { ctx }: { ctx: GatewayContext }): Promise<void> {
   const { nc, hub } = ctx;
+  const infra = new InfraCheck(ctx.infra.jsm);
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => {
-    const ready = !nc.isClosed() && hub.running && !hub.directoryError;
+    const missing = nc.isClosed() ? [] : await infra.missing();
+    const ready = !nc.isClosed() && hub.running && !hub.directoryError && missing.length === 0;
     return reply.code(ready ? 200 : 503).send({
       status: ready ? "ready" : "not ready",
       nats: nc.isClosed() ? "closed" : "connected",
       watch: hub.running,
       ...(hub.directoryError ? { agents: hub.directoryError.message } : {}),
+      ...(missing.length > 0 ? { missing } : {}),
     });
   });
   app.get("/metrics", async (_req, reply) => {

@@ -49,6 +49,8 @@ export interface PlacementOptions {
   /** Stop running `agent` here: handed over (`released`) or its lease is gone (`lost`). */
   stop(agent: string, reason: StopReason): Promise<void>;
   log(line: string): void;
+  /** A record in the bucket that no host wrote (not JSON, wrong shape): ignored, and reported. */
+  refused?(key: string, owner: string, reason: string): void;
 }
 
 interface Seen<T> {
@@ -193,7 +195,11 @@ export class Placement {
       return true;
     }
     const value: unknown = kind === "agent" ? parseLease(e.value) : parseHostRecord(e.value);
-    if (value === undefined) return false; // not a record a host wrote: ignored
+    if (value === undefined) {
+      // Not a record a host wrote: ignored (once per revision), and reported.
+      if (!current || current.revision < e.revision) this.o.refused?.(e.key, name, `${e.key} in ${LEASES_BUCKET} is not a ${kind === "agent" ? "lease" : "host record"}`);
+      return false;
+    }
     map.set(name, { value, revision: e.revision, created: e.created.getTime() });
     // A new host or a change of owner may call for a rebalance; a renewal does not.
     const before = current?.value as { host?: string; instance?: string; draining?: boolean } | undefined;

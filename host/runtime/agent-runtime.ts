@@ -11,7 +11,7 @@ import type { Envelope } from "../../protocol/envelope.js";
 import { AgoraError, type ErrorCode } from "../../protocol/errors.js";
 import type { HostEvent } from "../../protocol/events.js";
 import type { CommitRecord, ReportedStatus } from "../../protocol/records.js";
-import { dlqSubject } from "../../protocol/subjects.js";
+import { dlqSubject, PROCESSED_BUCKET } from "../../protocol/subjects.js";
 import { publishWithRetry } from "../../transport/publisher.js";
 import type { Verdict, Verifier } from "../../trust/verifier.js";
 import type { HostMetrics } from "../metrics.js";
@@ -173,7 +173,10 @@ export class AgentRuntime {
    * then reloaded, so it sees the state the commit wrote.
    */
   async recover(): Promise<void> {
-    const commit = await this.commits.interrupted((l) => this.ctx.log(l));
+    const commit = await this.commits.interrupted((key, reason) => {
+      this.ctx.log(`agent ${this.name}: AGORA_ERR_BAD_RECORD: ${reason}`);
+      void this.ctx.report({ type: "record_refused", agent: this.name, bucket: PROCESSED_BUCKET, key, code: "AGORA_ERR_BAD_RECORD", reason });
+    });
     if (!commit) return;
     this.ctx.log(`agent ${this.name}: finishing the commit of ${commit.id} interrupted by a crash`);
     await this.apply(commit);

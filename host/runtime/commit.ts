@@ -136,18 +136,20 @@ export class Commits {
     await this.store.processed.put(markerKey(this.agent, id), `dlq:${seq}`);
   }
 
-  /** The commit a crash interrupted, if any: in the WAL and not marked processed. */
-  async interrupted(log: (line: string) => void): Promise<CommitRecord | undefined> {
-    const entry = await this.store.processed.get(walKey(this.agent));
+  /** The commit a crash interrupted, if any: in the WAL and not marked processed. `refused` hears of a WAL that is not one. */
+  async interrupted(refused: (key: string, reason: string) => void): Promise<CommitRecord | undefined> {
+    const key = walKey(this.agent);
+    const entry = await this.store.processed.get(key);
     if (!entry || entry.operation !== "PUT") return undefined;
     const commit = parseCommit(entry.value);
     if (!commit) {
-      log(`agent ${this.agent}: ${walKey(this.agent)} in the processed bucket is not a commit record; ignored`);
+      refused(key, `${key} is not a commit record; ignored`);
       return undefined;
     }
     const done = await this.store.processed.get(markerKey(this.agent, commit.id));
     return done?.operation === "PUT" && done.string() !== INFLIGHT ? undefined : commit;
   }
+
 
   /** The envelope if `data` is exactly one this agent published (its own echo): no need to verify it again. */
   echoOf(data: Uint8Array): Envelope | undefined {

@@ -128,3 +128,13 @@ describe("gateway - hardening", () => {
     expect((await from("10.1.2.3", TOKENS.viewer)).statusCode).toBe(200);
   });
 });
+
+describe("gateway - readiness", () => {
+  it("gateway - /readyz fails, naming what is missing, once agora's stream is deleted", async () => {
+    const app = a.gateway!.app;
+    expect((await app.inject({ url: "/readyz" })).statusCode).toBe(200);
+    await a.infra.jsm.streams.delete("AGORA");
+    await until(async () => (await app.inject({ url: "/readyz" })).statusCode === 503, 10_000, "not ready");
+    expect((await app.inject({ url: "/readyz" })).json()).toMatchObject({ status: "not ready", missing: ["AGORA"] });
+  });
+});

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { readPlacement } from "../../host/placement/leases.js";
 import { hostKey, leaseKey, walKey } from "../../protocol/subjects.js";
-import { startAgora, TOKENS, until } from "../helpers/agora.js";
+import { readFacts, startAgora, TOKENS, until } from "../helpers/agora.js";
 import { agentWasm } from "../helpers/paths.js";
 
 describe("stored records", () => {
@@ -19,6 +19,7 @@ describe("stored records", () => {
     await a.infra.leases.put(leaseKey("nobody"), JSON.stringify({ host: "Not A Name" }));
     await a.infra.processed.put(walKey("responder"), "[1,2,3]");
 
+    await a.startRecorder();
     const host = await a.startHost();
     expect(host.placed()).toEqual(["responder"]);
     const placement = await readPlacement(a.infra.leases);
@@ -36,5 +37,13 @@ describe("stored records", () => {
     const responder = (res.json() as { name: string; status: string }[]).find((x) => x.name === "responder");
     expect(responder?.status).toBe("running"); // the last well-formed report stands
     expect((await g.app.inject({ url: "/readyz" })).statusCode).toBe(200);
+
+    // Each refusal is a coded, host-signed fact (once per record: the event id is stable).
+    await a.settleFacts();
+    const refused = readFacts(a.config.factsDir)
+      .filter((f) => f.type === "record-refused")
+      .map((f) => JSON.parse(String(f.fields.event)) as { key: string; code: string; bucket: string });
+    expect(refused.map((r) => r.key).sort()).toEqual([hostKey("junk"), leaseKey("nobody"), walKey("responder")].sort());
+    expect(refused.every((r) => r.code === "AGORA_ERR_BAD_RECORD")).toBe(true);
   });
 });
