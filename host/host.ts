@@ -143,7 +143,14 @@ export class Host {
       refused: (key, owner, reason) => {
         this.log(`AGORA_ERR_BAD_RECORD: ${reason}`);
         const agent = isName(owner) ? owner : config.host.name;
-        void this.report({ type: "record_refused", agent, bucket: LEASES_BUCKET, key, code: "AGORA_ERR_BAD_RECORD", reason });
+        void this.report({
+          type: "record_refused",
+          agent,
+          bucket: LEASES_BUCKET,
+          key,
+          code: "AGORA_ERR_BAD_RECORD",
+          reason,
+        });
       },
     });
     await this.placement.start();

@@ -89,7 +89,8 @@ export const ERROR_CODES = {
   },
   AGORA_ERR_BAD_RECORD: {
     status: 422,
-    message: "a record stored beside the stream (KV: WAL, lease, host record, status) is not well-formed; it was ignored",
+    message:
+      "a record stored beside the stream (KV: WAL, lease, host record, status) is not well-formed; it was ignored",
   },
   AGORA_ERR_RATE_LIMITED: {
     status: 429,

@@ -197,7 +197,12 @@ export class Placement {
     const value: unknown = kind === "agent" ? parseLease(e.value) : parseHostRecord(e.value);
     if (value === undefined) {
       // Not a record a host wrote: ignored (once per revision), and reported.
-      if (!current || current.revision < e.revision) this.o.refused?.(e.key, name, `${e.key} in ${LEASES_BUCKET} is not a ${kind === "agent" ? "lease" : "host record"}`);
+      if (!current || current.revision < e.revision)
+        this.o.refused?.(
+          e.key,
+          name,
+          `${e.key} in ${LEASES_BUCKET} is not a ${kind === "agent" ? "lease" : "host record"}`,
+        );
       return false;
     }
     map.set(name, { value, revision: e.revision, created: e.created.getTime() });

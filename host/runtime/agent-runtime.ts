@@ -175,7 +175,14 @@ export class AgentRuntime {
   async recover(): Promise<void> {
     const commit = await this.commits.interrupted((key, reason) => {
       this.ctx.log(`agent ${this.name}: AGORA_ERR_BAD_RECORD: ${reason}`);
-      void this.ctx.report({ type: "record_refused", agent: this.name, bucket: PROCESSED_BUCKET, key, code: "AGORA_ERR_BAD_RECORD", reason });
+      void this.ctx.report({
+        type: "record_refused",
+        agent: this.name,
+        bucket: PROCESSED_BUCKET,
+        key,
+        code: "AGORA_ERR_BAD_RECORD",
+        reason,
+      });
     });
     if (!commit) return;
     this.ctx.log(`agent ${this.name}: finishing the commit of ${commit.id} interrupted by a crash`);

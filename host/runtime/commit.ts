@@ -150,7 +150,6 @@ export class Commits {
     return done?.operation === "PUT" && done.string() !== INFLIGHT ? undefined : commit;
   }
 
-
   /** The envelope if `data` is exactly one this agent published (its own echo): no need to verify it again. */
   echoOf(data: Uint8Array): Envelope | undefined {
     if (this.published.size === 0) return undefined;
