@@ -35,7 +35,16 @@ export interface HostEventFields {
   agent_failed: { agent: string; code: ErrorCode; reason: string; restarts: number };
   killed: { agent: string; by: string; control: string };
   revived: { agent: string; by: string; control: string };
-  webhook_rejected: { agent: string; code: ErrorCode; reason: string; delivery?: string };
+  webhook_rejected: {
+    agent: string;
+    code: ErrorCode;
+    reason: string;
+    delivery?: string;
+    /** The address it came from. */
+    source?: string;
+    /** Refusals this one fact stands for (rate limited), when more than one. */
+    count?: number;
+  };
   github_failed: {
     agent: string;
     code: ErrorCode;

@@ -27,6 +27,9 @@ import { GitHubApiError, GitHubClient, type RetryOptions } from "./github-client
 import { BRIDGE_MARKER, deliveryId, mapWebhook, verifyWebhookSignature } from "./webhook.js";
 import { STREAM } from "../../protocol/subjects.js";
 
+/** Refusals per source and minute recorded one fact each; the rest are counted into one. */
+const MAX_REJECTIONS_RECORDED = 10;
+const REJECTION_WINDOW_MS = 60_000;
 /** Comments posted at once (across issues); beyond this the pull loop waits for one to finish. */
 const MAX_INFLIGHT_COMMENTS = 16;
 /** Acts that are decisions: they can set the repository's decision label. */
@@ -76,6 +79,8 @@ export class GithubBridge {
   private readonly byRepo: Map<string, GithubRepoConfig>;
   private closing = false;
   private loops: Promise<void>[] = [];
+  /** Refused webhooks per source in the current minute. */
+  private readonly rejections = new Map<string, { since: number; count: number; suppressed: number }>();
   /** Comments being posted, and the last one of each issue (the next one waits for it). */
   private readonly inflight = new Set<Promise<void>>();
   private readonly chains = new Map<string, Promise<void>>();
@@ -161,26 +166,89 @@ export class GithubBridge {
     ).catch((err) => this.log(`github: cannot record ${event.type}: ${String(err)}`));
   }
 
-  private async reject(status: number, code: ErrorCode, reason: string, delivery?: string): Promise<WebhookResult> {
+  /**
+   * Refuse a webhook. The first MAX_REJECTIONS_RECORDED refusals per source and
+   * minute are one fact each; past that the source gets 429 without one, and the
+   * window ends with a single fact that counts them — forged webhooks cannot grow
+   * the disk by a fact per request.
+   */
+  private async reject(
+    source: string,
+    status: number,
+    code: ErrorCode,
+    reason: string,
+    delivery?: string,
+  ): Promise<WebhookResult> {
     this.counters.rejected++;
+    const now = Date.now();
+    let w = this.rejections.get(source);
+    if (w && now - w.since >= REJECTION_WINDOW_MS) {
+      await this.flushRejections(source, w);
+      w = undefined;
+    }
+    if (!w) {
+      w = { since: now, count: 0, suppressed: 0 };
+      this.rejections.set(source, w);
+      if (this.rejections.size > 10_000) this.rejections.delete(this.rejections.keys().next().value!);
+    }
+    if (++w.count > MAX_REJECTIONS_RECORDED) {
+      w.suppressed++;
+      return {
+        status: 429,
+        body: {
+          code: "AGORA_ERR_RATE_LIMITED",
+          message: "too many refused webhooks from this address; try again in a minute",
+        },
+      };
+    }
     await this.record(
       {
         type: "webhook_rejected",
         agent: this.identity.name,
         code,
         reason,
+        source: source.slice(0, 64),
         ...(delivery ? { delivery: delivery.slice(0, 64) } : {}),
       },
-      `${delivery ?? ""}:${Date.now()}:${Math.random()}`,
+      `${delivery ?? ""}:${now}:${Math.random()}`,
     );
     return { status, body: { code, message: reason } };
   }
 
+  /** Whether `source` is over its refusals for this minute: then it is refused (and counted) before its body is read. */
+  limited(source: string): boolean {
+    const w = this.rejections.get(source);
+    if (w === undefined || Date.now() - w.since >= REJECTION_WINDOW_MS || w.count < MAX_REJECTIONS_RECORDED)
+      return false;
+    this.counters.rejected++;
+    w.count++;
+    w.suppressed++;
+    return true;
+  }
+
+  /** One fact for the refusals of a window that were not recorded one by one. */
+  private async flushRejections(source: string, w: { since: number; suppressed: number }): Promise<void> {
+    this.rejections.delete(source);
+    if (w.suppressed === 0) return;
+    await this.record(
+      {
+        type: "webhook_rejected",
+        agent: this.identity.name,
+        code: "AGORA_ERR_RATE_LIMITED",
+        reason: `${w.suppressed} more webhooks refused from ${source.slice(0, 64)} within a minute (rate limited)`,
+        source: source.slice(0, 64),
+        count: w.suppressed,
+      },
+      `rate:${source}:${w.since}`,
+    );
+  }
+
   // --- inbound -------------------------------------------------------------------
   /** A webhook without a well-formed X-Hub-Signature-256, refused before its body is read. */
-  refuseUnsigned(headers: Record<string, string | string[] | undefined>): Promise<WebhookResult> {
+  refuseUnsigned(headers: Record<string, string | string[] | undefined>, source = "unknown"): Promise<WebhookResult> {
     const d = headers["x-github-delivery"];
     return this.reject(
+      source,
       401,
       "AGORA_ERR_WEBHOOK_SIGNATURE",
       "X-Hub-Signature-256 missing or wrong",
@@ -189,9 +257,13 @@ export class GithubBridge {
   }
 
   /** Handle one webhook delivery: `raw` is the exact body GitHub signed. A malformed one is a coded 4xx, never a 500. */
-  async handleWebhook(raw: Buffer, headers: Record<string, string | string[] | undefined>): Promise<WebhookResult> {
+  async handleWebhook(
+    raw: Buffer,
+    headers: Record<string, string | string[] | undefined>,
+    source = "unknown",
+  ): Promise<WebhookResult> {
     try {
-      return await this.webhook(raw, headers);
+      return await this.webhook(raw, headers, source);
     } catch (err) {
       if (err instanceof AgoraError && err.code !== "AGORA_ERR_WEBHOOK_PAYLOAD") throw err; // NATS trouble: GitHub retries
       const reason =
@@ -199,18 +271,22 @@ export class GithubBridge {
           ? err.message
           : `payload does not have the shape of a GitHub event (${String((err as Error)?.message ?? err).slice(0, 200)})`;
       const d = headers["x-github-delivery"];
-      return this.reject(422, "AGORA_ERR_WEBHOOK_PAYLOAD", reason, Array.isArray(d) ? d[0] : d);
+      return this.reject(source, 422, "AGORA_ERR_WEBHOOK_PAYLOAD", reason, Array.isArray(d) ? d[0] : d);
     }
   }
 
-  private async webhook(raw: Buffer, headers: Record<string, string | string[] | undefined>): Promise<WebhookResult> {
+  private async webhook(
+    raw: Buffer,
+    headers: Record<string, string | string[] | undefined>,
+    source: string,
+  ): Promise<WebhookResult> {
     const h = (name: string) => {
       const v = headers[name];
       return Array.isArray(v) ? v[0] : v;
     };
     const delivery = h("x-github-delivery");
     if (!verifyWebhookSignature(raw, h("x-hub-signature-256"), this.secret)) {
-      return this.reject(401, "AGORA_ERR_WEBHOOK_SIGNATURE", "X-Hub-Signature-256 missing or wrong", delivery);
+      return this.reject(source, 401, "AGORA_ERR_WEBHOOK_SIGNATURE", "X-Hub-Signature-256 missing or wrong", delivery);
     }
     const event = h("x-github-event");
     if (event === "ping") return { status: 200, body: { pong: true } };
@@ -221,6 +297,7 @@ export class GithubBridge {
       id = deliveryId(delivery);
     } catch (err) {
       return this.reject(
+        source,
         400,
         "AGORA_ERR_WEBHOOK_PAYLOAD",
         err instanceof AgoraError ? err.message : "body is not JSON",
@@ -233,6 +310,7 @@ export class GithubBridge {
     const repo = this.byRepo.get(String(payload?.repository?.full_name ?? "").toLowerCase());
     if (!repo)
       return this.reject(
+        source,
         422,
         "AGORA_ERR_WEBHOOK_PAYLOAD",
         `repository ${String(payload?.repository?.full_name).slice(0, 100)} is not bridged`,
@@ -406,6 +484,7 @@ export class GithubBridge {
 
   async close(): Promise<void> {
     this.closing = true;
+    for (const [source, w] of [...this.rejections]) await this.flushRejections(source, w);
     await Promise.allSettled(this.loops);
     await Promise.allSettled([...this.inflight]);
     this.registry.close();

@@ -12,16 +12,23 @@ export async function githubWebhookRoutes(app: FastifyInstance, options: { bridg
     done(null, body),
   );
   app.addHook("onRequest", async (req, reply) => {
+    if (bridge.limited(req.ip)) {
+      await reply.code(429).send({
+        code: "AGORA_ERR_RATE_LIMITED",
+        message: "too many refused webhooks from this address; try again in a minute",
+      });
+      return reply;
+    }
     const sig = req.headers["x-hub-signature-256"];
     if (typeof sig !== "string" || !/^sha256=[0-9a-f]{64}$/.test(sig)) {
-      const result = await bridge.refuseUnsigned(req.headers);
+      const result = await bridge.refuseUnsigned(req.headers, req.ip);
       await reply.code(result.status).send(result.body);
       return reply;
     }
   });
   app.post("/github/webhook", async (req, reply) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const result = await bridge.handleWebhook(raw, req.headers);
+    const result = await bridge.handleWebhook(raw, req.headers, req.ip);
     return reply.code(result.status).send(result.body);
   });
 }

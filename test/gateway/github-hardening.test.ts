@@ -163,4 +163,28 @@ describe("github bridge - hardening", () => {
       gh.botComments().findIndex((c) => c.issue === 5),
     );
   });
+
+  it("github - forged webhooks are rate limited per source: ten facts a minute, then 429 and one fact that counts the rest", async () => {
+    const { a, gh, bridge } = await start();
+    const statuses: number[] = [];
+    for (let i = 0; i < 30; i++) statuses.push((await gh.send("issues", issue(100 + i), { secret: "wrong" })).status);
+    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
+    expect(statuses.slice(10)).toEqual(Array(20).fill(429));
+    // Past the limit even a correctly signed webhook from that address waits for the minute to pass.
+    expect((await gh.openIssue(7, "late", "signed")).status).toBe(429);
+    await bridge.close(); // ends the window: the summary fact is written
+    await a.settleFacts();
+    const rejected = readFacts(a.config.factsDir)
+      .filter((f) => f.type === "webhook-rejected")
+      .map((f) => JSON.parse(String(f.fields.event)) as { code: string; count?: number });
+    console.log(
+      `github: 30 forged webhooks + 1 signed from one address → ${rejected.length} facts (${rejected
+        .filter((r) => r.count)
+        .map((r) => `one counting ${r.count}`)
+        .join(", ")})`,
+    );
+    expect(rejected).toHaveLength(11);
+    expect(rejected.filter((r) => r.code === "AGORA_ERR_WEBHOOK_SIGNATURE")).toHaveLength(10);
+    expect(rejected.at(-1)).toMatchObject({ code: "AGORA_ERR_RATE_LIMITED", count: 21 }); // 20 forged + the signed one
+  });
 });
