@@ -3,15 +3,15 @@
 // kill switch runs on. Queries queue in order; beyond a bound they are refused
 // (429) instead of piling up.
 import type { Worker } from "node:worker_threads";
-import type { Fact } from "../facts/fact.js";
 import { startModuleWorker } from "../host/workers/start-worker.js";
 import { AgoraError, fromWireError, type WireError } from "../protocol/errors.js";
 
 export type FactsRequest =
   | { id: number; kind: "recent"; dir: string; channel?: string; limit: number }
   | { id: number; kind: "find"; dir: string; factId: string };
+/** A result as JSON text (undefined: no such fact), serialized in the worker. */
 export type FactsResponse =
-  { id: number; ok: true; result: Fact[] | Fact | undefined } | { id: number; ok: false; error: WireError };
+  { id: number; ok: true; json: string | undefined } | { id: number; ok: false; error: WireError };
 
 /** Queries waiting or running at once; more are refused with AGORA_ERR_RATE_LIMITED. @default 8 */
 export const DEFAULT_MAX_PENDING_QUERIES = 8;
@@ -30,14 +30,14 @@ export class FactsQueries {
     private readonly maxPending = DEFAULT_MAX_PENDING_QUERIES,
   ) {}
 
-  /** The last `limit` facts (of one channel), oldest first. */
-  async recent(options: { channel?: string; limit: number }): Promise<Fact[]> {
-    return (await this.ask({ kind: "recent", dir: this.dir, ...options })) as Fact[];
+  /** The last `limit` facts (of one channel), oldest first, as a JSON array's text. */
+  async recent(options: { channel?: string; limit: number }): Promise<string> {
+    return (await this.ask({ kind: "recent", dir: this.dir, ...options })) ?? "[]";
   }
 
-  /** The fact with this id, or undefined. */
-  async find(factId: string): Promise<Fact | undefined> {
-    return (await this.ask({ kind: "find", dir: this.dir, factId })) as Fact | undefined;
+  /** The fact with this id as JSON text, or undefined. */
+  find(factId: string): Promise<string | undefined> {
+    return this.ask({ kind: "find", dir: this.dir, factId });
   }
 
   private start(): Worker {
@@ -59,7 +59,7 @@ export class FactsQueries {
     return w;
   }
 
-  private async ask(req: Query): Promise<Fact[] | Fact | undefined> {
+  private async ask(req: Query): Promise<string | undefined> {
     if (this.pending.size >= this.maxPending) {
       throw new AgoraError(
         "AGORA_ERR_RATE_LIMITED",
@@ -73,7 +73,7 @@ export class FactsQueries {
       this.worker!.postMessage({ ...req, id } as FactsRequest);
     });
     if (!res.ok) throw fromWireError(res.error);
-    return res.result;
+    return res.json;
   }
 
   async close(): Promise<void> {

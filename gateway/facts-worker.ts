@@ -11,7 +11,8 @@ parentPort!.on("message", (req: FactsRequest) => {
       req.kind === "recent"
         ? recentFacts(req.dir, { channel: req.channel, limit: req.limit })
         : findFact(req.dir, req.factId);
-    res = { id: req.id, ok: true, result };
+    // Serialized here too: the event loop only passes the text on.
+    res = { id: req.id, ok: true, json: result === undefined ? undefined : JSON.stringify(result) };
   } catch (err) {
     res = {
       id: req.id,

@@ -14,11 +14,13 @@ export async function restRoutes(app: FastifyInstance, { ctx }: { ctx: GatewayCo
       writers: [...config.agents, ...config.external].filter((a) => a.write.includes(name)).map((a) => a.name),
     })),
   );
-  app.get<{ Querystring: { channel?: string; limit?: string } }>("/api/facts", viewer, async (req) => {
+  app.get<{ Querystring: { channel?: string; limit?: string } }>("/api/facts", viewer, async (req, reply) => {
     const limit = Math.min(Math.max(Number(req.query.limit ?? 50) || 50, 1), 500);
     if (req.query.channel !== undefined && !isName(req.query.channel))
       throw new AgoraError("AGORA_ERR_BAD_NAME", "channel is not a valid name");
-    return facts.recent({ channel: req.query.channel, limit });
+    return reply
+      .type("application/json; charset=utf-8")
+      .send(await facts.recent({ channel: req.query.channel, limit }));
   });
 
   app.get<{ Params: { id: string } }>("/api/facts/:id", viewer, async (req, reply) => {
@@ -26,6 +28,6 @@ export async function restRoutes(app: FastifyInstance, { ctx }: { ctx: GatewayCo
       throw new AgoraError("AGORA_ERR_USAGE", "a fact id looks like FACT-000000123");
     const fact = await facts.find(req.params.id);
     if (!fact) return reply.code(404).send({ code: "AGORA_ERR_USAGE", message: `no fact ${req.params.id}` });
-    return fact;
+    return reply.type("application/json; charset=utf-8").send(fact);
   });
 }
