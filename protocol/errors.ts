@@ -71,7 +71,7 @@ export const ERROR_CODES = {
   },
   AGORA_ERR_WEBHOOK_PAYLOAD: {
     status: 422,
-    message: "a GitHub webhook is not JSON, or names a repository that is not bridged",
+    message: "a GitHub webhook is not JSON, or does not have the shape of a GitHub event",
   },
   AGORA_ERR_GITHUB_API: {
     status: 502,

@@ -308,14 +308,18 @@ export class GithubBridge {
       throw new AgoraError("AGORA_ERR_WEBHOOK_PAYLOAD", `body is nested deeper than ${MAX_BODY_DEPTH} levels`);
     }
     const repo = this.byRepo.get(String(payload?.repository?.full_name ?? "").toLowerCase());
-    if (!repo)
-      return this.reject(
-        source,
-        422,
-        "AGORA_ERR_WEBHOOK_PAYLOAD",
-        `repository ${String(payload?.repository?.full_name).slice(0, 100)} is not bridged`,
-        delivery,
-      );
+    if (!repo) {
+      // Correctly signed, just not ours (another repository; an organization, installation or team event):
+      // GitHub shows anything but 2xx as a failed delivery. Counted, not recorded.
+      this.counters.ignored++;
+      const name = payload?.repository?.full_name;
+      return {
+        status: 202,
+        body: {
+          ignored: name ? `repository ${String(name).slice(0, 100)} is not bridged` : "no repository in the event",
+        },
+      };
+    }
     const inbound = mapWebhook(event, payload, this.botLogin);
     if (inbound.kind === "ignored") {
       this.counters.ignored++;

@@ -187,4 +187,23 @@ describe("github bridge - hardening", () => {
     expect(rejected.filter((r) => r.code === "AGORA_ERR_WEBHOOK_SIGNATURE")).toHaveLength(10);
     expect(rejected.at(-1)).toMatchObject({ code: "AGORA_ERR_RATE_LIMITED", count: 21 }); // 20 forged + the signed one
   });
+
+  it("github - signed events of other repositories or of none (organization, installation) are answered 2xx and ignored", async () => {
+    const { a, gh, bridge } = await start();
+    const cases: [string, unknown][] = [
+      ["issues", { ...issue(8), repository: { full_name: "someone/else" } }],
+      ["organization", { action: "member_added", organization: { login: "acme" }, membership: {} }],
+      ["installation", { action: "created", installation: { id: 1 } }],
+      ["team", { action: "created", team: { name: "t" }, organization: { login: "acme" } }],
+    ];
+    for (const [event, payload] of cases) {
+      const res = await gh.send(event, payload);
+      expect(res.status, event).toBe(202);
+      expect(res.body.ignored, event).toBeTypeOf("string");
+    }
+    expect(bridge.counters.ignored).toBe(4);
+    expect(bridge.counters.rejected).toBe(0);
+    await a.settleFacts();
+    expect(readFacts(a.config.factsDir)).toHaveLength(0);
+  });
 });

@@ -211,14 +211,15 @@ describe("github bridge", () => {
       issue: { number: 4 },
       repository: { full_name: "evil/repo" },
     });
-    expect(other.status).toBe(422);
-    expect(bridge.counters.rejected).toBe(3);
+    // Signed but for a repository this bridge does not serve: 2xx "ignored" (issue 13), counted, no fact.
+    expect(other.status).toBe(202);
+    expect(other.body.ignored).toMatch(/evil\/repo is not bridged/);
+    expect(bridge.counters.rejected).toBe(2);
     await a.settleFacts();
     const rejected = readFacts(a.config.factsDir).filter((f) => f.type === "webhook-rejected");
     expect(rejected.map((f) => JSON.parse(String(f.fields.event)).code)).toEqual([
       "AGORA_ERR_WEBHOOK_SIGNATURE",
       "AGORA_ERR_WEBHOOK_SIGNATURE",
-      "AGORA_ERR_WEBHOOK_PAYLOAD",
     ]);
     expect(readFacts(a.config.factsDir).filter((f) => f.type === "speech-act")).toHaveLength(1);
   });
