@@ -12,6 +12,8 @@ import type { Identity } from "../trust/key-store.js";
 import type { Verifier } from "../trust/verifier.js";
 import { presentedToken, roleOf, type Role, type Tokens } from "./auth.js";
 import { hostName, LoginThrottle, SECURITY_HEADERS } from "./guard.js";
+import { eventMsgId } from "../protocol/ids.js";
+import { publishEvent } from "../transport/publisher.js";
 import type { GithubBridge } from "./github/bridge.js";
 import { githubWebhookRoutes } from "./github/routes.js";
 import { consoleRoutes } from "./routes/console.js";
@@ -50,7 +52,30 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
   const { allowedHosts } = options.config.gateway;
-  const throttle = new LoginThrottle(options.config.gateway.maxFailedLogins);
+  const { identity } = options;
+  // One signed fact per address and minute of failed sign-ins, not one per attempt.
+  const throttle = new LoginThrottle(options.config.gateway.maxFailedLogins, 60_000, (w) => {
+    const window = `${w.address}@${w.since}`;
+    void publishEvent(
+      options.infra.js,
+      { name: identity.name, key: identity.privateKey },
+      {
+        type: "signin_refused",
+        agent: identity.name,
+        code: "AGORA_ERR_UNAUTHORIZED",
+        source: w.address.slice(0, 64),
+        count: w.count,
+        window,
+      },
+      eventMsgId("signin_refused", identity.name, 0, window),
+    ).catch(() => {});
+  });
+  const sweep = setInterval(() => throttle.sweep(), 15_000);
+  sweep.unref();
+  app.addHook("onClose", async () => {
+    clearInterval(sweep);
+    throttle.sweep(Infinity);
+  });
   // Every answer carries the security headers; only our own Host names are answered (DNS rebinding),
   // except health checks and the webhook, which no browser credential protects.
   app.addHook("onSend", async (_req, reply) => {

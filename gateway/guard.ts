@@ -34,35 +34,65 @@ export function originAllowed(origin: string, allowed: readonly string[]): boole
   }
 }
 
-/** Failed sign-ins per address in a fixed window; past the limit the address is refused until the window ends. */
+/** A window of failed sign-ins from one address, when it ends. */
+export interface SignInFailures {
+  address: string;
+  /** Failed sign-ins, and refusals while blocked, in the window. */
+  count: number;
+  /** Epoch ms the window began. */
+  since: number;
+}
+
+/**
+ * Failed sign-ins per address in a fixed window; past the limit the address is
+ * refused until the window ends. Each window that saw failures is handed to
+ * `ended` once (for one fact per address and minute, not one per attempt).
+ */
 export class LoginThrottle {
   private readonly failures = new Map<string, { count: number; since: number }>();
 
   constructor(
     private readonly max: number,
     private readonly windowMs = 60_000,
-    /** Addresses remembered at most (the oldest are forgotten first). */
+    private readonly ended: (w: SignInFailures) => void = () => {},
+    /** Addresses remembered at most (the oldest are ended first). */
     private readonly capacity = 10_000,
   ) {}
 
-  /** Whether `address` is refused now. */
+  /** Whether `address` is refused now (a refusal counts as a failure of the window). */
   blocked(address: string, now = Date.now()): boolean {
     const f = this.failures.get(address);
     if (!f) return false;
     if (now - f.since >= this.windowMs) {
-      this.failures.delete(address);
+      this.end(address);
       return false;
     }
-    return f.count >= this.max;
+    if (f.count < this.max) return false;
+    f.count++;
+    return true;
   }
 
   /** Count a failed sign-in from `address`. */
   failed(address: string, now = Date.now()): void {
     const f = this.failures.get(address);
-    if (!f || now - f.since >= this.windowMs) {
-      this.failures.delete(address);
-      this.failures.set(address, { count: 1, since: now });
-      if (this.failures.size > this.capacity) this.failures.delete(this.failures.keys().next().value!);
-    } else f.count++;
+    if (f && now - f.since < this.windowMs) {
+      f.count++;
+      return;
+    }
+    if (f) this.end(address);
+    this.failures.set(address, { count: 1, since: now });
+    if (this.failures.size > this.capacity) this.end(this.failures.keys().next().value!);
+  }
+
+  /** End every window older than the window length (all of them with `now = Infinity`). */
+  sweep(now = Date.now()): void {
+    for (const [address, f] of [...this.failures]) if (now - f.since >= this.windowMs) this.end(address);
+  }
+
+  private end(address: string): void {
+    const f = this.failures.get(address);
+    if (!f) return;
+    this.failures.delete(address);
+    this.ended({ address, count: f.count, since: f.since });
   }
 }

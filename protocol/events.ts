@@ -58,6 +58,8 @@ export interface HostEventFields {
   agent_refused: { agent: string; code: ErrorCode; reason: string };
   /** A record read from KV was not well-formed and was ignored (`agent`: its owner, or the host that read it). */
   record_refused: { agent: string; bucket: string; key: string; code: ErrorCode; reason: string };
+  /** Failed sign-ins at the gateway from one address in one window (`agent`: the gateway identity). */
+  signin_refused: { agent: string; code: ErrorCode; source: string; count: number; window: string };
 }
 
 export type HostEventType = keyof HostEventFields;
@@ -78,7 +80,7 @@ export interface EventSpec {
   /** Counted in `agora_drops_total{control}` (by `dropped` when the event has it). */
   drop?: DropControl;
   /** The field that makes two events of one (type, agent, seq) distinct (their Nats-Msg-Id). */
-  distinctBy?: "target" | "control" | "key";
+  distinctBy?: "target" | "control" | "key" | "window";
 }
 
 /** Every event type and what follows from it. */
@@ -100,6 +102,7 @@ export const EVENTS = {
   agent_failed: { fact: { type: "agent-failed", status: "failed" } },
   agent_started: {},
   record_refused: { fact: { type: "record-refused", status: "rejected" }, console: true, distinctBy: "key" },
+  signin_refused: { fact: { type: "signin-refused", status: "rejected" }, distinctBy: "window" },
 } as const satisfies Record<HostEventType, EventSpec>;
 
 type Table = typeof EVENTS;

@@ -57,7 +57,14 @@ export function authorizationUsers(config: AgoraConfig): User[] {
   users.push({
     name: config.gateway.identity,
     role: "gateway (console, inject, the only one allowed to kill, revive and drain)",
-    publish: [controlSubject(">"), kvSubject(CONTROL_BUCKET), kvSubject(KEYS_BUCKET), ALL_CHANNELS, ...JS_CLIENT],
+    publish: [
+      controlSubject(">"),
+      kvSubject(CONTROL_BUCKET),
+      kvSubject(KEYS_BUCKET),
+      ALL_CHANNELS,
+      eventSubject("signin_refused"),
+      ...JS_CLIENT,
+    ],
     subscribe: [">"],
   });
   if (config.github) {

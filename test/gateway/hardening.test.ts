@@ -4,7 +4,7 @@
 import { connect as tcpConnect, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { startAgora, TOKENS, until, type TestAgora } from "../helpers/agora.js";
+import { readFacts, startAgora, TOKENS, until, type TestAgora } from "../helpers/agora.js";
 import { agentWasm } from "../helpers/paths.js";
 
 let a: TestAgora;
@@ -136,5 +136,33 @@ describe("gateway - readiness", () => {
     await a.infra.jsm.streams.delete("AGORA");
     await until(async () => (await app.inject({ url: "/readyz" })).statusCode === 503, 10_000, "not ready");
     expect((await app.inject({ url: "/readyz" })).json()).toMatchObject({ status: "not ready", missing: ["AGORA"] });
+  });
+});
+
+describe("gateway - failed sign-ins on the record", () => {
+  it("gateway - failed sign-ins become one signed fact per address and minute, counting them", async () => {
+    await using b = await startAgora({ channels: ["build-coord"], gateway: { maxFailedLogins: 3 } });
+    await b.startRecorder();
+    const app = (await b.startGateway()).app;
+    for (let i = 0; i < 8; i++)
+      await app.inject({
+        url: "/api/agents",
+        remoteAddress: "10.7.7.7",
+        headers: { authorization: `Bearer guess-${i}-0123456789` },
+      });
+    await app.inject({
+      url: "/api/agents",
+      remoteAddress: "10.8.8.8",
+      headers: { authorization: "Bearer guess-x-0123456789" },
+    });
+    await app.close(); // ends the open windows
+    await b.settleFacts();
+    const refused = readFacts(b.config.factsDir)
+      .filter((f) => f.type === "signin-refused")
+      .map((f) => JSON.parse(String(f.fields.event)) as { source: string; count: number; code: string });
+    expect(refused.sort((x, y) => x.source.localeCompare(y.source))).toMatchObject([
+      { source: "10.7.7.7", count: 8, code: "AGORA_ERR_UNAUTHORIZED" },
+      { source: "10.8.8.8", count: 1 },
+    ]);
   });
 });
