@@ -162,16 +162,7 @@ interface RawConfig {
   nats: { url?: string; host: string; port: number; auth: "none" | "nkey"; replicas: number };
   host: { name: string; workers: number };
   hosts?: string[];
-  gateway: {
-    host: string;
-    port: number;
-    identity: string;
-    viewerToken?: string;
-    operatorToken?: string;
-    allowedHosts?: string[];
-    maxConnections: number;
-    maxFailedLogins: number;
-  };
+  gateway: Omit<AgoraConfig["gateway"], "allowedHosts"> & { allowedHosts?: string[] };
   github?: Mutable<typeof DEFAULTS.github> & {
     botLogin?: string;
     consoleUrl?: string;

@@ -124,25 +124,18 @@ async function ensureStream(jsm: JetStreamManager, config: StreamSettings): Prom
 
 async function createInfrastructure(nc: NatsConnection, options: InfrastructureOptions): Promise<Infrastructure> {
   const jsm = await jetstreamManager(nc);
-  const config = {
-    name: STREAM,
-    subjects: [...STREAM_SUBJECTS],
+  // The channels and decisions, and the dead letters: file-backed, deduplicated, bounded.
+  const stream = (name: string, subjects: readonly string[], maxAgeMs?: number, maxBytes?: number): StreamSettings => ({
+    name,
+    subjects: [...subjects],
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     duplicate_window: nanos(options.dedupWindowMs),
     num_replicas: options.replicas ?? 1,
-    ...retention(options.maxAgeMs, options.maxBytes),
-  };
-  await ensureStream(jsm, config);
-  await ensureStream(jsm, {
-    name: DLQ_STREAM,
-    subjects: [...DLQ_SUBJECTS],
-    retention: RetentionPolicy.Limits,
-    storage: StorageType.File,
-    duplicate_window: nanos(options.dedupWindowMs),
-    num_replicas: options.replicas ?? 1,
-    ...retention(options.dlqMaxAgeMs, options.dlqMaxBytes),
+    ...retention(maxAgeMs, maxBytes),
   });
+  await ensureStream(jsm, stream(STREAM, STREAM_SUBJECTS, options.maxAgeMs, options.maxBytes));
+  await ensureStream(jsm, stream(DLQ_STREAM, DLQ_SUBJECTS, options.dlqMaxAgeMs, options.dlqMaxBytes));
   const kvm = new Kvm(nc);
   const replicas = options.replicas ?? 1;
   const [keys, state, processed, control, agents, leases] = await Promise.all([
