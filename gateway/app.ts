@@ -63,7 +63,7 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
         type: "signin_refused",
         agent: identity.name,
         code: "AGORA_ERR_UNAUTHORIZED",
-        source: w.address.slice(0, 64),
+        source: String(w.address).slice(0, 64),
         count: w.count,
         window,
       },
@@ -97,7 +97,8 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
   });
 
   const require = (role: Role) => async (req: FastifyRequest, reply: FastifyReply) => {
-    if (throttle.blocked(req.ip)) {
+    const address = req.ip ?? "unknown"; // an injected request has no socket
+    if (throttle.blocked(address)) {
       await reply.code(429).send({
         code: "AGORA_ERR_RATE_LIMITED",
         message: "too many failed sign-ins from this address; try again in a minute",
@@ -107,7 +108,7 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
     // A token in the URL only for the watch (a browser's WebSocket cannot set headers); never for a change.
     const got = roleOf(presentedToken(req.headers, req.method === "GET" ? req.query : undefined), tokens);
     if (!got) {
-      throttle.failed(req.ip);
+      throttle.failed(address);
       await reply.code(401).header("www-authenticate", "Bearer").send({
         code: "AGORA_ERR_UNAUTHORIZED",
         message: "missing or unknown token: send Authorization: Bearer <token>",
