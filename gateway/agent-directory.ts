@@ -4,7 +4,9 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { AgoraConfig } from "../config/config.js";
 import { ALL_AGENTS } from "../protocol/control.js";
-import { parseAgentStatus, statusView, type AgentStatusRecord } from "../protocol/records.js";
+import { DEFAULT_LEASE_TTL_MS } from "../config/defaults.js";
+import { leaseTtl } from "../host/placement/leases.js";
+import { parseAgentStatus, parseHostRecord, statusView, type AgentStatusRecord } from "../protocol/records.js";
 import { ControlFollower } from "../transport/control-plane.js";
 import type { Infrastructure } from "../transport/infrastructure.js";
 import { followBucket, type BucketFollower } from "../transport/kv-follow.js";
@@ -13,6 +15,10 @@ import type { AgentView } from "./frames.js";
 
 export class AgentDirectory {
   private readonly status = new Map<string, AgentStatusRecord>();
+  /** Live hosts (their records in agora-leases) and when each last wrote it (server time, ms). */
+  private readonly hostSeen = new Map<string, number>();
+  private leaseTtlMs = DEFAULT_LEASE_TTL_MS;
+  private hosts?: BucketFollower;
   private readonly controls: ControlFollower;
   private statuses?: BucketFollower;
   /** Called with each agent whose view changed (after start). */
@@ -38,6 +44,18 @@ export class AgentDirectory {
       if (view) this.onChange?.(view);
     });
     await this.statuses.ready;
+    this.leaseTtlMs = await leaseTtl(this.infra.leases);
+    this.hosts = await followBucket(
+      this.infra.leases,
+      (e) => {
+        if (!e.key.startsWith("host.")) return;
+        const record = e.operation === "PUT" ? parseHostRecord(e.value) : undefined;
+        if (record) this.hostSeen.set(record.host, e.created.getTime());
+        else this.hostSeen.delete(e.key.slice("host.".length));
+      },
+      { expiring: true },
+    );
+    await this.hosts.ready;
     await this.controls.start();
   }
 
@@ -63,13 +81,23 @@ export class AgentDirectory {
     return [...hosted, ...external];
   }
 
+  /** The hosts that renewed their record within the lease TTL: those a control should reach. */
+  liveHosts(now = Date.now()): string[] {
+    return [...this.hostSeen].filter(([, at]) => now - at < this.leaseTtlMs).map(([h]) => h);
+  }
+
   /** Resolves when either follower ends: undefined after close(), else why. */
   closed(): Promise<void | Error> {
-    return Promise.race([this.statuses?.closed() ?? Promise.resolve(), this.controls.closed()]);
+    return Promise.race([
+      this.statuses?.closed() ?? Promise.resolve(),
+      this.hosts?.closed() ?? Promise.resolve(),
+      this.controls.closed(),
+    ]);
   }
 
   close(): void {
     this.statuses?.stop();
+    this.hosts?.stop();
     this.controls.close();
   }
 }

@@ -272,12 +272,18 @@ export class Host {
       this.placement?.wake();
       return;
     }
+    // Every addressed agent is switched before the first await: the host acknowledges the control
+    // as soon as this returns to the event loop, and the gateway's kill returns on that acknowledgement.
+    const changed: [string, boolean][] = [];
     for (const [name, runtime] of this.runtimes) {
       if (c.agent !== ALL_AGENTS && c.agent !== name) continue;
       const killed = this.control!.killed(name);
       // A revive also brings back an agent marked failed.
       if (killed === runtime.killed && (killed || !runtime.failed)) continue;
       runtime.setKilled(killed);
+      changed.push([name, killed]);
+    }
+    for (const [name, killed] of changed) {
       this.log(`agent ${name} ${killed ? "killed" : "revived"} by ${c.by}`);
       await this.report({ type: killed ? "killed" : "revived", agent: name, by: c.by, control: c.id });
     }

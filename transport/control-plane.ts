@@ -14,7 +14,12 @@ export async function issueControl(
   nc: NatsConnection,
   kv: KV,
   control: ControlEnvelope,
-  options: { waitMs?: number } = {},
+  options: {
+    /** The longest wait for acknowledgements. @default 300 */
+    waitMs?: number;
+    /** The hosts known to be live: once each has acknowledged, the wait ends (else 30 ms after the last answer). */
+    expect?: readonly string[];
+  } = {},
 ): Promise<{ hosts: string[] }> {
   const data = JSON.stringify(control);
   await kv.put(controlKeyOf(control), data);
@@ -25,7 +30,12 @@ export async function issueControl(
       stall: 30,
       maxWait: options.waitMs ?? 300,
     });
-    for await (const r of replies) hosts.push(r.string());
+    const waiting = new Set(options.expect ?? []);
+    for await (const r of replies) {
+      hosts.push(r.string());
+      waiting.delete(r.string());
+      if (options.expect && options.expect.length > 0 && waiting.size === 0) break; // every live host has it
+    }
   } catch {
     /* no host listening: the KV record still applies when they start */
   }

@@ -21,7 +21,7 @@ export async function controlRoutes(app: FastifyInstance, { ctx }: { ctx: Gatewa
     }
     const started = performance.now();
     const c = makeControl(verb, target as string, { name: identity.name, key: identity.privateKey });
-    const { hosts } = await issueControl(nc, infra.control, c);
+    const { hosts } = await issueControl(nc, infra.control, c, { expect: ctx.hub.directory.liveHosts() });
     return {
       [forHost ? "host" : "agent"]: target,
       verb,
