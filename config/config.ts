@@ -1,4 +1,5 @@
 // agora.yaml: load, validate against CONFIG_SCHEMA, apply env overrides, freeze.
+import { WAL_KEY_PREFIX } from "../protocol/subjects.js";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
@@ -131,6 +132,9 @@ export interface AgoraConfig {
   };
 }
 
+/** A hosted agent may not be named this: `wal.<agent>` keys its write-ahead log beside `<agent>.<id>` markers. */
+export const RESERVED_AGENT_NAME = WAL_KEY_PREFIX;
+
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, useDefaults: true });
 const validate = ajv.compile(CONFIG_SCHEMA);
 
@@ -213,6 +217,13 @@ export function parseConfig(
     }
   };
   const agents = Object.entries(c.agents ?? {}).map(([name, a]) => {
+    // Processed markers `<agent>.<id>` share a bucket with the write-ahead logs `wal.<agent>`.
+    if (name === RESERVED_AGENT_NAME) {
+      throw new AgoraError(
+        "AGORA_ERR_CONFIG",
+        `${source}: agents.${name}: the name ${name} is reserved (write-ahead logs are kept under it)`,
+      );
+    }
     checkGrants(`agents.${name}`, a);
     return Object.freeze({
       name,

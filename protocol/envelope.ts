@@ -110,6 +110,26 @@ export function jsonDepth(value: unknown, limit = MAX_BODY_DEPTH): number {
   return max;
 }
 
+/** A lone surrogate: a UTF-16 half with no partner, which I-JSON (RFC 7493) forbids. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** True when no string (key or value) in `value` holds a lone surrogate (RFC 7493 I-JSON), checked without recursion. */
+export function isIJson(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === "string") {
+      if (LONE_SURROGATE.test(v)) return false;
+    } else if (v !== null && typeof v === "object") {
+      for (const [k, c] of Object.entries(v as object)) {
+        if (LONE_SURROGATE.test(k)) return false;
+        stack.push(c);
+      }
+    }
+  }
+  return true;
+}
+
 /** Validate an already-parsed value as an envelope. */
 export function validateEnvelope(value: unknown): Envelope {
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad("envelope is not a JSON object");
@@ -123,6 +143,7 @@ export function validateEnvelope(value: unknown): Envelope {
   if (!isAct(e.act)) throw bad("act is not one of the 22 performatives");
   if (!("body" in e) || e.body === undefined) throw bad("body is missing");
   if (jsonDepth(e.body) > MAX_BODY_DEPTH) throw bad(`body is nested deeper than ${MAX_BODY_DEPTH} levels`);
+  if (!isIJson(e.body)) throw bad("body is not I-JSON: it holds a lone surrogate (RFC 7493)");
   if (typeof e.hop !== "number" || !Number.isInteger(e.hop) || e.hop < 0 || e.hop > MAX_HOP) {
     throw bad(`hop must be an integer 0-${MAX_HOP}`);
   }

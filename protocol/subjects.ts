@@ -74,9 +74,12 @@ export function markerKey(agent: string, id: string): string {
   return `${agent}.${id}`;
 }
 
+/** The first token of write-ahead-log keys; no hosted agent may take it as its name (its markers would collide). */
+export const WAL_KEY_PREFIX = "wal";
+
 /** KV key of an agent's one-entry write-ahead log. */
 export function walKey(agent: string): string {
-  return `wal.${agent}`;
+  return `${WAL_KEY_PREFIX}.${agent}`;
 }
 
 /** KV key of an agent's placement lease. */

@@ -74,3 +74,14 @@ describe("config - github", () => {
     expect(message({ ...base, github: { repos: { "a/b": null }, token: "x" } })).toContain("github.token");
   });
 });
+
+describe("config - reserved names", () => {
+  it("config - a hosted agent may not be named wal (its markers would collide with write-ahead logs)", () => {
+    expect(() =>
+      parseConfig({ channels: { c: null }, agents: { wal: { component: "x.wasm" } } }, { baseDir: "/tmp", env: {} }),
+    ).toThrow(/agents.wal: the name wal is reserved/);
+    expect(() =>
+      parseConfig({ channels: { c: null }, external: { wal: {} } }, { baseDir: "/tmp", env: {} }),
+    ).not.toThrow();
+  });
+});

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import * as ed from "@noble/ed25519";
 import { canonicalize } from "../../protocol/jcs.js";
-import { parseEnvelope, signingInput, ACTS, type Envelope } from "../../protocol/envelope.js";
+import { parseEnvelope, signingInput, validateEnvelope, ACTS, type Envelope } from "../../protocol/envelope.js";
 import {
   generateRawKeyPair,
   privateKeyObject,
@@ -92,5 +92,29 @@ describe("envelope", () => {
     expect(verifyEnvelope(publicKeyObject(noblePub), env)).toBe(true);
     expect(verifyEnvelope(publicKeyObject(noblePub), { ...env, hop: 2 })).toBe(false);
     expect(verifyEnvelope(publicKeyObject(pair.publicKey), env)).toBe(false);
+  });
+});
+
+describe("envelope - I-JSON", () => {
+  it("envelope - a body holding a lone surrogate (in a value or a key) is not I-JSON and is refused; pairs are fine", () => {
+    const base = {
+      v: 1,
+      id: "a1",
+      channel: "c",
+      sender: "s",
+      act: "inform",
+      hop: 1,
+      ts: "2026-11-21T04:22:42.803Z",
+      sig: "x".repeat(86),
+    };
+    expect(() => validateEnvelope({ ...base, body: "\ud800" })).toThrow(/lone surrogate/);
+    expect(() => validateEnvelope({ ...base, body: { nested: ["ok", "\udc00x"] } })).toThrow(/lone surrogate/);
+    expect(() => validateEnvelope({ ...base, body: { ["k\ud83d"]: 1 } })).toThrow(/lone surrogate/);
+    expect(validateEnvelope({ ...base, body: { "\ud83d\ude00": "\ud83d\ude00 \u20ac" } }).body).toEqual({
+      "\ud83d\ude00": "\ud83d\ude00 \u20ac",
+    });
+    // Raw bytes: JSON escapes decode to lone surrogates too.
+    const raw = Buffer.from(JSON.stringify({ ...base, body: "x" }).replace('"body":"x"', '"body":"\\udbff"'));
+    expect(() => parseEnvelope(raw)).toThrow(/lone surrogate/);
   });
 });
