@@ -97,37 +97,31 @@ export function parseEnvelope(data: Uint8Array, maxBytes = MAX_ENVELOPE_BYTES): 
 /** Deepest nesting a body may have (canonicalization is recursive). */
 export const MAX_BODY_DEPTH = 64;
 
-/** Nesting depth of a JSON value, computed without recursion (stops past `limit`). */
-export function jsonDepth(value: unknown, limit = MAX_BODY_DEPTH): number {
-  let max = 0;
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [v, d] = stack.pop()!;
-    if (d > max) max = d;
-    if (max > limit) return max;
-    if (v !== null && typeof v === "object") for (const c of Object.values(v as object)) stack.push([c, d + 1]);
-  }
-  return max;
-}
-
 /** A lone surrogate: a UTF-16 half with no partner, which I-JSON (RFC 7493) forbids. */
 const LONE_SURROGATE = /\p{Cs}/u;
 
-/** True when no string (key or value) in `value` holds a lone surrogate (RFC 7493 I-JSON), checked without recursion. */
-export function isIJson(value: unknown): boolean {
-  const stack: unknown[] = [value];
+/**
+ * Why a JSON value may not be a body, or undefined: nested deeper than `limit`,
+ * or not I-JSON (a lone surrogate in a string or a member name). One walk,
+ * without recursion, stopping at the first problem.
+ */
+export function bodyProblem(value: unknown, limit = MAX_BODY_DEPTH): string | undefined {
+  const stack: [unknown, number][] = [[value, 0]];
   while (stack.length > 0) {
-    const v = stack.pop();
+    const [v, d] = stack.pop()!;
+    if (d > limit) return `body is nested deeper than ${limit} levels`;
     if (typeof v === "string") {
-      if (LONE_SURROGATE.test(v)) return false;
+      if (LONE_SURROGATE.test(v)) return "body is not I-JSON: it holds a lone surrogate (RFC 7493)";
+    } else if (Array.isArray(v)) {
+      for (const c of v) stack.push([c, d + 1]);
     } else if (v !== null && typeof v === "object") {
-      for (const [k, c] of Object.entries(v as object)) {
-        if (LONE_SURROGATE.test(k)) return false;
-        stack.push(c);
+      for (const [k, c] of Object.entries(v)) {
+        if (LONE_SURROGATE.test(k)) return "body is not I-JSON: it holds a lone surrogate (RFC 7493)";
+        stack.push([c, d + 1]);
       }
     }
   }
-  return true;
+  return undefined;
 }
 
 /** Validate an already-parsed value as an envelope. */
@@ -142,8 +136,8 @@ export function validateEnvelope(value: unknown): Envelope {
   if (!isName(e.sender)) throw bad("sender is not a valid name");
   if (!isAct(e.act)) throw bad("act is not one of the 22 performatives");
   if (!("body" in e) || e.body === undefined) throw bad("body is missing");
-  if (jsonDepth(e.body) > MAX_BODY_DEPTH) throw bad(`body is nested deeper than ${MAX_BODY_DEPTH} levels`);
-  if (!isIJson(e.body)) throw bad("body is not I-JSON: it holds a lone surrogate (RFC 7493)");
+  const problem = bodyProblem(e.body);
+  if (problem) throw bad(problem);
   if (typeof e.hop !== "number" || !Number.isInteger(e.hop) || e.hop < 0 || e.hop > MAX_HOP) {
     throw bad(`hop must be an integer 0-${MAX_HOP}`);
   }

@@ -22,7 +22,7 @@ import { pullLoop } from "../../transport/pull-loop.js";
 import type { Verifier } from "../../trust/verifier.js";
 import { createHash } from "node:crypto";
 import { factId } from "../../facts/fact.js";
-import { jsonDepth, MAX_BODY_DEPTH } from "../../protocol/envelope.js";
+import { bodyProblem } from "../../protocol/envelope.js";
 import { GitHubApiError, GitHubClient, type RetryOptions } from "./github-client.js";
 import { BRIDGE_MARKER, deliveryId, mapWebhook, verifyWebhookSignature } from "./webhook.js";
 import { STREAM } from "../../protocol/subjects.js";
@@ -304,9 +304,8 @@ export class GithubBridge {
         delivery,
       );
     }
-    if (jsonDepth(payload) > MAX_BODY_DEPTH) {
-      throw new AgoraError("AGORA_ERR_WEBHOOK_PAYLOAD", `body is nested deeper than ${MAX_BODY_DEPTH} levels`);
-    }
+    const problem = bodyProblem(payload);
+    if (problem) throw new AgoraError("AGORA_ERR_WEBHOOK_PAYLOAD", problem.replace(/^body/, "payload"));
     const repo = this.byRepo.get(String(payload?.repository?.full_name ?? "").toLowerCase());
     if (!repo) {
       // Correctly signed, just not ours (another repository; an organization, installation or team event):
