@@ -12,7 +12,6 @@ import type { Identity } from "../trust/key-store.js";
 import type { Verifier } from "../trust/verifier.js";
 import { presentedToken, roleOf, type Role, type Tokens } from "./auth.js";
 import { hostName, LoginThrottle, SECURITY_HEADERS } from "./guard.js";
-import { eventMsgId } from "../protocol/ids.js";
 import { publishEvent } from "../transport/publisher.js";
 import type { GithubBridge } from "./github/bridge.js";
 import { githubWebhookRoutes } from "./github/routes.js";
@@ -55,7 +54,6 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
   const { identity } = options;
   // One signed fact per address and minute of failed sign-ins, not one per attempt.
   const throttle = new LoginThrottle(options.config.gateway.maxFailedLogins, 60_000, (w) => {
-    const window = `${w.address}@${w.since}`;
     void publishEvent(
       options.infra.js,
       { name: identity.name, key: identity.privateKey },
@@ -65,9 +63,8 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
         code: "AGORA_ERR_UNAUTHORIZED",
         source: String(w.address).slice(0, 64),
         count: w.count,
-        window,
+        window: `${w.address}@${w.since}`,
       },
-      eventMsgId("signin_refused", identity.name, 0, window),
     ).catch(() => {});
   });
   const sweep = setInterval(() => throttle.sweep(), 15_000);

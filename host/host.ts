@@ -3,21 +3,15 @@
 // several hosts share one NATS, and each agent runs on exactly one of them.
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
-import { AgentRuntime, loadAgentState } from "./runtime/agent-runtime.js";
+import { AgentRuntime } from "./runtime/agent-runtime.js";
+import { loadAgentState } from "./runtime/commit.js";
 import { ComponentLoader } from "./components/component-loader.js";
 import { ControlFollower } from "../transport/control-plane.js";
 import { HostMetrics } from "./metrics.js";
 import type { AgoraConfig, HostedAgentConfig } from "../config/config.js";
 import { AgoraError } from "../protocol/errors.js";
 import { EventHub } from "./event-hub.js";
-import {
-  eventDistinction,
-  RECORDED_EVENTS,
-  zeroCounts,
-  type HostEvent,
-  type HostEventType,
-} from "../protocol/events.js";
-import { eventMsgId } from "../protocol/ids.js";
+import { RECORDED_EVENTS, zeroCounts, type HostEvent, type HostEventType } from "../protocol/events.js";
 import type { KeyRegistry } from "../trust/key-registry.js";
 import { KeyStore, type Identity } from "../trust/key-store.js";
 import type { Infrastructure } from "../transport/infrastructure.js";
@@ -190,8 +184,7 @@ export class Host {
       // given back, so a host that can load it takes it; this one tries again after a pause.
       const component = await this.loader.load(agent.component, { memoryBytes: agent.memoryMb * 1024 * 1024 });
       await this.pool!.spawn(agent.name, component, agent.write, state);
-      this.counters.agent_started++;
-      this.events.emit({
+      await this.report({
         type: "agent_started",
         agent: agent.name,
         digest: component.digest,
@@ -314,14 +307,8 @@ export class Host {
     this.metrics.observe(event);
     this.events.emit(event);
     if (!RECORDED_EVENTS.has(event.type) || !this.infra || !this.identity) return;
-    const seq = "seq" in event ? event.seq : 0;
     // Recorded off the agent's path: publishEvent retries through outages with a stable Nats-Msg-Id.
-    const publishing = publishEvent(
-      this.infra.js,
-      { name: this.identity.name, key: this.identity.privateKey },
-      event,
-      eventMsgId(event.type, event.agent, seq, eventDistinction(event)),
-    )
+    const publishing = publishEvent(this.infra.js, { name: this.identity.name, key: this.identity.privateKey }, event)
       .catch((err) => this.log(`cannot record ${event.type}: ${String(err)}`))
       .finally(() => this.recording.delete(publishing));
     this.recording.add(publishing);

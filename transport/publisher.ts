@@ -3,7 +3,8 @@ import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import type { KeyObject } from "node:crypto";
 import { AgoraError } from "../protocol/errors.js";
 import { encodeEnvelope, type Envelope, type UnsignedEnvelope } from "../protocol/envelope.js";
-import { eventSigningInput, type HostEvent, type SignedEvent } from "../protocol/events.js";
+import { eventDistinction, eventSigningInput, type HostEvent, type SignedEvent } from "../protocol/events.js";
+import { eventMsgId } from "../protocol/ids.js";
 import { channelSubject, eventSubject } from "../protocol/subjects.js";
 import { backoffMs, sleep } from "./backoff.js";
 import { signBytes, signEnvelope } from "../trust/signing.js";
@@ -55,12 +56,17 @@ export async function signAndPublish(
   return { env, ack: await publishEnvelope(js, env) };
 }
 
-/** Sign a host decision and publish it on `agora.ev.<type>` for the recorder. */
+/**
+ * Sign a host decision and publish it on `agora.ev.<type>` for the recorder. Its
+ * Nats-Msg-Id is stable — (type, agent, input seq, what the event table says makes
+ * it distinct) — so a decision taken again is recorded once; pass `msgId` only
+ * when something else identifies it.
+ */
 export async function publishEvent(
   js: JetStreamClient,
   host: { name: string; key: KeyObject },
   event: HostEvent,
-  msgId: string,
+  msgId = eventMsgId(event.type, event.agent, "seq" in event ? event.seq : 0, eventDistinction(event)),
 ): Promise<void> {
   const unsigned = { ...event, v: 1 as const, host: host.name, ts: new Date().toISOString() };
   const signed: SignedEvent = { ...unsigned, sig: signBytes(host.key, eventSigningInput(unsigned)) } as SignedEvent;

@@ -27,6 +27,12 @@ import { GitHubApiError, GitHubClient, type RetryOptions } from "./github-client
 import { BRIDGE_MARKER, deliveryId, mapWebhook, verifyWebhookSignature } from "./webhook.js";
 import { STREAM } from "../../protocol/subjects.js";
 
+/** One request header (the first, if repeated). */
+function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
 /** Refusals per source and minute recorded one fact each; the rest are counted into one. */
 const MAX_REJECTIONS_RECORDED = 10;
 const REJECTION_WINDOW_MS = 60_000;
@@ -246,14 +252,8 @@ export class GithubBridge {
   // --- inbound -------------------------------------------------------------------
   /** A webhook without a well-formed X-Hub-Signature-256, refused before its body is read. */
   refuseUnsigned(headers: Record<string, string | string[] | undefined>, source = "unknown"): Promise<WebhookResult> {
-    const d = headers["x-github-delivery"];
-    return this.reject(
-      source,
-      401,
-      "AGORA_ERR_WEBHOOK_SIGNATURE",
-      "X-Hub-Signature-256 missing or wrong",
-      Array.isArray(d) ? d[0] : d,
-    );
+    const delivery = header(headers, "x-github-delivery");
+    return this.reject(source, 401, "AGORA_ERR_WEBHOOK_SIGNATURE", "X-Hub-Signature-256 missing or wrong", delivery);
   }
 
   /** Handle one webhook delivery: `raw` is the exact body GitHub signed. A malformed one is a coded 4xx, never a 500. */
@@ -270,8 +270,7 @@ export class GithubBridge {
         err instanceof AgoraError
           ? err.message
           : `payload does not have the shape of a GitHub event (${String((err as Error)?.message ?? err).slice(0, 200)})`;
-      const d = headers["x-github-delivery"];
-      return this.reject(source, 422, "AGORA_ERR_WEBHOOK_PAYLOAD", reason, Array.isArray(d) ? d[0] : d);
+      return this.reject(source, 422, "AGORA_ERR_WEBHOOK_PAYLOAD", reason, header(headers, "x-github-delivery"));
     }
   }
 
@@ -280,10 +279,7 @@ export class GithubBridge {
     headers: Record<string, string | string[] | undefined>,
     source: string,
   ): Promise<WebhookResult> {
-    const h = (name: string) => {
-      const v = headers[name];
-      return Array.isArray(v) ? v[0] : v;
-    };
+    const h = (name: string) => header(headers, name);
     const delivery = h("x-github-delivery");
     if (!verifyWebhookSignature(raw, h("x-hub-signature-256"), this.secret)) {
       return this.reject(source, 401, "AGORA_ERR_WEBHOOK_SIGNATURE", "X-Hub-Signature-256 missing or wrong", delivery);

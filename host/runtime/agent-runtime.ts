@@ -21,8 +21,6 @@ import { admit, stamp } from "./admit.js";
 import { Commits } from "./commit.js";
 import { Supervision } from "./supervision.js";
 
-export { loadAgentState } from "./commit.js";
-
 /** What the runtime needs from its host. */
 export interface RuntimeContext {
   js: JetStreamClient;
