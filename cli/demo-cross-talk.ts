@@ -69,7 +69,7 @@ export async function runCrossTalk(options: CrossTalkOptions = {}): Promise<Cros
   let host: Host | undefined;
   let recorder: Recorder | undefined;
   try {
-    const infra = await openInfrastructure(nc, config);
+    const infra = await openInfrastructure(nc, config, { create: true });
     const maintainerId = new KeyStore(config.keysDir).loadOrGenerate("maintainer");
     await KeyRegistry.publish(infra.keys, "maintainer", maintainerId.publicKey);
     recorder = await Recorder.start({ config, nc });

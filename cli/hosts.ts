@@ -26,7 +26,7 @@ async function hostControl(cmd: Command, verb: ControlVerb, { values, positional
   const signer = store.load(config.gateway.identity);
   const nc = await connectAs(config, signer.name, `agora-${verb}`);
   try {
-    const infra = await openInfrastructure(nc, config);
+    const infra = await openInfrastructure(nc, config, { waitMs: 3000 });
     const before = await readPlacement(infra.leases);
     if (!before.hosts.has(host))
       console.log(

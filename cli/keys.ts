@@ -4,8 +4,8 @@ import { KeyRegistry } from "../trust/key-registry.js";
 import { KeyStore } from "../trust/key-store.js";
 import { openInfrastructure } from "../transport/infrastructure.js";
 import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command } from "./command.js";
-import { natsUrlOf } from "./nats-url.js";
-import { connectNats } from "../transport/connect.js";
+import { connectAs, natsUrlOf } from "./nats-url.js";
+import { ADMIN_IDENTITY } from "../protocol/names.js";
 
 export const keysGen: Command = {
   name: "keys gen",
@@ -29,9 +29,11 @@ ${CONFIG_HELP}
     console.log(`public key: ${id.publicKey}`);
     if (values["no-publish"]) return 0;
     try {
-      const nc = await connectNats({ url: natsUrlOf(config), name: "agora-keys", timeoutMs: 2000 });
+      // The admin registers any key; without its key, an identity registers its own.
+      const as = config.nats.auth === "none" || store.has(ADMIN_IDENTITY) ? ADMIN_IDENTITY : id.name;
+      const nc = await connectAs(config, as, "agora-keys", natsUrlOf(config), 2000);
       try {
-        const infra = await openInfrastructure(nc, config);
+        const infra = await openInfrastructure(nc, config, { waitMs: 2000 });
         await KeyRegistry.publish(infra.keys, id.name, id.publicKey, { force: Boolean(values.force) });
         console.log(`registered in KV bucket agora-keys at ${natsUrlOf(config)}`);
       } finally {

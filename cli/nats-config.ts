@@ -1,8 +1,9 @@
 // agora nats-config: nats-server authorization generated from agora.yaml.
 import { writeFileSync } from "node:fs";
 import { loadConfig } from "../config/config.js";
-import { KeyStore } from "../trust/key-store.js";
+import { ensureIdentityKeys, publicKeyOf } from "../transport/embedded.js";
 import { natsAuthorization } from "../transport/authorization.js";
+import { ADMIN_IDENTITY } from "../protocol/names.js";
 import { CONFIG_HELP, CONFIG_OPTION, type Command } from "./command.js";
 
 export const natsConfig: Command = {
@@ -10,23 +11,23 @@ export const natsConfig: Command = {
   usage: "nats-config [--config FILE] [--out FILE]",
   summary:
     "Generate nats-server authorization from agora.yaml: a user per host, gateway, bridge and external agent, authenticated by the nkey of its own Ed25519 key, with permissions from its grants.",
-  help: `Include the output in a nats-server config (\`include "agora-auth.conf"\`), and set
-nats.auth: nkey (or AGORA_NATS_AUTH=nkey) so agora's processes log in with their keys.
-Only the gateway identity may publish agora.ctl.> or write the control bucket.
+  help: `For a nats-server you run yourself (agora up writes and uses the same file,
+<data>/nats-auth.conf). Include the output in its config
+(\`include "agora-auth.conf"\`); agora's processes log in with their keys
+(nats.auth: nkey, the default). Only ${ADMIN_IDENTITY} may create, change or
+delete the stream and buckets; only the gateway identity may publish agora.ctl.>
+or write the control bucket. See docs/security.md.
 
 options:
 ${CONFIG_HELP}
-      --out FILE      write to FILE instead of stdout`,
-  options: { ...CONFIG_OPTION, out: { type: "string" } },
+      --out FILE      write to FILE instead of stdout
+      --no-generate   fail on identities without a key instead of making one in the key directory`,
+  options: { ...CONFIG_OPTION, out: { type: "string" }, "no-generate": { type: "boolean" } },
   async run({ values }) {
     const config = loadConfig(values.config as string | undefined);
-    const store = new KeyStore(config.keysDir);
-    const text = natsAuthorization(
-      config,
-      (name) =>
-        config.external.find((e) => e.name === name)?.publicKey ??
-        (store.has(name) ? store.load(name).publicKey : undefined),
-    );
+    const made = values["no-generate"] ? [] : ensureIdentityKeys(config);
+    if (made.length > 0) console.error(`agora nats-config: generated keys for ${made.join(", ")} in ${config.keysDir}`);
+    const text = natsAuthorization(config, publicKeyOf(config));
     if (typeof values.out === "string") {
       writeFileSync(values.out, text);
       console.error(`agora nats-config: written to ${values.out}`);

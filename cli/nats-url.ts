@@ -11,6 +11,11 @@ export function embeddedUrlFile(config: AgoraConfig): string {
   return join(config.data, "nats.url");
 }
 
+/** Where `agora up` writes the authorization it starts nats-server with. */
+export function authorizationFile(config: AgoraConfig): string {
+  return join(config.data, "nats-auth.conf");
+}
+
 /** NATS_URL, else nats.url, else the server `agora up` started, else nats://nats.host:nats.port. */
 export function natsUrlOf(config: AgoraConfig): string {
   if (config.nats.url) return config.nats.url;
@@ -25,7 +30,8 @@ export function connectAs(
   identity: string,
   name = `agora-${identity}`,
   url = natsUrlOf(config),
+  timeoutMs?: number,
 ): Promise<NatsConnection> {
   const id = config.nats.auth === "nkey" ? new KeyStore(config.keysDir).load(identity) : undefined;
-  return connectNats({ url, name, identity: id });
+  return connectNats({ url, name, identity: id, timeoutMs });
 }

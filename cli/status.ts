@@ -23,7 +23,7 @@ ${CONFIG_HELP}
     const config = loadConfig(values.config as string | undefined);
     const nc = await connectAs(config, config.host.name, "agora-status");
     try {
-      const infra = await openInfrastructure(nc, config);
+      const infra = await openInfrastructure(nc, config, { waitMs: 3000 });
       const registry = await startKeyRegistry(config, infra);
       const controls = new ControlState();
       for await (const k of await infra.control.keys()) {

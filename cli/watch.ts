@@ -1,9 +1,9 @@
 // agora watch: print a channel's envelopes live, each with its signature status.
-import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { loadConfig } from "../config/config.js";
 import { startTrust } from "../transport/session.js";
 import { assertName } from "../protocol/names.js";
-import { channelSubject } from "../protocol/subjects.js";
+import { channelSubject, watchConsumerName } from "../protocol/subjects.js";
+import { openWatchConsumer } from "../transport/consumer.js";
 import { openInfrastructure } from "../transport/infrastructure.js";
 import type { Verdict } from "../trust/verifier.js";
 import { CONFIG_HELP, CONFIG_OPTION, untilSignal, usageError, type Command } from "./command.js";
@@ -36,16 +36,13 @@ ${CONFIG_HELP}
     const config = loadConfig(values.config as string | undefined);
     const limit = values.count === undefined ? Infinity : Number(values.count);
     const nc = await connectAs(config, config.host.name, "agora-watch");
-    const infra = await openInfrastructure(nc, config);
+    const infra = await openInfrastructure(nc, config, { waitMs: 3000 });
     const { registry, verifier } = await startTrust(config, infra);
-    // An ephemeral consumer with one filter subject (nats-server 2.9 has no filter_subjects).
-    const info = await infra.jsm.consumers.add(STREAM, {
-      filter_subject: channelSubject(channel),
-      deliver_policy: values.all ? DeliverPolicy.All : DeliverPolicy.New,
-      ack_policy: AckPolicy.None,
-      inactive_threshold: 30_000_000_000,
+    // A consumer this identity owns, with one filter subject (nats-server 2.9 has no filter_subjects).
+    const consumer = await openWatchConsumer(infra, STREAM, watchConsumerName(config.host.name, channel), {
+      filter: channelSubject(channel),
+      deliver: values.all ? "all" : "new",
     });
-    const consumer = await infra.js.consumers.get(STREAM, info.name);
     const messages = await consumer.consume();
     if (!values.json) console.error(`watching ${channel} on ${natsUrlOf(config)} (Ctrl-C stops)`);
     void untilSignal().then(() => messages.stop());

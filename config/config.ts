@@ -5,6 +5,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
 import { parse as parseYaml } from "yaml";
 import { AgoraError } from "../protocol/errors.js";
+import { ADMIN_IDENTITY, RESERVED_IDENTITIES } from "../protocol/names.js";
 import { CONFIG_SCHEMA } from "./schema.js";
 import type { DEFAULTS } from "./defaults.js";
 import { durationMs, MARKER_TTL_MS, MIN_LEASE_TTL_MS } from "./defaults.js";
@@ -216,6 +217,15 @@ export function parseConfig(
       }
     }
   };
+  // The recorder and the admin identity log in to NATS under their own names.
+  const reserved = (where: string, name: string) => {
+    if (RESERVED_IDENTITIES.includes(name)) {
+      throw new AgoraError(
+        "AGORA_ERR_CONFIG",
+        `${source}: ${where}: the name ${name} is reserved for agora's own ${name === ADMIN_IDENTITY ? "admin" : "facts recorder"} identity`,
+      );
+    }
+  };
   const agents = Object.entries(c.agents ?? {}).map(([name, a]) => {
     // Processed markers `<agent>.<id>` share a bucket with the write-ahead logs `wal.<agent>`.
     if (name === RESERVED_AGENT_NAME) {
@@ -224,6 +234,7 @@ export function parseConfig(
         `${source}: agents.${name}: the name ${name} is reserved (write-ahead logs are kept under it)`,
       );
     }
+    reserved(`agents.${name}`, name);
     checkGrants(`agents.${name}`, a);
     return Object.freeze({
       name,
@@ -234,6 +245,7 @@ export function parseConfig(
     });
   });
   const external = Object.entries(c.external ?? {}).map(([name, a]) => {
+    reserved(`external.${name}`, name);
     const g = a ?? {};
     checkGrants(`external.${name}`, g);
     if (c.agents?.[name])
@@ -304,6 +316,13 @@ export function parseConfig(
     );
   }
   const hostName = env.AGORA_HOST_NAME || c.host.name;
+  for (const [where, name] of [
+    ["host.name", hostName],
+    ["gateway.identity", c.gateway.identity],
+    ...(github ? [["github.identity", github.identity]] : []),
+    ...(c.hosts ?? []).map((h) => ["hosts", h]),
+  ] as const)
+    reserved(where, name);
   const config: AgoraConfig = {
     file: options.file,
     data,

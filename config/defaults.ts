@@ -9,7 +9,8 @@ export const DEFAULTS = {
   nats: {
     host: "127.0.0.1",
     port: 4222,
-    auth: "none",
+    /** nkey: every process logs in with its own key and the server enforces its permissions; none only when chosen. */
+    auth: "nkey",
     /** Stream and bucket replicas. */
     replicas: 1,
   },
@@ -80,3 +81,6 @@ export function durationMs(text: string): number | undefined {
 export const DEFAULT_LEASE_TTL_MS = durationMs(DEFAULTS.limits.leaseTtl)!;
 /** The default per-call deadline in ms. */
 export const DEFAULT_CALL_DEADLINE_MS = durationMs(DEFAULTS.limits.callDeadline)!;
+
+/** How long the GitHub bridge remembers deliveries, issue ↔ envelope links and posted comments. */
+export const GITHUB_MEMORY_TTL_MS = 30 * 24 * 3_600_000;

@@ -14,10 +14,11 @@ import { factId, RECORDER, signFact, type Fact, type FactType } from "./fact.js"
 import { EVENT_FACTS } from "../protocol/events.js";
 import { FactLog } from "./fact-log.js";
 import { EVENT_PREFIX, RECORDER_CONSUMER, STREAM } from "../protocol/subjects.js";
+import { RECORDER_IDENTITY } from "../protocol/names.js";
 import { ensureDurableConsumer } from "../transport/consumer.js";
 
 /** The recorder's identity in the key directory and KV. */
-export const RECORDER_IDENTITY = "recorder";
+export { RECORDER_IDENTITY };
 const RAW_HEAD_BYTES = 1024;
 
 /** What the recorder needs of a stream message (a delivery or a direct get). */

@@ -2,24 +2,8 @@
 // Cached briefly, so an unauthenticated prober cannot turn readiness checks into
 // a flood of JetStream API calls.
 import type { JetStreamManager } from "@nats-io/jetstream";
-import {
-  AGENTS_BUCKET,
-  CONTROL_BUCKET,
-  DLQ_STREAM,
-  KEYS_BUCKET,
-  LEASES_BUCKET,
-  PROCESSED_BUCKET,
-  STATE_BUCKET,
-  STREAM,
-} from "../protocol/subjects.js";
+import { REQUIRED_STREAMS } from "../protocol/subjects.js";
 import { isNotFound } from "../transport/jetstream-errors.js";
-
-/** The JetStream streams agora needs: its own two and the one behind each bucket. */
-export const REQUIRED_STREAMS: readonly string[] = [
-  STREAM,
-  DLQ_STREAM,
-  ...[KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET].map((b) => `KV_${b}`),
-];
 
 /** How long a result is reused. @default 2000 */
 export const INFRA_CHECK_TTL_MS = 2000;

@@ -1,7 +1,8 @@
 // WatchHub: one ordered consumer over the AGORA stream and the agent
 // directory's changes, fanned out to WebSocket clients. Each client has a bounded
 // queue: a slow browser loses frames (and is told how many), the host never waits.
-import { DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstream";
+import type { ConsumerMessages } from "@nats-io/jetstream";
+import { openWatchConsumer } from "../transport/consumer.js";
 import type { AgoraConfig } from "../config/config.js";
 import type { Infrastructure } from "../transport/infrastructure.js";
 import { subjectChannel } from "../protocol/subjects.js";
@@ -9,7 +10,7 @@ import { MetricsRegistry } from "../host/metrics.js";
 import type { Verifier } from "../trust/verifier.js";
 import type { AgentDirectory } from "./agent-directory.js";
 import type { AgentView, WatchFrame } from "./frames.js";
-import { STREAM } from "../protocol/subjects.js";
+import { STREAM, watchConsumerName } from "../protocol/subjects.js";
 import { CONSOLE_EVENTS } from "../protocol/events.js";
 
 /** The counters a watch client gets, in display order. */
@@ -80,7 +81,9 @@ export class WatchHub {
     void this.directory.closed().then((err) => {
       if (err) this.directoryError = err;
     });
-    const consumer = await this.infra.js.consumers.get(STREAM, { deliver_policy: DeliverPolicy.New });
+    const consumer = await openWatchConsumer(this.infra, STREAM, watchConsumerName(this.config.gateway.identity), {
+      deliver: "new",
+    });
     this.messages = await consumer.consume();
     const messages = this.messages;
     this.running = true;

@@ -59,6 +59,10 @@ export const ERROR_CODES = {
   AGORA_ERR_KEY_INVALID: { status: 400, message: "a key file or public key is malformed" },
   AGORA_ERR_NATS_SERVER_MISSING: { status: 503, message: "the nats-server binary is not installed" },
   AGORA_ERR_NATS_SERVER_START: { status: 503, message: "nats-server did not start" },
+  AGORA_ERR_INFRA_MISSING: {
+    status: 503,
+    message: "agora's stream or buckets do not exist (the admin identity creates them at start-up)",
+  },
   AGORA_ERR_NATS_CONNECT: { status: 503, message: "could not connect to NATS" },
   AGORA_ERR_PUBLISH: { status: 503, message: "JetStream did not acknowledge a publish" },
   AGORA_ERR_FACTS_FORMAT: { status: 422, message: "a facts file is not valid YAML in rivet artifact format" },

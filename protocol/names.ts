@@ -20,3 +20,16 @@ export function assertName(value: unknown, what: string): asserts value is strin
     );
   }
 }
+
+/** The facts recorder's identity: it signs the facts files' heads. */
+export const RECORDER_IDENTITY = "recorder";
+
+/**
+ * The identity that creates and updates agora's streams and buckets (at start-up,
+ * by `agora up` or `agora host` when its key is in the key directory) and
+ * registers local keys. No other identity may change or delete them.
+ */
+export const ADMIN_IDENTITY = "agora-admin";
+
+/** Names the system's own identities take: no agent, host or service may be named so. */
+export const RESERVED_IDENTITIES: readonly string[] = [RECORDER_IDENTITY, ADMIN_IDENTITY];

@@ -105,21 +105,92 @@ export function bridgeConsumerName(channel: string): string {
   return `bridge_${channel}`;
 }
 
+/**
+ * The named ephemeral consumer through which `identity` watches the stream live
+ * (`agora watch`: one per channel; the console: `channel` undefined). Watchers
+ * get consumers with names they own: a consumer create names its consumer, and
+ * JetStream treats a create under an existing name as an update of it.
+ */
+export function watchConsumerName(identity: string, channel?: string): string {
+  return channel === undefined ? `watch_${identity}` : `watch_${identity}_${channel}`;
+}
+
 /** Subjects of a KV bucket's entries (`key` may be a wildcard), for NATS permissions. */
 export function kvSubject(bucket: string, key = ">"): string {
   return `$KV.${bucket}.${key}`;
 }
 
-/** What every JetStream client needs to publish: the API, acks and reply inboxes. */
-export const JS_CLIENT_SUBJECTS: readonly string[] = ["$JS.API.>", "$JS.ACK.>", "_INBOX.>"];
-/** Reply inboxes alone. */
-export const INBOX_SUBJECTS = "_INBOX.>";
+/** The JetStream API of the account: every subject below starts with it. */
+export const JS_API = "$JS.API.";
 
-/** The JetStream API calls that read one KV bucket (direct get, stream info, message get). */
+/** Account info: every JetStream client asks for it once. */
+export const JS_ACCOUNT_INFO = `${JS_API}INFO`;
+
+/** Every streamed subject, for the admin identity alone. */
+export const ALL_SUBJECTS = ">";
+
+/**
+ * The reply-inbox prefix of an identity's connection (`_INBOX.<name>`): each
+ * identity receives its JetStream replies and deliveries only under its own
+ * prefix, so no other identity can read them, nor ack what they deliver.
+ */
+export function inboxPrefix(identity: string): string {
+  return `_INBOX.${identity}`;
+}
+
+/** Subjects of an identity's reply inboxes, for its subscribe permission. */
+export function inboxSubjects(identity: string): string {
+  return `${inboxPrefix(identity)}.>`;
+}
+
+/** The JetStream streams agora needs: its own two and the one behind each bucket. */
+export const AGORA_BUCKETS: readonly string[] = [
+  KEYS_BUCKET,
+  STATE_BUCKET,
+  PROCESSED_BUCKET,
+  CONTROL_BUCKET,
+  AGENTS_BUCKET,
+  LEASES_BUCKET,
+];
+
+/** The JetStream stream behind a KV bucket. */
+export function kvStream(bucket: string): string {
+  return `KV_${bucket}`;
+}
+
+export const REQUIRED_STREAMS: readonly string[] = [STREAM, DLQ_STREAM, ...AGORA_BUCKETS.map(kvStream)];
+
+/**
+ * The JetStream API calls that read one KV bucket: direct and message gets,
+ * stream info, and the ordered consumers a watch creates (random names, so any
+ * name on that bucket's stream) with their flow-control replies.
+ */
 export function kvReadSubjects(bucket: string): string[] {
+  const s = kvStream(bucket);
   return [
-    `$JS.API.DIRECT.GET.KV_${bucket}.>`,
-    `$JS.API.STREAM.INFO.KV_${bucket}`,
-    `$JS.API.STREAM.MSG.GET.KV_${bucket}`,
+    `${JS_API}DIRECT.GET.${s}.>`,
+    `${JS_API}STREAM.INFO.${s}`,
+    `${JS_API}STREAM.MSG.GET.${s}`,
+    `${JS_API}CONSUMER.CREATE.${s}.*`,
+    `${JS_API}CONSUMER.CREATE.${s}.*.>`,
+    `${JS_API}CONSUMER.INFO.${s}.*`,
+    `${JS_API}CONSUMER.DELETE.${s}.*`,
+    `$JS.FC.${s}.>`,
+  ];
+}
+
+/**
+ * The JetStream API calls a durable consumer's owner makes: create (with or
+ * without a filter), info, fetch, delete, and acks of what it delivers.
+ */
+export function durableSubjects(stream: string, durable: string): string[] {
+  return [
+    `${JS_API}CONSUMER.CREATE.${stream}.${durable}`,
+    `${JS_API}CONSUMER.CREATE.${stream}.${durable}.>`,
+    `${JS_API}CONSUMER.DURABLE.CREATE.${stream}.${durable}`,
+    `${JS_API}CONSUMER.INFO.${stream}.${durable}`,
+    `${JS_API}CONSUMER.MSG.NEXT.${stream}.${durable}`,
+    `${JS_API}CONSUMER.DELETE.${stream}.${durable}`,
+    `$JS.ACK.${stream}.${durable}.>`,
   ];
 }

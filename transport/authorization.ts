@@ -1,85 +1,144 @@
 // natsAuthorization: nats-server `authorization` from agora.yaml — a user per
-// host, the gateway, the bridge and each external agent, authenticated by the
-// nkey of its own Ed25519 key, with permissions derived from its grants.
-// Only the gateway may publish control subjects or write the control bucket.
+// identity (the admin, each host, the recorder, the gateway, the bridge and each
+// external agent), authenticated by the nkey of its own Ed25519 key, with the
+// least privilege its role needs, the JetStream API included:
+//
+// - Only the admin creates, updates, purges or deletes streams and buckets.
+// - A consumer's create, fetch, ack and delete belong to its owner alone, and
+//   every consumer is named (an unnamed create can update any consumer).
+// - Each KV record has one writer: hosts write state, markers, WALs, leases and
+//   status; the gateway writes controls; each identity registers its own key.
+// - Every identity receives replies and deliveries under its own inbox prefix.
 import type { AgoraConfig } from "../config/config.js";
 import { AgoraError } from "../protocol/errors.js";
+import { ADMIN_IDENTITY, RECORDER_IDENTITY } from "../protocol/names.js";
 import {
   AGENTS_BUCKET,
+  ALL_SUBJECTS,
+  bridgeConsumerName,
   channelSubject,
   CHANNEL_PREFIX,
+  consumerName,
   CONTROL_BUCKET,
   controlSubject,
   DLQ_SUBJECTS,
+  durableSubjects,
+  EVENT_PREFIX,
   eventSubject,
   GITHUB_BUCKET,
-  INBOX_SUBJECTS,
-  JS_CLIENT_SUBJECTS,
+  inboxSubjects,
+  JS_ACCOUNT_INFO,
+  JS_API,
   KEYS_BUCKET,
   kvReadSubjects,
   kvSubject,
   LEASES_BUCKET,
   PROCESSED_BUCKET,
+  RECORDER_CONSUMER,
+  REQUIRED_STREAMS,
   STATE_BUCKET,
-  STREAM_SUBJECTS,
+  STREAM,
+  watchConsumerName,
 } from "../protocol/subjects.js";
 import { userNkey } from "../trust/nkeys.js";
 
-interface User {
+/** One NATS user: an agora identity and what it may publish and subscribe to. */
+export interface NatsUser {
   name: string;
   role: string;
   publish: readonly string[];
-  deny?: readonly string[];
   subscribe: readonly string[];
+  /** May answer requests it received (hosts acknowledge controls). */
+  allowResponses?: boolean;
 }
 
-const JS_CLIENT = JS_CLIENT_SUBJECTS;
-const KEYS_READ = kvReadSubjects(KEYS_BUCKET);
-const ALL_CHANNELS = `${CHANNEL_PREFIX}>`;
+const ALL_BUCKETS = [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET];
+const streamInfo = (streams: readonly string[]) => streams.map((s) => `${JS_API}STREAM.INFO.${s}`);
+const reads = (buckets: readonly string[]) => buckets.flatMap(kvReadSubjects);
+const writes = (buckets: readonly string[]) => buckets.map((b) => kvSubject(b));
+const channels = (names: Iterable<string>) => [...new Set(names)].map(channelSubject);
+const unique = (xs: readonly string[]) => [...new Set(xs)];
 
 /** The users and their permissions, before keys are attached. */
-export function authorizationUsers(config: AgoraConfig): User[] {
-  const users: User[] = [];
+export function authorizationUsers(config: AgoraConfig): NatsUser[] {
+  const users: NatsUser[] = [
+    {
+      name: ADMIN_IDENTITY,
+      role: "admin (creates and updates the stream and buckets at start-up, registers local keys)",
+      publish: [ALL_SUBJECTS],
+      subscribe: [ALL_SUBJECTS],
+    },
+  ];
+  const agentDurables = config.agents.flatMap((a) => a.read.map((c) => consumerName(a.name, c)));
   for (const host of config.hosts) {
     users.push({
       name: host,
-      role: "host (runs agents, records facts)",
-      publish: [
-        ...STREAM_SUBJECTS,
+      role: "host (runs agents: their consumers, state, markers, write-ahead logs, leases and status)",
+      publish: unique([
+        ...channels(config.agents.flatMap((a) => a.write)),
+        `${EVENT_PREFIX}>`,
         ...DLQ_SUBJECTS,
-        ...[STATE_BUCKET, PROCESSED_BUCKET, AGENTS_BUCKET, KEYS_BUCKET, LEASES_BUCKET].map((b) => kvSubject(b)),
-        ...JS_CLIENT,
-      ],
-      deny: [controlSubject(">"), kvSubject(CONTROL_BUCKET)],
-      subscribe: [">"],
+        ...writes([STATE_BUCKET, PROCESSED_BUCKET, AGENTS_BUCKET, LEASES_BUCKET]),
+        ...[host, ...config.agents.map((a) => a.name)].map((n) => kvSubject(KEYS_BUCKET, n)),
+        ...reads(ALL_BUCKETS),
+        ...streamInfo([STREAM]),
+        ...agentDurables.flatMap((d) => durableSubjects(STREAM, d)),
+        // agora watch and agora status run as the host.
+        ...config.channels.flatMap((c) => durableSubjects(STREAM, watchConsumerName(host, c))),
+        JS_ACCOUNT_INFO,
+      ]),
+      subscribe: [inboxSubjects(host), `${CHANNEL_PREFIX}>`, `${EVENT_PREFIX}>`, controlSubject(">")],
+      allowResponses: true,
     });
   }
   users.push({
-    name: config.gateway.identity,
-    role: "gateway (console, inject, the only one allowed to kill, revive and drain)",
+    name: RECORDER_IDENTITY,
+    role: "facts recorder (reads the whole stream through its own consumer)",
     publish: [
+      ...durableSubjects(STREAM, RECORDER_CONSUMER),
+      kvSubject(KEYS_BUCKET, RECORDER_IDENTITY),
+      ...reads([KEYS_BUCKET]),
+      ...streamInfo([STREAM]),
+      JS_ACCOUNT_INFO,
+    ],
+    subscribe: [inboxSubjects(RECORDER_IDENTITY)],
+  });
+  const gw = config.gateway.identity;
+  const browser = config.external.filter((e) => e.browser);
+  users.push({
+    name: gw,
+    role: "gateway (console and inject; the only one allowed to kill, revive and drain)",
+    publish: unique([
       controlSubject(">"),
       kvSubject(CONTROL_BUCKET),
-      kvSubject(KEYS_BUCKET),
-      ALL_CHANNELS,
+      ...[gw, ...browser.map((e) => e.name)].map((n) => kvSubject(KEYS_BUCKET, n)),
+      ...channels([...(config.external.find((e) => e.name === gw)?.write ?? []), ...browser.flatMap((e) => e.write)]),
       eventSubject("signin_refused"),
-      ...JS_CLIENT,
-    ],
-    subscribe: [">"],
+      ...reads(ALL_BUCKETS),
+      ...streamInfo(REQUIRED_STREAMS),
+      ...durableSubjects(STREAM, watchConsumerName(gw)),
+      JS_ACCOUNT_INFO,
+    ]),
+    subscribe: [inboxSubjects(gw), `${CHANNEL_PREFIX}>`, `${EVENT_PREFIX}>`, controlSubject(">")],
   });
   if (config.github) {
+    const bridge = config.github.identity;
+    const repoChannels = config.github.repos.map((r) => r.channel);
     users.push({
-      name: config.github.identity,
-      role: "GitHub bridge",
-      publish: [
-        ...config.github.repos.map((r) => channelSubject(r.channel)),
+      name: bridge,
+      role: "GitHub bridge (internet-facing: its channels, its bucket, nothing else)",
+      publish: unique([
+        ...channels(repoChannels),
         eventSubject("webhook_rejected"),
         eventSubject("github_failed"),
         kvSubject(GITHUB_BUCKET),
-        kvSubject(KEYS_BUCKET, config.github.identity),
-        ...JS_CLIENT,
-      ],
-      subscribe: [">"],
+        kvSubject(KEYS_BUCKET, bridge),
+        ...reads([KEYS_BUCKET, GITHUB_BUCKET]),
+        ...repoChannels.flatMap((c) => durableSubjects(STREAM, bridgeConsumerName(c))),
+        ...streamInfo([STREAM]),
+        JS_ACCOUNT_INFO,
+      ]),
+      subscribe: [inboxSubjects(bridge)],
     });
   }
   const system = new Set(users.map((u) => u.name));
@@ -87,12 +146,17 @@ export function authorizationUsers(config: AgoraConfig): User[] {
     if (ext.browser || system.has(ext.name)) continue; // browser identities speak through the gateway
     users.push({
       name: ext.name,
-      role: "external agent",
-      publish: [...ext.write.map(channelSubject), kvSubject(KEYS_BUCKET, ext.name), ...KEYS_READ, INBOX_SUBJECTS],
-      subscribe: [...ext.read.map(channelSubject), INBOX_SUBJECTS],
+      role: "external agent (its grants, its own key)",
+      publish: [...channels(ext.write), kvSubject(KEYS_BUCKET, ext.name), ...reads([KEYS_BUCKET]), JS_ACCOUNT_INFO],
+      subscribe: [...channels(ext.read), inboxSubjects(ext.name)],
     });
   }
   return users;
+}
+
+/** Every identity that logs in to NATS under `config`. */
+export function natsIdentities(config: AgoraConfig): string[] {
+  return authorizationUsers(config).map((u) => u.name);
 }
 
 const list = (xs: readonly string[]) => `[${xs.map((x) => JSON.stringify(x)).join(", ")}]`;
@@ -111,16 +175,16 @@ export function natsAuthorization(config: AgoraConfig, publicKey: (name: string)
     );
   }
   const lines = [
-    "# Generated by `agora nats-config` from the agora config. Do not edit: regenerate.",
+    "# Generated by agora from the agora config. Do not edit: regenerate (agora nats-config).",
     "# Each user is the NATS nkey of an agora identity's Ed25519 key.",
     "authorization {",
     "  users = [",
   ];
   for (const u of users) {
     lines.push(`    # ${u.name}: ${u.role}`);
-    const pub = u.deny ? `{ allow: ${list(u.publish)}, deny: ${list(u.deny)} }` : `{ allow: ${list(u.publish)} }`;
+    const responses = u.allowResponses ? ", allow_responses: true" : "";
     lines.push(
-      `    { nkey: ${userNkey(publicKey(u.name)!)}, permissions: { publish: ${pub}, subscribe: { allow: ${list(u.subscribe)} } } }`,
+      `    { nkey: ${userNkey(publicKey(u.name)!)}, permissions: { publish: { allow: ${list(u.publish)} }, subscribe: { allow: ${list(u.subscribe)} }${responses} } }`,
     );
   }
   lines.push("  ]", "}", "");

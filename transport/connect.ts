@@ -3,6 +3,7 @@ import { connect, nkeyAuthenticator, type NatsConnection } from "@nats-io/transp
 import { AgoraError } from "../protocol/errors.js";
 import type { Identity } from "../trust/key-store.js";
 import { userSeed } from "../trust/nkeys.js";
+import { inboxPrefix } from "../protocol/subjects.js";
 
 export interface ConnectOptions {
   url: string;
@@ -25,7 +26,13 @@ export async function connectNats(options: ConnectOptions): Promise<NatsConnecti
       timeout: options.timeoutMs ?? 5000,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
-      ...(options.identity ? { authenticator: nkeyAuthenticator(userSeed(options.identity.seed)) } : {}),
+      // Logged in as an identity, its replies and deliveries come under its own inbox prefix.
+      ...(options.identity
+        ? {
+            authenticator: nkeyAuthenticator(userSeed(options.identity.seed)),
+            inboxPrefix: inboxPrefix(options.identity.name),
+          }
+        : {}),
     });
   } catch (cause) {
     throw new AgoraError(

@@ -12,13 +12,16 @@ import {
 import { Kvm, type KV } from "@nats-io/kv";
 import type { AgoraConfig } from "../config/config.js";
 import { isNotFound, isNotReady } from "./jetstream-errors.js";
+import { AgoraError } from "../protocol/errors.js";
+import { ADMIN_IDENTITY } from "../protocol/names.js";
 import { sleep } from "./backoff.js";
-import { DEFAULT_LEASE_TTL_MS, MARKER_TTL_MS } from "../config/defaults.js";
+import { DEFAULT_LEASE_TTL_MS, GITHUB_MEMORY_TTL_MS, MARKER_TTL_MS } from "../config/defaults.js";
 import {
   AGENTS_BUCKET,
   CONTROL_BUCKET,
   DLQ_STREAM,
   DLQ_SUBJECTS,
+  GITHUB_BUCKET,
   KEYS_BUCKET,
   LEASES_BUCKET,
   PROCESSED_BUCKET,
@@ -38,6 +41,8 @@ export interface Infrastructure {
   agents: KV;
   /** Placement leases of agents and heartbeats of hosts (TTL = limits.leaseTtl). */
   leases: KV;
+  /** The GitHub bridge's memory, when a bridge is configured. */
+  github?: KV;
 }
 
 export interface InfrastructureOptions {
@@ -54,11 +59,30 @@ export interface InfrastructureOptions {
   maxBytes?: number;
   dlqMaxAgeMs?: number;
   dlqMaxBytes?: number;
+  /**
+   * Create or update the stream and buckets (the admin identity), or only bind
+   * to them and wait until they exist (every other identity: with the generated
+   * authorization it may not change them). @default true
+   */
+  create?: boolean;
+  /** Also the GitHub bridge's bucket. @default false */
+  github?: boolean;
 }
 
-/** The stream and buckets as `config` describes them (replicas, dedup window, lease TTL). */
-export function openInfrastructure(nc: NatsConnection, config: AgoraConfig): Promise<Infrastructure> {
+/**
+ * The stream and buckets as `config` describes them (replicas, dedup window,
+ * lease TTL): bound to (the default), or created and updated with `create`,
+ * which only the admin identity may do.
+ */
+export function openInfrastructure(
+  nc: NatsConnection,
+  config: AgoraConfig,
+  options: { create?: boolean; waitMs?: number } = {},
+): Promise<Infrastructure> {
   return ensureInfrastructure(nc, {
+    ...options,
+    create: options.create ?? false,
+    github: config.github !== undefined,
     dedupWindowMs: config.limits.dedupWindowMs,
     replicas: config.nats.replicas,
     leaseTtlMs: config.limits.leaseTtlMs,
@@ -77,15 +101,41 @@ export async function ensureInfrastructure(
   nc: NatsConnection,
   options: InfrastructureOptions,
 ): Promise<Infrastructure> {
-  const deadline = Date.now() + (options.waitMs ?? 30_000);
+  const waitMs = options.waitMs ?? 30_000;
+  const deadline = Date.now() + waitMs;
   for (;;) {
     try {
-      return await createInfrastructure(nc, options);
+      return options.create === false ? await bindInfrastructure(nc, options) : await createInfrastructure(nc, options);
     } catch (err) {
-      if (!isNotReady(err) || Date.now() > deadline) throw err;
+      if (!(isNotReady(err) || (options.create === false && isNotFound(err))) || Date.now() > deadline) {
+        if (isNotFound(err)) {
+          throw new AgoraError(
+            "AGORA_ERR_INFRA_MISSING",
+            `agora's stream and buckets are not there after ${waitMs / 1000} s: start 'agora up', or run 'agora host' once where the ${ADMIN_IDENTITY} key is (it creates them)`,
+            { cause: err },
+          );
+        }
+        throw err;
+      }
       await sleep(500);
     }
   }
+}
+
+/** Handles on the stream and buckets once they all exist; nothing is created or changed. */
+async function bindInfrastructure(nc: NatsConnection, options: InfrastructureOptions): Promise<Infrastructure> {
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.info(STREAM);
+  const kvm = new Kvm(nc);
+  const [keys, state, processed, control, agents, leases] = await Promise.all(
+    [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET].map((b) =>
+      kvm.open(b, { allow_direct: true }),
+    ),
+  );
+  // A handle is bound without a round trip; one status call proves the bucket is there.
+  await keys.status();
+  const github = options.github ? await kvm.open(GITHUB_BUCKET, { allow_direct: true }) : undefined;
+  return { js: jetstream(nc), jsm, keys, state, processed, control, agents, leases, github };
 }
 
 /** Age and size limits of a stream: past either, the oldest messages are discarded. */
@@ -146,5 +196,8 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
     kvm.create(AGENTS_BUCKET, { history: 1, replicas }),
     kvm.create(LEASES_BUCKET, { history: 1, ttl: options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, replicas }),
   ]);
-  return { js: jetstream(nc), jsm, keys, state, processed, control, agents, leases };
+  const github = options.github
+    ? await kvm.create(GITHUB_BUCKET, { history: 1, ttl: GITHUB_MEMORY_TTL_MS, replicas })
+    : undefined;
+  return { js: jetstream(nc), jsm, keys, state, processed, control, agents, leases, github };
 }

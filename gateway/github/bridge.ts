@@ -3,7 +3,7 @@
 // back out as issue comments. Loop-proof: own comments are never re-ingested,
 // nothing at hop 0 is forwarded, and the hop budget bounds any storm.
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { AgoraClient } from "../../sdk/client.js";
 import type { AgoraConfig, GithubConfig, GithubRepoConfig } from "../../config/config.js";
@@ -14,7 +14,7 @@ import { openSession } from "../../transport/session.js";
 import { eventMsgId } from "../../protocol/ids.js";
 import type { KeyRegistry } from "../../trust/key-registry.js";
 import type { Identity } from "../../trust/key-store.js";
-import { bridgeConsumerName, channelSubject, GITHUB_BUCKET } from "../../protocol/subjects.js";
+import { bridgeConsumerName, channelSubject } from "../../protocol/subjects.js";
 import { ensureDurableConsumer } from "../../transport/consumer.js";
 import type { Infrastructure } from "../../transport/infrastructure.js";
 import { publishEvent } from "../../transport/publisher.js";
@@ -130,11 +130,7 @@ export class GithubBridge {
       identity: gh.identity,
       publish: true,
     });
-    const kv = await new Kvm(nc).create(GITHUB_BUCKET, {
-      history: 1,
-      ttl: 30 * 24 * 3_600_000,
-      replicas: config.nats.replicas,
-    });
+    const kv = infra.github!; // opened because config.github is set
     const github = new GitHubClient({ baseUrl: gh.apiUrl, token, retry: options.retry });
     const bridge = new GithubBridge(
       options,

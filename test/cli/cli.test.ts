@@ -1,11 +1,12 @@
 // The agora CLI, run as a process from the sources.
 import { describe, expect, it } from "vitest";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../helpers/paths.js";
 import { startNats } from "../helpers/nats-server.js";
+import { connectNats } from "../../transport/connect.js";
 
 const CLI = join(ROOT, "cli", "main.ts");
 const COMMANDS = [
@@ -96,11 +97,15 @@ describe("cli", () => {
     expect(agora(["keys", "gen", "Bad.Name", "--no-publish", "--config", file]).err).toContain("AGORA_ERR_BAD_NAME");
   });
 
-  it("cli - send signs with the identity's key, watch shows it verified, facts verify checks the log", async () => {
-    await using nats = await startNats();
+  it("cli - send signs with the identity's key, watch shows it verified, facts verify checks the log (auth on)", async () => {
     const { file, dir } = tempConfig();
+    expect(agora(["keys", "gen", "maintainer", "--no-publish", "--config", file]).code).toBe(0);
+    // A nats-server we run ourselves, with the authorization agora generates (keys made for the rest).
+    const conf = agora(["nats-config", "--config", file, "--out", join(dir, "auth.conf")]);
+    expect(conf.code, conf.err).toBe(0);
+    expect(conf.err).toMatch(/generated keys for agora-admin, host, recorder, operator/);
+    await using nats = await startNats({ args: ["-c", join(dir, "auth.conf")] });
     const env = { NATS_URL: nats.url };
-    expect(agora(["keys", "gen", "maintainer", "--config", file], env).code).toBe(0);
     const host = spawn(process.execPath, ["--import", "tsx", CLI, "host", "--config", file], {
       cwd: ROOT,
       env: { ...process.env, ...env },
@@ -193,6 +198,11 @@ external:
       expect(url, out).toBeTruthy();
       const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
       expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      // Out of the box, NATS refuses anyone without one of agora's keys.
+      const natsUrl = readFileSync(join(dir, "data", "nats.url"), "utf8").trim();
+      await expect(connectNats({ url: natsUrl, name: "anonymous", timeoutMs: 2000 })).rejects.toThrow(
+        /AGORA_ERR_NATS_CONNECT|Authorization Violation/,
+      );
       const agents = (await (await fetch(`${url}/api/agents`, { headers: auth })).json()) as {
         name: string;
         status: string;

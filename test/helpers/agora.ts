@@ -4,7 +4,7 @@ import { parse as parseYaml } from "yaml";
 import { factFiles } from "../../facts/fact-log.js";
 import type { Fact } from "../../facts/fact.js";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AgoraClient } from "../../sdk/client.js";
 import { parseConfig, type AgoraConfig } from "../../config/config.js";
@@ -17,6 +17,9 @@ import { Recorder } from "../../facts/recorder.js";
 import { Gateway } from "../../gateway/gateway.js";
 import { startNats, type TestNats } from "./nats-server.js";
 import { connectNats } from "../../transport/connect.js";
+import { ensureIdentityKeys, writeAuthorization } from "../../transport/embedded.js";
+import { natsIdentities } from "../../transport/authorization.js";
+import { ADMIN_IDENTITY, RECORDER_IDENTITY } from "../../protocol/names.js";
 
 /** Gateway tokens used by tests. */
 export const TOKENS = { viewer: "viewer-token-0123456789", operator: "operator-token-0123456789", generated: false };
@@ -34,7 +37,10 @@ export interface TestAgora {
   nats: TestNats;
   dir: string;
   config: AgoraConfig;
+  /** The admin identity's connection. */
   nc: NatsConnection;
+  /** A new connection logged in as `identity` (closed with the agora). */
+  connect(identity: string): Promise<NatsConnection>;
   host?: Host;
   recorder?: Recorder;
   keys: KeyStore;
@@ -53,26 +59,57 @@ export interface TestAgora {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/**
+ * A whole agora on a real nats-server. Unless a server is passed in, it runs
+ * with the authorization agora generates (auth on, as `agora up` does): the
+ * host, the recorder and the gateway each log in with their own key; `nc` is the
+ * admin's connection (tests use it to set things up and to look behind the scenes).
+ */
 export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }): Promise<TestAgora> {
-  const nats = existing?.nats ?? (await startNats());
   const dir = mkdtempSync(join(tmpdir(), "agora-test-"));
-  const config = parseConfig(
-    {
-      data: join(dir, "data"),
-      channels: Object.fromEntries(spec.channels.map((c) => [c, null])),
-      agents: spec.agents ?? {},
-      external: spec.external ?? {},
-      limits: spec.limits ?? {},
-      ...(spec.github ? { github: spec.github } : {}),
-      ...(spec.gateway ? { gateway: spec.gateway } : {}),
-      host: { workers: 1 },
-    },
-    { baseDir: dir, env: { NATS_URL: nats.url } },
-  );
-  const nc = await connectNats({ url: nats.url, name: "test" });
-  const infra = await openInfrastructure(nc, config);
+  const raw = {
+    data: join(dir, "data"),
+    channels: Object.fromEntries(spec.channels.map((c) => [c, null])),
+    agents: spec.agents ?? {},
+    external: spec.external ?? {},
+    limits: spec.limits ?? {},
+    ...(spec.github ? { github: spec.github } : {}),
+    ...(spec.gateway ? { gateway: spec.gateway } : {}),
+    host: { workers: 1 },
+  };
+  const auth = !existing?.nats;
+  let nats = existing?.nats;
+  if (!nats) {
+    const draft = parseConfig(raw, { baseDir: dir, env: {} });
+    ensureIdentityKeys(draft);
+    const authFile = join(dir, "nats-auth.conf");
+    writeAuthorization(draft, authFile);
+    // AGORA_TEST_NATS_LOGS=<dir> keeps each server's log (permission violations show there).
+    const logs = process.env.AGORA_TEST_NATS_LOGS;
+    nats = await startNats({ args: ["-c", authFile], logFile: logs ? join(logs, `${basename(dir)}.log`) : undefined });
+  }
+  const config = parseConfig(raw, {
+    baseDir: dir,
+    env: { NATS_URL: nats.url, ...(auth ? {} : { AGORA_NATS_AUTH: "none" }) },
+  });
   const keys = new KeyStore(config.keysDir);
+  const users = new Set(auth ? natsIdentities(config) : []);
+  const connections = new Set<NatsConnection>();
+  /** A connection as `identity`: logged in with its key when the server has auth on. */
+  const connectAs = async (identity: string) => {
+    const nc = await connectNats({
+      url: nats.url,
+      name: `test-${identity}`,
+      identity: users.has(identity) ? keys.loadOrGenerate(identity) : undefined,
+    });
+    connections.add(nc);
+    return nc;
+  };
+  const nc = await connectAs(ADMIN_IDENTITY);
+  const infra = await openInfrastructure(nc, config, { create: true });
+  for (const name of keys.names()) await KeyRegistry.publish(infra.keys, name, keys.load(name).publicKey);
   const clients = new Map<string, AgoraClient>();
+  let hostNc: NatsConnection | undefined;
   const t: TestAgora = {
     nats,
     dir,
@@ -80,12 +117,18 @@ export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }
     nc,
     keys,
     infra,
+    connect: connectAs,
     async startGateway() {
-      t.gateway = await Gateway.create({ config, nc, hostMetrics: t.host?.metrics, tokens: TOKENS });
+      t.gateway = await Gateway.create({
+        config,
+        nc: await connectAs(config.gateway.identity),
+        hostMetrics: t.host?.metrics,
+        tokens: TOKENS,
+      });
       return t.gateway;
     },
     async startRecorder() {
-      t.recorder = await Recorder.start({ config, nc });
+      t.recorder = await Recorder.start({ config, nc: await connectAs(RECORDER_IDENTITY) });
       return t.recorder;
     },
     async settleFacts() {
@@ -93,19 +136,25 @@ export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }
       await t.recorder!.waitFor(info.state.last_seq);
     },
     async startHost(options) {
-      t.host = await Host.start({ config, nc, agents: options?.agents });
+      hostNc = await connectAs(config.host.name);
+      t.host = await Host.start({ config, nc: hostNc, agents: options?.agents });
       return t.host;
     },
     async stopHost() {
       await t.host?.close();
       t.host = undefined;
+      if (hostNc) {
+        connections.delete(hostNc);
+        await hostNc.drain().catch(() => {});
+      }
     },
     async client(name) {
       let c = clients.get(name);
       if (!c) {
         const id = keys.loadOrGenerate(name);
         await KeyRegistry.publish(infra.keys, name, id.publicKey);
-        c = new AgoraClient(nc, id);
+        // An identity the config does not declare has no NATS login: it sends through the admin's connection.
+        c = new AgoraClient(users.has(name) ? await connectAs(name) : nc, id);
         clients.set(name, c);
       }
       return c;
@@ -114,7 +163,7 @@ export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }
       await t.gateway?.close();
       await t.host?.close();
       await t.recorder?.close();
-      await nc.drain().catch(() => {});
+      await Promise.all([...connections].map((c) => c.drain().catch(() => {})));
       if (!existing?.nats) await nats.close();
       rmSync(dir, { recursive: true, force: true });
     },

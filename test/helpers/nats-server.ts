@@ -18,9 +18,11 @@ export interface TestNats {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export async function startNats(): Promise<TestNats> {
+/** `args`: extra nats-server arguments (e.g. `-c auth.conf`), kept across restarts. */
+export async function startNats(options: { args?: string[]; logFile?: string } = {}): Promise<TestNats> {
   const storeDir = mkdtempSync(join(tmpdir(), "agora-nats-"));
-  let server = await NatsServer.start({ storeDir, port: 0 });
+  const { args, logFile } = options;
+  let server = await NatsServer.start({ storeDir, port: 0, args, logFile });
   const t: TestNats = {
     server,
     url: server.url,
@@ -33,7 +35,7 @@ export async function startNats(): Promise<TestNats> {
       await server.stop(options);
     },
     async start() {
-      server = await NatsServer.start({ storeDir, port: server.port });
+      server = await NatsServer.start({ storeDir, port: server.port, args, logFile });
       t.server = server;
     },
     async close() {

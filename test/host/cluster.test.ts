@@ -96,7 +96,7 @@ describe("cluster", { timeout: 180_000 }, () => {
     writeFileSync(file, JSON.stringify(raw));
     config = parseConfig(raw, { baseDir: dir, env: { NATS_URL: cluster.url } });
     nc = await connectNats({ url: cluster.url, name: "cluster-test" });
-    infra = await openInfrastructure(nc, config);
+    infra = await openInfrastructure(nc, config, { create: true });
     const store = new KeyStore(config.keysDir);
     for (const name of ["sender", config.gateway.identity])
       await KeyRegistry.publish(infra.keys, name, store.loadOrGenerate(name).publicKey);

@@ -32,7 +32,8 @@ describe("nats-config", () => {
       { baseDir: dir, env: {} },
     );
     const store = new KeyStore(config.keysDir);
-    for (const name of ["host-1", "operator", "ext", "responder", "recorder"]) store.loadOrGenerate(name);
+    for (const name of ["host-1", "operator", "ext", "responder", "recorder", "agora-admin"])
+      store.loadOrGenerate(name);
     const conf = join(dir, "auth.conf");
     writeFileSync(
       conf,
@@ -44,9 +45,12 @@ describe("nats-config", () => {
       await expect(connectNats({ url: server.url, name: "anonymous", timeoutMs: 2000 })).rejects.toThrow(
         /cannot connect to NATS/,
       );
+      // The admin creates the stream and buckets; the host may not.
+      const adminNc = await connectNats({ url: server.url, name: "admin", identity: store.load("agora-admin") });
+      const infra = await openInfrastructure(adminNc, config, { create: true });
       // The host logs in with its key and runs its agents.
       const hostNc = await connectNats({ url: server.url, name: "host", identity: store.load("host-1") });
-      const infra = await openInfrastructure(hostNc, config);
+      await expect(openInfrastructure(hostNc, config, { create: true })).rejects.toThrow(/[Pp]ermission/);
       const host = await Host.start({ config, nc: hostNc });
       // The external agent: its own key is its login.
       const ext = store.load("ext");
@@ -69,7 +73,7 @@ describe("nats-config", () => {
       expect(gw.isClosed()).toBe(false);
       sub.unsubscribe();
       await host.close();
-      await Promise.all([nc.drain(), gw.drain(), hostNc.drain()]);
+      await Promise.all([nc.drain(), gw.drain(), hostNc.drain(), adminNc.drain()]);
     } finally {
       await server.stop();
       rmSync(dir, { recursive: true, force: true });

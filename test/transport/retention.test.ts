@@ -14,7 +14,7 @@ describe("retention", () => {
     const nc = await connectNats({ url: nats.url, name: "retention" });
     try {
       const defaults = parseConfig({}, { baseDir: "/tmp", env: {} });
-      let infra = await openInfrastructure(nc, defaults);
+      let infra = await openInfrastructure(nc, defaults, { create: true });
       const info = await infra.jsm.streams.info(STREAM);
       expect(info.config.max_age).toBe(nanos(168 * 3_600_000));
       expect(info.config.max_bytes).toBe(1024 * 1024 * 1024);
@@ -22,7 +22,7 @@ describe("retention", () => {
 
       // An existing stream is brought to the configured limits at the next start.
       const small = parseConfig({ limits: { streamMaxBytes: 1024 * 1024 } }, { baseDir: "/tmp", env: {} });
-      infra = await openInfrastructure(nc, small);
+      infra = await openInfrastructure(nc, small, { create: true });
       const junk = "x".repeat(1000);
       for (let i = 0; i < 3000; i++) await infra.js.publish("agora.ch.flood", junk);
       const state = (await infra.jsm.streams.info(STREAM)).state;

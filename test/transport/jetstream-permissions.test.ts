@@ -1,0 +1,254 @@
+// Least privilege through the JetStream API: log in as every identity the
+// generated authorization knows and try every JetStream API verb on every agora
+// stream, bucket and durable consumer (and every KV write and ack). Exactly the
+// intended ones pass the server's permission check; the policy is written out
+// here, independently of transport/authorization.ts.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { errors, type NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy } from "@nats-io/jetstream";
+import { parseConfig, type AgoraConfig } from "../../config/config.js";
+import { ADMIN_IDENTITY, RECORDER_IDENTITY } from "../../protocol/names.js";
+import {
+  AGENTS_BUCKET,
+  bridgeConsumerName,
+  consumerName,
+  CONTROL_BUCKET,
+  DLQ_STREAM,
+  GITHUB_BUCKET,
+  KEYS_BUCKET,
+  kvStream,
+  LEASES_BUCKET,
+  PROCESSED_BUCKET,
+  RECORDER_CONSUMER,
+  STATE_BUCKET,
+  STREAM,
+  watchConsumerName,
+} from "../../protocol/subjects.js";
+import { natsIdentities } from "../../transport/authorization.js";
+import { connectNats } from "../../transport/connect.js";
+import { ensureIdentityKeys, writeAuthorization } from "../../transport/embedded.js";
+import { openInfrastructure } from "../../transport/infrastructure.js";
+import { KeyStore } from "../../trust/key-store.js";
+import { startNats, type TestNats } from "../helpers/nats-server.js";
+import { agentWasm } from "../helpers/paths.js";
+
+const HOST = "host-1";
+const GATEWAY = "operator";
+const BRIDGE = "github-bridge";
+const EXT = "ext";
+const BUCKETS = [
+  KEYS_BUCKET,
+  STATE_BUCKET,
+  PROCESSED_BUCKET,
+  CONTROL_BUCKET,
+  AGENTS_BUCKET,
+  LEASES_BUCKET,
+  GITHUB_BUCKET,
+];
+const STREAMS = [STREAM, DLQ_STREAM, ...BUCKETS.map(kvStream)];
+const DURABLES = [
+  consumerName("responder", "work"),
+  RECORDER_CONSUMER,
+  bridgeConsumerName("gh"),
+  watchConsumerName(GATEWAY),
+  watchConsumerName(HOST, "work"),
+];
+
+/** The intended policy. */
+const READS: Record<string, readonly string[]> = {
+  [HOST]: [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET],
+  [RECORDER_IDENTITY]: [KEYS_BUCKET],
+  [GATEWAY]: [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET],
+  [BRIDGE]: [KEYS_BUCKET, GITHUB_BUCKET],
+  [EXT]: [KEYS_BUCKET],
+};
+/** Stream info beyond the buckets it reads. */
+const INFO: Record<string, readonly string[]> = {
+  [HOST]: [STREAM],
+  [RECORDER_IDENTITY]: [STREAM],
+  [GATEWAY]: [STREAM, DLQ_STREAM],
+  [BRIDGE]: [STREAM],
+  [EXT]: [],
+};
+const OWNS_DURABLE: Record<string, string> = {
+  [consumerName("responder", "work")]: HOST,
+  [RECORDER_CONSUMER]: RECORDER_IDENTITY,
+  [bridgeConsumerName("gh")]: BRIDGE,
+  [watchConsumerName(GATEWAY)]: GATEWAY,
+  [watchConsumerName(HOST, "work")]: HOST,
+};
+/** Who writes which KV key (`*`: every key of the bucket). */
+const WRITES: Record<string, Record<string, readonly string[]>> = {
+  [HOST]: {
+    [STATE_BUCKET]: ["*"],
+    [PROCESSED_BUCKET]: ["*"],
+    [AGENTS_BUCKET]: ["*"],
+    [LEASES_BUCKET]: ["*"],
+    [KEYS_BUCKET]: [HOST, "responder"],
+  },
+  [RECORDER_IDENTITY]: { [KEYS_BUCKET]: [RECORDER_IDENTITY] },
+  [GATEWAY]: { [CONTROL_BUCKET]: ["*"], [KEYS_BUCKET]: [GATEWAY, "browser"] },
+  [BRIDGE]: { [GITHUB_BUCKET]: ["*"], [KEYS_BUCKET]: [BRIDGE] },
+  [EXT]: { [KEYS_BUCKET]: [EXT] },
+};
+
+interface Probe {
+  what: string;
+  subject: string;
+  intended: (who: string) => boolean;
+  /** Runs last: it changes things (only the admin may). */
+  destructive?: boolean;
+}
+
+const admin = (who: string) => who === ADMIN_IDENTITY;
+const reads = (bucket: string) => (who: string) => admin(who) || (READS[who] ?? []).includes(bucket);
+
+function probes(): Probe[] {
+  const out: Probe[] = [];
+  const api = (verb: string) => `$JS.API.${verb}`;
+  out.push({ what: "STREAM.NAMES", subject: api("STREAM.NAMES"), intended: admin });
+  out.push({ what: "STREAM.LIST", subject: api("STREAM.LIST"), intended: admin });
+  out.push({ what: "account INFO", subject: api("INFO"), intended: () => true });
+  for (const s of STREAMS) {
+    const bucket = BUCKETS.find((b) => kvStream(b) === s);
+    const read = bucket ? reads(bucket) : admin;
+    out.push({
+      what: `STREAM.INFO ${s}`,
+      subject: api(`STREAM.INFO.${s}`),
+      intended: (who) => read(who) || (INFO[who] ?? []).includes(s),
+    });
+    out.push({ what: `STREAM.MSG.GET ${s}`, subject: api(`STREAM.MSG.GET.${s}`), intended: read });
+    out.push({ what: `DIRECT.GET ${s}`, subject: api(`DIRECT.GET.${s}.x`), intended: read });
+    out.push({
+      what: `watch (ordered consumer) ${s}`,
+      subject: api(`CONSUMER.CREATE.${s}.oc_probe.x`),
+      intended: read,
+    });
+    // Unnamed: JetStream lets its config name any consumer, which it then updates.
+    out.push({ what: `CONSUMER.CREATE (unnamed) ${s}`, subject: api(`CONSUMER.CREATE.${s}`), intended: admin });
+    out.push({ what: `CONSUMER.LIST ${s}`, subject: api(`CONSUMER.LIST.${s}`), intended: admin });
+    out.push({ what: `CONSUMER.NAMES ${s}`, subject: api(`CONSUMER.NAMES.${s}`), intended: admin });
+    out.push({ what: `STREAM.CREATE ${s}`, subject: api(`STREAM.CREATE.${s}`), intended: admin });
+    for (const verb of ["STREAM.UPDATE", "STREAM.MSG.DELETE", "STREAM.PURGE", "STREAM.DELETE"]) {
+      out.push({ what: `${verb} ${s}`, subject: api(`${verb}.${s}`), intended: admin, destructive: true });
+    }
+  }
+  for (const d of DURABLES) {
+    const owner = (who: string) => admin(who) || OWNS_DURABLE[d] === who;
+    for (const verb of ["CONSUMER.CREATE", "CONSUMER.DURABLE.CREATE", "CONSUMER.INFO", "CONSUMER.MSG.NEXT"]) {
+      out.push({ what: `${verb} ${d}`, subject: api(`${verb}.${STREAM}.${d}`), intended: owner });
+    }
+    out.push({ what: `ack ${d}`, subject: `$JS.ACK.${STREAM}.${d}.1.1.1.0.0`, intended: owner });
+    out.push({
+      what: `CONSUMER.DELETE ${d}`,
+      subject: api(`CONSUMER.DELETE.${STREAM}.${d}`),
+      intended: owner,
+      destructive: true,
+    });
+  }
+  for (const b of BUCKETS) {
+    for (const key of [HOST, RECORDER_IDENTITY, GATEWAY, BRIDGE, EXT, "responder", "browser", "wal.responder"]) {
+      out.push({
+        what: `KV put ${b}.${key}`,
+        subject: `$KV.${b}.${key}`,
+        intended: (who) => {
+          const keys = WRITES[who]?.[b] ?? [];
+          return admin(who) || keys.includes("*") || keys.includes(key);
+        },
+      });
+    }
+  }
+  out.push({ what: "control publish", subject: "agora.ctl.kill", intended: (who) => admin(who) || who === GATEWAY });
+  return out;
+}
+
+/** True when the server let the publish through (any answer, an error from JetStream, no responder, a timeout). */
+async function permitted(nc: NatsConnection, subject: string): Promise<boolean> {
+  try {
+    await nc.request(subject, "{}", { timeout: 400 });
+    return true;
+  } catch (err) {
+    const cause = (err as Error).cause;
+    return !(err instanceof errors.PermissionViolationError || cause instanceof errors.PermissionViolationError);
+  }
+}
+
+describe("JetStream API permissions", () => {
+  let dir: string;
+  let nats: TestNats;
+  let config: AgoraConfig;
+  const conns = new Map<string, NatsConnection>();
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "agora-perms-"));
+    config = parseConfig(
+      {
+        data: join(dir, "data"),
+        host: { name: HOST },
+        channels: { work: null, gh: null },
+        agents: { responder: { component: agentWasm("responder"), read: ["work"], write: ["work"] } },
+        external: {
+          ext: { read: ["work"], write: ["work"] },
+          operator: { write: ["work"] },
+          browser: { write: ["work"], browser: true },
+          "github-bridge": { read: ["gh"], write: ["gh"] },
+        },
+        github: { repos: { "acme/widgets": { channel: "gh" } } },
+      },
+      { baseDir: dir, env: {} },
+    );
+    ensureIdentityKeys(config);
+    writeAuthorization(config, join(dir, "auth.conf"));
+    nats = await startNats({ args: ["-c", join(dir, "auth.conf")] });
+    const store = new KeyStore(config.keysDir);
+    for (const name of natsIdentities(config)) {
+      conns.set(name, await connectNats({ url: nats.url, name, identity: store.load(name) }));
+    }
+    const infra = await openInfrastructure(conns.get(ADMIN_IDENTITY)!, config, { create: true });
+    for (const d of DURABLES) {
+      await infra.jsm.consumers.add(STREAM, { durable_name: d, ack_policy: AckPolicy.Explicit });
+    }
+  });
+
+  afterAll(async () => {
+    await Promise.all([...conns.values()].map((c) => c.close()));
+    await nats?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("permissions - every identity logs in with its own key; an anonymous client is refused", async () => {
+    expect([...conns.keys()].sort()).toEqual([ADMIN_IDENTITY, BRIDGE, EXT, HOST, GATEWAY, RECORDER_IDENTITY].sort());
+    await expect(connectNats({ url: nats.url, name: "anonymous", timeoutMs: 2000 })).rejects.toThrow(
+      /cannot connect to NATS/,
+    );
+  });
+
+  it("permissions - every identity × every JetStream API verb on every stream, bucket and consumer: exactly the intended ones pass", async () => {
+    const all = probes();
+    // The admin's destructive verbs run last: they remove what the others probe.
+    const order = [...natsIdentities(config).filter((n) => n !== ADMIN_IDENTITY), ADMIN_IDENTITY];
+    const mismatches: string[] = [];
+    let checked = 0;
+    for (const phase of [false, true]) {
+      for (const who of order) {
+        const nc = conns.get(who)!;
+        const batch = all.filter((p) => Boolean(p.destructive) === phase);
+        // One at a time: a refusal comes back as an error naming the subject, not the request.
+        for (const p of batch) {
+          const result = await permitted(nc, p.subject);
+          checked++;
+          if (result !== p.intended(who)) {
+            mismatches.push(`${who}: ${p.what} (${p.subject}) ${result ? "passed" : "was refused"}`);
+          }
+        }
+      }
+    }
+    console.log(`permissions: ${checked} (identity, verb, target) probes over ${order.length} identities`);
+    expect(mismatches).toEqual([]);
+    // The matrix is not vacuous: non-admins were refused stream deletes and purges, the admin was not.
+    expect(all.filter((p) => p.destructive && p.what.startsWith("STREAM.DELETE")).length).toBe(STREAMS.length);
+  });
+});
