@@ -28,6 +28,9 @@ import { Recorder } from "../facts/recorder.js";
 import { Gateway } from "../gateway/gateway.js";
 import { STREAM } from "../protocol/subjects.js";
 import { connectNats } from "../transport/connect.js";
+import { ensureIdentityKeys, writeAuthorization } from "../transport/embedded.js";
+import { natsIdentities } from "../transport/authorization.js";
+import { ADMIN_IDENTITY, RECORDER_IDENTITY } from "../protocol/names.js";
 
 const QUICK = process.argv.includes("--quick");
 const PAYLOAD = { task: "build", detail: "x".repeat(200) };
@@ -59,15 +62,59 @@ function round(n: number, d = 1): number {
   return Math.round(n * 10 ** d) / 10 ** d;
 }
 
-async function agora(
-  dir: string,
-  url: string,
-  spec: Record<string, unknown>,
-): Promise<{ config: AgoraConfig; nc: NatsConnection }> {
+// Auth is on, as in `agora up`: each phase's config gets its generated
+// authorization (the server reloads it on SIGHUP) and every role — admin, host,
+// recorder, gateway, the bench's external agent — logs in with its own key.
+let server: NatsServer;
+let authFile: string;
+
+/** The bench's config for a phase, with the server's authorization brought to it. */
+async function secure(dir: string, spec: Record<string, unknown>): Promise<AgoraConfig> {
   const config = parseConfig({ data: join(dir, "data"), host: { workers: 2 }, ...spec }, { baseDir: dir, env: {} });
-  const nc = await connectNats({ url, name: "bench" });
+  ensureIdentityKeys(config);
+  writeAuthorization(config, authFile);
+  if (server) {
+    server.process.kill("SIGHUP");
+    // Reloaded once the newest identity can log in.
+    const last = natsIdentities(config).at(-1)!;
+    for (let i = 0; ; i++) {
+      const nc = await login(config, last).catch(() => undefined);
+      if (nc) {
+        await nc.close();
+        break;
+      }
+      if (i > 100) throw new Error("nats-server did not reload its authorization");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return config;
+}
+
+function login(config: AgoraConfig, identity: string, url = server.url): Promise<NatsConnection> {
+  return connectNats({ url, name: `bench-${identity}`, identity: new KeyStore(config.keysDir).load(identity) });
+}
+
+interface Phase {
+  config: AgoraConfig;
+  /** The admin's connection. */
+  nc: NatsConnection;
+  /** A connection logged in as `identity`. */
+  connect(identity: string): Promise<NatsConnection>;
+  /** Drain every connection of the phase. */
+  close(): Promise<void>;
+}
+
+async function agora(dir: string, url: string, spec: Record<string, unknown>): Promise<Phase> {
+  const config = await secure(dir, spec);
+  const conns: NatsConnection[] = [];
+  const connect = async (identity: string) => {
+    const c = await login(config, identity, url);
+    conns.push(c);
+    return c;
+  };
+  const nc = await connect(ADMIN_IDENTITY);
   await ensureInfrastructure(nc, { dedupWindowMs: config.limits.dedupWindowMs });
-  return { config, nc };
+  return { config, nc, connect, close: () => Promise.all(conns.map((c) => c.drain())).then(() => {}) };
 }
 
 async function purge(nc: NatsConnection): Promise<void> {
@@ -104,8 +151,9 @@ async function crypto(): Promise<Results["crypto"]> {
 }
 
 // --- raw JetStream: publish → durable consume → ack → republish ----------------------
-async function raw(url: string, lanes: number, messages: number): Promise<Results["raw"]> {
-  const nc = await connectNats({ url, name: "bench-raw" });
+async function raw(dir: string, url: string, lanes: number, messages: number): Promise<Results["raw"]> {
+  // The same server and login as agora's phases; raw JetStream needs the admin's rights for its own stream.
+  const nc = await login(await secure(dir, { channels: {} }), ADMIN_IDENTITY, url);
   const infra = await ensureInfrastructure(nc, { dedupWindowMs: 600_000 });
   await infra.jsm.streams.add({ name: "RAW", subjects: ["raw.>"] }).catch(() => {});
   const js: JetStreamClient = jetstream(nc);
@@ -172,7 +220,7 @@ async function agoraThroughput(
   messages: number,
 ): Promise<Omit<Results["agora"], "ratio">> {
   const channels = Array.from({ length: lanes }, (_, i) => `lane-${i}`);
-  const { config, nc } = await agora(dir, url, {
+  const { config, nc, connect, close } = await agora(dir, url, {
     channels: Object.fromEntries(channels.map((c) => [c, null])),
     agents: Object.fromEntries(
       channels.map((c, i) => [`responder-${i}`, { component: builtAgent("responder"), read: [c], write: [c] }]),
@@ -182,8 +230,8 @@ async function agoraThroughput(
   const infra = await ensureInfrastructure(nc, { dedupWindowMs: 600_000 });
   const id = new KeyStore(config.keysDir).loadOrGenerate("bench");
   await KeyRegistry.publish(infra.keys, "bench", id.publicKey);
-  const recorder = await Recorder.start({ config, nc });
-  const host = await Host.start({ config, nc });
+  const recorder = await Recorder.start({ config, nc: await connect(RECORDER_IDENTITY) });
+  const host = await Host.start({ config, nc: await connect(config.host.name) });
   const keys = new Map<string, ReturnType<typeof publicKeyObject>>();
   for (const a of config.agents) keys.set(a.name, publicKeyObject((await infra.keys.get(a.name))!.string()));
   let verified = 0;
@@ -193,7 +241,7 @@ async function agoraThroughput(
       if (env.sender !== "bench" && verifyEnvelope(keys.get(env.sender)!, env)) verified++;
     },
   });
-  const client = new AgoraClient(nc, id);
+  const client = new AgoraClient(await connect("bench"), id);
   const t0 = performance.now();
   await produce(messages, (i) => client.send(channels[i % lanes]!, "request", PAYLOAD, { hop: 1 }));
   await waitFor(() => verified >= messages, "every reply verified");
@@ -206,7 +254,7 @@ async function agoraThroughput(
   sub.unsubscribe();
   await host.close();
   await recorder.close();
-  await nc.drain();
+  await close();
   return { msgsPerSec: Math.round(messages / secs), messages, lanes };
 }
 
@@ -217,7 +265,7 @@ async function latency(
   offered: number,
   seconds: number,
 ): Promise<Results["latency"][number]> {
-  const { config, nc } = await agora(dir, url, {
+  const { config, nc, connect, close } = await agora(dir, url, {
     channels: { lat: null },
     agents: { responder: { component: builtAgent("responder"), read: ["lat"], write: ["lat"] } },
     external: { bench: { write: ["lat"] } },
@@ -225,7 +273,7 @@ async function latency(
   const infra = await ensureInfrastructure(nc, { dedupWindowMs: 600_000 });
   const id = new KeyStore(config.keysDir).loadOrGenerate("bench");
   await KeyRegistry.publish(infra.keys, "bench", id.publicKey);
-  const host = await Host.start({ config, nc });
+  const host = await Host.start({ config, nc: await connect(config.host.name) });
   const responderKey = publicKeyObject((await infra.keys.get("responder"))!.string());
   const sentAt = new Map<string, number>();
   const lat: number[] = [];
@@ -237,7 +285,7 @@ async function latency(
       if (t !== undefined) lat.push(performance.now() - t);
     },
   });
-  const client = new AgoraClient(nc, id);
+  const client = new AgoraClient(await connect("bench"), id);
   const total = offered * seconds;
   const t0 = performance.now();
   const pending: Promise<unknown>[] = [];
@@ -255,7 +303,7 @@ async function latency(
   const achieved = lat.length / ((performance.now() - t0) / 1000);
   sub.unsubscribe();
   await host.close();
-  await nc.drain();
+  await close();
   const sorted = [...lat].sort((a, b) => a - b);
   return {
     offered,
@@ -270,7 +318,7 @@ async function latency(
 // --- hosted agents on one host ----------------------------------------------------------
 async function manyAgents(dir: string, url: string, count: number): Promise<Results["agents"][number]> {
   const channels = ["many"];
-  const { config, nc } = await agora(dir, url, {
+  const { config, connect, close } = await agora(dir, url, {
     channels: { many: null },
     agents: Object.fromEntries(
       Array.from({ length: count }, (_, i) => [
@@ -282,13 +330,13 @@ async function manyAgents(dir: string, url: string, count: number): Promise<Resu
   global.gc?.();
   const rss0 = process.memoryUsage().rss;
   const t0 = performance.now();
-  const host = await Host.start({ config, nc });
+  const host = await Host.start({ config, nc: await connect(config.host.name) });
   const ms = performance.now() - t0;
   global.gc?.();
   const rss = process.memoryUsage().rss;
   const started = host.runtimes.size;
   await host.close();
-  await nc.drain();
+  await close();
   if (started !== count) throw new Error(`only ${started} of ${count} agents started`);
   return {
     count,
@@ -300,7 +348,7 @@ async function manyAgents(dir: string, url: string, count: number): Promise<Resu
 
 // --- kill switch with ≥ 10,000 queued -------------------------------------------------------
 async function kill(dir: string, url: string, queued: number): Promise<Results["kill"]> {
-  const { config, nc } = await agora(dir, url, {
+  const { config, nc, connect, close } = await agora(dir, url, {
     channels: { flood: null },
     agents: { voter: { component: builtAgent("voter"), read: ["flood"], write: ["flood"] } },
     external: { operator: { write: ["flood"] }, bench: { write: ["flood"] } },
@@ -308,17 +356,17 @@ async function kill(dir: string, url: string, queued: number): Promise<Results["
   const infra = await ensureInfrastructure(nc, { dedupWindowMs: 600_000 });
   const id = new KeyStore(config.keysDir).loadOrGenerate("bench");
   await KeyRegistry.publish(infra.keys, "bench", id.publicKey);
-  const host = await Host.start({ config, nc });
+  const host = await Host.start({ config, nc: await connect(config.host.name) });
   const events: HostEvent[] = [];
   void (async () => {
     for await (const e of host.events.subscribe()) events.push(e);
   })();
   const g = await Gateway.create({
     config,
-    nc,
+    nc: await connect(config.gateway.identity),
     tokens: { viewer: "v".repeat(20), operator: "o".repeat(20), generated: false },
   });
-  const client = new AgoraClient(nc, id);
+  const client = new AgoraClient(await connect("bench"), id);
   await produce(queued + 500, () => client.send("flood", "inform", { n: 1 }, { hop: 0 }));
   const delivered = () => events.filter((e): e is Extract<HostEvent, { type: "delivered" }> => e.type === "delivered");
   await waitFor(() => delivered().length >= 100, "deliveries to start");
@@ -337,7 +385,7 @@ async function kill(dir: string, url: string, queued: number): Promise<Results["
   const lastStart = Math.max(...delivered().map((e) => e.at));
   await g.close();
   await host.close();
-  await nc.drain();
+  await close();
   return {
     queued: info.num_pending + info.num_ack_pending,
     deliveriesAfterReturn: after.length,
@@ -386,7 +434,9 @@ function table(r: Results): string {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "agora-bench-"));
-  const server = await NatsServer.start({ storeDir: join(dir, "nats") });
+  authFile = join(dir, "nats-auth.conf");
+  await secure(dir, { channels: {} });
+  server = await NatsServer.start({ storeDir: join(dir, "nats"), args: ["-c", authFile] });
   const version = await import("node:child_process").then((cp) =>
     cp.execFileSync(server.process.spawnfile, ["--version"]).toString().trim(),
   );
@@ -404,9 +454,9 @@ async function main(): Promise<void> {
     log("crypto …");
     results.crypto = await crypto();
     log(`raw JetStream pipeline, ${messages} messages …`);
-    results.raw = await raw(server.url, lanes, messages);
+    results.raw = await raw(dir, server.url, lanes, messages);
     log(`agora pipeline, ${messages} messages …`);
-    const nc = await connectNats({ url: server.url, name: "bench-admin" });
+    const nc = await login(await secure(dir, { channels: {} }), ADMIN_IDENTITY);
     await purge(nc);
     const a = await agoraThroughput(dir, server.url, lanes, messages);
     results.agora = { ...a, ratio: round(a.msgsPerSec / results.raw.msgsPerSec, 3) };

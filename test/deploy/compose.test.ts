@@ -15,6 +15,7 @@ interface Service {
   environment?: Record<string, string>;
   ports?: string[];
   volumes?: string[];
+  depends_on?: unknown;
 }
 
 describe("deploy", () => {
@@ -28,6 +29,10 @@ describe("deploy", () => {
     expect(conf).toMatch(/jetstream\s*\{/);
     expect(conf).toMatch(/cluster\s*\{[^}]*listen: 0\.0\.0\.0:6222/);
     expect(conf).toMatch(/websocket\s*\{[^}]*port: 9222/);
+    // Auth on: the nodes include the authorization the auth service generates before they start.
+    expect(conf).toMatch(/^include \.\/auth\/agora-auth\.conf$/m);
+    expect(s.auth!.command).toEqual(["nats-config", "--out", "/var/lib/agora/auth/agora-auth.conf"]);
+    expect(s.auth!.volumes).toEqual(expect.arrayContaining(["auth:/var/lib/agora/auth", "keys:/var/lib/agora/keys"]));
     const nodes = ["nats-1", "nats-2", "nats-3"];
     for (const n of nodes) {
       const cmd = s[n]!.command!;
@@ -42,6 +47,8 @@ describe("deploy", () => {
           .sort(),
       );
       expect(s[n]!.volumes!.some((v) => v.endsWith(":/data"))).toBe(true);
+      expect(s[n]!.volumes).toContain("auth:/etc/nats/auth:ro");
+      expect(s[n]!.depends_on).toEqual({ auth: { condition: "service_completed_successfully" } });
     }
   });
 

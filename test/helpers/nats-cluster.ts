@@ -29,7 +29,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startCluster(size = 3): Promise<TestCluster> {
+/** `args`: extra nats-server arguments for every node (e.g. `-c auth.conf`). */
+export async function startCluster(size = 3, options: { args?: string[] } = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), "agora-cluster-"));
   const clientPorts: number[] = [];
   const routePorts: number[] = [];
@@ -53,6 +54,7 @@ export async function startCluster(size = 3): Promise<TestCluster> {
         `nats://127.0.0.1:${routePorts[i]}`,
         "--routes",
         routes,
+        ...(options.args ?? []),
       ],
     });
   };

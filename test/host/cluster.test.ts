@@ -27,6 +27,8 @@ import { startCluster, type TestCluster } from "../helpers/nats-cluster.js";
 import { fixtureWasm, ROOT } from "../helpers/paths.js";
 import { readPlacement } from "../../host/placement/leases.js";
 import { connectNats } from "../../transport/connect.js";
+import { ensureIdentityKeys, writeAuthorization } from "../../transport/embedded.js";
+import { ADMIN_IDENTITY } from "../../protocol/names.js";
 
 const COUNTERS = ["c1", "c2", "c3", "c4"];
 const LEASE_TTL_MS = 3000;
@@ -39,6 +41,7 @@ describe("cluster", { timeout: 180_000 }, () => {
   let nc: NatsConnection;
   let infra: Infrastructure;
   let sender: AgoraClient;
+  let senderNc: NatsConnection | undefined;
   const hosts = new Map<string, HostProcess>();
   /** Messages sent so far: each counter must have counted exactly this many. */
   let total = 0;
@@ -78,7 +81,6 @@ describe("cluster", { timeout: 180_000 }, () => {
   };
 
   beforeAll(async () => {
-    cluster = await startCluster(3);
     dir = mkdtempSync(join(tmpdir(), "agora-cluster-test-"));
     file = join(dir, "agora.yaml");
     const raw = {
@@ -94,13 +96,23 @@ describe("cluster", { timeout: 180_000 }, () => {
       limits: { ackWait: "3s", leaseTtl: `${LEASE_TTL_MS}ms` },
     };
     writeFileSync(file, JSON.stringify(raw));
+    // Auth on, as deployed: every node enforces the generated authorization; each host logs in with its key.
+    const draft = parseConfig(raw, { baseDir: dir, env: {} });
+    ensureIdentityKeys(draft);
+    writeAuthorization(draft, join(dir, "auth.conf"));
+    cluster = await startCluster(3, { args: ["-c", join(dir, "auth.conf")] });
     config = parseConfig(raw, { baseDir: dir, env: { NATS_URL: cluster.url } });
-    nc = await connectNats({ url: cluster.url, name: "cluster-test" });
+    nc = await connectNats({
+      url: cluster.url,
+      name: "cluster-test",
+      identity: new KeyStore(config.keysDir).load(ADMIN_IDENTITY),
+    });
     infra = await openInfrastructure(nc, config, { create: true });
     const store = new KeyStore(config.keysDir);
     for (const name of ["sender", config.gateway.identity])
       await KeyRegistry.publish(infra.keys, name, store.loadOrGenerate(name).publicKey);
-    sender = new AgoraClient(nc, store.load("sender"));
+    senderNc = await connectNats({ url: cluster.url, name: "sender", identity: store.load("sender") });
+    sender = new AgoraClient(senderNc, store.load("sender"));
   }, 60_000);
 
   afterAll(async () => {
@@ -109,6 +121,7 @@ describe("cluster", { timeout: 180_000 }, () => {
     for (const h of hosts.values()) h.child.kill("SIGKILL");
     await Promise.all([...hosts.values()].map((h) => h.exited));
     await nc?.drain().catch(() => {});
+    await senderNc?.drain().catch(() => {});
     await cluster?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
