@@ -10,7 +10,9 @@ import { Host } from "../host/host.js";
 import { KeyRegistry } from "../trust/key-registry.js";
 import { KeyStore } from "../trust/key-store.js";
 import { openInfrastructure } from "../transport/infrastructure.js";
-import { NatsServer } from "../transport/nats-server.js";
+import { startConfiguredNats } from "../transport/embedded.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { ADMIN_IDENTITY, RECORDER_IDENTITY } from "../protocol/names.js";
 import { builtAgent } from "./paths.js";
 import { Recorder } from "../facts/recorder.js";
 import { verifyFacts } from "../facts/verify.js";
@@ -45,9 +47,6 @@ export async function runCrossTalk(options: CrossTalkOptions = {}): Promise<Cros
   const started = Date.now();
   const log = options.log ?? (() => {});
   const dir = mkdtempSync(join(tmpdir(), "agora-demo-"));
-  const server = options.natsUrl ? undefined : await NatsServer.start({ storeDir: join(dir, "nats") });
-  const url = options.natsUrl ?? server!.url;
-  log(`nats: ${url}${server ? " (private nats-server for this demo)" : ""}`);
   const config = parseConfig(
     {
       data: join(dir, "data"),
@@ -62,30 +61,49 @@ export async function runCrossTalk(options: CrossTalkOptions = {}): Promise<Cros
       external: { maintainer: { write: ["build-coord", "secret-ops"] } },
       limits: { hop: 3 },
     },
-    { baseDir: dir, env: {} },
+    // A private server has auth on, as agora up; a NATS of yours is used as it is.
+    { baseDir: dir, env: options.natsUrl ? { AGORA_NATS_AUTH: "none" } : {} },
   );
-  const nc = await connectNats({ url, name: "agora-demo" });
+  const server = options.natsUrl
+    ? undefined
+    : await startConfiguredNats(config, { storeDir: join(dir, "nats"), authFile: join(dir, "nats-auth.conf") });
+  const url = options.natsUrl ?? server!.url;
+  log(`nats: ${url}${server ? " (private nats-server for this demo, auth on)" : ""}`);
+  const keys = new KeyStore(config.keysDir);
+  const connections: NatsConnection[] = [];
+  /** Each role logs in with its own key (anonymous on a NATS without auth). */
+  const connect = async (identity: string) => {
+    const c = await connectNats({
+      url,
+      name: `agora-demo-${identity}`,
+      identity: config.nats.auth === "nkey" ? keys.loadOrGenerate(identity) : undefined,
+    });
+    connections.push(c);
+    return c;
+  };
+  const nc = await connect(ADMIN_IDENTITY);
   const events: HostEvent[] = [];
   let host: Host | undefined;
   let recorder: Recorder | undefined;
   try {
     const infra = await openInfrastructure(nc, config, { create: true });
-    const maintainerId = new KeyStore(config.keysDir).loadOrGenerate("maintainer");
+    const maintainerId = keys.loadOrGenerate("maintainer");
     await KeyRegistry.publish(infra.keys, "maintainer", maintainerId.publicKey);
-    recorder = await Recorder.start({ config, nc });
-    host = await Host.start({ config, nc });
+    recorder = await Recorder.start({ config, nc: await connect(RECORDER_IDENTITY) });
+    host = await Host.start({ config, nc: await connect(config.host.name) });
     const sub = host.events.subscribe();
     const collecting = (async () => {
       for await (const e of sub) events.push(e);
     })();
     log("agents: chatty-a, chatty-b (read+write build-coord); secret-ops is granted to nobody");
 
-    const maintainer = new AgoraClient(nc, maintainerId);
+    const maintainerNc = await connect("maintainer");
+    const maintainer = new AgoraClient(maintainerNc, maintainerId);
     const request = await maintainer.send("build-coord", "request", { task: "ship the release" }, { hop: 3 });
     log(`maintainer → build-coord: request ${request.env.id} (hop 3)`);
     const secret = await maintainer.send("secret-ops", "inform", { token: "s3cr3t" }, { hop: 3 });
     log(`maintainer → secret-ops: inform ${secret.env.id} (granted to nobody)`);
-    const replay = await new AgoraClient(nc, maintainerId).send(
+    const replay = await new AgoraClient(maintainerNc, maintainerId).send(
       "build-coord",
       "request",
       { task: "ship the release" },
@@ -128,7 +146,7 @@ export async function runCrossTalk(options: CrossTalkOptions = {}): Promise<Cros
   } finally {
     await host?.close();
     await recorder?.close();
-    await nc.drain().catch(() => {});
+    await Promise.all(connections.map((c) => c.drain().catch(() => {})));
     await server?.stop();
     rmSync(dir, { recursive: true, force: true });
   }

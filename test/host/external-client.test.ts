@@ -3,7 +3,7 @@
 // agent, and verifies the signed reply.
 import { describe, expect, it } from "vitest";
 import { generateKeyPairSync, createPublicKey, sign, verify, randomBytes } from "node:crypto";
-import { connect, headers } from "@nats-io/transport-node";
+import { connect, headers, nkeyAuthenticator } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { startAgora } from "../helpers/agora.js";
@@ -20,6 +20,26 @@ function jcs(v: unknown): string {
     .map((k) => `${JSON.stringify(k)}:${jcs(o[k])}`)
     .join(",")}}`;
 }
+/** The NATS nkey seed (`SU…`) of a raw Ed25519 seed: base32 of the two prefix bytes, the seed and a CRC-16. */
+function nkeySeed(raw: Uint8Array): Uint8Array {
+  const bytes = [(18 << 3) | ((20 << 3) >> 5), ((20 << 3) & 31) << 3, ...raw];
+  let crc = 0;
+  for (const b of bytes) {
+    crc ^= b << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  bytes.push(crc & 0xff, crc >> 8);
+  let bits = 0;
+  let value = 0;
+  let out = "";
+  for (const b of bytes) {
+    value = ((value << 8) | b) & 0xffff;
+    bits += 8;
+    for (; bits >= 5; bits -= 5) out += "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[(value >>> (bits - 5)) & 31];
+  }
+  if (bits > 0) out += "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[(value << (5 - bits)) & 31];
+  return new TextEncoder().encode(out);
+}
 const signingBytes = (env: Record<string, unknown>) => {
   const { sig: _s, ...rest } = env;
   return Buffer.from(`agora-envelope-v1\n${jcs(rest)}`, "utf8");
@@ -28,17 +48,24 @@ const signingBytes = (env: Record<string, unknown>) => {
 
 describe("wire format", () => {
   it("wire format - an external nats.js + node:crypto client talks to a hosted agent and verifies the reply", async () => {
+    // The client's key, declared in the config: the generated authorization lets it log in with it.
+    const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+    const raw = publicKey.export({ format: "jwk" }).x as string; // base64url of the raw 32 bytes
+    const rawSeed = Buffer.from(privateKey.export({ format: "jwk" }).d as string, "base64url");
     await using a = await startAgora({
       channels: ["build-coord"],
       agents: { responder: { component: agentWasm("responder"), read: ["build-coord"], write: ["build-coord"] } },
-      external: { "ext-client": { read: ["build-coord"], write: ["build-coord"] } },
+      external: { "ext-client": { read: ["build-coord"], write: ["build-coord"], publicKey: raw } },
     });
     await a.startHost();
 
-    const nc = await connect({ servers: a.nats.url });
+    // Auth is on: log in with the same key as an nkey, replies under the identity's own inbox prefix.
+    const nc = await connect({
+      servers: a.nats.url,
+      authenticator: nkeyAuthenticator(nkeySeed(rawSeed)),
+      inboxPrefix: "_INBOX.ext-client",
+    });
     try {
-      const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-      const raw = publicKey.export({ format: "jwk" }).x as string; // base64url of the raw 32 bytes
       const kv = await new Kvm(nc).open("agora-keys");
       await kv.put("ext-client", raw);
 
