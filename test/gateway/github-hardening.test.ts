@@ -39,12 +39,18 @@ async function start(options: { responder?: boolean; apiUrl?: string } = {}) {
   await a.startHost();
   const bridge = await GithubBridge.start({
     config: a.config,
-    nc: a.nc,
+    nc: await a.connect("github-bridge"), // logged in as the bridge: its permissions hold
     token: TOKEN,
     secret: SECRET,
     retry: { baseMs: 50, maxMs: 3000 },
   });
-  a.gateway = await (await import("../../gateway/gateway.js")).Gateway.create({ config: a.config, nc: a.nc, bridge });
+  a.gateway = await (
+    await import("../../gateway/gateway.js")
+  ).Gateway.create({
+    config: a.config,
+    nc: await a.connect(a.config.gateway.identity),
+    bridge,
+  });
   const url = await a.gateway.listen({ port: 0 });
   gh.webhookUrl = `${url}/github/webhook`;
   cleanup = async () => {
