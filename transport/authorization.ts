@@ -17,7 +17,6 @@ import {
   ALL_SUBJECTS,
   bridgeConsumerName,
   channelSubject,
-  CHANNEL_PREFIX,
   consumerName,
   CONTROL_BUCKET,
   controlSubject,
@@ -87,7 +86,8 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
         ...config.channels.flatMap((c) => durableSubjects(STREAM, watchConsumerName(host, c))),
         JS_ACCOUNT_INFO,
       ]),
-      subscribe: [inboxSubjects(host), `${CHANNEL_PREFIX}>`, `${EVENT_PREFIX}>`, controlSubject(">")],
+      // Deliveries come to its inbox; core subscriptions only for the control fast path.
+      subscribe: [inboxSubjects(host), controlSubject(">")],
       allowResponses: true,
     });
   }
@@ -119,7 +119,7 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
       ...durableSubjects(STREAM, watchConsumerName(gw)),
       JS_ACCOUNT_INFO,
     ]),
-    subscribe: [inboxSubjects(gw), `${CHANNEL_PREFIX}>`, `${EVENT_PREFIX}>`, controlSubject(">")],
+    subscribe: [inboxSubjects(gw)],
   });
   if (config.github) {
     const bridge = config.github.identity;

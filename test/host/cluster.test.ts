@@ -211,6 +211,8 @@ describe("cluster", { timeout: 180_000 }, () => {
 
   it("cluster - agora host drain moves every agent off a host while traffic flows, nothing lost or doubled", async () => {
     const N = 150;
+    // Placement settles first: a rebalance still under way would move agents off h2 without the drain.
+    await until(async () => (await spread()) === "h1:2 h2:2", 30_000, "a balanced placement");
     const before = await placement();
     let sent = 0;
     // Paced (about 25 ms apart) so the drain runs while messages keep arriving.

@@ -251,4 +251,42 @@ describe("JetStream API permissions", () => {
     // The matrix is not vacuous: non-admins were refused stream deletes and purges, the admin was not.
     expect(all.filter((p) => p.destructive && p.what.startsWith("STREAM.DELETE")).length).toBe(STREAMS.length);
   });
+
+  it("permissions - replies are private: no identity subscribes to another's inbox, the control subjects or channels it may not read", async () => {
+    /** True when the server accepted the subscription (no permission error within a flush and a moment). */
+    const subscribes = async (who: string, subject: string) => {
+      const nc = conns.get(who)!;
+      let refused = false;
+      const sub = nc.subscribe(subject, {
+        callback: (err) => {
+          if (err) refused = true;
+        },
+      });
+      await nc.flush();
+      await new Promise((r) => setTimeout(r, 100));
+      sub.unsubscribe();
+      return !refused;
+    };
+    const cases: [string, string, boolean][] = [
+      [EXT, "_INBOX.ext.x", true],
+      [EXT, `_INBOX.${HOST}.>`, false],
+      [EXT, "_INBOX.>", false],
+      [EXT, "agora.ctl.>", false],
+      [EXT, "agora.ch.work", true],
+      [EXT, "agora.ch.gh", false],
+      [BRIDGE, `_INBOX.${GATEWAY}.>`, false],
+      [BRIDGE, "agora.ch.work", false],
+      [GATEWAY, `_INBOX.${HOST}.>`, false],
+      [HOST, "agora.ctl.kill", true],
+      [HOST, `_INBOX.${RECORDER_IDENTITY}.>`, false],
+      [RECORDER_IDENTITY, ">", false],
+      [ADMIN_IDENTITY, ">", true],
+    ];
+    const wrong: string[] = [];
+    for (const [who, subject, intended] of cases) {
+      if ((await subscribes(who, subject)) !== intended)
+        wrong.push(`${who} ${subject}: ${intended ? "refused" : "allowed"}`);
+    }
+    expect(wrong).toEqual([]);
+  });
 });
