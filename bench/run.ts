@@ -14,7 +14,7 @@ import { Host } from "../host/host.js";
 import { KeyRegistry } from "../trust/key-registry.js";
 import { KeyStore } from "../trust/key-store.js";
 import { ensureInfrastructure } from "../transport/infrastructure.js";
-import { NatsServer } from "../transport/nats-server.js";
+import type { NatsServer } from "../transport/nats-server.js";
 import { builtAgent } from "../cli/paths.js";
 import {
   generateRawKeyPair,
@@ -28,8 +28,7 @@ import { Recorder } from "../facts/recorder.js";
 import { Gateway } from "../gateway/gateway.js";
 import { STREAM } from "../protocol/subjects.js";
 import { connectNats } from "../transport/connect.js";
-import { ensureIdentityKeys, writeAuthorization } from "../transport/embedded.js";
-import { natsIdentities } from "../transport/authorization.js";
+import { reloadConfiguredNats, startConfiguredNats } from "../transport/embedded.js";
 import { ADMIN_IDENTITY, RECORDER_IDENTITY } from "../protocol/names.js";
 
 const QUICK = process.argv.includes("--quick");
@@ -66,27 +65,12 @@ function round(n: number, d = 1): number {
 // authorization (the server reloads it on SIGHUP) and every role — admin, host,
 // recorder, gateway, the bench's external agent — logs in with its own key.
 let server: NatsServer;
-let authFile: string;
+let configFile: string;
 
-/** The bench's config for a phase, with the server's authorization brought to it. */
+/** The bench's config for a phase, with the server's authorization brought to it (reloaded). */
 async function secure(dir: string, spec: Record<string, unknown>): Promise<AgoraConfig> {
   const config = parseConfig({ data: join(dir, "data"), host: { workers: 2 }, ...spec }, { baseDir: dir, env: {} });
-  ensureIdentityKeys(config);
-  writeAuthorization(config, authFile);
-  if (server) {
-    server.process.kill("SIGHUP");
-    // Reloaded once the newest identity can log in.
-    const last = natsIdentities(config).at(-1)!;
-    for (let i = 0; ; i++) {
-      const nc = await login(config, last).catch(() => undefined);
-      if (nc) {
-        await nc.close();
-        break;
-      }
-      if (i > 100) throw new Error("nats-server did not reload its authorization");
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  if (server) await reloadConfiguredNats(server, config, configFile);
   return config;
 }
 
@@ -434,9 +418,11 @@ function table(r: Results): string {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "agora-bench-"));
-  authFile = join(dir, "nats-auth.conf");
-  await secure(dir, { channels: {} });
-  server = await NatsServer.start({ storeDir: join(dir, "nats"), args: ["-c", authFile] });
+  configFile = join(dir, "nats-server.conf");
+  server = await startConfiguredNats(await secure(dir, { channels: {} }), {
+    storeDir: join(dir, "nats"),
+    configFile,
+  });
   const version = await import("node:child_process").then((cp) =>
     cp.execFileSync(server.process.spawnfile, ["--version"]).toString().trim(),
   );

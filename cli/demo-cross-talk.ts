@@ -66,7 +66,7 @@ export async function runCrossTalk(options: CrossTalkOptions = {}): Promise<Cros
   );
   const server = options.natsUrl
     ? undefined
-    : await startConfiguredNats(config, { storeDir: join(dir, "nats"), authFile: join(dir, "nats-auth.conf") });
+    : await startConfiguredNats(config, { storeDir: join(dir, "nats"), configFile: join(dir, "nats-server.conf") });
   const url = options.natsUrl ?? server!.url;
   log(`nats: ${url}${server ? " (private nats-server for this demo, auth on)" : ""}`);
   const keys = new KeyStore(config.keysDir);

@@ -11,8 +11,8 @@ export const natsConfig: Command = {
   usage: "nats-config [--config FILE] [--out FILE]",
   summary:
     "Generate nats-server authorization from agora.yaml: a user per host, gateway, bridge and external agent, authenticated by the nkey of its own Ed25519 key, with permissions from its grants.",
-  help: `For a nats-server you run yourself (agora up writes and uses the same file,
-<data>/nats-auth.conf). Include the output in its config
+  help: `For a nats-server you run yourself (agora up writes the same authorization,
+with JetStream, to <data>/nats-server.conf). Include the output in its config
 (\`include "agora-auth.conf"\`); agora's processes log in with their keys
 (nats.auth: nkey, the default). Only ${ADMIN_IDENTITY} may create, change or
 delete the stream and buckets; only the gateway identity may publish agora.ctl.>

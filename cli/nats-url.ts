@@ -11,9 +11,9 @@ export function embeddedUrlFile(config: AgoraConfig): string {
   return join(config.data, "nats.url");
 }
 
-/** Where `agora up` writes the authorization it starts nats-server with. */
-export function authorizationFile(config: AgoraConfig): string {
-  return join(config.data, "nats-auth.conf");
+/** The nats-server config `agora up` writes (JetStream and the generated authorization) and starts the server with. */
+export function serverConfigFile(config: AgoraConfig): string {
+  return join(config.data, "nats-server.conf");
 }
 
 /** NATS_URL, else nats.url, else the server `agora up` started, else nats://nats.host:nats.port. */

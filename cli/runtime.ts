@@ -14,7 +14,7 @@ import { Recorder } from "../facts/recorder.js";
 import { Gateway } from "../gateway/gateway.js";
 import { GithubBridge } from "../gateway/github/bridge.js";
 import { isAgoraError } from "../protocol/errors.js";
-import { authorizationFile, connectAs, embeddedUrlFile, natsUrlOf } from "./nats-url.js";
+import { serverConfigFile, connectAs, embeddedUrlFile, natsUrlOf } from "./nats-url.js";
 
 export interface Running {
   server?: NatsServer;
@@ -53,7 +53,7 @@ export async function startRuntime(
           storeDir: config.natsStoreDir,
           host: config.nats.host,
           port,
-          authFile: authorizationFile(config),
+          configFile: serverConfigFile(config),
         });
       try {
         server = await start(config.nats.port);

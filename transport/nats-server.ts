@@ -17,6 +17,8 @@ export interface NatsServerOptions {
   timeoutMs?: number;
   /** Append the server's log to this file (default: discarded once it is ready). */
   logFile?: string;
+  /** A config file that enables JetStream itself (`jetstream { store_dir }`): run from it, reloadable. */
+  configFile?: string;
 }
 
 /** Path of the nats-server binary, or undefined when none is on PATH. */
@@ -81,6 +83,8 @@ export class NatsServer {
   readonly process: ChildProcess;
   readonly storeDir: string;
   private exited: Promise<void>;
+  /** Waiting for the outcome of a reload: the server logs it. */
+  private reloading?: { resolve(): void; reject(err: Error): void };
 
   private constructor(proc: ChildProcess, port: number, host: string, storeDir: string) {
     this.process = proc;
@@ -91,6 +95,31 @@ export class NatsServer {
       if (proc.exitCode !== null || proc.signalCode !== null) resolve();
       else proc.once("exit", () => resolve());
     });
+    proc.stderr?.on("data", (chunk: string) => {
+      if (/Reloaded server configuration/.test(chunk)) this.reloading?.resolve();
+      const failed = /Failed to reload server configuration: (.*)/.exec(chunk);
+      if (failed) this.reloading?.reject(new AgoraError("AGORA_ERR_NATS_SERVER_START", `reload failed: ${failed[1]}`));
+    });
+  }
+
+  /** Make the server re-read its config file (SIGHUP) and wait until it has. */
+  async reload(timeoutMs = 5000): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new AgoraError("AGORA_ERR_NATS_SERVER_START", "reload timed out")),
+        timeoutMs,
+      );
+      this.reloading = {
+        resolve: () => (clearTimeout(timer), resolve()),
+        reject: (err) => (clearTimeout(timer), reject(err)),
+      };
+    });
+    this.process.kill("SIGHUP");
+    try {
+      await done;
+    } finally {
+      this.reloading = undefined;
+    }
   }
 
   /** Start a server and wait until it accepts clients. */
@@ -99,9 +128,7 @@ export class NatsServer {
     const host = options.host ?? "127.0.0.1";
     mkdirSync(options.storeDir, { recursive: true });
     const args = [
-      "-js",
-      "-sd",
-      options.storeDir,
+      ...(options.configFile ? ["-c", options.configFile] : ["-js", "-sd", options.storeDir]),
       "-a",
       host,
       "-p",
@@ -136,7 +163,7 @@ export class NatsServer {
             const file = createWriteStream(options.logFile, { flags: "a" });
             file.write(log);
             proc.stderr!.pipe(file);
-          } else proc.stderr!.resume();
+          } // else the instance's reload listener keeps the stream flowing
           resolve(listening);
         }
       });
