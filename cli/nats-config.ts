@@ -8,9 +8,9 @@ import { CONFIG_HELP, CONFIG_OPTION, type Command } from "./command.js";
 
 export const natsConfig: Command = {
   name: "nats-config",
-  usage: "nats-config [--config FILE] [--out FILE]",
+  usage: "nats-config [--config FILE] [--out FILE] [--no-generate]",
   summary:
-    "Generate nats-server authorization from agora.yaml: a user per host, gateway, bridge and external agent, authenticated by the nkey of its own Ed25519 key, with permissions from its grants.",
+    "Generate nats-server authorization from agora.yaml: a user per identity (agora-admin, each host, the recorder, the gateway, the bridge, each external agent), logged in with the nkey of its own Ed25519 key, with least privilege for its role — JetStream API included.",
   help: `For a nats-server you run yourself (agora up writes the same authorization,
 with JetStream, to <data>/nats-server.conf). Include the output in its config
 (\`include "agora-auth.conf"\`); agora's processes log in with their keys
