@@ -246,6 +246,13 @@ export function parseConfig(
   });
   const external = Object.entries(c.external ?? {}).map(([name, a]) => {
     reserved(`external.${name}`, name);
+    // An external agent keeps its processed markers under `<name>.` beside the write-ahead logs `wal.<agent>`.
+    if (name === RESERVED_AGENT_NAME) {
+      throw new AgoraError(
+        "AGORA_ERR_CONFIG",
+        `${source}: external.${name}: the name ${name} is reserved (write-ahead logs are kept under it)`,
+      );
+    }
     const g = a ?? {};
     checkGrants(`external.${name}`, g);
     if (c.agents?.[name])

@@ -97,6 +97,16 @@ export function consumerName(agent: string, channel: string): string {
   return `agent_${agent}_${channel}`;
 }
 
+/** The durable inbox of an external agent on one channel it may read (the SDK's `inbox()`). */
+export function inboxConsumerName(agent: string, channel: string): string {
+  return `inbox_${agent}_${channel}`;
+}
+
+/** KV keys of an agent's processed markers, for a permission or a filter: `<agent>.>`. */
+export function markerKeys(agent: string): string {
+  return `${agent}.>`;
+}
+
 /** The facts recorder's durable consumer over the whole stream. */
 export const RECORDER_CONSUMER = "agora_recorder";
 

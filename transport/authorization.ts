@@ -25,6 +25,7 @@ import {
   EVENT_PREFIX,
   eventSubject,
   GITHUB_BUCKET,
+  inboxConsumerName,
   inboxSubjects,
   JS_ACCOUNT_INFO,
   JS_API,
@@ -32,6 +33,7 @@ import {
   kvReadSubjects,
   kvSubject,
   LEASES_BUCKET,
+  markerKeys,
   PROCESSED_BUCKET,
   RECORDER_CONSUMER,
   REQUIRED_STREAMS,
@@ -146,8 +148,15 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
     if (ext.browser || system.has(ext.name)) continue; // browser identities speak through the gateway
     users.push({
       name: ext.name,
-      role: "external agent (its grants, its own key)",
-      publish: [...channels(ext.write), kvSubject(KEYS_BUCKET, ext.name), ...reads([KEYS_BUCKET]), JS_ACCOUNT_INFO],
+      role: "external agent (its grants, its own key, its inboxes and processed markers)",
+      publish: [
+        ...channels(ext.write),
+        kvSubject(KEYS_BUCKET, ext.name),
+        kvSubject(PROCESSED_BUCKET, markerKeys(ext.name)),
+        ...reads([KEYS_BUCKET, PROCESSED_BUCKET]),
+        ...ext.read.flatMap((c) => durableSubjects(STREAM, inboxConsumerName(ext.name, c))),
+        JS_ACCOUNT_INFO,
+      ],
       subscribe: [...channels(ext.read), inboxSubjects(ext.name)],
     });
   }

@@ -26,6 +26,7 @@ import {
   STATE_BUCKET,
   STREAM,
   watchConsumerName,
+  inboxConsumerName,
 } from "../../protocol/subjects.js";
 import { natsIdentities } from "../../transport/authorization.js";
 import { connectNats } from "../../transport/connect.js";
@@ -55,6 +56,7 @@ const DURABLES = [
   bridgeConsumerName("gh"),
   watchConsumerName(GATEWAY),
   watchConsumerName(HOST, "work"),
+  inboxConsumerName(EXT, "work"),
 ];
 
 /** The intended policy. */
@@ -63,7 +65,7 @@ const READS: Record<string, readonly string[]> = {
   [RECORDER_IDENTITY]: [KEYS_BUCKET],
   [GATEWAY]: [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET],
   [BRIDGE]: [KEYS_BUCKET, GITHUB_BUCKET],
-  [EXT]: [KEYS_BUCKET],
+  [EXT]: [KEYS_BUCKET, PROCESSED_BUCKET],
 };
 /** Stream info beyond the buckets it reads. */
 const INFO: Record<string, readonly string[]> = {
@@ -79,6 +81,7 @@ const OWNS_DURABLE: Record<string, string> = {
   [bridgeConsumerName("gh")]: BRIDGE,
   [watchConsumerName(GATEWAY)]: GATEWAY,
   [watchConsumerName(HOST, "work")]: HOST,
+  [inboxConsumerName(EXT, "work")]: EXT,
 };
 /** Who writes which KV key (`*`: every key of the bucket). */
 const WRITES: Record<string, Record<string, readonly string[]>> = {
@@ -92,7 +95,7 @@ const WRITES: Record<string, Record<string, readonly string[]>> = {
   [RECORDER_IDENTITY]: { [KEYS_BUCKET]: [RECORDER_IDENTITY] },
   [GATEWAY]: { [CONTROL_BUCKET]: ["*"], [KEYS_BUCKET]: [GATEWAY, "browser"] },
   [BRIDGE]: { [GITHUB_BUCKET]: ["*"], [KEYS_BUCKET]: [BRIDGE] },
-  [EXT]: { [KEYS_BUCKET]: [EXT] },
+  [EXT]: { [KEYS_BUCKET]: [EXT], [PROCESSED_BUCKET]: [`${EXT}.m1`] },
 };
 
 interface Probe {
@@ -150,7 +153,18 @@ function probes(): Probe[] {
     });
   }
   for (const b of BUCKETS) {
-    for (const key of [HOST, RECORDER_IDENTITY, GATEWAY, BRIDGE, EXT, "responder", "browser", "wal.responder"]) {
+    for (const key of [
+      HOST,
+      RECORDER_IDENTITY,
+      GATEWAY,
+      BRIDGE,
+      EXT,
+      "responder",
+      "browser",
+      "wal.responder",
+      `${EXT}.m1`,
+      "responder.m1",
+    ]) {
       out.push({
         what: `KV put ${b}.${key}`,
         subject: `$KV.${b}.${key}`,
