@@ -59,6 +59,10 @@ export const ERROR_CODES = {
   AGORA_ERR_KEY_INVALID: { status: 400, message: "a key file or public key is malformed" },
   AGORA_ERR_NATS_SERVER_MISSING: { status: 503, message: "the nats-server binary is not installed" },
   AGORA_ERR_NATS_SERVER_START: { status: 503, message: "nats-server did not start" },
+  AGORA_ERR_REQUEST_TIMEOUT: {
+    status: 504,
+    message: "no verified answer to a request arrived within its timeout",
+  },
   AGORA_ERR_INFRA_MISSING: {
     status: 503,
     message: "agora's stream or buckets do not exist (the admin identity creates them at start-up)",

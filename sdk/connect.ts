@@ -1,6 +1,6 @@
 // connect: an external agent joins agora with its own Ed25519 key — which is
-// also its NATS nkey — and gets a handle to speak with. The next steps (a
-// durable verified inbox, request/reply, presence) build on this handle.
+// also its NATS nkey — and gets a handle to speak, listen (a durable verified
+// inbox), reply and ask with.
 import { DEFAULTS } from "../config/defaults.js";
 import type { PubAck } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -11,6 +11,13 @@ import { connectNats } from "../transport/connect.js";
 import { identityOf, KeyStore, type Identity } from "../trust/key-store.js";
 import type { RawKeyPair } from "../trust/signing.js";
 import { AgoraClient, type SendOptions } from "./client.js";
+import { Inbox, type InboxMessage, type InboxOptions } from "./inbox.js";
+import { loadConfig, type AgoraConfig } from "../config/config.js";
+import { emittedId, randomId } from "../protocol/ids.js";
+import { channelSubject } from "../protocol/subjects.js";
+import { openInfrastructure, type Infrastructure } from "../transport/infrastructure.js";
+import { KeyRegistry } from "../trust/key-registry.js";
+import { Verifier } from "../trust/verifier.js";
 
 export interface ConnectOptions {
   /** The agent's name (`^[a-z0-9][a-z0-9-]{0,62}$`). */
@@ -25,6 +32,19 @@ export interface ConnectOptions {
   nkey?: boolean;
   /** Give up after this many ms on the first connect. @default 5000 */
   timeoutMs?: number;
+  /**
+   * The deployment's config (agora.yaml, or its path): the channels, who may
+   * write them, the limits. `inbox()` and `request()` verify every sender
+   * against it. @default loaded from $AGORA_CONFIG or ./agora.yaml when first needed
+   */
+  config?: AgoraConfig | string;
+}
+
+export interface RequestOptions extends Omit<SendOptions, "re" | "id"> {
+  /** How long to wait for answers, in ms. @default 5000 */
+  timeoutMs?: number;
+  /** Return as soon as this many answers arrived. @default 1 */
+  expect?: number;
 }
 
 /** A connected external agent. */
@@ -33,6 +53,24 @@ export interface Agent {
   readonly publicKey: string;
   /** Sign a speech act with the agent's key and publish it on `channel`. */
   send(channel: string, act: Act, body: unknown, options?: SendOptions): Promise<{ env: Envelope; ack: PubAck }>;
+  /**
+   * The agent's durable, verified inbox over `channels` (default: every channel
+   * it may read). Each message is handed over once across restarts: its turn
+   * ends when the loop asks for the next message or leaves; a process that
+   * dies mid-turn gets it again. AGORA_ERR_NOT_GRANTED for a channel it may not read.
+   */
+  inbox(options?: InboxOptions & { channels?: readonly string[] }): Promise<Inbox>;
+  /**
+   * Answer `msg`: `re` = its id, `conv` = its conversation, `hop` = its hop − 1,
+   * and an id derived from (agent, msg id, n) so a turn repeated after a crash
+   * publishes nothing twice. AGORA_ERR_HOP_EXHAUSTED when `msg` arrived at hop 0.
+   */
+  reply(msg: InboxMessage | Envelope, act: Act, body: unknown): Promise<{ env: Envelope; ack: PubAck }>;
+  /**
+   * Send a speech act and collect the verified answers (`re` = its id) that
+   * arrive within `timeoutMs`; AGORA_ERR_REQUEST_TIMEOUT when none did.
+   */
+  request(channel: string, act: Act, body: unknown, options?: RequestOptions): Promise<Envelope[]>;
   /** Resolves when the connection ends: undefined after close(), else why. */
   closed(): Promise<void | Error>;
   close(): Promise<void>;
@@ -60,16 +98,129 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
   const client = new AgoraClient(nc, identity);
   let closing = false;
   const ended = nc.closed().then((err) => (closing ? undefined : (err ?? new Error("connection closed"))));
+  const inboxes = new Set<Inbox>();
+  let joined: Promise<Joined> | undefined;
+  /** The deployment's config, the stream and buckets, and a verifier: opened once, when first needed. */
+  const join = () => (joined ??= joinDeployment(nc, identity, options.config));
+  /** Replies sent per input message, for their deterministic ids. */
+  const replies = new Map<string, number>();
   const close = async () => {
     closing = true;
+    await Promise.all([...inboxes].map((i) => i.close()));
+    if (joined) (await joined.catch(() => undefined))?.registry.close();
     await nc.drain().catch(() => {});
   };
   return {
     name: identity.name,
     publicKey: identity.publicKey,
     send: (channel, act, body, sendOptions) => client.send(channel, act, body, sendOptions),
+    async inbox(inboxOptions = {}) {
+      const { config, infra, verifier } = await join();
+      const grant = config.external.find((e) => e.name === identity.name);
+      if (!grant) {
+        throw new AgoraError(
+          "AGORA_ERR_NOT_GRANTED",
+          `${identity.name} is not an external agent of the config: declare external.${identity.name} with read grants`,
+        );
+      }
+      const channels = inboxOptions.channels ?? grant.read;
+      for (const c of channels) {
+        if (!grant.read.includes(c))
+          throw new AgoraError(
+            "AGORA_ERR_NOT_GRANTED",
+            `${identity.name} may not read ${c} (external.${identity.name}.read)`,
+          );
+      }
+      if (channels.length === 0)
+        throw new AgoraError("AGORA_ERR_NOT_GRANTED", `${identity.name} may read no channel: nothing to receive`);
+      const inbox = await Inbox.open(identity.name, config, infra, verifier, channels, inboxOptions);
+      inboxes.add(inbox);
+      return inbox;
+    },
+    reply(msg, act, body) {
+      const env = "env" in msg ? msg.env : msg;
+      if (env.hop <= 0) {
+        throw new AgoraError(
+          "AGORA_ERR_HOP_EXHAUSTED",
+          `${env.id} arrived at hop 0: it may not be answered (the hop budget ends reply cascades)`,
+        );
+      }
+      const n = replies.get(env.id) ?? 0;
+      replies.set(env.id, n + 1);
+      if (replies.size > 10_000) replies.delete(replies.keys().next().value!);
+      return client.send(env.channel, act, body, {
+        id: emittedId(identity.name, env.id, n),
+        re: env.id,
+        conv: env.conv ?? env.id,
+        hop: env.hop - 1,
+      });
+    },
+    async request(channel, act, body, requestOptions = {}) {
+      const { config, verifier } = await join();
+      if (!config.external.find((e) => e.name === identity.name)?.read.includes(channel)) {
+        throw new AgoraError(
+          "AGORA_ERR_NOT_GRANTED",
+          `${identity.name} may not read ${channel}, where the answers come (external.${identity.name}.read)`,
+        );
+      }
+      const { timeoutMs = 5000, expect = 1, ...send } = requestOptions;
+      const id = randomId();
+      const answers: Envelope[] = [];
+      let done!: () => void;
+      const finished = new Promise<void>((resolve) => (done = resolve));
+      // Listening before sending: an answer cannot come before the subscription.
+      const sub = nc.subscribe(channelSubject(channel), {
+        callback: (err, m) => {
+          if (err) return done();
+          void verifier.verify(m.data, m.subject).then((v) => {
+            if (!v.ok || v.env.re !== id || v.env.sender === identity.name) return;
+            answers.push(v.env);
+            if (answers.length >= expect) done();
+          });
+        },
+      });
+      const timer = setTimeout(done, timeoutMs);
+      try {
+        await nc.flush();
+        await client.send(channel, act, body, { ...send, id });
+        await finished;
+      } finally {
+        clearTimeout(timer);
+        sub.unsubscribe();
+      }
+      if (answers.length === 0) {
+        throw new AgoraError(
+          "AGORA_ERR_REQUEST_TIMEOUT",
+          `no verified answer to ${act} ${id} on ${channel} within ${timeoutMs} ms`,
+        );
+      }
+      return answers;
+    },
     closed: () => ended,
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+interface Joined {
+  config: AgoraConfig;
+  infra: Infrastructure;
+  registry: KeyRegistry;
+  verifier: Verifier;
+}
+
+/** Bind to the deployment: its config, the stream and buckets, the keys (pinned from config, first-seen from KV). */
+async function joinDeployment(
+  nc: NatsConnection,
+  identity: Identity,
+  given: AgoraConfig | string | undefined,
+): Promise<Joined> {
+  const config = typeof given === "object" ? given : loadConfig(given);
+  const infra = await openInfrastructure(nc, config, { waitMs: 5000 });
+  const registry = new KeyRegistry();
+  registry.pin(identity.name, identity.publicKey);
+  for (const e of config.external) if (e.publicKey) registry.pin(e.name, e.publicKey);
+  await registry.follow(infra.keys);
+  const verifier = new Verifier(config, registry, (name) => registry.refresh(infra.keys, name));
+  return { config, infra, registry, verifier };
 }

@@ -155,6 +155,7 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
         kvSubject(PROCESSED_BUCKET, markerKeys(ext.name)),
         ...reads([KEYS_BUCKET, PROCESSED_BUCKET]),
         ...ext.read.flatMap((c) => durableSubjects(STREAM, inboxConsumerName(ext.name, c))),
+        ...streamInfo([STREAM]),
         JS_ACCOUNT_INFO,
       ],
       subscribe: [...channels(ext.read), inboxSubjects(ext.name)],

@@ -73,7 +73,7 @@ const INFO: Record<string, readonly string[]> = {
   [RECORDER_IDENTITY]: [STREAM],
   [GATEWAY]: [STREAM, DLQ_STREAM],
   [BRIDGE]: [STREAM],
-  [EXT]: [],
+  [EXT]: [STREAM],
 };
 const OWNS_DURABLE: Record<string, string> = {
   [consumerName("responder", "work")]: HOST,

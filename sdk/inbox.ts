@@ -1,0 +1,212 @@
+// Inbox: an external agent's durable, verified inbox — one durable consumer per
+// (agent, readable channel), merged into one async iterator. The host's controls
+// hold here too: signature, sender and grant checked first; self-echo dropped;
+// an (agent, id) handed over once. A message is acknowledged after the turn that
+// handled it completes (the loop asks for the next one, or leaves), with a
+// processed marker written first: a process that dies mid-turn gets the message
+// again; one that died after the turn never sees it again.
+import { AckPolicy, DeliverPolicy, type Consumer, type JsMsg } from "@nats-io/jetstream";
+import { nanos } from "@nats-io/transport-node";
+import type { AgoraConfig } from "../config/config.js";
+import type { Envelope } from "../protocol/envelope.js";
+import type { ErrorCode } from "../protocol/errors.js";
+import { channelSubject, inboxConsumerName, markerKey, STREAM } from "../protocol/subjects.js";
+import { ensureDurableConsumer } from "../transport/consumer.js";
+import type { Infrastructure } from "../transport/infrastructure.js";
+import { pullLoop } from "../transport/pull-loop.js";
+import type { Verifier } from "../trust/verifier.js";
+
+/** A verified message, handed to the agent once. */
+export interface InboxMessage {
+  readonly env: Envelope;
+  readonly channel: string;
+  /** Its stream sequence. */
+  readonly seq: number;
+  /** True when JetStream delivered it before (the previous turn did not complete). */
+  readonly redelivered: boolean;
+}
+
+/** What the inbox did with messages it did not hand over. */
+export interface InboxCounters {
+  delivered: number;
+  /** Failed verification (unknown sender, bad signature, wrong channel, no grant, malformed). */
+  rejected: number;
+  /** The agent's own messages. */
+  echoDropped: number;
+  /** Already handled (by an earlier turn, before a restart). */
+  duplicates: number;
+}
+
+/** A message the inbox refused, as a host reports a rejection. */
+export interface InboxRejection {
+  type: "rejected";
+  code: ErrorCode;
+  reason: string;
+  channel: string;
+  seq: number;
+  sender?: string;
+  id?: string;
+}
+
+export interface InboxOptions {
+  /** Messages fetched per pull and channel. @default 16 */
+  batch?: number;
+  /** Called for each message refused by verification. */
+  onRejected?(rejection: InboxRejection): void;
+}
+
+interface Pending {
+  msg: InboxMessage;
+  js: JsMsg;
+  /** Ends the channel's wait once the turn is over. */
+  release(): void;
+}
+
+export class Inbox implements AsyncIterableIterator<InboxMessage> {
+  readonly counters: InboxCounters = { delivered: 0, rejected: 0, echoDropped: 0, duplicates: 0 };
+  private readonly queue: Pending[] = [];
+  private wake?: () => void;
+  private inHand?: Pending;
+  private closing = false;
+  private loops: Promise<void>[] = [];
+
+  private constructor(
+    private readonly agent: string,
+    private readonly infra: Infrastructure,
+    private readonly verifier: Verifier,
+    private readonly options: InboxOptions,
+  ) {}
+
+  /** Open (creating when missing) the durable consumers of `channels` and start pulling. */
+  static async open(
+    agent: string,
+    config: AgoraConfig,
+    infra: Infrastructure,
+    verifier: Verifier,
+    channels: readonly string[],
+    options: InboxOptions = {},
+  ): Promise<Inbox> {
+    const inbox = new Inbox(agent, infra, verifier, options);
+    const consumers: [string, Consumer][] = [];
+    for (const channel of channels) {
+      consumers.push([
+        channel,
+        await ensureDurableConsumer(infra, STREAM, {
+          durable_name: inboxConsumerName(agent, channel),
+          filter_subject: channelSubject(channel),
+          // From the moment the inbox first exists: what arrives while the agent is away waits for it.
+          deliver_policy: DeliverPolicy.New,
+          ack_policy: AckPolicy.Explicit,
+          ack_wait: nanos(config.limits.ackWaitMs),
+          // Never given up on: a message the agent keeps failing on is redelivered, not silently dropped.
+          max_deliver: -1,
+        }),
+      ]);
+    }
+    inbox.loops = consumers.map(([channel, consumer]) =>
+      pullLoop(consumer, (m) => inbox.take(channel, m), {
+        batch: options.batch ?? 16,
+        closing: () => inbox.closing,
+      }),
+    );
+    return inbox;
+  }
+
+  /** Verify, drop, or queue one message and wait until its turn is over. */
+  private async take(channel: string, m: JsMsg): Promise<void> {
+    const verdict = await this.verifier.verify(m.data, m.subject);
+    if (!verdict.ok) {
+      this.counters.rejected++;
+      this.options.onRejected?.({
+        type: "rejected",
+        code: verdict.code,
+        reason: verdict.reason,
+        channel,
+        seq: m.seq,
+        sender: verdict.env?.sender,
+        id: verdict.env?.id,
+      });
+      m.term();
+      return;
+    }
+    const env = verdict.env;
+    if (env.sender === this.agent) {
+      this.counters.echoDropped++;
+      m.ack();
+      return;
+    }
+    if (await this.infra.processed.get(markerKey(this.agent, env.id)).catch(() => null)) {
+      this.counters.duplicates++;
+      m.ack();
+      return;
+    }
+    await new Promise<void>((release) => {
+      this.queue.push({
+        msg: { env, channel, seq: m.seq, redelivered: m.redelivered },
+        js: m,
+        release,
+      });
+      this.wake?.();
+    });
+  }
+
+  /** The turn of the message in hand is over: mark it processed, then acknowledge it. */
+  private async complete(): Promise<void> {
+    const p = this.inHand;
+    if (!p) return;
+    this.inHand = undefined;
+    try {
+      await this.infra.processed.put(markerKey(this.agent, p.msg.env.id), String(p.msg.seq));
+      await p.js.ackAck();
+      this.counters.delivered++;
+    } finally {
+      p.release();
+    }
+  }
+
+  async next(): Promise<IteratorResult<InboxMessage>> {
+    await this.complete();
+    while (!this.closing) {
+      const p = this.queue.shift();
+      if (p) {
+        this.inHand = p;
+        return { value: p.msg, done: false };
+      }
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+    return { value: undefined, done: true };
+  }
+
+  /** Leaving the loop (break, return) completes the turn of the message in hand. */
+  async return(): Promise<IteratorResult<InboxMessage>> {
+    await this.complete();
+    await this.close();
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<InboxMessage> {
+    return this;
+  }
+
+  /**
+   * Stop pulling. Messages fetched but not handed over are left unacknowledged
+   * (redelivered after ack_wait, to the next run); a message in hand whose turn
+   * did not complete likewise.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.wake?.();
+    for (const p of this.queue.splice(0)) {
+      p.js.nak();
+      p.release();
+    }
+    if (this.inHand) {
+      this.inHand.js.nak();
+      this.inHand.release();
+      this.inHand = undefined;
+    }
+    await Promise.all(this.loops);
+  }
+}
