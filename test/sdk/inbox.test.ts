@@ -2,13 +2,16 @@
 // with auth on: an external agent logs in with its own key and gets each message
 // once across restarts; forged, unsigned and ungranted messages never reach it.
 import { describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { headers } from "@nats-io/transport-node";
 import { connect, type Agent, type InboxRejection } from "../../sdk/index.js";
 import { channelSubject } from "../../protocol/subjects.js";
 import { encodeEnvelope, type Envelope } from "../../protocol/envelope.js";
 import { generateRawKeyPair, privateKeyObject, signEnvelope } from "../../trust/signing.js";
 import { startAgora, until, type TestAgora } from "../helpers/agora.js";
-import { agentWasm } from "../helpers/paths.js";
+import { agentWasm, ROOT } from "../helpers/paths.js";
 
 const spec = {
   channels: ["work", "other"],
@@ -20,7 +23,7 @@ const spec = {
   },
 };
 
-const join = (a: TestAgora, name = "listener"): Promise<Agent> =>
+const joinAs = (a: TestAgora, name = "listener"): Promise<Agent> =>
   connect({ name, keysDir: a.config.keysDir, servers: a.nats.url, config: a.config });
 
 /** Take messages from a fresh inbox until `n` arrived or `ms` passed quietly. */
@@ -43,19 +46,19 @@ describe("sdk inbox", () => {
     await using a = await startAgora(spec);
     const maintainer = await a.client("maintainer");
     // The inbox exists from its first opening on.
-    let agent = await join(a);
+    let agent = await joinAs(a);
     expect(await drain(agent, 1, 300)).toHaveLength(0);
     await agent.close();
     const sent = new Set<string>();
     for (let i = 0; i < 100; i++) sent.add((await maintainer.send("work", "inform", { i })).env.id);
 
-    agent = await join(a);
+    agent = await joinAs(a);
     const first = await drain(agent, 100);
     await agent.close();
     expect(first.map((e) => e.id).sort()).toEqual([...sent].sort());
     expect(new Set(first.map((e) => e.id)).size).toBe(100);
 
-    agent = await join(a);
+    agent = await joinAs(a);
     expect(await drain(agent, 1, 1000)).toHaveLength(0);
     await agent.close();
   });
@@ -63,7 +66,7 @@ describe("sdk inbox", () => {
   it("sdk - a message whose turn did not complete comes back; a completed one never does", async () => {
     await using a = await startAgora(spec);
     const maintainer = await a.client("maintainer");
-    let agent = await join(a);
+    let agent = await joinAs(a);
     const inbox = await agent.inbox();
     const one = await maintainer.send("work", "inform", { n: 1 });
     const two = await maintainer.send("work", "inform", { n: 2 });
@@ -71,7 +74,7 @@ describe("sdk inbox", () => {
     expect((await it.next()).value!.env.id).toBe(one.env.id);
     expect((await it.next()).value!.env.id).toBe(two.env.id); // one's turn completed here
     await agent.close(); // two's turn never did: the process "died" mid-turn
-    agent = await join(a);
+    agent = await joinAs(a);
     const again = await drain(agent, 5, 1500);
     expect(again.map((e) => e.id)).toEqual([two.env.id]);
     await agent.close();
@@ -130,7 +133,7 @@ describe("sdk inbox", () => {
     await using a = await startAgora(spec);
     await a.startHost();
     await a.client("maintainer");
-    await using agent = await join(a, "maintainer");
+    await using agent = await joinAs(a, "maintainer");
     const [answer] = await agent.request("work", "request", { task: "build" }, { timeoutMs: 10_000 });
     expect(answer).toMatchObject({ sender: "responder", act: "agree", hop: 2 });
     await a.stopHost();
@@ -146,7 +149,7 @@ describe("sdk inbox", () => {
   it("sdk - reply stamps re, conv and hop − 1 with an id a repeated turn cannot duplicate; at hop 0 it refuses", async () => {
     await using a = await startAgora(spec);
     const maintainer = await a.client("maintainer");
-    await using agent = await join(a);
+    await using agent = await joinAs(a);
     const inbox = await agent.inbox();
     const req = await maintainer.send("work", "request", { q: 1 }, { hop: 2 });
     const last = await maintainer.send("work", "inform", { q: 2 }, { hop: 0 });
@@ -164,10 +167,71 @@ describe("sdk inbox", () => {
     }
     expect(seen.map((e) => e.id)).toEqual([req.env.id, last.env.id]);
     // The same turn repeated (after a crash) republishes the same id: JetStream drops it.
-    const other = await join(a);
+    const other = await joinAs(a);
     const again = await other.reply(req.env, "agree", { ok: true });
     expect(again.ack.duplicate).toBe(true);
     await other.close();
     await until(async () => inbox.counters.delivered === 2, 2000, "both turns completed");
   });
+
+  it("sdk - kill -9 of the agent's process mid-batch loses nothing and doubles nothing", async () => {
+    // What the dead process had fetched comes back after ack_wait.
+    await using a = await startAgora({ ...spec, limits: { ackWait: "3s" } });
+    const maintainer = await a.client("maintainer");
+    const file = join(a.dir, "agora.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        data: a.config.data,
+        channels: { work: null, other: null },
+        external: spec.external,
+        limits: { ackWait: "3s" },
+      }),
+    );
+    const start = () => {
+      const child = spawn(
+        process.execPath,
+        ["--import", "tsx", join(ROOT, "test", "fixtures", "sdk-agent", "agent.ts")],
+        {
+          cwd: ROOT,
+          env: { ...process.env, AGORA_CONFIG: file, NATS_URL: a.nats.url, AGENT_NAME: "listener" },
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      const out = { text: "", handled: () => out.text.split("\n").filter((l) => l.startsWith("handled ")).length };
+      child.stdout.on("data", (d) => (out.text += d));
+      child.stderr.on("data", (d) => (out.text += d));
+      return { child, out, exited: new Promise((r) => child.once("exit", r)) };
+    };
+    let run = start();
+    await until(() => run.out.text.includes("ready"), 20_000, "the agent process to start");
+    const N = 100;
+    const ids: string[] = [];
+    for (let i = 0; i < N; i++) ids.push((await maintainer.send("work", "request", { n: i })).env.id);
+    await until(() => run.out.handled() >= 30, 20_000, "30 handled");
+    run.child.kill("SIGKILL");
+    await run.exited;
+    const before = run.out.handled();
+    run = start();
+    // Every request answered exactly once on the stream, whatever the kill interrupted.
+    const answers = async () => {
+      const seen = new Map<string, number>();
+      const inbox = await a.infra.jsm.streams.info("AGORA");
+      for (let seq = 1; seq <= inbox.state.last_seq; seq++) {
+        const m = await a.infra.jsm.streams.getMessage("AGORA", { seq }).catch(() => null);
+        const env = m?.json<Envelope>();
+        if (env?.sender === "listener" && env.re) seen.set(env.re, (seen.get(env.re) ?? 0) + 1);
+      }
+      return seen;
+    };
+    await until(async () => (await answers()).size >= N, 30_000, "every request answered");
+    const seen = await answers();
+    run.child.kill("SIGKILL");
+    await run.exited;
+    console.log(
+      `sdk kill -9: ${before} handled before the kill, ${run.out.handled()} after; ${seen.size} requests answered, ${[...seen.values()].filter((n) => n > 1).length} twice`,
+    );
+    expect([...seen.keys()].sort()).toEqual([...ids].sort());
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+  }, 90_000);
 });
