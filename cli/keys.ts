@@ -4,7 +4,8 @@ import { KeyRegistry } from "../trust/key-registry.js";
 import { KeyStore } from "../trust/key-store.js";
 import { openInfrastructure } from "../transport/infrastructure.js";
 import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command } from "./command.js";
-import { connectAs, natsUrlOf } from "./nats-url.js";
+import { connectAs } from "./nats-url.js";
+import { natsUrlOf } from "../config/paths.js";
 import { ADMIN_IDENTITY } from "../protocol/names.js";
 
 export const keysGen: Command = {

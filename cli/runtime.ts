@@ -14,7 +14,8 @@ import { Recorder } from "../facts/recorder.js";
 import { Gateway } from "../gateway/gateway.js";
 import { GithubBridge } from "../gateway/github/bridge.js";
 import { isAgoraError } from "../protocol/errors.js";
-import { serverConfigFile, connectAs, embeddedUrlFile, natsUrlOf } from "./nats-url.js";
+import { connectAs } from "./nats-url.js";
+import { embeddedUrlFile, natsUrlOf, serverConfigFile } from "../config/paths.js";
 
 export interface Running {
   server?: NatsServer;

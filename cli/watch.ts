@@ -7,7 +7,8 @@ import { openWatchConsumer } from "../transport/consumer.js";
 import { openInfrastructure } from "../transport/infrastructure.js";
 import type { Verdict } from "../trust/verifier.js";
 import { CONFIG_HELP, CONFIG_OPTION, untilSignal, usageError, type Command } from "./command.js";
-import { connectAs, natsUrlOf } from "./nats-url.js";
+import { connectAs } from "./nats-url.js";
+import { natsUrlOf } from "../config/paths.js";
 import { STREAM } from "../protocol/subjects.js";
 
 /** One line per message: seq, sender → channel, act, hop, id, re, signature status, body. */

@@ -13,6 +13,7 @@ import type { RawKeyPair } from "../trust/signing.js";
 import { AgoraClient, type SendOptions } from "./client.js";
 import { Inbox, type InboxMessage, type InboxOptions } from "./inbox.js";
 import { loadConfig, type AgoraConfig } from "../config/config.js";
+import { natsUrlOf } from "../config/paths.js";
 import { emittedId, randomId } from "../protocol/ids.js";
 import { channelSubject } from "../protocol/subjects.js";
 import { openInfrastructure, type Infrastructure } from "../transport/infrastructure.js";
@@ -24,9 +25,9 @@ export interface ConnectOptions {
   name: string;
   /** Its key pair (base64url raw Ed25519, as `agora keys gen` writes it). */
   key?: RawKeyPair;
-  /** Or the directory holding `<name>.key` (an agora key directory, e.g. `.agora/keys`). */
+  /** Or the directory holding `<name>.key` (an agora key directory, e.g. `.agora/keys`). @default the config's key directory */
   keysDir?: string;
-  /** NATS server URL(s). @default "nats://127.0.0.1:4222" */
+  /** NATS server URL(s). @default the config's (NATS_URL, nats.url, the server `agora up` started), else $NATS_URL or nats://127.0.0.1:4222 */
   servers?: string | string[];
   /** Log in to NATS with the agent's key as its nkey. @default true */
   nkey?: boolean;
@@ -80,15 +81,22 @@ export interface Agent {
 /** Connect as an external agent. AGORA_ERR_KEY_MISSING without a key, AGORA_ERR_NATS_CONNECT when NATS is unreachable. */
 export async function connect(options: ConnectOptions): Promise<Agent> {
   assertName(options.name, "agent name");
+  // The deployment's config, when given, also says where the keys are and which NATS it runs.
+  const deployment = typeof options.config === "string" ? loadConfig(options.config) : options.config;
   let identity: Identity;
+  const keysDir = options.keysDir ?? deployment?.keysDir;
   if (options.key) identity = identityOf(options.name, options.key);
-  else if (options.keysDir) identity = new KeyStore(options.keysDir).load(options.name);
+  else if (keysDir) identity = new KeyStore(keysDir).load(options.name);
   else
     throw new AgoraError(
       "AGORA_ERR_KEY_MISSING",
-      `connect needs the key of ${options.name}: pass key, or keysDir holding ${options.name}.key (agora keys gen ${options.name})`,
+      `connect needs the key of ${options.name}: pass key, keysDir holding ${options.name}.key (agora keys gen ${options.name}), or config`,
     );
-  const servers = options.servers ?? `nats://${DEFAULTS.nats.host}:${DEFAULTS.nats.port}`;
+  const servers =
+    options.servers ??
+    (deployment
+      ? natsUrlOf(deployment)
+      : (process.env.NATS_URL ?? `nats://${DEFAULTS.nats.host}:${DEFAULTS.nats.port}`));
   const nc: NatsConnection = await connectNats({
     url: Array.isArray(servers) ? servers.join(",") : servers,
     name: `agora-${options.name}`,
@@ -101,7 +109,7 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
   const inboxes = new Set<Inbox>();
   let joined: Promise<Joined> | undefined;
   /** The deployment's config, the stream and buckets, and a verifier: opened once, when first needed. */
-  const join = () => (joined ??= joinDeployment(nc, identity, options.config));
+  const join = () => (joined ??= joinDeployment(nc, identity, deployment));
   /** Replies sent per input message, for their deterministic ids. */
   const replies = new Map<string, number>();
   const close = async () => {
