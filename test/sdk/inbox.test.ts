@@ -224,7 +224,9 @@ describe("sdk inbox", () => {
       }
       return seen;
     };
-    await until(async () => (await answers()).size >= N, 30_000, "every request answered");
+    await until(async () => (await answers()).size >= N, 30_000, "every request answered").catch((err: Error) => {
+      throw new Error(`${err.message}; the restarted agent said:\n${run.out.text.slice(-1500)}`);
+    });
     const seen = await answers();
     run.child.kill("SIGKILL");
     await run.exited;
