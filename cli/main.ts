@@ -8,6 +8,7 @@ import { keysGen } from "./keys.js";
 import { natsConfig } from "./nats-config.js";
 import { send } from "./send.js";
 import { status } from "./status.js";
+import { agents } from "./agents.js";
 import { bridge } from "./bridge.js";
 import { gateway } from "./gateway.js";
 import { hostDrain, hostUndrain } from "./hosts.js";
@@ -22,6 +23,7 @@ export const COMMANDS: Command[] = [
   gateway,
   bridge,
   status,
+  agents,
   send,
   watch,
   keysGen,

@@ -6,6 +6,8 @@ import { Ajv, type ErrorObject } from "ajv";
 import { parse as parseYaml } from "yaml";
 import { AgoraError } from "../protocol/errors.js";
 import { ADMIN_IDENTITY, RESERVED_IDENTITIES } from "../protocol/names.js";
+import type { CardSkill } from "../protocol/cards.js";
+import type { Act } from "../protocol/envelope.js";
 import { CONFIG_SCHEMA } from "./schema.js";
 import type { DEFAULTS } from "./defaults.js";
 import { durationMs, MARKER_TTL_MS, MIN_LEASE_TTL_MS } from "./defaults.js";
@@ -22,6 +24,10 @@ export interface HostedAgentConfig extends Grant {
   component: string;
   /** Linear-memory limit of this agent's instance, in MiB. */
   memoryMb: number;
+  /** Its card: what it does, its skills, the acts it answers. */
+  description: string;
+  skills: readonly CardSkill[];
+  answers: readonly Act[];
 }
 
 export interface ExternalAgentConfig extends Grant {
@@ -124,6 +130,8 @@ export interface AgoraConfig {
     maxMessageAgeMs: number;
     /** An agent's placement lease: a host that stops renewing it loses its agents after this long. */
     leaseTtlMs: number;
+    /** How often agents renew their cards. */
+    heartbeatMs: number;
     /** Retention of the AGORA stream: age and bytes; the oldest messages go first. */
     streamMaxAgeMs: number;
     streamMaxBytes: number;
@@ -174,7 +182,18 @@ interface RawConfig {
     repos: Record<string, { channel?: string; decisionLabel?: string } | null>;
   };
   channels?: Record<string, unknown>;
-  agents?: Record<string, { component: string; read?: string[]; write?: string[]; memoryMb?: number }>;
+  agents?: Record<
+    string,
+    {
+      component: string;
+      read?: string[];
+      write?: string[];
+      memoryMb?: number;
+      description?: string;
+      skills?: { id: string; name?: string; description: string; tags?: string[] }[];
+      answers?: Act[];
+    }
+  >;
   external?: Record<string, { publicKey?: string; browser?: boolean; read?: string[]; write?: string[] } | null>;
   limits: Limits;
 }
@@ -219,6 +238,13 @@ export function parseConfig(
   };
   // The recorder and the admin identity log in to NATS under their own names.
   const reserved = (where: string, name: string) => {
+    // Processed markers `<agent>.<id>` share a bucket with the write-ahead logs `wal.<agent>`.
+    if (name === RESERVED_AGENT_NAME) {
+      throw new AgoraError(
+        "AGORA_ERR_CONFIG",
+        `${source}: ${where}: the name ${name} is reserved (write-ahead logs are kept under it)`,
+      );
+    }
     if (RESERVED_IDENTITIES.includes(name)) {
       throw new AgoraError(
         "AGORA_ERR_CONFIG",
@@ -227,13 +253,6 @@ export function parseConfig(
     }
   };
   const agents = Object.entries(c.agents ?? {}).map(([name, a]) => {
-    // Processed markers `<agent>.<id>` share a bucket with the write-ahead logs `wal.<agent>`.
-    if (name === RESERVED_AGENT_NAME) {
-      throw new AgoraError(
-        "AGORA_ERR_CONFIG",
-        `${source}: agents.${name}: the name ${name} is reserved (write-ahead logs are kept under it)`,
-      );
-    }
     reserved(`agents.${name}`, name);
     checkGrants(`agents.${name}`, a);
     return Object.freeze({
@@ -242,17 +261,13 @@ export function parseConfig(
       read: Object.freeze([...(a.read ?? [])]),
       write: Object.freeze([...(a.write ?? [])]),
       memoryMb: a.memoryMb ?? c.limits.agentMemoryMb,
+      description: a.description ?? "",
+      skills: Object.freeze((a.skills ?? []).map((k) => ({ ...k, name: k.name ?? k.id }))),
+      answers: Object.freeze([...(a.answers ?? [])]),
     });
   });
   const external = Object.entries(c.external ?? {}).map(([name, a]) => {
     reserved(`external.${name}`, name);
-    // An external agent keeps its processed markers under `<name>.` beside the write-ahead logs `wal.<agent>`.
-    if (name === RESERVED_AGENT_NAME) {
-      throw new AgoraError(
-        "AGORA_ERR_CONFIG",
-        `${source}: external.${name}: the name ${name} is reserved (write-ahead logs are kept under it)`,
-      );
-    }
     const g = a ?? {};
     checkGrants(`external.${name}`, g);
     if (c.agents?.[name])
@@ -381,6 +396,7 @@ export function parseConfig(
       ackWaitMs: parseDuration(l.ackWait),
       maxMessageAgeMs,
       leaseTtlMs,
+      heartbeatMs: parseDuration(l.heartbeat),
       streamMaxAgeMs,
       streamMaxBytes: l.streamMaxBytes,
       dlqMaxAgeMs: parseDuration(l.dlqMaxAge),

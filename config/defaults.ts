@@ -55,6 +55,8 @@ export const DEFAULTS = {
     maxMessageAge: "23h",
     /** Placement lease TTL: a host that stops renewing loses its agents after this long. */
     leaseTtl: "10s",
+    /** How often agents renew their cards (presence); a card is offline after three missed heartbeats. */
+    heartbeat: "10s",
     /** The AGORA stream keeps messages this long at most; older ones are discarded (the facts keep their record). */
     streamMaxAge: "168h",
     /** …and this many bytes at most: past it the oldest messages are discarded first. */

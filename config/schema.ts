@@ -1,6 +1,6 @@
 // JSON Schema of agora.yaml (additionalProperties: false everywhere). Its
 // `default`s are DEFAULTS: ajv fills them in at load (useDefaults).
-import { MAX_HOP } from "../protocol/envelope.js";
+import { ACTS, MAX_HOP } from "../protocol/envelope.js";
 import { NAME_RE } from "../protocol/names.js";
 import { DEFAULTS } from "./defaults.js";
 
@@ -73,6 +73,24 @@ export const CONFIG_SCHEMA = {
         read: names,
         write: names,
         memoryMb: { type: "integer", minimum: 2, maximum: 4096 },
+        // Its agent card (presence): what it does, its skills, the acts it answers.
+        description: { type: "string", maxLength: 1000 },
+        skills: {
+          type: "array",
+          maxItems: 64,
+          items: {
+            type: "object",
+            additionalProperties: false,
+            required: ["id", "description"],
+            properties: {
+              id: { type: "string", minLength: 1, maxLength: 200 },
+              name: { type: "string", maxLength: 200 },
+              description: { type: "string", maxLength: 1000 },
+              tags: { type: "array", maxItems: 32, items: { type: "string", maxLength: 200 } },
+            },
+          },
+        },
+        answers: { type: "array", uniqueItems: true, items: { enum: [...ACTS] } },
       },
       { required: ["component"] },
     ),
@@ -158,6 +176,7 @@ export const CONFIG_SCHEMA = {
         ackWait: dflt(duration, DEFAULTS.limits.ackWait),
         maxMessageAge: dflt(duration, DEFAULTS.limits.maxMessageAge),
         leaseTtl: dflt(duration, DEFAULTS.limits.leaseTtl),
+        heartbeat: dflt(duration, DEFAULTS.limits.heartbeat),
         streamMaxAge: dflt(duration, DEFAULTS.limits.streamMaxAge),
         streamMaxBytes: { type: "integer", minimum: 1048576, default: DEFAULTS.limits.streamMaxBytes },
         dlqMaxAge: dflt(duration, DEFAULTS.limits.dlqMaxAge),

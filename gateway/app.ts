@@ -10,6 +10,7 @@ import { AgoraError, httpStatus } from "../protocol/errors.js";
 import type { Infrastructure } from "../transport/infrastructure.js";
 import type { Identity } from "../trust/key-store.js";
 import type { Verifier } from "../trust/verifier.js";
+import type { KeyRegistry } from "../trust/key-registry.js";
 import { presentedToken, roleOf, type Role, type Tokens } from "./auth.js";
 import { hostName, LoginThrottle, SECURITY_HEADERS } from "./guard.js";
 import { publishEvent } from "../transport/publisher.js";
@@ -31,6 +32,8 @@ export interface GatewayAppOptions {
   infra: Infrastructure;
   hub: WatchHub;
   verifier: Verifier;
+  /** Public keys (cards are checked against them). */
+  registry: KeyRegistry;
   tokens: Tokens;
   /** The gateway's identity: signs injects and control envelopes. */
   identity: Identity;
@@ -134,6 +137,7 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
     infra: options.infra,
     hub: options.hub,
     verifier: options.verifier,
+    registry: options.registry,
     identity: options.identity,
     hostMetrics: options.hostMetrics,
     facts: new FactsQueries(options.config.factsDir),

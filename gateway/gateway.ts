@@ -3,6 +3,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { FastifyInstance } from "fastify";
 import type { AgoraConfig } from "../config/config.js";
 import { openSession } from "../transport/session.js";
+import { startHeartbeat } from "../transport/presence.js";
+import { grantOf } from "../config/config.js";
 import { AgentDirectory } from "./agent-directory.js";
 import type { KeyRegistry } from "../trust/key-registry.js";
 import type { HostMetrics } from "../host/metrics.js";
@@ -28,7 +30,13 @@ export class Gateway {
   private readonly registry: KeyRegistry;
   url?: string;
 
-  private constructor(app: FastifyInstance, hub: WatchHub, tokens: Tokens, registry: KeyRegistry) {
+  private constructor(
+    app: FastifyInstance,
+    hub: WatchHub,
+    tokens: Tokens,
+    registry: KeyRegistry,
+    private readonly presence: { stop(): Promise<void> },
+  ) {
     this.app = app;
     this.hub = hub;
     this.tokens = tokens;
@@ -51,12 +59,24 @@ export class Gateway {
       infra,
       hub,
       verifier,
+      registry,
       tokens,
       identity,
       hostMetrics: options.hostMetrics,
       bridge: options.bridge,
     });
-    return new Gateway(app, hub, tokens, registry);
+    // The operator's card: presence for the console's identity.
+    const presence = await startHeartbeat(
+      infra.cards,
+      identity,
+      {
+        kind: "operator",
+        description: "the operator console: watches, injects, kills and revives",
+        writes: grantOf(config, identity.name)?.write ?? [],
+      },
+      config.limits.heartbeatMs,
+    );
+    return new Gateway(app, hub, tokens, registry, presence);
   }
 
   /** Listen on the configured address (loopback by default); port 0 picks a free one. */
@@ -68,6 +88,7 @@ export class Gateway {
 
   async close(): Promise<void> {
     await this.app.close();
+    await this.presence.stop();
     await this.hub.close();
     this.registry.close();
   }

@@ -27,6 +27,10 @@ import { isName } from "../protocol/names.js";
 import { ensureDurableConsumer } from "../transport/consumer.js";
 import type { AgentStatusRecord, ReportedStatus } from "../protocol/records.js";
 import { ALL_AGENTS, HOST_VERBS, type ControlEnvelope } from "../protocol/control.js";
+import type { KeyObject } from "node:crypto";
+import { makeCard, type AgentCard } from "../protocol/cards.js";
+import { signCard } from "../trust/cards.js";
+import { CardHeartbeat } from "../transport/presence.js";
 
 export interface HostOptions {
   config: AgoraConfig;
@@ -59,6 +63,9 @@ export class Host {
   private placement?: Placement;
   /** Pull loops of each running agent. */
   private readonly loops = new Map<string, Promise<void>[]>();
+  /** The keys of the agents running here: they sign their cards. */
+  private readonly agentKeys = new Map<string, KeyObject>();
+  private presence?: CardHeartbeat;
   /** Starts and stops of one agent run one after another (a lost lease's stop may still run when it is taken again). */
   private readonly transitions = new Map<string, Promise<unknown>>();
   private closed = false;
@@ -148,6 +155,38 @@ export class Host {
       },
     });
     await this.placement.start();
+    // The cards of the agents running here, renewed every heartbeat.
+    this.presence = new CardHeartbeat(
+      infra.cards,
+      config.limits.heartbeatMs,
+      () => this.cards(),
+      (l) => this.log(l),
+    );
+    await this.presence.start();
+  }
+
+  /** Signed cards of the agents running here; a killed one says offline. */
+  private cards(): AgentCard[] {
+    const cards: AgentCard[] = [];
+    for (const name of this.runtimes.keys()) {
+      const a = this.config.agents.find((x) => x.name === name);
+      const key = this.agentKeys.get(name);
+      if (!a || !key) continue;
+      const card = makeCard({
+        name,
+        kind: "hosted",
+        description: a.description,
+        skills: [...a.skills],
+        reads: a.read,
+        writes: a.write,
+        answers: a.answers,
+        status: this.killed(name) ? "offline" : "idle",
+        heartbeatMs: this.config.limits.heartbeatMs,
+        host: this.config.host.name,
+      });
+      cards.push(signCard(key, card));
+    }
+    return cards;
   }
 
   private inTurn<T>(agent: string, f: () => Promise<T>): Promise<T> {
@@ -215,7 +254,9 @@ export class Host {
     await runtime.recover();
     runtime.setKilled(this.control!.killed(agent.name));
     this.runtimes.set(agent.name, runtime);
+    this.agentKeys.set(agent.name, id.privateKey);
     await this.setStatus(agent.name, "running");
+    void this.presence?.now();
     for (const channel of agent.read) {
       const consumer = await ensureDurableConsumer(infra, STREAM, {
         durable_name: consumerName(agent.name, channel),
@@ -249,6 +290,7 @@ export class Host {
     await runtime?.idle();
     this.loops.delete(name);
     this.runtimes.delete(name);
+    this.agentKeys.delete(name);
     this.pool?.remove(name);
     // An agent that never started here keeps the status its failure wrote.
     if (runtime && reason === "released")
@@ -280,6 +322,7 @@ export class Host {
       this.log(`agent ${name} ${killed ? "killed" : "revived"} by ${c.by}`);
       await this.report({ type: killed ? "killed" : "revived", agent: name, by: c.by, control: c.id });
     }
+    void this.presence?.now(); // a killed agent's card says offline at once
   }
 
   /** Publish an agent's status for the gateway (`agora-agents` KV). */
@@ -326,6 +369,7 @@ export class Host {
     for (const r of this.runtimes.values()) r.release();
     await Promise.allSettled([...this.loops.values()].flat());
     // Hand every agent over: stopped here (status "stopped"), leases deleted, so the other hosts take them at once.
+    await this.presence?.stop();
     await this.placement?.close();
     await Promise.allSettled([...this.transitions.values()]); // e.g. the stop of an agent whose lease was lost
     await Promise.allSettled([...this.recording]);

@@ -50,6 +50,8 @@ export const CONTROL_BUCKET = "agora-control";
 export const AGENTS_BUCKET = "agora-agents";
 /** Placement leases of agents (`agent.<name>`) and records of live hosts (`host.<name>`). */
 export const LEASES_BUCKET = "agora-leases";
+/** Agent cards (presence): key = agent name, value = the card its agent (or host) signed. */
+export const CARDS_BUCKET = "agora-cards";
 /** The GitHub bridge's memory: deliveries seen, issue ↔ envelope links, comments posted. */
 export const GITHUB_BUCKET = "agora-github";
 
@@ -161,6 +163,7 @@ export const AGORA_BUCKETS: readonly string[] = [
   CONTROL_BUCKET,
   AGENTS_BUCKET,
   LEASES_BUCKET,
+  CARDS_BUCKET,
 ];
 
 /** The JetStream stream behind a KV bucket. */

@@ -19,6 +19,8 @@ import { channelSubject } from "../protocol/subjects.js";
 import { openInfrastructure, type Infrastructure } from "../transport/infrastructure.js";
 import { KeyRegistry } from "../trust/key-registry.js";
 import { Verifier } from "../trust/verifier.js";
+import { readCards, startHeartbeat, type Presence } from "../transport/presence.js";
+import type { CardSkill } from "../protocol/cards.js";
 
 export interface ConnectOptions {
   /** The agent's name (`^[a-z0-9][a-z0-9-]{0,62}$`). */
@@ -39,6 +41,14 @@ export interface ConnectOptions {
    * against it. @default loaded from $AGORA_CONFIG or ./agora.yaml when first needed
    */
   config?: AgoraConfig | string;
+  /**
+   * The agent's card (presence): what it does, its skills, the acts it answers.
+   * With a config, connect() publishes it, signed, and renews it every
+   * `heartbeatMs`; others see the agent offline after three missed heartbeats.
+   */
+  card?: { description?: string; skills?: CardSkill[]; answers?: Act[] };
+  /** @default the config's limits.heartbeat (10 s) */
+  heartbeatMs?: number;
 }
 
 export interface RequestOptions extends Omit<SendOptions, "re" | "id"> {
@@ -72,6 +82,8 @@ export interface Agent {
    * arrive within `timeoutMs`; AGORA_ERR_REQUEST_TIMEOUT when none did.
    */
   request(channel: string, act: Act, body: unknown, options?: RequestOptions): Promise<Envelope[]>;
+  /** The agents on agora now: every card their agent's key signed, with its presence (idle, working, offline). */
+  agents(): Promise<Presence[]>;
   /** Resolves when the connection ends: undefined after close(), else why. */
   closed(): Promise<void | Error>;
   close(): Promise<void>;
@@ -112,8 +124,29 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
   const join = () => (joined ??= joinDeployment(nc, identity, deployment));
   /** Replies sent per input message, for their deterministic ids. */
   const replies = new Map<string, number>();
+  // Presence: the agent's signed card, renewed every heartbeat (with the deployment's config).
+  let presence: { stop(): Promise<void> } | undefined;
+  if (deployment) {
+    const { config, infra } = await join();
+    const grant = config.external.find((e) => e.name === identity.name);
+    presence = await startHeartbeat(
+      infra.cards,
+      identity,
+      () => ({
+        kind: "external",
+        description: options.card?.description,
+        skills: options.card?.skills,
+        answers: options.card?.answers,
+        reads: grant?.read,
+        writes: grant?.write,
+        status: [...inboxes].some((i) => i.busy) ? "working" : "idle",
+      }),
+      options.heartbeatMs ?? config.limits.heartbeatMs,
+    );
+  }
   const close = async () => {
     closing = true;
+    await presence?.stop();
     await Promise.all([...inboxes].map((i) => i.close()));
     if (joined) (await joined.catch(() => undefined))?.registry.close();
     await nc.drain().catch(() => {});
@@ -203,6 +236,11 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
         );
       }
       return answers;
+    },
+    async agents() {
+      const { infra, registry } = await join();
+      const { agents } = await readCards(infra.cards, (n) => registry.get(n) ?? registry.refresh(infra.keys, n));
+      return agents;
     },
     closed: () => ended,
     close,

@@ -164,6 +164,11 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
     }
   }
 
+  /** True while a message's turn is under way. */
+  get busy(): boolean {
+    return this.inHand !== undefined;
+  }
+
   async next(): Promise<IteratorResult<InboxMessage>> {
     await this.complete();
     while (!this.closing) {

@@ -30,3 +30,5 @@ export {
   type RawKeyPair,
 } from "../trust/signing.js";
 export { KeyStore, type Identity } from "../trust/key-store.js";
+export { presenceOf, HEARTBEATS_MISSED, type AgentCard, type CardSkill, type CardStatus } from "../protocol/cards.js";
+export type { Presence } from "../transport/presence.js";

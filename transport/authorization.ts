@@ -15,6 +15,7 @@ import { ADMIN_IDENTITY, RECORDER_IDENTITY } from "../protocol/names.js";
 import {
   AGENTS_BUCKET,
   ALL_SUBJECTS,
+  CARDS_BUCKET,
   bridgeConsumerName,
   channelSubject,
   consumerName,
@@ -53,7 +54,18 @@ export interface NatsUser {
   allowResponses?: boolean;
 }
 
-const ALL_BUCKETS = [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET];
+const ALL_BUCKETS = [
+  KEYS_BUCKET,
+  STATE_BUCKET,
+  PROCESSED_BUCKET,
+  CONTROL_BUCKET,
+  AGENTS_BUCKET,
+  LEASES_BUCKET,
+  CARDS_BUCKET,
+];
+/** Every identity reads the keys (to verify) and the cards (presence), and writes its own key and card. */
+const own = (name: string) => [kvSubject(KEYS_BUCKET, name), kvSubject(CARDS_BUCKET, name)];
+const COMMON_READS = [KEYS_BUCKET, CARDS_BUCKET];
 const streamInfo = (streams: readonly string[]) => streams.map((s) => `${JS_API}STREAM.INFO.${s}`);
 const reads = (buckets: readonly string[]) => buckets.flatMap(kvReadSubjects);
 const writes = (buckets: readonly string[]) => buckets.map((b) => kvSubject(b));
@@ -80,7 +92,7 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
         `${EVENT_PREFIX}>`,
         ...DLQ_SUBJECTS,
         ...writes([STATE_BUCKET, PROCESSED_BUCKET, AGENTS_BUCKET, LEASES_BUCKET]),
-        ...[host, ...config.agents.map((a) => a.name)].map((n) => kvSubject(KEYS_BUCKET, n)),
+        ...[host, ...config.agents.map((a) => a.name)].flatMap(own),
         ...reads(ALL_BUCKETS),
         ...streamInfo([STREAM]),
         ...agentDurables.flatMap((d) => durableSubjects(STREAM, d)),
@@ -98,8 +110,8 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
     role: "facts recorder (reads the whole stream through its own consumer)",
     publish: [
       ...durableSubjects(STREAM, RECORDER_CONSUMER),
-      kvSubject(KEYS_BUCKET, RECORDER_IDENTITY),
-      ...reads([KEYS_BUCKET]),
+      ...own(RECORDER_IDENTITY),
+      ...reads(COMMON_READS),
       ...streamInfo([STREAM]),
       JS_ACCOUNT_INFO,
     ],
@@ -113,7 +125,7 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
     publish: unique([
       controlSubject(">"),
       kvSubject(CONTROL_BUCKET),
-      ...[gw, ...browser.map((e) => e.name)].map((n) => kvSubject(KEYS_BUCKET, n)),
+      ...[gw, ...browser.map((e) => e.name)].flatMap(own),
       ...channels([...(config.external.find((e) => e.name === gw)?.write ?? []), ...browser.flatMap((e) => e.write)]),
       eventSubject("signin_refused"),
       ...reads(ALL_BUCKETS),
@@ -134,8 +146,8 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
         eventSubject("webhook_rejected"),
         eventSubject("github_failed"),
         kvSubject(GITHUB_BUCKET),
-        kvSubject(KEYS_BUCKET, bridge),
-        ...reads([KEYS_BUCKET, GITHUB_BUCKET]),
+        ...own(bridge),
+        ...reads([...COMMON_READS, GITHUB_BUCKET]),
         ...repoChannels.flatMap((c) => durableSubjects(STREAM, bridgeConsumerName(c))),
         ...streamInfo([STREAM]),
         JS_ACCOUNT_INFO,
@@ -151,9 +163,9 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
       role: "external agent (its grants, its own key, its inboxes and processed markers)",
       publish: [
         ...channels(ext.write),
-        kvSubject(KEYS_BUCKET, ext.name),
+        ...own(ext.name),
         kvSubject(PROCESSED_BUCKET, markerKeys(ext.name)),
-        ...reads([KEYS_BUCKET, PROCESSED_BUCKET]),
+        ...reads([...COMMON_READS, PROCESSED_BUCKET]),
         ...ext.read.flatMap((c) => durableSubjects(STREAM, inboxConsumerName(ext.name, c))),
         ...streamInfo([STREAM]),
         JS_ACCOUNT_INFO,

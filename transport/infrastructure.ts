@@ -18,6 +18,7 @@ import { sleep } from "./backoff.js";
 import { DEFAULT_LEASE_TTL_MS, GITHUB_MEMORY_TTL_MS, MARKER_TTL_MS } from "../config/defaults.js";
 import {
   AGENTS_BUCKET,
+  CARDS_BUCKET,
   CONTROL_BUCKET,
   DLQ_STREAM,
   DLQ_SUBJECTS,
@@ -41,6 +42,8 @@ export interface Infrastructure {
   agents: KV;
   /** Placement leases of agents and heartbeats of hosts (TTL = limits.leaseTtl). */
   leases: KV;
+  /** Agent cards: presence, skills, what each reads, writes and answers. */
+  cards: KV;
   /** The GitHub bridge's memory, when a bridge is configured. */
   github?: KV;
 }
@@ -127,15 +130,15 @@ async function bindInfrastructure(nc: NatsConnection, options: InfrastructureOpt
   const jsm = await jetstreamManager(nc);
   await jsm.streams.info(STREAM);
   const kvm = new Kvm(nc);
-  const [keys, state, processed, control, agents, leases] = await Promise.all(
-    [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET].map((b) =>
+  const [keys, state, processed, control, agents, leases, cards] = await Promise.all(
+    [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET, CARDS_BUCKET].map((b) =>
       kvm.open(b, { allow_direct: true }),
     ),
   );
   // A handle is bound without a round trip; one status call proves the bucket is there.
   await keys.status();
   const github = options.github ? await kvm.open(GITHUB_BUCKET, { allow_direct: true }) : undefined;
-  return { js: jetstream(nc), jsm, keys, state, processed, control, agents, leases, github };
+  return { js: jetstream(nc), jsm, keys, state, processed, control, agents, leases, cards, github };
 }
 
 /** Age and size limits of a stream: past either, the oldest messages are discarded. */
@@ -188,16 +191,17 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
   await ensureStream(jsm, stream(DLQ_STREAM, DLQ_SUBJECTS, options.dlqMaxAgeMs, options.dlqMaxBytes));
   const kvm = new Kvm(nc);
   const replicas = options.replicas ?? 1;
-  const [keys, state, processed, control, agents, leases] = await Promise.all([
+  const [keys, state, processed, control, agents, leases, cards] = await Promise.all([
     kvm.create(KEYS_BUCKET, { history: 1, replicas }),
     kvm.create(STATE_BUCKET, { history: 1, replicas }),
     kvm.create(PROCESSED_BUCKET, { history: 1, ttl: options.processedTtlMs ?? MARKER_TTL_MS, replicas }),
     kvm.create(CONTROL_BUCKET, { history: 5, replicas }),
     kvm.create(AGENTS_BUCKET, { history: 1, replicas }),
     kvm.create(LEASES_BUCKET, { history: 1, ttl: options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, replicas }),
+    kvm.create(CARDS_BUCKET, { history: 1, replicas }),
   ]);
   const github = options.github
     ? await kvm.create(GITHUB_BUCKET, { history: 1, ttl: GITHUB_MEMORY_TTL_MS, replicas })
     : undefined;
-  return { js: jetstream(nc), jsm, keys, state, processed, control, agents, leases, github };
+  return { js: jetstream(nc), jsm, keys, state, processed, control, agents, leases, cards, github };
 }

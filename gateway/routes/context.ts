@@ -7,6 +7,7 @@ import type { HostMetrics } from "../../host/metrics.js";
 import type { Infrastructure } from "../../transport/infrastructure.js";
 import type { Identity } from "../../trust/key-store.js";
 import type { Verifier } from "../../trust/verifier.js";
+import type { KeyRegistry } from "../../trust/key-registry.js";
 import type { WatchHub } from "../watch-hub.js";
 import type { FactsQueries } from "../facts-queries.js";
 
@@ -16,6 +17,8 @@ export interface GatewayContext {
   infra: Infrastructure;
   hub: WatchHub;
   verifier: Verifier;
+  /** Public keys: pinned local ones, first-seen from KV. */
+  registry: KeyRegistry;
   /** The gateway's identity: signs injects and control envelopes. */
   identity: Identity;
   /** The in-process host's metrics, when there is one. */

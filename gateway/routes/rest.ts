@@ -3,10 +3,15 @@ import { AgoraError } from "../../protocol/errors.js";
 import { isName } from "../../protocol/names.js";
 import type { FastifyInstance } from "fastify";
 import type { GatewayContext } from "./context.js";
+import { readCards } from "../../transport/presence.js";
 
 export async function restRoutes(app: FastifyInstance, { ctx }: { ctx: GatewayContext }): Promise<void> {
   const { config, hub, viewer, facts } = ctx;
   app.get("/api/agents", viewer, async () => hub.agents());
+  // Agent cards with presence: only those their agent's key signed.
+  app.get("/api/cards", viewer, async () =>
+    readCards(ctx.infra.cards, (name) => ctx.registry.get(name) ?? ctx.registry.refresh(ctx.infra.keys, name)),
+  );
   app.get("/api/channels", viewer, async () =>
     config.channels.map((name) => ({
       name,

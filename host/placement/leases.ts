@@ -1,8 +1,9 @@
 // Lease I/O: every read and write of the agora-leases bucket — agents' leases
 // (`agent.<name>`) and live hosts' records (`host.<name>`). Writes carry the
 // expected revision, so each step of placement is atomic.
-import { Bucket, type KV, type KvEntry } from "@nats-io/kv";
-import { hostKey, kvSubject, leaseKey } from "../../protocol/subjects.js";
+import type { KV, KvEntry } from "@nats-io/kv";
+import { hostKey, leaseKey } from "../../protocol/subjects.js";
+import { keysOf } from "../../transport/kv-list.js";
 import { DEFAULT_LEASE_TTL_MS } from "../../config/defaults.js";
 import { parseHostRecord, parseLease, type HostRecord, type LeaseRecord } from "../../protocol/records.js";
 
@@ -69,21 +70,4 @@ export async function readPlacement(
     }
   }
   return { hosts, leases };
-}
-
-/**
- * The keys of a bucket from one stream-info request (its subjects), then read by
- * direct get — no consumer. kv.keys() creates an ordered consumer, which on a
- * cluster is slow to create, and waits out a 30 s heartbeat when an entry expires
- * (this is a TTL bucket) while it lists.
- */
-async function keysOf(kv: KV): Promise<string[]> {
-  if (!(kv instanceof Bucket)) {
-    const keys: string[] = [];
-    for await (const k of await kv.keys()) keys.push(k);
-    return keys;
-  }
-  const prefix = kvSubject(kv.bucket, "");
-  const info = await kv.jsm.streams.info(kv.stream, { subjects_filter: kvSubject(kv.bucket) });
-  return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
 }

@@ -15,6 +15,7 @@ const COMMANDS = [
   "gateway",
   "bridge",
   "status",
+  "agents",
   "send",
   "watch",
   "keys gen",

@@ -76,12 +76,21 @@ describe("config - github", () => {
 });
 
 describe("config - reserved names", () => {
-  it("config - a hosted agent may not be named wal (its markers would collide with write-ahead logs)", () => {
+  it("config - no agent may be named wal (its markers would reach the write-ahead logs), nor take agora's own identities", () => {
     expect(() =>
       parseConfig({ channels: { c: null }, agents: { wal: { component: "x.wasm" } } }, { baseDir: "/tmp", env: {} }),
     ).toThrow(/agents.wal: the name wal is reserved/);
-    expect(() =>
-      parseConfig({ channels: { c: null }, external: { wal: {} } }, { baseDir: "/tmp", env: {} }),
-    ).not.toThrow();
+    // An external agent writes its own markers `<name>.>`: as wal, that would be every write-ahead log.
+    expect(() => parseConfig({ channels: { c: null }, external: { wal: {} } }, { baseDir: "/tmp", env: {} })).toThrow(
+      /external.wal: the name wal is reserved/,
+    );
+    for (const name of ["agora-admin", "recorder"]) {
+      expect(() =>
+        parseConfig({ channels: { c: null }, external: { [name]: {} } }, { baseDir: "/tmp", env: {} }),
+      ).toThrow(/is reserved for agora's own/);
+      expect(() => parseConfig({ channels: { c: null }, host: { name } }, { baseDir: "/tmp", env: {} })).toThrow(
+        /host.name: the name .* is reserved/,
+      );
+    }
   });
 });

@@ -14,6 +14,7 @@ import { ADMIN_IDENTITY, RECORDER_IDENTITY } from "../../protocol/names.js";
 import {
   AGENTS_BUCKET,
   bridgeConsumerName,
+  CARDS_BUCKET,
   consumerName,
   CONTROL_BUCKET,
   DLQ_STREAM,
@@ -47,6 +48,7 @@ const BUCKETS = [
   CONTROL_BUCKET,
   AGENTS_BUCKET,
   LEASES_BUCKET,
+  CARDS_BUCKET,
   GITHUB_BUCKET,
 ];
 const STREAMS = [STREAM, DLQ_STREAM, ...BUCKETS.map(kvStream)];
@@ -61,11 +63,11 @@ const DURABLES = [
 
 /** The intended policy. */
 const READS: Record<string, readonly string[]> = {
-  [HOST]: [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET],
-  [RECORDER_IDENTITY]: [KEYS_BUCKET],
-  [GATEWAY]: [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET],
-  [BRIDGE]: [KEYS_BUCKET, GITHUB_BUCKET],
-  [EXT]: [KEYS_BUCKET, PROCESSED_BUCKET],
+  [HOST]: [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET, CARDS_BUCKET],
+  [RECORDER_IDENTITY]: [KEYS_BUCKET, CARDS_BUCKET],
+  [GATEWAY]: [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET, CARDS_BUCKET],
+  [BRIDGE]: [KEYS_BUCKET, CARDS_BUCKET, GITHUB_BUCKET],
+  [EXT]: [KEYS_BUCKET, CARDS_BUCKET, PROCESSED_BUCKET],
 };
 /** Stream info beyond the buckets it reads. */
 const INFO: Record<string, readonly string[]> = {
@@ -91,11 +93,12 @@ const WRITES: Record<string, Record<string, readonly string[]>> = {
     [AGENTS_BUCKET]: ["*"],
     [LEASES_BUCKET]: ["*"],
     [KEYS_BUCKET]: [HOST, "responder"],
+    [CARDS_BUCKET]: [HOST, "responder"],
   },
-  [RECORDER_IDENTITY]: { [KEYS_BUCKET]: [RECORDER_IDENTITY] },
-  [GATEWAY]: { [CONTROL_BUCKET]: ["*"], [KEYS_BUCKET]: [GATEWAY, "browser"] },
-  [BRIDGE]: { [GITHUB_BUCKET]: ["*"], [KEYS_BUCKET]: [BRIDGE] },
-  [EXT]: { [KEYS_BUCKET]: [EXT], [PROCESSED_BUCKET]: [`${EXT}.m1`] },
+  [RECORDER_IDENTITY]: { [KEYS_BUCKET]: [RECORDER_IDENTITY], [CARDS_BUCKET]: [RECORDER_IDENTITY] },
+  [GATEWAY]: { [CONTROL_BUCKET]: ["*"], [KEYS_BUCKET]: [GATEWAY, "browser"], [CARDS_BUCKET]: [GATEWAY, "browser"] },
+  [BRIDGE]: { [GITHUB_BUCKET]: ["*"], [KEYS_BUCKET]: [BRIDGE], [CARDS_BUCKET]: [BRIDGE] },
+  [EXT]: { [KEYS_BUCKET]: [EXT], [CARDS_BUCKET]: [EXT], [PROCESSED_BUCKET]: [`${EXT}.m1`] },
 };
 
 interface Probe {
@@ -260,7 +263,9 @@ describe("JetStream API permissions", () => {
         }
       }
     }
-    console.log(`permissions: ${checked} (identity, verb, target) probes over ${order.length} identities`);
+    console.log(
+      `permissions: ${checked} (identity, verb, target) probes over ${order.length} identities, ${BUCKETS.length} buckets`,
+    );
     expect(mismatches).toEqual([]);
     // The matrix is not vacuous: non-admins were refused stream deletes and purges, the admin was not.
     expect(all.filter((p) => p.destructive && p.what.startsWith("STREAM.DELETE")).length).toBe(STREAMS.length);
