@@ -9,6 +9,7 @@ import { natsConfig } from "./nats-config.js";
 import { send } from "./send.js";
 import { status } from "./status.js";
 import { agents } from "./agents.js";
+import { trace } from "./trace.js";
 import { bridge } from "./bridge.js";
 import { gateway } from "./gateway.js";
 import { hostDrain, hostUndrain } from "./hosts.js";
@@ -24,6 +25,7 @@ export const COMMANDS: Command[] = [
   bridge,
   status,
   agents,
+  trace,
   send,
   watch,
   keysGen,

@@ -8,7 +8,8 @@ import { AgoraError, fromWireError, type WireError } from "../protocol/errors.js
 
 export type FactsRequest =
   | { id: number; kind: "recent"; dir: string; channel?: string; limit: number }
-  | { id: number; kind: "find"; dir: string; factId: string };
+  | { id: number; kind: "find"; dir: string; factId: string }
+  | { id: number; kind: "trace"; dir: string; envelopeId: string };
 /** A result as JSON text (undefined: no such fact), serialized in the worker. */
 export type FactsResponse =
   { id: number; ok: true; json: string | undefined } | { id: number; ok: false; error: WireError };
@@ -38,6 +39,11 @@ export class FactsQueries {
   /** The fact with this id as JSON text, or undefined. */
   find(factId: string): Promise<string | undefined> {
     return this.ask({ kind: "find", dir: this.dir, factId });
+  }
+
+  /** The facts naming an envelope id (the message, decisions about it, answers to it), as a JSON array's text. */
+  async trace(envelopeId: string): Promise<string> {
+    return (await this.ask({ kind: "trace", dir: this.dir, envelopeId })) ?? "[]";
   }
 
   private start(): Worker {

@@ -2,6 +2,7 @@
 // here, never on the gateway's event loop (the kill switch runs there).
 import { parentPort } from "node:worker_threads";
 import { findFact, recentFacts } from "./facts-tail.js";
+import { traceFacts } from "../facts/trace.js";
 import type { FactsRequest, FactsResponse } from "./facts-queries.js";
 
 parentPort!.on("message", (req: FactsRequest) => {
@@ -10,7 +11,9 @@ parentPort!.on("message", (req: FactsRequest) => {
     const result =
       req.kind === "recent"
         ? recentFacts(req.dir, { channel: req.channel, limit: req.limit })
-        : findFact(req.dir, req.factId);
+        : req.kind === "trace"
+          ? traceFacts(req.dir, req.envelopeId)
+          : findFact(req.dir, req.factId);
     // Serialized here too: the event loop only passes the text on.
     res = { id: req.id, ok: true, json: result === undefined ? undefined : JSON.stringify(result) };
   } catch (err) {

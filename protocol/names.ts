@@ -21,6 +21,16 @@ export function assertName(value: unknown, what: string): asserts value is strin
   }
 }
 
+/** Throws AGORA_ERR_BAD_ENVELOPE naming `what` when `value` is not an envelope id. */
+export function assertId(value: unknown, what: string): asserts value is string {
+  if (typeof value !== "string" || !ID_RE.test(value)) {
+    throw new AgoraError(
+      "AGORA_ERR_BAD_ENVELOPE",
+      `${what} ${JSON.stringify(value)} is not an id: 1–64 of [A-Za-z0-9_-]`,
+    );
+  }
+}
+
 /** The facts recorder's identity: it signs the facts files' heads. */
 export const RECORDER_IDENTITY = "recorder";
 

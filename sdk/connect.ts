@@ -20,6 +20,7 @@ import { openInfrastructure, type Infrastructure } from "../transport/infrastruc
 import { KeyRegistry } from "../trust/key-registry.js";
 import { Verifier } from "../trust/verifier.js";
 import { readCards, startHeartbeat, type Presence } from "../transport/presence.js";
+import { traceMessage, type Trace } from "../transport/delivery.js";
 import type { CardSkill } from "../protocol/cards.js";
 
 export interface ConnectOptions {
@@ -82,6 +83,12 @@ export interface Agent {
    * arrive within `timeoutMs`; AGORA_ERR_REQUEST_TIMEOUT when none did.
    */
   request(channel: string, act: Act, body: unknown, options?: RequestOptions): Promise<Envelope[]>;
+  /**
+   * Where a message this agent sent stands for every agent that may read its
+   * channel, by their processed markers: handled, handling, dead-lettered, or
+   * pending (`agora trace` adds the facts: drops, failures, answers).
+   */
+  status(msg: Pick<Envelope, "id" | "channel">): Promise<Trace>;
   /** The agents on agora now: every card their agent's key signed, with its presence (idle, working, offline). */
   agents(): Promise<Presence[]>;
   /** Resolves when the connection ends: undefined after close(), else why. */
@@ -236,6 +243,10 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
         );
       }
       return answers;
+    },
+    async status(msg) {
+      const { config, infra } = await join();
+      return traceMessage(config, infra, msg.id, { channel: msg.channel, sender: identity.name });
     },
     async agents() {
       const { infra, registry } = await join();

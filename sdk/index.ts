@@ -32,3 +32,4 @@ export {
 export { KeyStore, type Identity } from "../trust/key-store.js";
 export { presenceOf, HEARTBEATS_MISSED, type AgentCard, type CardSkill, type CardStatus } from "../protocol/cards.js";
 export type { Presence } from "../transport/presence.js";
+export type { DeliveryStatus, RecipientStatus, Trace } from "../transport/delivery.js";

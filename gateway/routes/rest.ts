@@ -1,13 +1,20 @@
 // REST for viewers: agents with their status, channels with their grants, recent facts.
 import { AgoraError } from "../../protocol/errors.js";
-import { isName } from "../../protocol/names.js";
+import { assertId, isName } from "../../protocol/names.js";
 import type { FastifyInstance } from "fastify";
 import type { GatewayContext } from "./context.js";
 import { readCards } from "../../transport/presence.js";
+import { traceMessage, type TraceFact } from "../../transport/delivery.js";
 
 export async function restRoutes(app: FastifyInstance, { ctx }: { ctx: GatewayContext }): Promise<void> {
   const { config, hub, viewer, facts } = ctx;
   app.get("/api/agents", viewer, async () => hub.agents());
+  // Delivery status of one message: per reader, handled / dropped / dead-lettered …, and by which fact.
+  app.get<{ Params: { id: string } }>("/api/trace/:id", viewer, async (req) => {
+    assertId(req.params.id, "envelope id");
+    const facts = JSON.parse(await ctx.facts.trace(req.params.id)) as TraceFact[];
+    return traceMessage(config, ctx.infra, req.params.id, { facts });
+  });
   // Agent cards with presence: only those their agent's key signed.
   app.get("/api/cards", viewer, async () =>
     readCards(ctx.infra.cards, (name) => ctx.registry.get(name) ?? ctx.registry.refresh(ctx.infra.keys, name)),

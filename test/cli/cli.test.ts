@@ -16,6 +16,7 @@ const COMMANDS = [
   "bridge",
   "status",
   "agents",
+  "trace",
   "send",
   "watch",
   "keys gen",
