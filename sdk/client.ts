@@ -3,7 +3,7 @@ import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AgoraError } from "../protocol/errors.js";
-import { DEFAULT_HOP, isAct, MAX_HOP, type Act, type Envelope } from "../protocol/envelope.js";
+import { bodyProblem, DEFAULT_HOP, isAct, MAX_HOP, type Act, type Envelope } from "../protocol/envelope.js";
 import { randomId } from "../protocol/ids.js";
 import type { Identity } from "../trust/key-store.js";
 import { assertName } from "../protocol/names.js";
@@ -40,6 +40,9 @@ export class AgoraClient {
         "AGORA_ERR_BAD_ENVELOPE",
         `unknown act ${JSON.stringify(act)}: use one of the 22 FIPA performatives (request, inform, agree, …)`,
       );
+    // What a host would refuse is refused here, before it is signed: not I-JSON, or nested too deep.
+    const problem = bodyProblem(body === undefined ? null : body);
+    if (problem) throw new AgoraError("AGORA_ERR_BAD_ENVELOPE", problem);
     const hop = options.hop ?? DEFAULT_HOP;
     if (!Number.isInteger(hop) || hop < 0 || hop > MAX_HOP)
       throw new AgoraError("AGORA_ERR_BAD_ENVELOPE", `hop must be 0-${MAX_HOP}`);

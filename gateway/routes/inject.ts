@@ -1,6 +1,13 @@
 // Operator writes: inject (signed by the gateway), publish (signed in the
 // browser, verified here), and registering a browser identity's key.
-import { encodeEnvelope, isAct, MAX_HOP, validateEnvelope, type Envelope } from "../../protocol/envelope.js";
+import {
+  bodyProblem,
+  encodeEnvelope,
+  isAct,
+  MAX_HOP,
+  validateEnvelope,
+  type Envelope,
+} from "../../protocol/envelope.js";
 import { AgoraError } from "../../protocol/errors.js";
 import { ID_RE, isName } from "../../protocol/names.js";
 import { channelSubject } from "../../protocol/subjects.js";
@@ -33,6 +40,9 @@ export async function injectRoutes(app: FastifyInstance, { ctx }: { ctx: Gateway
           `the gateway identity ${identity.name} has no write grant on ${channel} (external.${identity.name}.write)`,
         );
       }
+      // Refused as a host would, before anything walks it recursively (JSON.stringify overflows at a few thousand levels).
+      const problem = bodyProblem(body ?? null);
+      if (problem) throw new AgoraError("AGORA_ERR_BAD_ENVELOPE", problem);
       const size = Buffer.byteLength(JSON.stringify(body ?? null));
       if (size > config.limits.maxEnvelopeBytes - 1024) {
         throw new AgoraError(

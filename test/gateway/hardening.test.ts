@@ -15,6 +15,7 @@ beforeAll(async () => {
   a = await startAgora({
     channels: ["build-coord"],
     agents: { responder: { component: agentWasm("responder"), read: ["build-coord"], write: ["build-coord"] } },
+    external: { operator: { write: ["build-coord"] } },
     gateway: { maxConnections: 8, maxFailedLogins: 5 },
   });
   await a.startHost();
@@ -71,6 +72,22 @@ describe("gateway - hardening", () => {
       payload: { agent: "responder" },
     });
     expect(inHeader.statusCode).toBe(200);
+  });
+
+  it("gateway - inject refuses what a host would refuse: a body nested too deep, or not I-JSON — 400, never 200 or 500", async () => {
+    const app = a.gateway!.app;
+    const inject = (body: string) =>
+      app.inject({
+        method: "POST",
+        url: "/api/inject",
+        headers: { ...op, "content-type": "application/json" },
+        payload: `{"channel":"build-coord","act":"inform","body":${body}}`,
+      });
+    for (const body of [`${"[".repeat(65)}1${"]".repeat(65)}`, `${"[".repeat(5000)}${"]".repeat(5000)}`, '"\\ud800"']) {
+      const res = await inject(body);
+      expect(res.statusCode, `${body.length} ${res.body}`).toBe(400);
+      expect(res.json()).toMatchObject({ code: "AGORA_ERR_BAD_ENVELOPE" });
+    }
   });
 
   it("gateway - the watch opens for this gateway's pages and refuses a foreign Origin", async () => {
