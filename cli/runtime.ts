@@ -102,10 +102,12 @@ export async function startRuntime(
         store.loadOrGenerate(ext.name);
         if (created) log(`generated key for external agent ${ext.name} in ${config.keysDir}`);
       }
-      for (const name of store.names()) {
-        await KeyRegistry.publish(infra.keys, name, store.load(name).publicKey).catch((err) =>
-          log(`key ${name}: ${String(err)}`),
-        );
+      const keys = [
+        ...store.names().map((name) => [name, store.load(name).publicKey] as const),
+        ...config.external.flatMap((e) => (e.publicKey ? [[e.name, e.publicKey] as const] : [])),
+      ];
+      for (const [name, publicKey] of keys) {
+        await KeyRegistry.publish(infra.keys, name, publicKey).catch((err) => log(`key ${name}: ${String(err)}`));
       }
       await admin.drain();
       connections.splice(connections.indexOf(admin), 1);

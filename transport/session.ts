@@ -10,20 +10,22 @@ import { openInfrastructure, type Infrastructure } from "./infrastructure.js";
 import type { Identity } from "../trust/key-store.js";
 import { Verifier } from "../trust/verifier.js";
 
-/** Register every identity in the key directory and config in KV, and follow the bucket. */
-export async function startKeyRegistry(config: AgoraConfig, infra: Infrastructure): Promise<KeyRegistry> {
+/**
+ * Pin every key of the key directory and the config, register `publish` (keys
+ * this identity may write: its own, a host's agents') in KV, and follow the bucket.
+ */
+export async function startKeyRegistry(
+  config: AgoraConfig,
+  infra: Infrastructure,
+  publish: readonly string[] = [],
+): Promise<KeyRegistry> {
   const registry = new KeyRegistry();
   const store = new KeyStore(config.keysDir);
   // Our own key files and the config's public keys are pinned; KV cannot override them.
-  for (const name of store.names()) {
-    const id = store.load(name);
-    registry.pin(name, id.publicKey);
-    await KeyRegistry.publish(infra.keys, name, id.publicKey).catch(() => {});
-  }
-  for (const ext of config.external) {
-    if (!ext.publicKey) continue;
-    registry.pin(ext.name, ext.publicKey);
-    await KeyRegistry.publish(infra.keys, ext.name, ext.publicKey).catch(() => {});
+  for (const name of store.names()) registry.pin(name, store.load(name).publicKey);
+  for (const ext of config.external) if (ext.publicKey) registry.pin(ext.name, ext.publicKey);
+  for (const name of publish) {
+    if (store.has(name)) await KeyRegistry.publish(infra.keys, name, store.load(name).publicKey).catch(() => {});
   }
   await registry.follow(infra.keys);
   return registry;
@@ -33,8 +35,9 @@ export async function startKeyRegistry(config: AgoraConfig, infra: Infrastructur
 export async function startTrust(
   config: AgoraConfig,
   infra: Infrastructure,
+  publish: readonly string[] = [],
 ): Promise<{ registry: KeyRegistry; verifier: Verifier }> {
-  const registry = await startKeyRegistry(config, infra);
+  const registry = await startKeyRegistry(config, infra, publish);
   return { registry, verifier: new Verifier(config, registry, (name) => registry.refresh(infra.keys, name)) };
 }
 
@@ -67,6 +70,7 @@ export async function openSession(config: AgoraConfig, nc: NatsConnection, optio
   const identity = store.loadOrGenerate(options.identity);
   for (const name of options.keys ?? []) store.loadOrGenerate(name);
   if (options.publish) await KeyRegistry.publish(infra.keys, identity.name, identity.publicKey);
-  const { registry, verifier } = await startTrust(config, infra);
+  // The keys it may register: its own, and its agents' (a host), made here when missing.
+  const { registry, verifier } = await startTrust(config, infra, [identity.name, ...(options.keys ?? [])]);
   return { config, nc, infra, identity, registry, verifier, close: () => registry.close() };
 }

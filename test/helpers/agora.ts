@@ -108,6 +108,7 @@ export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }
   const nc = await connectAs(ADMIN_IDENTITY);
   const infra = await openInfrastructure(nc, config, { create: true });
   for (const name of keys.names()) await KeyRegistry.publish(infra.keys, name, keys.load(name).publicKey);
+  for (const e of config.external) if (e.publicKey) await KeyRegistry.publish(infra.keys, e.name, e.publicKey);
   const clients = new Map<string, AgoraClient>();
   let hostNc: NatsConnection | undefined;
   const t: TestAgora = {
