@@ -103,7 +103,7 @@ function addMessage(f) {
     {
       class: f.ok ? "" : "rejected",
       "data-seq": f.seq,
-      ...(env ? { id: `msg-${env.id}`, "data-act": env.act, "data-sender": env.sender } : {}),
+      ...(env ? { id: `msg-${env.id}`, "data-act": env.act, "data-sender": env.sender, "data-on": env.channel } : {}),
     },
     el("td", {}, f.seq),
     el("td", {}, env ? env.ts.slice(11, 23) : ""),
@@ -331,6 +331,67 @@ async function inject(e) {
   }
 }
 
+// --- presence and delivery status -------------------------------------------------------
+/** Every agent's signed card and where it is (idle, working, offline), refreshed every few seconds. */
+async function renderPresence() {
+  if (!state.token) return;
+  try {
+    const { agents } = await api("GET", "/api/cards");
+    $("#presence").replaceChildren(
+      ...agents.map(({ card, status }) =>
+        el(
+          "li",
+          { "data-card": card.name },
+          el("strong", {}, card.name),
+          el("span", { class: "status", "data-presence": status }, status),
+          el(
+            "small",
+            { title: card.description || "" },
+            `${card.agora.kind}${card.agora.host ? ` on ${card.agora.host}` : ""}`,
+          ),
+        ),
+      ),
+    );
+  } catch {
+    /* shown again on the next round */
+  }
+}
+setInterval(renderPresence, 3000);
+
+/** Where one message stands for each agent that may read it. */
+async function trace(e) {
+  e.preventDefault();
+  const id = $("#trace-id").value.trim();
+  try {
+    // A message in the live table names its channel: the markers answer even where no facts are kept.
+    const channel = document.getElementById(`msg-${id}`)?.dataset.on;
+    const t = await api(
+      "GET",
+      `/api/trace/${encodeURIComponent(id)}${channel ? `?channel=${encodeURIComponent(channel)}` : ""}`,
+    );
+    const head = t.rejected
+      ? `rejected (${t.rejected.code}): delivered to nobody`
+      : t.channel
+        ? `${t.sender || "?"} → ${t.channel} ${t.act || ""}`
+        : "no fact names it";
+    $("#trace-out").replaceChildren(
+      el("li", {}, el("strong", {}, id), ` ${head}`),
+      ...t.recipients.map((r) =>
+        el(
+          "li",
+          { "data-trace": r.agent },
+          `${r.agent}: `,
+          el("span", { class: "status", "data-delivery": r.status }, r.status),
+          r.reason ? ` (${r.reason})` : "",
+          r.facts.length ? ` — ${r.facts.join(", ")}` : "",
+        ),
+      ),
+    );
+  } catch (err) {
+    showError(String(err.message || err));
+  }
+}
+
 // --- start -------------------------------------------------------------------------
 $("#inject-act").replaceChildren(...ACTS.map((a) => el("option", { value: a, selected: a === "request" }, a)));
 $("#login-form").addEventListener("submit", (e) => {
@@ -339,11 +400,16 @@ $("#login-form").addEventListener("submit", (e) => {
   state.role = "";
   sessionStorage.setItem("agora-token", state.token);
   connect();
+  void renderPresence();
 });
 $("#inject").addEventListener("submit", inject);
+$("#trace").addEventListener("submit", trace);
 $("#browser-keygen").addEventListener("click", browserKeygen);
 $("#kill-all").addEventListener("click", () => control("kill", "*"));
 $("#revive-all").addEventListener("click", () => control("revive", "*"));
 applyRole();
 renderCounters();
-if (state.token) connect();
+if (state.token) {
+  connect();
+  void renderPresence();
+}

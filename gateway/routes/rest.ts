@@ -10,10 +10,14 @@ export async function restRoutes(app: FastifyInstance, { ctx }: { ctx: GatewayCo
   const { config, hub, viewer, facts } = ctx;
   app.get("/api/agents", viewer, async () => hub.agents());
   // Delivery status of one message: per reader, handled / dropped / dead-lettered …, and by which fact.
-  app.get<{ Params: { id: string } }>("/api/trace/:id", viewer, async (req) => {
+  // `?channel=` answers from the markers when no fact names the message (no recorder here).
+  app.get<{ Params: { id: string }; Querystring: { channel?: string } }>("/api/trace/:id", viewer, async (req) => {
     assertId(req.params.id, "envelope id");
+    const channel = req.query.channel;
+    if (channel !== undefined && !config.channels.includes(channel))
+      throw new AgoraError("AGORA_ERR_UNKNOWN_CHANNEL", `channel ${String(channel).slice(0, 64)} is not declared`);
     const facts = JSON.parse(await ctx.facts.trace(req.params.id)) as TraceFact[];
-    return traceMessage(config, ctx.infra, req.params.id, { facts });
+    return traceMessage(config, ctx.infra, req.params.id, { facts, channel });
   });
   // Agent cards with presence: only those their agent's key signed.
   app.get("/api/cards", viewer, async () =>

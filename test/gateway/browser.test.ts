@@ -49,6 +49,9 @@ describe("console", () => {
       await page.click("#login");
       await page.waitForSelector('#agents li[data-agent="responder"] .status[data-status="running"]');
       expect(await page.locator("#role").textContent()).toBe("signed in as operator");
+      // Presence: the responder's signed card, and the operator's own.
+      await page.waitForSelector('#presence li[data-card="responder"] .status[data-presence="idle"]');
+      await page.waitForSelector('#presence li[data-card="operator"]');
 
       // Inject through the form; the request and the agent's reply appear live.
       await page.fill("#inject-body", '{"task":"from the browser"}');
@@ -58,6 +61,10 @@ describe("console", () => {
       const reLink = page.locator('#messages tr[data-act="agree"] a').first();
       const requestId = (await page.locator('#messages tr[data-act="request"]').first().getAttribute("id"))!.slice(4);
       expect(await reLink.getAttribute("href")).toBe(`#msg-${requestId}`);
+      // Trace the request: the responder handled it.
+      await page.fill("#trace-id", requestId);
+      await page.click('#trace button[type="submit"]');
+      await page.waitForSelector('#trace-out li[data-trace="responder"] .status[data-delivery="handled"]');
 
       // Press kill: the agent is marked killed and gets nothing more.
       await page.click('button[data-kill="responder"]');
