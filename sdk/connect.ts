@@ -8,7 +8,7 @@ import type { Act, Envelope } from "../protocol/envelope.js";
 import { AgoraError } from "../protocol/errors.js";
 import { assertName } from "../protocol/names.js";
 import { connectNats } from "../transport/connect.js";
-import { identityOf, KeyStore, type Identity } from "../trust/key-store.js";
+import { identityOf, KeyStore, readKeyFile, type Identity } from "../trust/key-store.js";
 import type { RawKeyPair } from "../trust/signing.js";
 import { AgoraClient, type SendOptions } from "./client.js";
 import { Inbox, type InboxMessage, type InboxOptions } from "./inbox.js";
@@ -28,6 +28,8 @@ export interface ConnectOptions {
   name: string;
   /** Its key pair (base64url raw Ed25519, as `agora keys gen` writes it). */
   key?: RawKeyPair;
+  /** Or a key file as `agora keys gen` writes it. */
+  keyFile?: string;
   /** Or the directory holding `<name>.key` (an agora key directory, e.g. `.agora/keys`). @default the config's key directory */
   keysDir?: string;
   /** NATS server URL(s). @default the config's (NATS_URL, nats.url, the server `agora up` started), else $NATS_URL or nats://127.0.0.1:4222 */
@@ -105,11 +107,12 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
   let identity: Identity;
   const keysDir = options.keysDir ?? deployment?.keysDir;
   if (options.key) identity = identityOf(options.name, options.key);
+  else if (options.keyFile) identity = readKeyFile(options.keyFile, options.name);
   else if (keysDir) identity = new KeyStore(keysDir).load(options.name);
   else
     throw new AgoraError(
       "AGORA_ERR_KEY_MISSING",
-      `connect needs the key of ${options.name}: pass key, keysDir holding ${options.name}.key (agora keys gen ${options.name}), or config`,
+      `connect needs the key of ${options.name}: pass key, keyFile, keysDir holding ${options.name}.key (agora keys gen ${options.name}), or config`,
     );
   const servers =
     options.servers ??

@@ -70,16 +70,7 @@ export class KeyStore {
         `no key for ${name} in ${this.dir}; create one with: agora keys gen ${name}`,
       );
     }
-    let parsed: Partial<RawKeyPair & { name: string }>;
-    try {
-      parsed = JSON.parse(readFileSync(file, "utf8"));
-    } catch (cause) {
-      throw new AgoraError("AGORA_ERR_KEY_INVALID", `${file} is not a JSON key file`, { cause });
-    }
-    if (!isPublicKey(parsed.publicKey) || typeof parsed.privateKey !== "string") {
-      throw new AgoraError("AGORA_ERR_KEY_INVALID", `${file} lacks publicKey/privateKey`);
-    }
-    return identityOf(name, { publicKey: parsed.publicKey, privateKey: parsed.privateKey });
+    return readKeyFile(file, name);
   }
 
   /** Load `name`, generating it first when missing. */
@@ -113,4 +104,20 @@ export function identityOf(name: string, pair: RawKeyPair): Identity {
     privateKey: privateKeyObject(pair),
     publicKeyObject: publicKeyObject(pair.publicKey),
   };
+}
+
+/** The identity `name` from a key file as `agora keys gen` writes it (JSON: publicKey, privateKey). */
+export function readKeyFile(file: string, name: string): Identity {
+  if (!existsSync(file))
+    throw new AgoraError("AGORA_ERR_KEY_MISSING", `no key file at ${file} (agora keys gen ${name})`);
+  let parsed: Partial<RawKeyPair & { name: string }>;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (cause) {
+    throw new AgoraError("AGORA_ERR_KEY_INVALID", `${file} is not a JSON key file`, { cause });
+  }
+  if (!isPublicKey(parsed.publicKey) || typeof parsed.privateKey !== "string") {
+    throw new AgoraError("AGORA_ERR_KEY_INVALID", `${file} lacks publicKey/privateKey`);
+  }
+  return identityOf(name, { publicKey: parsed.publicKey, privateKey: parsed.privateKey });
 }

@@ -14,6 +14,7 @@ import { openSession } from "../../transport/session.js";
 import { eventMsgId } from "../../protocol/ids.js";
 import type { KeyRegistry } from "../../trust/key-registry.js";
 import type { Identity } from "../../trust/key-store.js";
+import { startHeartbeat } from "../../transport/presence.js";
 import { bridgeConsumerName, channelSubject } from "../../protocol/subjects.js";
 import { ensureDurableConsumer } from "../../transport/consumer.js";
 import type { Infrastructure } from "../../transport/infrastructure.js";
@@ -84,6 +85,8 @@ export class GithubBridge {
   botLogin?: string;
   private readonly byRepo: Map<string, GithubRepoConfig>;
   private closing = false;
+  /** The bridge's card (presence). */
+  private presence?: { stop(): Promise<void> };
   private loops: Promise<void>[] = [];
   /** Refused webhooks per source in the current minute. */
   private readonly rejections = new Map<string, { since: number; count: number; suppressed: number }>();
@@ -152,6 +155,18 @@ export class GithubBridge {
         return undefined;
       }));
     await bridge.startOutbound();
+    const grant = config.external.find((e) => e.name === gh.identity);
+    bridge.presence = await startHeartbeat(
+      infra.cards,
+      identity,
+      {
+        kind: "bridge",
+        description: `GitHub issues ↔ channels: ${gh.repos.map((r) => `${r.repo} ↔ ${r.channel}`).join(", ")}`,
+        reads: grant?.read,
+        writes: grant?.write,
+      },
+      config.limits.heartbeatMs,
+    );
     return bridge;
   }
 
@@ -479,6 +494,7 @@ export class GithubBridge {
 
   async close(): Promise<void> {
     this.closing = true;
+    await this.presence?.stop();
     for (const [source, w] of [...this.rejections]) await this.flushRejections(source, w);
     await Promise.allSettled(this.loops);
     await Promise.allSettled([...this.inflight]);

@@ -10,6 +10,8 @@ import { retryDelay } from "../../gateway/github/github-client.js";
 import { mapWebhook, verifyWebhookSignature, signWebhook } from "../../gateway/github/webhook.js";
 import { readFacts, startAgora, until, type TestAgora } from "../helpers/agora.js";
 import { FakeGitHub } from "../helpers/fake-github.js";
+import { readCards } from "../../transport/presence.js";
+import { publicKeyObject } from "../../trust/signing.js";
 import { agentWasm, fixtureWasm } from "../helpers/paths.js";
 
 const REPO = "acme/widgets";
@@ -328,5 +330,13 @@ describe("github bridge", () => {
     await a.settleFacts();
     const acts = readFacts(a.config.factsDir).filter((f) => f.type === "speech-act");
     expect(acts).toHaveLength(bridged.size);
+    // The bridge is on agora too: its signed card, kind bridge.
+    const { agents } = await readCards(a.infra.cards, (n) =>
+      a.keys.has(n) ? publicKeyObject(a.keys.load(n).publicKey) : undefined,
+    );
+    expect(agents.find((p) => p.card.name === "github-bridge")).toMatchObject({
+      status: "idle",
+      card: { agora: { kind: "bridge", reads: [CHANNEL], writes: [CHANNEL] } },
+    });
   }, 120_000);
 });

@@ -24,7 +24,7 @@ describe("sdk", () => {
     });
     await a.client("maintainer"); // key made and registered
     const host = await a.startHost();
-    await using agent = await connect({ name: "maintainer", keysDir: a.config.keysDir, servers: a.nats.url });
+    await using agent = await connect({ name: "maintainer", keyFile: a.keys.path("maintainer"), servers: a.nats.url });
     const { env, ack } = await agent.send("build-coord", "request", { task: "build" });
     expect(env).toMatchObject({ sender: "maintainer", channel: "build-coord", act: "request", hop: 3 });
     expect(ack.duplicate).toBe(false);
