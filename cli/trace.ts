@@ -14,7 +14,7 @@ export const trace: Command = {
     "Delivery status of one message: for each agent that may read its channel, handled, handling, dropped, failed, dead-lettered, rejected or pending — and by which fact.",
   help: `Reads the facts directory (data/facts) and the processed markers in NATS.
 Without facts for the message (another machine's recorder), give its channel:
---channel NAME.
+--channel NAME. An id that starts with "-" goes after "--": agora trace -- -xYz…
 
 options:
 ${CONFIG_HELP}

@@ -69,7 +69,7 @@ describe("trace", () => {
         env: { ...process.env, NATS_URL: a.nats.url },
         encoding: "utf8",
       });
-    const t = JSON.parse(cli(["trace", env.id, "--config", file, "--json"])) as Trace;
+    const t = JSON.parse(cli(["trace", "--config", file, "--json", "--", env.id])) as Trace;
     const by = Object.fromEntries(t.recipients.map((r) => [r.agent, r]));
     expect(t).toMatchObject({ id: env.id, channel: "work", sender: "maintainer", act: "failure" });
     expect(t.fact).toMatch(/^FACT-\d+$/);
@@ -86,11 +86,11 @@ describe("trace", () => {
       "the request handled",
     );
     await a.settleFacts();
-    const q = JSON.parse(cli(["trace", req.env.id, "--config", file, "--json"])) as Trace;
+    const q = JSON.parse(cli(["trace", "--config", file, "--json", "--", req.env.id])) as Trace;
     const answer = q.recipients.find((x) => x.agent === "responder")!.replies;
     expect(answer).toHaveLength(1);
     expect(answer[0]![1]).toMatch(/^FACT-\d+$/);
-    const text = cli(["trace", env.id, "--config", file]);
+    const text = cli(["trace", "--config", file, "--", env.id]);
     expect(text).toMatch(/trapper\s+hosted\s+dead-lettered \(AGORA_ERR_COMPONENT_TRAP\)/);
     console.log(`trace:\n${text}`);
 
@@ -112,7 +112,7 @@ describe("trace", () => {
     h.set("Nats-Msg-Id", forged.id);
     await a.infra.js.publish(channelSubject("work"), encodeEnvelope(forged), { headers: h });
     await a.settleFacts();
-    const r = JSON.parse(cli(["trace", forged.id, "--config", file, "--json"])) as Trace;
+    const r = JSON.parse(cli(["trace", "--config", file, "--json", "--", forged.id])) as Trace;
     expect(r.rejected?.code).toBe("AGORA_ERR_BAD_SIGNATURE");
     expect(r.recipients.every((x) => x.status === "rejected")).toBe(true);
   }, 60_000);
