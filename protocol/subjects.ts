@@ -173,6 +173,11 @@ export function kvStream(bucket: string): string {
 
 export const REQUIRED_STREAMS: readonly string[] = [STREAM, DLQ_STREAM, ...AGORA_BUCKETS.map(kvStream)];
 
+/** Direct gets of a bucket's entries by key (`key` may be a wildcard): reads by key, no listing. */
+export function kvDirectGet(bucket: string, key = ">"): string {
+  return `${JS_API}DIRECT.GET.${kvStream(bucket)}.${kvSubject(bucket, key)}`;
+}
+
 /**
  * The JetStream API calls that read one KV bucket: direct and message gets,
  * stream info, and the ordered consumers a watch creates (random names, so any
@@ -193,14 +198,17 @@ export function kvReadSubjects(bucket: string): string[] {
 }
 
 /**
- * The JetStream API calls a durable consumer's owner makes: create (with or
- * without a filter), info, fetch, delete, and acks of what it delivers.
+ * The JetStream API calls a durable consumer's owner makes: create, info,
+ * fetch, delete, and acks of what it delivers. With `filter`, create is allowed
+ * only with that filter in the subject (nats-server refuses a body whose filter
+ * differs from it), so an owner cannot re-point its consumer at subjects it may
+ * not read; without, the consumer sees the whole stream (the recorder, the console).
  */
-export function durableSubjects(stream: string, durable: string): string[] {
+export function durableSubjects(stream: string, durable: string, filter?: string): string[] {
   return [
-    `${JS_API}CONSUMER.CREATE.${stream}.${durable}`,
-    `${JS_API}CONSUMER.CREATE.${stream}.${durable}.>`,
-    `${JS_API}CONSUMER.DURABLE.CREATE.${stream}.${durable}`,
+    filter
+      ? `${JS_API}CONSUMER.CREATE.${stream}.${durable}.${filter}`
+      : `${JS_API}CONSUMER.CREATE.${stream}.${durable}`,
     `${JS_API}CONSUMER.INFO.${stream}.${durable}`,
     `${JS_API}CONSUMER.MSG.NEXT.${stream}.${durable}`,
     `${JS_API}CONSUMER.DELETE.${stream}.${durable}`,

@@ -41,6 +41,8 @@ import {
   STATE_BUCKET,
   STREAM,
   watchConsumerName,
+  kvDirectGet,
+  WAL_KEY_PREFIX,
 } from "../protocol/subjects.js";
 import { userNkey } from "../trust/nkeys.js";
 
@@ -50,6 +52,8 @@ export interface NatsUser {
   role: string;
   publish: readonly string[];
   subscribe: readonly string[];
+  /** Denied even where `publish` allows. */
+  deny?: readonly string[];
   /** May answer requests it received (hosts acknowledge controls). */
   allowResponses?: boolean;
 }
@@ -82,7 +86,9 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
       subscribe: [ALL_SUBJECTS],
     },
   ];
-  const agentDurables = config.agents.flatMap((a) => a.read.map((c) => consumerName(a.name, c)));
+  const agentDurables = config.agents.flatMap((a) =>
+    a.read.flatMap((c) => durableSubjects(STREAM, consumerName(a.name, c), channelSubject(c))),
+  );
   for (const host of config.hosts) {
     users.push({
       name: host,
@@ -95,9 +101,9 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
         ...[host, ...config.agents.map((a) => a.name)].flatMap(own),
         ...reads(ALL_BUCKETS),
         ...streamInfo([STREAM]),
-        ...agentDurables.flatMap((d) => durableSubjects(STREAM, d)),
-        // agora watch and agora status run as the host.
-        ...config.channels.flatMap((c) => durableSubjects(STREAM, watchConsumerName(host, c))),
+        ...agentDurables,
+        // agora watch runs as the host.
+        ...config.channels.flatMap((c) => durableSubjects(STREAM, watchConsumerName(host, c), channelSubject(c))),
         JS_ACCOUNT_INFO,
       ]),
       // Deliveries come to its inbox; core subscriptions only for the control fast path.
@@ -148,7 +154,7 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
         kvSubject(GITHUB_BUCKET),
         ...own(bridge),
         ...reads([...COMMON_READS, GITHUB_BUCKET]),
-        ...repoChannels.flatMap((c) => durableSubjects(STREAM, bridgeConsumerName(c))),
+        ...repoChannels.flatMap((c) => durableSubjects(STREAM, bridgeConsumerName(c), channelSubject(c))),
         ...streamInfo([STREAM]),
         JS_ACCOUNT_INFO,
       ]),
@@ -165,12 +171,15 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
         ...channels(ext.write),
         ...own(ext.name),
         kvSubject(PROCESSED_BUCKET, markerKeys(ext.name)),
-        ...reads([...COMMON_READS, PROCESSED_BUCKET]),
-        ...ext.read.flatMap((c) => durableSubjects(STREAM, inboxConsumerName(ext.name, c))),
+        ...reads(COMMON_READS),
+        // Processed markers by key (its own; others' for delivery status), never a write-ahead log.
+        kvDirectGet(PROCESSED_BUCKET),
+        ...ext.read.flatMap((c) => durableSubjects(STREAM, inboxConsumerName(ext.name, c), channelSubject(c))),
         ...streamInfo([STREAM]),
         JS_ACCOUNT_INFO,
       ],
       subscribe: [...channels(ext.read), inboxSubjects(ext.name)],
+      deny: [kvDirectGet(PROCESSED_BUCKET, `${WAL_KEY_PREFIX}.>`)],
     });
   }
   return users;
@@ -205,8 +214,9 @@ export function natsAuthorization(config: AgoraConfig, publicKey: (name: string)
   for (const u of users) {
     lines.push(`    # ${u.name}: ${u.role}`);
     const responses = u.allowResponses ? ", allow_responses: true" : "";
+    const deny = u.deny ? `, deny: ${list(u.deny)}` : "";
     lines.push(
-      `    { nkey: ${userNkey(publicKey(u.name)!)}, permissions: { publish: { allow: ${list(u.publish)} }, subscribe: { allow: ${list(u.subscribe)} }${responses} } }`,
+      `    { nkey: ${userNkey(publicKey(u.name)!)}, permissions: { publish: { allow: ${list(u.publish)}${deny} }, subscribe: { allow: ${list(u.subscribe)} }${responses} } }`,
     );
   }
   lines.push("  ]", "}", "");

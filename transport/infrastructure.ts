@@ -24,6 +24,7 @@ import {
   DLQ_SUBJECTS,
   GITHUB_BUCKET,
   KEYS_BUCKET,
+  kvStream,
   LEASES_BUCKET,
   PROCESSED_BUCKET,
   STATE_BUCKET,
@@ -203,5 +204,21 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
   const github = options.github
     ? await kvm.create(GITHUB_BUCKET, { history: 1, ttl: GITHUB_MEMORY_TTL_MS, replicas })
     : undefined;
+  // A KV put may carry `Nats-Rollup: all`, which erases every other key of the bucket, and permissions
+  // cannot see headers: so no bucket allows rollups (nats.js turns them on at each create; agora never purges).
+  const buckets = [
+    KEYS_BUCKET,
+    STATE_BUCKET,
+    PROCESSED_BUCKET,
+    CONTROL_BUCKET,
+    AGENTS_BUCKET,
+    LEASES_BUCKET,
+    CARDS_BUCKET,
+  ];
+  for (const b of [...buckets, ...(options.github ? [GITHUB_BUCKET] : [])]) {
+    const info = await jsm.streams.info(kvStream(b));
+    if (info.config.allow_rollup_hdrs)
+      await jsm.streams.update(kvStream(b), { ...info.config, allow_rollup_hdrs: false });
+  }
   return { js: jetstream(nc), jsm, keys, state, processed, control, agents, leases, cards, github };
 }

@@ -5,10 +5,13 @@
 // is refused by the server — and the agent it aimed at goes on answering.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kvm, type KV } from "@nats-io/kv";
+import { jetstream } from "@nats-io/jetstream";
+import { headers } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { generateRawKeyPair } from "../../trust/signing.js";
 import {
   AGENTS_BUCKET,
+  CARDS_BUCKET,
   CONTROL_BUCKET,
   KEYS_BUCKET,
   leaseKey,
@@ -113,6 +116,22 @@ describe("integrity of stored records (auth on, the default)", () => {
     expect(await a.infra.keys.get("console-user")).toBeNull();
     // Its own key, though, it may register (the one it logs in with).
     await expect(keys.put("mallory", a.keys.load("mallory").publicKey)).resolves.toBeGreaterThan(0);
+  });
+
+  it("integrity - a put to one's own key with Nats-Rollup: all cannot erase a bucket (no bucket allows rollups)", async () => {
+    const js = jetstream(mallory);
+    for (const [bucket, key] of [
+      [KEYS_BUCKET, "mallory"],
+      [PROCESSED_BUCKET, "mallory.m1"],
+      [CARDS_BUCKET, "mallory"],
+    ] as const) {
+      const h = headers();
+      h.set("Nats-Rollup", "all");
+      await expect(js.publish(`$KV.${bucket}.${key}`, "x", { headers: h })).rejects.toThrow(/rollup/i);
+    }
+    expect((await a.infra.keys.get("responder"))?.string()).toBe(a.keys.load("responder").publicKey);
+    // The responder's processed markers are all still there.
+    for (const id of answered) expect(await a.infra.processed.get(markerKey("responder", id))).not.toBeNull();
   });
 
   it("integrity - only the gateway writes controls: an external agent cannot forge or erase a kill", async () => {

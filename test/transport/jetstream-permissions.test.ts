@@ -52,22 +52,23 @@ const BUCKETS = [
   GITHUB_BUCKET,
 ];
 const STREAMS = [STREAM, DLQ_STREAM, ...BUCKETS.map(kvStream)];
-const DURABLES = [
-  consumerName("responder", "work"),
-  RECORDER_CONSUMER,
-  bridgeConsumerName("gh"),
-  watchConsumerName(GATEWAY),
-  watchConsumerName(HOST, "work"),
-  inboxConsumerName(EXT, "work"),
+/** Consumers on AGORA: owner, and the filter it was made with (none: the whole stream). */
+const DURABLES: { name: string; owner: string; filter?: string }[] = [
+  { name: consumerName("responder", "work"), owner: HOST, filter: "agora.ch.work" },
+  { name: RECORDER_CONSUMER, owner: RECORDER_IDENTITY },
+  { name: bridgeConsumerName("gh"), owner: BRIDGE, filter: "agora.ch.gh" },
+  { name: watchConsumerName(GATEWAY), owner: GATEWAY },
+  { name: watchConsumerName(HOST, "work"), owner: HOST, filter: "agora.ch.work" },
+  { name: inboxConsumerName(EXT, "work"), owner: EXT, filter: "agora.ch.work" },
 ];
-
-/** The intended policy. */
+/** The intended policy: the buckets each identity reads (direct and message gets, info, watches). */
 const READS: Record<string, readonly string[]> = {
   [HOST]: [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET, CARDS_BUCKET],
   [RECORDER_IDENTITY]: [KEYS_BUCKET, CARDS_BUCKET],
   [GATEWAY]: [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET, CARDS_BUCKET],
   [BRIDGE]: [KEYS_BUCKET, CARDS_BUCKET, GITHUB_BUCKET],
-  [EXT]: [KEYS_BUCKET, CARDS_BUCKET, PROCESSED_BUCKET],
+  // External agents read processed markers by key only, and never a write-ahead log (it holds other channels' messages).
+  [EXT]: [KEYS_BUCKET, CARDS_BUCKET],
 };
 /** Stream info beyond the buckets it reads. */
 const INFO: Record<string, readonly string[]> = {
@@ -76,14 +77,6 @@ const INFO: Record<string, readonly string[]> = {
   [GATEWAY]: [STREAM, DLQ_STREAM],
   [BRIDGE]: [STREAM],
   [EXT]: [STREAM],
-};
-const OWNS_DURABLE: Record<string, string> = {
-  [consumerName("responder", "work")]: HOST,
-  [RECORDER_CONSUMER]: RECORDER_IDENTITY,
-  [bridgeConsumerName("gh")]: BRIDGE,
-  [watchConsumerName(GATEWAY)]: GATEWAY,
-  [watchConsumerName(HOST, "work")]: HOST,
-  [inboxConsumerName(EXT, "work")]: EXT,
 };
 /** Who writes which KV key (`*`: every key of the bucket). */
 const WRITES: Record<string, Record<string, readonly string[]>> = {
@@ -142,9 +135,23 @@ function probes(): Probe[] {
       out.push({ what: `${verb} ${s}`, subject: api(`${verb}.${s}`), intended: admin, destructive: true });
     }
   }
-  for (const d of DURABLES) {
-    const owner = (who: string) => admin(who) || OWNS_DURABLE[d] === who;
-    for (const verb of ["CONSUMER.CREATE", "CONSUMER.DURABLE.CREATE", "CONSUMER.INFO", "CONSUMER.MSG.NEXT"]) {
+  for (const { name: d, owner: who, filter } of DURABLES) {
+    const owner = (x: string) => admin(x) || x === who;
+    const create = api(`CONSUMER.CREATE.${STREAM}.${d}`);
+    out.push({
+      what: `CONSUMER.CREATE ${d} (its filter)`,
+      subject: filter ? `${create}.${filter}` : create,
+      intended: owner,
+    });
+    // Re-pointing a filtered consumer at other subjects (or at all of them) would read what its owner may not.
+    if (filter) out.push({ what: `CONSUMER.CREATE ${d} (no filter)`, subject: create, intended: admin });
+    out.push({ what: `CONSUMER.CREATE ${d} (another filter)`, subject: `${create}.agora.ev.x`, intended: admin });
+    out.push({
+      what: `CONSUMER.DURABLE.CREATE ${d}`,
+      subject: api(`CONSUMER.DURABLE.CREATE.${STREAM}.${d}`),
+      intended: admin,
+    });
+    for (const verb of ["CONSUMER.INFO", "CONSUMER.MSG.NEXT"]) {
       out.push({ what: `${verb} ${d}`, subject: api(`${verb}.${STREAM}.${d}`), intended: owner });
     }
     out.push({ what: `ack ${d}`, subject: `$JS.ACK.${STREAM}.${d}.1.1.1.0.0`, intended: owner });
@@ -155,6 +162,18 @@ function probes(): Probe[] {
       destructive: true,
     });
   }
+  const markerGet = (key: string) => api(`DIRECT.GET.${kvStream(PROCESSED_BUCKET)}.$KV.${PROCESSED_BUCKET}.${key}`);
+  out.push({
+    what: "marker get",
+    subject: markerGet(`${EXT}.m1`),
+    intended: (w) => reads(PROCESSED_BUCKET)(w) || w === EXT,
+  });
+  out.push({
+    what: "marker get (another's)",
+    subject: markerGet("responder.m1"),
+    intended: (w) => reads(PROCESSED_BUCKET)(w) || w === EXT,
+  });
+  out.push({ what: "write-ahead log get", subject: markerGet("wal.responder"), intended: reads(PROCESSED_BUCKET) });
   for (const b of BUCKETS) {
     for (const key of [
       HOST,
@@ -225,8 +244,12 @@ describe("JetStream API permissions", () => {
       conns.set(name, await connectNats({ url: nats.url, name, identity: store.load(name) }));
     }
     const infra = await openInfrastructure(conns.get(ADMIN_IDENTITY)!, config, { create: true });
-    for (const d of DURABLES) {
-      await infra.jsm.consumers.add(STREAM, { durable_name: d, ack_policy: AckPolicy.Explicit });
+    for (const { name, filter } of DURABLES) {
+      await infra.jsm.consumers.add(STREAM, {
+        durable_name: name,
+        ack_policy: AckPolicy.Explicit,
+        ...(filter ? { filter_subject: filter } : {}),
+      });
     }
   });
 
