@@ -70,8 +70,9 @@ export interface Agent {
   /**
    * The agent's durable, verified inbox over `channels` (default: every channel
    * it may read). Each message is handed over once across restarts: its turn
-   * ends when the loop asks for the next message or leaves; a process that
-   * dies mid-turn gets it again. AGORA_ERR_NOT_GRANTED for a channel it may not read.
+   * ends when the loop asks for the next message (or `inbox.complete()` is
+   * called). Leaving the loop otherwise — break, an exception — or dying
+   * mid-turn brings the message back. AGORA_ERR_NOT_GRANTED for a channel it may not read.
    */
   inbox(options?: InboxOptions & { channels?: readonly string[] }): Promise<Inbox>;
   /**
@@ -131,29 +132,37 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
   const inboxes = new Set<Inbox>();
   let joined: Promise<Joined> | undefined;
   /** The deployment's config, the stream and buckets, and a verifier: opened once, when first needed. */
-  const join = () => (joined ??= joinDeployment(nc, identity, deployment));
+  const join = () =>
+    (joined ??= joinDeployment(nc, identity, deployment).catch((err: unknown) => {
+      joined = undefined; // tried again on the next call (agora may still be starting)
+      throw err;
+    }));
   /** Replies sent per input message, for their deterministic ids. */
   const replies = new Map<string, number>();
   // Presence: the agent's signed card, renewed every heartbeat (with the deployment's config).
   let presence: { stop(): Promise<void> } | undefined;
-  if (deployment) {
-    const { config, infra } = await join();
-    const grant = config.external.find((e) => e.name === identity.name);
-    presence = await startHeartbeat(
-      infra.cards,
-      identity,
-      () => ({
-        kind: "external",
-        description: options.card?.description,
-        skills: options.card?.skills,
-        answers: options.card?.answers,
-        reads: grant?.read,
-        writes: grant?.write,
-        status: [...inboxes].some((i) => i.busy) ? "working" : "idle",
-      }),
-      options.heartbeatMs ?? config.limits.heartbeatMs,
-    );
-  }
+  if (deployment)
+    try {
+      const { config, infra } = await join();
+      const grant = config.external.find((e) => e.name === identity.name);
+      presence = await startHeartbeat(
+        infra.cards,
+        identity,
+        () => ({
+          kind: "external",
+          description: options.card?.description,
+          skills: options.card?.skills,
+          answers: options.card?.answers,
+          reads: grant?.read,
+          writes: grant?.write,
+          status: [...inboxes].some((i) => i.busy) ? "working" : "idle",
+        }),
+        options.heartbeatMs ?? config.limits.heartbeatMs,
+      );
+    } catch (err) {
+      await nc.close().catch(() => {}); // a failed connect leaves nothing open
+      throw err;
+    }
   const close = async () => {
     closing = true;
     await presence?.stop();
@@ -184,7 +193,11 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
       }
       if (channels.length === 0)
         throw new AgoraError("AGORA_ERR_NOT_GRANTED", `${identity.name} may read no channel: nothing to receive`);
-      const inbox = await Inbox.open(identity.name, config, infra, verifier, channels, inboxOptions);
+      const inbox = await Inbox.open(identity.name, config, infra, verifier, channels, {
+        ...inboxOptions,
+        // A message handed over again (its turn did not complete) numbers its replies from 0 again: same ids.
+        onHandOver: (m) => replies.delete(m.env.id),
+      });
       inboxes.add(inbox);
       return inbox;
     },

@@ -4,7 +4,9 @@
 // an (agent, id) handed over once. A message is acknowledged after the turn that
 // handled it completes (the loop asks for the next one, or leaves), with a
 // processed marker written first: a process that dies mid-turn gets the message
-// again; one that died after the turn never sees it again.
+// again; one that died after the turn never sees it again. Leaving the loop
+// (break, return, an exception) does not complete the turn — the message comes
+// back — unless `complete()` was called first.
 import { AckPolicy, DeliverPolicy, type Consumer, type JsMsg } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import type { AgoraConfig } from "../config/config.js";
@@ -53,6 +55,8 @@ export interface InboxOptions {
   batch?: number;
   /** Called for each message refused by verification. */
   onRejected?(rejection: InboxRejection): void;
+  /** @internal Called as each message is handed over (the SDK numbers a turn's replies from there). */
+  onHandOver?(msg: InboxMessage): void;
 }
 
 interface Pending {
@@ -75,6 +79,8 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
     private readonly infra: Infrastructure,
     private readonly verifier: Verifier,
     private readonly options: InboxOptions,
+    /** Older messages are refused: their markers may have expired. */
+    private readonly maxAgeMs: number,
   ) {}
 
   /** Open (creating when missing) the durable consumers of `channels` and start pulling. */
@@ -86,7 +92,7 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
     channels: readonly string[],
     options: InboxOptions = {},
   ): Promise<Inbox> {
-    const inbox = new Inbox(agent, infra, verifier, options);
+    const inbox = new Inbox(agent, infra, verifier, options, config.limits.maxMessageAgeMs);
     const consumers: [string, Consumer][] = [];
     for (const channel of channels) {
       consumers.push([
@@ -115,12 +121,17 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
   /** Verify, drop, or queue one message and wait until its turn is over. */
   private async take(channel: string, m: JsMsg): Promise<void> {
     const verdict = await this.verifier.verify(m.data, m.subject);
-    if (!verdict.ok) {
+    if (this.closing) return void m.nak();
+    const tooOld = verdict.ok && Date.now() - Date.parse(verdict.env.ts) > this.maxAgeMs;
+    if (!verdict.ok || tooOld) {
+      // Past the age limit, "handled already" could no longer be proven (markers expire): refused like a host does.
+      const code = verdict.ok ? "AGORA_ERR_TIMESTAMP" : verdict.code;
+      const reason = verdict.ok ? `older than limits.maxMessageAge (${verdict.env.ts})` : verdict.reason;
       this.counters.rejected++;
       this.options.onRejected?.({
         type: "rejected",
-        code: verdict.code,
-        reason: verdict.reason,
+        code,
+        reason,
         channel,
         seq: m.seq,
         sender: verdict.env?.sender,
@@ -135,12 +146,25 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
       m.ack();
       return;
     }
-    if (await this.infra.processed.get(markerKey(this.agent, env.id)).catch(() => null)) {
+    let marker;
+    try {
+      marker = await this.infra.processed.get(markerKey(this.agent, env.id));
+    } catch {
+      // Whether it was handled cannot be told now: it comes back later rather than twice.
+      m.nak(1000);
+      return;
+    }
+    if (this.closing) return void m.nak();
+    if (marker) {
       this.counters.duplicates++;
       m.ack();
       return;
     }
     await new Promise<void>((release) => {
+      if (this.closing) {
+        m.nak();
+        return release();
+      }
       this.queue.push({
         msg: { env, channel, seq: m.seq, redelivered: m.redelivered },
         js: m,
@@ -150,8 +174,12 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
     });
   }
 
-  /** The turn of the message in hand is over: mark it processed, then acknowledge it. */
-  private async complete(): Promise<void> {
+  /**
+   * The turn of the message in hand is over: mark it processed, then
+   * acknowledge it. Asking for the next message does this; call it yourself
+   * before leaving the loop after the last message you handle.
+   */
+  async complete(): Promise<void> {
     const p = this.inHand;
     if (!p) return;
     this.inHand = undefined;
@@ -175,6 +203,7 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
       const p = this.queue.shift();
       if (p) {
         this.inHand = p;
+        this.options.onHandOver?.(p.msg);
         return { value: p.msg, done: false };
       }
       await new Promise<void>((resolve) => (this.wake = resolve));
@@ -183,9 +212,12 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
     return { value: undefined, done: true };
   }
 
-  /** Leaving the loop (break, return) completes the turn of the message in hand. */
+  /**
+   * Leaving the loop — by break, return or an exception, which JavaScript does
+   * not tell apart — closes the inbox; a message in hand whose turn was not
+   * completed (complete()) comes back, to this agent's next inbox.
+   */
   async return(): Promise<IteratorResult<InboxMessage>> {
-    await this.complete();
     await this.close();
     return { value: undefined, done: true };
   }

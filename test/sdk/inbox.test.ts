@@ -37,6 +37,7 @@ async function drain(agent: Agent, n: number, ms = 1500): Promise<Envelope[]> {
     got.push(next.value.env);
     if (got.length >= n) break;
   }
+  await inbox.complete(); // the last one's turn is over too
   await inbox.return();
   return got;
 }
@@ -60,6 +61,26 @@ describe("sdk inbox", () => {
 
     agent = await joinAs(a);
     expect(await drain(agent, 1, 1000)).toHaveLength(0);
+    await agent.close();
+  });
+
+  it("sdk - a handler that throws leaves its message to come back; close() never hangs on a message being checked", async () => {
+    await using a = await startAgora(spec);
+    const maintainer = await a.client("maintainer");
+    let agent = await joinAs(a);
+    const inbox = await agent.inbox();
+    const sent = await maintainer.send("work", "inform", { n: 1 });
+    await expect(
+      (async () => {
+        for await (const m of inbox) {
+          expect(m.env.id).toBe(sent.env.id);
+          throw new Error("the handler failed");
+        }
+      })(),
+    ).rejects.toThrow(/handler failed/);
+    await agent.close();
+    agent = await joinAs(a);
+    expect((await drain(agent, 1, 5000)).map((e) => e.id)).toEqual([sent.env.id]); // back, not lost
     await agent.close();
   });
 
@@ -114,7 +135,10 @@ describe("sdk inbox", () => {
     const got: string[] = [];
     for await (const m of inbox) {
       got.push(m.env.id);
-      if (m.env.id === last.env.id) break;
+      if (m.env.id === last.env.id) {
+        await inbox.complete();
+        break;
+      }
     }
     expect(got).toEqual([good.env.id, last.env.id]);
     expect(inbox.counters).toMatchObject({ rejected: 5, echoDropped: 1, delivered: 2 });
@@ -162,6 +186,7 @@ describe("sdk inbox", () => {
       }
       if (m.env.id === last.env.id) {
         expect(() => agent.reply(m, "agree", {})).toThrow(expect.objectContaining({ code: "AGORA_ERR_HOP_EXHAUSTED" }));
+        await inbox.complete();
         break;
       }
     }
