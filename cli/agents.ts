@@ -29,6 +29,7 @@ ${CONFIG_HELP}
       const { agents, refused } = await readCards(
         infra.cards,
         (n) => registry.get(n) ?? registry.refresh(infra.keys, n),
+        config,
       );
       registry.close();
       if (values.json) {

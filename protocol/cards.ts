@@ -133,14 +133,45 @@ export function parseCard(value: string | Uint8Array): AgentCard | undefined {
       !str(c.sig, 100)
     )
       return undefined;
-    return c;
+    // Only the known fields go on (so the signature check covers exactly them): anything else fails it.
+    const card: AgentCard = {
+      name: c.name,
+      description: c.description,
+      version: c.version,
+      skills: c.skills.map((k) => ({
+        id: k.id,
+        name: k.name,
+        description: k.description,
+        ...(k.tags ? { tags: [...k.tags] } : {}),
+      })),
+      defaultInputModes: [...c.defaultInputModes],
+      defaultOutputModes: [...c.defaultOutputModes],
+      agora: {
+        v: 1,
+        kind: a.kind,
+        reads: [...a.reads],
+        writes: [...a.writes],
+        answers: [...a.answers],
+        status: a.status,
+        lastSeen: a.lastSeen,
+        heartbeatMs: a.heartbeatMs,
+        ...(a.host !== undefined ? { host: a.host } : {}),
+      },
+      sig: c.sig,
+    };
+    return card;
   } catch {
     return undefined;
   }
 }
 
-/** Where the agent is now: its own status, or offline once HEARTBEATS_MISSED heartbeats were missed. */
+/**
+ * Where the agent is now: its own status, or offline once HEARTBEATS_MISSED
+ * heartbeats were missed — or when its lastSeen lies further ahead than that
+ * (a clock far off, or a card written to stay "online").
+ */
 export function presenceOf(card: AgentCard, now = Date.now()): CardStatus {
-  if (now - Date.parse(card.agora.lastSeen) > HEARTBEATS_MISSED * card.agora.heartbeatMs) return "offline";
+  const age = now - Date.parse(card.agora.lastSeen);
+  if (Math.abs(age) > HEARTBEATS_MISSED * card.agora.heartbeatMs) return "offline";
   return card.agora.status;
 }

@@ -265,8 +265,12 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
       return traceMessage(config, infra, msg.id, { channel: msg.channel, sender: identity.name });
     },
     async agents() {
-      const { infra, registry } = await join();
-      const { agents } = await readCards(infra.cards, (n) => registry.get(n) ?? registry.refresh(infra.keys, n));
+      const { config, infra, registry } = await join();
+      const { agents } = await readCards(
+        infra.cards,
+        (n) => registry.get(n) ?? registry.refresh(infra.keys, n),
+        config,
+      );
       return agents;
     },
     closed: () => ended,

@@ -43,7 +43,8 @@ export interface Trace {
   recipients: RecipientStatus[];
 }
 
-const DROPS = new Set(["echo-dropped", "hop-exhausted", "duplicate", "blocked"]);
+/** Decisions that dropped the message itself (hop-exhausted and blocked concern what its handling emitted). */
+const DROPS = new Set(["echo-dropped", "duplicate"]);
 
 /** The error code a decision's fact carries (in its event), if any. */
 function codeOf(f: TraceFact): string | undefined {
@@ -100,14 +101,16 @@ export async function traceMessage(
     const r: RecipientStatus = { agent, kind, status: "pending", facts: mine.map((f) => f.id), replies };
     const marker = await infra.processed.get(markerKey(agent, id)).catch(() => null);
     const value = marker?.operation === "PUT" ? marker.string() : undefined;
-    const decided = mine.at(-1);
+    const decided = mine.filter((f) => DROPS.has(f.type) || f.type === "failed" || f.type === "dead-lettered").at(-1);
     if (trace.rejected) Object.assign(r, { status: "rejected", reason: trace.rejected.code });
     else if (value?.startsWith("dlq:") || decided?.type === "dead-lettered")
       Object.assign(r, { status: "dead-lettered", reason: decided && codeOf(decided) });
+    // An attempt that failed leaves its marker "inflight" while it is retried: the failure says more.
+    else if (decided?.type === "failed" && (value === undefined || value === "inflight"))
+      Object.assign(r, { status: "failed", reason: codeOf(decided) });
     else if (value === "inflight") r.status = "handling";
     else if (value !== undefined) r.status = "handled";
     else if (decided && DROPS.has(decided.type)) Object.assign(r, { status: "dropped", reason: decided.type });
-    else if (decided?.type === "failed") Object.assign(r, { status: "failed", reason: codeOf(decided) });
     if (r.reason === undefined) delete r.reason;
     trace.recipients.push(r);
   }

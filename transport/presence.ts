@@ -3,9 +3,33 @@
 // once three heartbeats were missed.
 import type { KeyObject } from "node:crypto";
 import type { KV } from "@nats-io/kv";
+import type { AgoraConfig } from "../config/config.js";
 import { makeCard, parseCard, presenceOf, type AgentCard, type CardStatus } from "../protocol/cards.js";
 import { signCard, verifyCard } from "../trust/cards.js";
 import { keysOf } from "./kv-list.js";
+
+/**
+ * A card's claims against the deployment's config: a hosted card names a hosted
+ * agent and its grants, an external one an external agent's; an operator card
+ * the gateway identity. Without a config, the signature alone vouches.
+ */
+function claimsHold(card: AgentCard, config: AgoraConfig | undefined): boolean {
+  if (!config) return true;
+  const a = card.agora;
+  const same = (x: readonly string[], y: readonly string[]) => x.length === y.length && x.every((c) => y.includes(c));
+  const grant =
+    a.kind === "hosted"
+      ? config.agents.find((g) => g.name === card.name)
+      : config.external.find((g) => g.name === card.name);
+  if (a.kind === "operator") return card.name === config.gateway.identity && (!grant || same(a.writes, grant.write));
+  if (a.kind === "bridge" && card.name !== config.github?.identity) return false;
+  return (
+    !!grant &&
+    same(a.reads, grant.read) &&
+    same(a.writes, grant.write) &&
+    (a.kind === "hosted") === !!config.agents.find((g) => g.name === card.name)
+  );
+}
 
 /** Writes `cards()` now and every `everyMs` until stopped. */
 export class CardHeartbeat {
@@ -21,13 +45,20 @@ export class CardHeartbeat {
 
   async start(): Promise<void> {
     await this.beat();
-    this.timer = setInterval(() => void this.now(), this.everyMs);
+    this.timer = setInterval(() => {
+      if (!this.beating) void this.now();
+    }, this.everyMs);
     this.timer.unref();
   }
 
-  /** Renew the cards now (e.g. an agent just started), unless a renewal is under way. */
+  /** Renew the cards now (e.g. an agent was just killed); a renewal under way is followed by a fresh one. */
   now(): Promise<void> {
-    return (this.beating ??= this.beat().finally(() => (this.beating = undefined)));
+    const after = (this.beating ?? Promise.resolve()).then(() => this.beat());
+    const mine: Promise<void> = after.finally(() => {
+      if (this.beating === mine) this.beating = undefined;
+    });
+    this.beating = mine;
+    return mine;
   }
 
   private async beat(): Promise<void> {
@@ -59,6 +90,7 @@ export interface Presence {
 export async function readCards(
   kv: KV,
   keyOf: (name: string) => KeyObject | undefined | Promise<KeyObject | undefined>,
+  config?: AgoraConfig,
   now = Date.now(),
 ): Promise<{ agents: Presence[]; refused: string[] }> {
   const agents: Presence[] = [];
@@ -67,11 +99,17 @@ export async function readCards(
     const entry = await kv.get(name).catch(() => null);
     if (entry?.operation !== "PUT") continue;
     const card = parseCard(entry.value);
-    if (!card || card.name !== name || !verifyCard(await keyOf(name), card)) {
+    let ok = false;
+    try {
+      ok = !!card && card.name === name && verifyCard(await keyOf(name), card) && claimsHold(card, config);
+    } catch {
+      ok = false; // one bad card never breaks the list
+    }
+    if (!ok) {
       refused.push(name);
       continue;
     }
-    agents.push({ card, status: presenceOf(card, now) });
+    agents.push({ card: card!, status: presenceOf(card!, now) });
   }
   return { agents, refused };
 }

@@ -21,7 +21,7 @@ export async function restRoutes(app: FastifyInstance, { ctx }: { ctx: GatewayCo
   });
   // Agent cards with presence: only those their agent's key signed.
   app.get("/api/cards", viewer, async () =>
-    readCards(ctx.infra.cards, (name) => ctx.registry.get(name) ?? ctx.registry.refresh(ctx.infra.keys, name)),
+    readCards(ctx.infra.cards, (name) => ctx.registry.get(name) ?? ctx.registry.refresh(ctx.infra.keys, name), config),
   );
   app.get("/api/channels", viewer, async () =>
     config.channels.map((name) => ({

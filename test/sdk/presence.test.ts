@@ -29,6 +29,7 @@ const spec = {
     listener: { read: ["work"], write: ["work"] },
     operator: { write: ["work"] },
     mallory: { read: ["work"], write: ["work"] },
+    eve: { read: ["work"] },
   },
   limits: { heartbeat: `${HEARTBEAT_MS}ms` },
 };
@@ -53,6 +54,12 @@ describe("presence", () => {
     );
     await a.infra.cards.put("mallory", JSON.stringify(forged));
     await a.infra.cards.put("junk", "not a card");
+    // Signed by the right key but claiming what the config does not grant (hosted, writes work): refused too.
+    const boast = signCard(
+      a.keys.load("eve").privateKey,
+      makeCard({ name: "eve", kind: "hosted", reads: ["work"], writes: ["work"], heartbeatMs: 1000 }),
+    );
+    await a.infra.cards.put("eve", JSON.stringify(boast));
     const agents = byName(await listener.agents());
     expect(agents.responder!.card).toMatchObject({
       name: "responder",
@@ -69,7 +76,7 @@ describe("presence", () => {
     const res = await g.app.inject({ url: "/api/cards", headers: { authorization: `Bearer ${TOKENS.viewer}` } });
     const api = res.json() as { agents: Presence[]; refused: string[] };
     expect(api.agents.map((p) => p.card.name).sort()).toEqual(["listener", "operator", "responder"]);
-    expect(api.refused.sort()).toEqual(["junk", "mallory"]);
+    expect(api.refused.sort()).toEqual(["eve", "junk", "mallory"]);
     // A killed agent's card says offline.
     await g.app.inject({
       method: "POST",
