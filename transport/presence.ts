@@ -99,7 +99,7 @@ export async function readCards(
     const entry = await kv.get(name).catch(() => null);
     if (entry?.operation !== "PUT") continue;
     const card = parseCard(entry.value);
-    let ok = false;
+    let ok: boolean;
     try {
       ok = !!card && card.name === name && verifyCard(await keyOf(name), card) && claimsHold(card, config);
     } catch {
