@@ -59,7 +59,7 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
   const throttle = new LoginThrottle(options.config.gateway.maxFailedLogins, 60_000, (w) => {
     void publishEvent(
       options.infra.js,
-      { name: identity.name, key: identity.privateKey },
+      identity,
       {
         type: "signin_refused",
         agent: identity.name,

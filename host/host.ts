@@ -238,7 +238,7 @@ export class Host {
       this.pool?.remove(agent.name);
       throw e;
     }
-    const runtime = new AgentRuntime(agent, id.privateKey, {
+    const runtime = new AgentRuntime(agent, id.privateKey, id.seed, {
       js: infra.js,
       state: infra.state,
       processed: infra.processed,
@@ -351,7 +351,11 @@ export class Host {
     this.events.emit(event);
     if (!RECORDED_EVENTS.has(event.type) || !this.infra || !this.identity) return;
     // Recorded off the agent's path: publishEvent retries through outages with a stable Nats-Msg-Id.
-    const publishing = publishEvent(this.infra.js, { name: this.identity.name, key: this.identity.privateKey }, event)
+    const publishing = publishEvent(
+      this.infra.js,
+      this.identity,
+      event,
+    )
       .catch((err) => this.log(`cannot record ${event.type}: ${String(err)}`))
       .finally(() => this.recording.delete(publishing));
     this.recording.add(publishing);

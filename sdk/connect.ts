@@ -213,7 +213,7 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
       replies.set(env.id, n + 1);
       if (replies.size > 10_000) replies.delete(replies.keys().next().value!);
       return client.send(env.channel, act, body, {
-        id: emittedId(identity.name, env.id, n),
+        id: emittedId(identity.seed, identity.name, env.id, n),
         re: env.id,
         conv: env.conv ?? env.id,
         hop: env.hop - 1,

@@ -5,6 +5,7 @@ import { AgoraError } from "../protocol/errors.js";
 import { encodeEnvelope, type Envelope, type UnsignedEnvelope } from "../protocol/envelope.js";
 import { eventDistinction, eventSigningInput, type HostEvent, type SignedEvent } from "../protocol/events.js";
 import { eventMsgId } from "../protocol/ids.js";
+import type { Identity } from "../trust/key-store.js";
 import { channelSubject, eventSubject } from "../protocol/subjects.js";
 import { backoffMs, sleep } from "./backoff.js";
 import { signBytes, signEnvelope } from "../trust/signing.js";
@@ -64,11 +65,11 @@ export async function signAndPublish(
  */
 export async function publishEvent(
   js: JetStreamClient,
-  host: { name: string; key: KeyObject },
+  host: Pick<Identity, "name" | "privateKey" | "seed">,
   event: HostEvent,
-  msgId = eventMsgId(event.type, event.agent, "seq" in event ? event.seq : 0, eventDistinction(event)),
+  msgId = eventMsgId(host.seed, event.type, event.agent, "seq" in event ? event.seq : 0, eventDistinction(event)),
 ): Promise<void> {
   const unsigned = { ...event, v: 1 as const, host: host.name, ts: new Date().toISOString() };
-  const signed: SignedEvent = { ...unsigned, sig: signBytes(host.key, eventSigningInput(unsigned)) } as SignedEvent;
+  const signed: SignedEvent = { ...unsigned, sig: signBytes(host.privateKey, eventSigningInput(unsigned)) } as SignedEvent;
   await publishWithRetry(js, eventSubject(event.type), JSON.stringify(signed), msgId);
 }

@@ -177,9 +177,9 @@ export class GithubBridge {
   private async record(event: HostEvent, key: string): Promise<void> {
     await publishEvent(
       this.infra.js,
-      { name: this.identity.name, key: this.identity.privateKey },
+      this.identity,
       event,
-      eventMsgId(event.type, this.identity.name, 0, key),
+      eventMsgId(this.identity.seed, event.type, this.identity.name, 0, key),
     ).catch((err) => this.log(`github: cannot record ${event.type}: ${String(err)}`));
   }
 

@@ -69,13 +69,20 @@ export type Emission = { envelopes: UnsignedEnvelope[] } | { hopExhausted: numbe
  * ids), hop = parent.hop − 1, ts and conv. Sent while handling a hop-0 message,
  * everything is dropped.
  */
-export function stamp(agent: string, parent: Envelope, sends: readonly Send[], ts: string): Emission {
+export function stamp(
+  agent: string,
+  parent: Envelope,
+  sends: readonly Send[],
+  ts: string,
+  /** The agent's seed, which keys the derived ids. */
+  idSecret: string,
+): Emission {
   if (sends.length === 0) return { envelopes: [] };
   if (parent.hop === 0) return { hopExhausted: sends.length };
   return {
     envelopes: sends.map((s, i) => ({
       v: 1,
-      id: emittedId(agent, parent.id, i),
+      id: emittedId(idSecret, agent, parent.id, i),
       channel: s.channel,
       sender: agent,
       act: s.act,

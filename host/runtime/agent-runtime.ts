@@ -73,7 +73,13 @@ export class AgentRuntime {
   /** A commit written to the WAL but not (fully) applied yet: applied before anything else. */
   private pending?: CommitRecord;
 
-  constructor(config: HostedAgentConfig, key: KeyObject, ctx: RuntimeContext) {
+  constructor(
+    config: HostedAgentConfig,
+    key: KeyObject,
+    /** The agent's seed: keys the ids of what it emits, so no one else can compute them. */
+    private readonly idSecret: string,
+    ctx: RuntimeContext,
+  ) {
     this.name = config.name;
     this.config = config;
     this.ctx = ctx;
@@ -301,7 +307,7 @@ export class AgentRuntime {
       return;
     }
     this.supervision.succeeded(env.id);
-    const emission = stamp(agent, env, result.sends, new Date().toISOString());
+    const emission = stamp(agent, env, result.sends, new Date().toISOString(), this.idSecret);
     if ("hopExhausted" in emission)
       await this.ctx.report({ type: "hop_exhausted", ...base, dropped: emission.hopExhausted });
     const commit = this.commits.prepare(env.id, seq, "envelopes" in emission ? emission.envelopes : [], result.state);

@@ -93,6 +93,9 @@ describe("controls - admit", () => {
   });
 });
 
+/** An agent's seed keys its derived ids. */
+const SEED = Buffer.alloc(32, 7).toString("base64url");
+
 describe("controls - stamp", () => {
   const sends: Send[] = [
     { channel: "build-coord", act: "agree", body: '{"ok":true}', re: "msg-1" },
@@ -100,11 +103,11 @@ describe("controls - stamp", () => {
   ];
 
   it("controls - the host stamps sender, deterministic ids, hop − 1, ts and conv on what a component sends", () => {
-    const out = stamp("responder", env({ hop: 3 }), sends, "2026-12-02T12:00:01.000Z");
+    const out = stamp("responder", env({ hop: 3 }), sends, "2026-12-02T12:00:01.000Z", SEED);
     expect("envelopes" in out && out.envelopes).toEqual([
       {
         v: 1,
-        id: emittedId("responder", "msg-1", 0),
+        id: emittedId(SEED, "responder", "msg-1", 0),
         channel: "build-coord",
         sender: "responder",
         act: "agree",
@@ -116,7 +119,7 @@ describe("controls - stamp", () => {
       },
       {
         v: 1,
-        id: emittedId("responder", "msg-1", 1),
+        id: emittedId(SEED, "responder", "msg-1", 1),
         channel: "votes",
         sender: "responder",
         act: "inform",
@@ -127,23 +130,26 @@ describe("controls - stamp", () => {
       },
     ]);
     // A re-run stamps the same ids (JetStream's dedup drops the republish); another agent's differ.
-    const again = stamp("responder", env({ hop: 3 }), sends, "2026-12-02T12:09:00.000Z");
+    const again = stamp("responder", env({ hop: 3 }), sends, "2026-12-02T12:09:00.000Z", SEED);
     expect("envelopes" in again && again.envelopes.map((e) => e.id)).toEqual(
       ["envelopes" in out && out.envelopes.map((e) => e.id)].flat(),
     );
-    const other = stamp("voter", env({ hop: 3 }), sends, "x");
-    expect("envelopes" in other && other.envelopes[0]!.id).not.toBe(emittedId("responder", "msg-1", 0));
+    const other = stamp("voter", env({ hop: 3 }), sends, "x", SEED);
+    expect("envelopes" in other && other.envelopes[0]!.id).not.toBe(emittedId(SEED, "responder", "msg-1", 0));
+    // Without the agent's seed no one can compute them (and publish one first, to have the real one dropped).
+    const guessed = stamp("responder", env({ hop: 3 }), sends, "x", Buffer.alloc(32, 8).toString("base64url"));
+    expect("envelopes" in guessed && guessed.envelopes[0]!.id).not.toBe(emittedId(SEED, "responder", "msg-1", 0));
   });
 
   it("controls - the hop budget: what a component sends while handling a hop-0 message is dropped, at hop 1 it goes out at 0", () => {
-    expect(stamp("responder", env({ hop: 0 }), sends, "t")).toEqual({ hopExhausted: 2 });
-    const last = stamp("responder", env({ hop: 1 }), sends, "t");
+    expect(stamp("responder", env({ hop: 0 }), sends, "t", SEED)).toEqual({ hopExhausted: 2 });
+    const last = stamp("responder", env({ hop: 1 }), sends, "t", SEED);
     expect("envelopes" in last && last.envelopes.map((e) => e.hop)).toEqual([0, 0]);
-    expect(stamp("responder", env({ hop: 0 }), [], "t")).toEqual({ envelopes: [] });
+    expect(stamp("responder", env({ hop: 0 }), [], "t", SEED)).toEqual({ envelopes: [] });
   });
 
   it("controls - a conversation id is carried over, or starts at the message that opened it", () => {
-    const inConv = stamp("responder", env({ conv: "issue-7" }), sends, "t");
+    const inConv = stamp("responder", env({ conv: "issue-7" }), sends, "t", SEED);
     expect("envelopes" in inConv && inConv.envelopes.every((e) => e.conv === "issue-7")).toBe(true);
   });
 });
