@@ -57,18 +57,14 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
   const { identity } = options;
   // One signed fact per address and minute of failed sign-ins, not one per attempt.
   const throttle = new LoginThrottle(options.config.gateway.maxFailedLogins, 60_000, (w) => {
-    void publishEvent(
-      options.infra.js,
-      identity,
-      {
-        type: "signin_refused",
-        agent: identity.name,
-        code: "AGORA_ERR_UNAUTHORIZED",
-        source: String(w.address).slice(0, 64),
-        count: w.count,
-        window: `${w.address}@${w.since}`,
-      },
-    ).catch(() => {});
+    void publishEvent(options.infra.js, identity, {
+      type: "signin_refused",
+      agent: identity.name,
+      code: "AGORA_ERR_UNAUTHORIZED",
+      source: String(w.address).slice(0, 64),
+      count: w.count,
+      window: `${w.address}@${w.since}`,
+    }).catch(() => {});
   });
   const sweep = setInterval(() => throttle.sweep(), 15_000);
   sweep.unref();

@@ -351,11 +351,7 @@ export class Host {
     this.events.emit(event);
     if (!RECORDED_EVENTS.has(event.type) || !this.infra || !this.identity) return;
     // Recorded off the agent's path: publishEvent retries through outages with a stable Nats-Msg-Id.
-    const publishing = publishEvent(
-      this.infra.js,
-      this.identity,
-      event,
-    )
+    const publishing = publishEvent(this.infra.js, this.identity, event)
       .catch((err) => this.log(`cannot record ${event.type}: ${String(err)}`))
       .finally(() => this.recording.delete(publishing));
     this.recording.add(publishing);

@@ -70,6 +70,9 @@ export async function publishEvent(
   msgId = eventMsgId(host.seed, event.type, event.agent, "seq" in event ? event.seq : 0, eventDistinction(event)),
 ): Promise<void> {
   const unsigned = { ...event, v: 1 as const, host: host.name, ts: new Date().toISOString() };
-  const signed: SignedEvent = { ...unsigned, sig: signBytes(host.privateKey, eventSigningInput(unsigned)) } as SignedEvent;
+  const signed: SignedEvent = {
+    ...unsigned,
+    sig: signBytes(host.privateKey, eventSigningInput(unsigned)),
+  } as SignedEvent;
   await publishWithRetry(js, eventSubject(event.type), JSON.stringify(signed), msgId);
 }
