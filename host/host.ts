@@ -66,6 +66,8 @@ export class Host {
   /** The keys of the agents running here: they sign their cards. */
   private readonly agentKeys = new Map<string, KeyObject>();
   private presence?: CardHeartbeat;
+  /** Seeds keying event ids, by agent. */
+  private readonly seeds = new Map<string, string>();
   /** Starts and stops of one agent run one after another (a lost lease's stop may still run when it is taken again). */
   private readonly transitions = new Map<string, Promise<unknown>>();
   private closed = false;
@@ -351,10 +353,20 @@ export class Host {
     this.events.emit(event);
     if (!RECORDED_EVENTS.has(event.type) || !this.infra || !this.identity) return;
     // Recorded off the agent's path: publishEvent retries through outages with a stable Nats-Msg-Id.
-    const publishing = publishEvent(this.infra.js, this.identity, event)
+    const publishing = publishEvent(this.infra.js, this.identity, event, undefined, this.idSecretOf(event.agent))
       .catch((err) => this.log(`cannot record ${event.type}: ${String(err)}`))
       .finally(() => this.recording.delete(publishing));
     this.recording.add(publishing);
+  }
+
+  /** The seed that keys an event's id: its agent's (all hosts hold it), else this host's. */
+  private idSecretOf(agent: string): string {
+    let seed = this.seeds.get(agent);
+    if (seed === undefined) {
+      seed = this.store?.has(agent) ? this.store.load(agent).seed : this.identity!.seed;
+      this.seeds.set(agent, seed);
+    }
+    return seed;
   }
 
   /** Handled-message count per agent. */

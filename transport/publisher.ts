@@ -60,15 +60,19 @@ export async function signAndPublish(
 /**
  * Sign a host decision and publish it on `agora.ev.<type>` for the recorder. Its
  * Nats-Msg-Id is stable — (type, agent, input seq, what the event table says makes
- * it distinct) — so a decision taken again is recorded once; pass `msgId` only
- * when something else identifies it.
+ * it distinct), keyed with `idSecret` (default the signer's seed; a host passes
+ * the agent's, which every host holds, so a decision taken again on another host
+ * after a failover is still recorded once); pass `msgId` only when something else
+ * identifies it.
  */
 export async function publishEvent(
   js: JetStreamClient,
   host: Pick<Identity, "name" | "privateKey" | "seed">,
   event: HostEvent,
-  msgId = eventMsgId(host.seed, event.type, event.agent, "seq" in event ? event.seq : 0, eventDistinction(event)),
+  msgId?: string,
+  idSecret = host.seed,
 ): Promise<void> {
+  msgId ??= eventMsgId(idSecret, event.type, event.agent, "seq" in event ? event.seq : 0, eventDistinction(event));
   const unsigned = { ...event, v: 1 as const, host: host.name, ts: new Date().toISOString() };
   const signed: SignedEvent = {
     ...unsigned,
