@@ -104,6 +104,9 @@ export function inboxConsumerName(agent: string, channel: string): string {
   return `inbox_${agent}_${channel}`;
 }
 
+/** A processed marker's value for a verified message refused (e.g. too old): `rejected:<code>`. */
+export const REFUSED_MARKER = "rejected:";
+
 /** KV keys of an agent's processed markers, for a permission or a filter: `<agent>.>`. */
 export function markerKeys(agent: string): string {
   return `${agent}.>`;

@@ -12,7 +12,7 @@ import { nanos } from "@nats-io/transport-node";
 import type { AgoraConfig } from "../config/config.js";
 import type { Envelope } from "../protocol/envelope.js";
 import type { ErrorCode } from "../protocol/errors.js";
-import { channelSubject, inboxConsumerName, markerKey, STREAM } from "../protocol/subjects.js";
+import { channelSubject, inboxConsumerName, markerKey, REFUSED_MARKER, STREAM } from "../protocol/subjects.js";
 import { ensureDurableConsumer } from "../transport/consumer.js";
 import type { Infrastructure } from "../transport/infrastructure.js";
 import { pullLoop } from "../transport/pull-loop.js";
@@ -137,6 +137,11 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
         sender: verdict.env?.sender,
         id: verdict.env?.id,
       });
+      // A genuine message refused as too old leaves its mark (never a forgery: it could pre-claim a real id).
+      if (tooOld)
+        await this.infra.processed
+          .create(markerKey(this.agent, verdict.env.id), `${REFUSED_MARKER}${code}`)
+          .catch(() => {});
       m.term();
       return;
     }

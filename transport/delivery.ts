@@ -5,7 +5,7 @@
 // (facts/trace.ts); processed markers (hosted and external agents write them)
 // are the source otherwise.
 import type { AgoraConfig } from "../config/config.js";
-import { markerKey } from "../protocol/subjects.js";
+import { markerKey, REFUSED_MARKER } from "../protocol/subjects.js";
 import type { Infrastructure } from "./infrastructure.js";
 
 /** What a fact is made of, as far as a trace reads it. */
@@ -103,6 +103,8 @@ export async function traceMessage(
     const value = marker?.operation === "PUT" ? marker.string() : undefined;
     const decided = mine.filter((f) => DROPS.has(f.type) || f.type === "failed" || f.type === "dead-lettered").at(-1);
     if (trace.rejected) Object.assign(r, { status: "rejected", reason: trace.rejected.code });
+    else if (value?.startsWith(REFUSED_MARKER))
+      Object.assign(r, { status: "rejected", reason: value.slice(REFUSED_MARKER.length) });
     else if (value?.startsWith("dlq:") || decided?.type === "dead-lettered")
       Object.assign(r, { status: "dead-lettered", reason: decided && codeOf(decided) });
     // An attempt that failed leaves its marker "inflight" while it is retried: the failure says more.

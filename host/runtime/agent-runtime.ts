@@ -258,6 +258,9 @@ export class AgentRuntime {
         code: admission.code,
         reason: admission.reason,
       });
+      // A genuine message refused (too old) leaves its mark for delivery status. Never one that failed
+      // verification: a forgery carrying a real message's id must not pre-claim that id.
+      if (verdict.ok) await this.commits.refuse(verdict.env.id, admission.code);
       m.ack();
       return;
     }

@@ -19,7 +19,15 @@ import type { KeyObject } from "node:crypto";
 import type { Envelope, UnsignedEnvelope } from "../../protocol/envelope.js";
 import type { CommitRecord, StateOp } from "../../protocol/records.js";
 import { parseJson } from "../../protocol/records.js";
-import { channelSubject, decodeStateKey, markerKey, stateKey, stateKeys, walKey } from "../../protocol/subjects.js";
+import {
+  channelSubject,
+  decodeStateKey,
+  markerKey,
+  REFUSED_MARKER,
+  stateKey,
+  stateKeys,
+  walKey,
+} from "../../protocol/subjects.js";
 import { isWrongRevision } from "../../transport/jetstream-errors.js";
 import { publishWithRetry } from "../../transport/publisher.js";
 import { signEnvelope } from "../../trust/signing.js";
@@ -88,6 +96,11 @@ export class Commits {
       const e = await this.store.processed.get(key);
       return e?.operation === "PUT" && e.string() !== INFLIGHT;
     }
+  }
+
+  /** Mark (agent, id) refused with `code` (a verified message it will not handle), unless already marked. */
+  async refuse(id: string, code: string): Promise<void> {
+    await this.store.processed.create(markerKey(this.agent, id), `${REFUSED_MARKER}${code}`).catch(() => {});
   }
 
   /** Sign the stamped envelopes: the commit of input `id` at stream sequence `seq`. */

@@ -9,6 +9,7 @@ import { headers } from "@nats-io/transport-node";
 import { connect, type Trace } from "../../sdk/index.js";
 import { channelSubject } from "../../protocol/subjects.js";
 import { encodeEnvelope } from "../../protocol/envelope.js";
+import { signEnvelope } from "../../trust/signing.js";
 import { startAgora, TOKENS, until } from "../helpers/agora.js";
 import { agentWasm, fixtureWasm, ROOT } from "../helpers/paths.js";
 
@@ -105,6 +106,32 @@ describe("trace", () => {
       (await g.app.inject({ url: "/api/trace/not%20an%20id", headers: { authorization: `Bearer ${TOKENS.viewer}` } }))
         .statusCode,
     ).toBe(400);
+
+    // A genuine message too old to prove new (two days): every host-run reader refused it, and the trace says so.
+    const old = signEnvelope(a.keys.load("maintainer").privateKey, {
+      v: 1,
+      id: "too-old-1",
+      channel: "work",
+      sender: "maintainer",
+      act: "inform",
+      body: {},
+      hop: 3,
+      ts: new Date(Date.now() - 48 * 3_600_000).toISOString(),
+    });
+    const oh = headers();
+    oh.set("Nats-Msg-Id", old.id);
+    await a.infra.js.publish(channelSubject("work"), encodeEnvelope(old), { headers: oh });
+    await until(
+      async () =>
+        (await maintainer.status(old)).recipients
+          .filter((x) => x.kind === "hosted")
+          .every((x) => x.status === "rejected"),
+      10_000,
+      "the too-old message refused by both hosted readers",
+    );
+    expect((await maintainer.status(old)).recipients.find((x) => x.agent === "responder")?.reason).toBe(
+      "AGORA_ERR_TIMESTAMP",
+    );
 
     // A forged message: rejected, delivered to nobody.
     const forged = { ...env, id: "forged-trace-1", body: { changed: true } };
