@@ -21,6 +21,11 @@ export const ERROR_CODES = {
   AGORA_ERR_UNKNOWN_CHANNEL: { status: 404, message: "the channel is not declared in the configuration" },
   AGORA_ERR_NOT_GRANTED: { status: 403, message: "the agent has no grant for that channel" },
   AGORA_ERR_HOP_EXHAUSTED: { status: 409, message: "a message emitted while handling a hop-0 message was dropped" },
+  AGORA_ERR_HOP_VIOLATION: {
+    status: 409,
+    message:
+      "an answer (re) whose hop is not below the hop of the message it answers: it would reset the cascade's budget",
+  },
   AGORA_ERR_BAD_NAME: { status: 400, message: "a name is not ^[a-z0-9][a-z0-9-]{0,62}$" },
   AGORA_ERR_BAD_BODY: { status: 400, message: "a body is not JSON text" },
   AGORA_ERR_BAD_STATE: { status: 400, message: "a state key or value is out of bounds" },

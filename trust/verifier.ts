@@ -19,9 +19,14 @@ function wellFormedEvent(e: Record<string, unknown>): boolean {
 
 export type Verdict = { ok: true; env: Envelope } | { ok: false; code: ErrorCode; reason: string; env?: Envelope };
 
+/** Messages whose hop a verifier remembers, to hold answers to them below it. @default 50000 */
+export const REMEMBERED_HOPS = 50_000;
+
 export class Verifier {
   private readonly channels: ReadonlySet<string>;
   private readonly system: ReadonlySet<string>;
+  /** Hop of each message verified lately, by id (oldest forgotten first). */
+  private readonly hops = new Map<string, number>();
 
   constructor(
     private readonly config: AgoraConfig,
@@ -61,6 +66,13 @@ export class Verifier {
       };
     }
     return { ok: true, event };
+  }
+
+  /** Note a message's hop (first seen wins), so answers to it are held below it. */
+  remember(env: Pick<Envelope, "id" | "hop">): void {
+    if (this.hops.has(env.id)) return;
+    this.hops.set(env.id, env.hop);
+    if (this.hops.size > REMEMBERED_HOPS) this.hops.delete(this.hops.keys().next().value!);
   }
 
   /** check(), but an unknown sender is looked up once in the key bucket before being rejected. */
@@ -116,6 +128,16 @@ export class Verifier {
     if (!grantOf(this.config, env.sender)?.write.includes(env.channel)) {
       return fail("AGORA_ERR_NOT_GRANTED", `${env.sender} may not write ${env.channel}`);
     }
+    // The hop budget does not rest on the sender's good will: an answer to a message this verifier
+    // knows must travel below that message's hop, or any client could restart a cascade at full budget.
+    const parent = env.re === undefined ? undefined : this.hops.get(env.re);
+    if (parent !== undefined && env.hop >= parent) {
+      return fail(
+        "AGORA_ERR_HOP_VIOLATION",
+        `${env.sender} answers ${env.re} (hop ${parent}) at hop ${env.hop}: an answer's hop must be below its message's`,
+      );
+    }
+    this.remember(env);
     return { ok: true, env };
   }
 }

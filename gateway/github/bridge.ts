@@ -343,10 +343,12 @@ export class GithubBridge {
       return { status: 200, body: { id: seen.string(), duplicate: true, replayed: true } };
     }
     const opening = await this.kv.get(`issue.${repo.channel}.${inbound.issue}`);
-    const re = !inbound.opening && opening?.operation === "PUT" ? opening.string() : undefined;
+    // A comment answers the issue's opening act, below its hop as every answer must be (at hop 0 it answers nothing).
+    const { hop } = this.options.config.limits;
+    const re = !inbound.opening && opening?.operation === "PUT" && hop > 0 ? opening.string() : undefined;
     const { env, ack } = await this.client.send(repo.channel, inbound.act, inbound.body, {
       id,
-      hop: this.options.config.limits.hop,
+      hop: re ? hop - 1 : hop,
       conv: `issue-${inbound.issue}`,
       re,
     });

@@ -314,6 +314,9 @@ export class AgentRuntime {
     if ("hopExhausted" in emission)
       await this.ctx.report({ type: "hop_exhausted", ...base, dropped: emission.hopExhausted });
     const commit = this.commits.prepare(env.id, seq, "envelopes" in emission ? emission.envelopes : [], result.state);
+    // What this agent sends is never verified here (its echo is known byte for byte): its hops are noted instead,
+    // so an answer to it is held below them too.
+    for (const e of commit.envelopes) this.ctx.verifier.remember(e);
     await this.commits.writeAhead(commit);
     this.pending = commit;
     await this.settle();
