@@ -68,6 +68,11 @@ export class Verifier {
     return { ok: true, event };
   }
 
+  /** The hop of a message this verifier has seen, if it has. */
+  hopOf(id: string): number | undefined {
+    return this.hops.get(id);
+  }
+
   /** Note a message's hop (first seen wins), so answers to it are held below it. */
   remember(env: Pick<Envelope, "id" | "hop">): void {
     if (this.hops.has(env.id)) return;

@@ -50,8 +50,20 @@ export async function injectRoutes(app: FastifyInstance, { ctx }: { ctx: Gateway
           `body is ${size} bytes; an envelope may be at most ${config.limits.maxEnvelopeBytes}`,
         );
       }
+      // An answer goes below the hop of the message it answers (the gateway has seen it on the watch):
+      // by default one below; asked for more, refused here with the code the hosts would give.
+      const parent = typeof re === "string" ? verifier.hopOf(re) : undefined;
+      const stamped = (hop as number | undefined) ?? (parent !== undefined ? parent - 1 : config.limits.hop);
+      if (parent !== undefined && (stamped >= parent || stamped < 0)) {
+        throw new AgoraError(
+          parent === 0 ? "AGORA_ERR_HOP_EXHAUSTED" : "AGORA_ERR_HOP_VIOLATION",
+          parent === 0
+            ? `${String(re)} arrived at hop 0: it may not be answered`
+            : `${String(re)} is at hop ${parent}: an answer to it must have a lower hop than ${stamped}`,
+        );
+      }
       const { env, ack } = await client.send(channel, act, body ?? null, {
-        hop: (hop as number | undefined) ?? config.limits.hop,
+        hop: stamped,
         re: re as string | undefined,
       });
       return { id: env.id, seq: ack.seq, duplicate: ack.duplicate, envelope: env };

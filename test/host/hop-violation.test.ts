@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import type { HostEvent } from "../../protocol/events.js";
 import { connect, type InboxRejection } from "../../sdk/index.js";
-import { readFacts, startAgora, until } from "../helpers/agora.js";
+import { readFacts, startAgora, TOKENS, until } from "../helpers/agora.js";
 import { agentWasm } from "../helpers/paths.js";
 
 describe("controls - hop violation", () => {
@@ -13,8 +13,13 @@ describe("controls - hop violation", () => {
     await using a = await startAgora({
       channels: ["work"],
       agents: { responder: { component: agentWasm("responder"), read: ["work"], write: ["work"] } },
-      external: { maintainer: { read: ["work"], write: ["work"] }, listener: { read: ["work"] } },
+      external: {
+        maintainer: { read: ["work"], write: ["work"] },
+        listener: { read: ["work"] },
+        operator: { write: ["work"] },
+      },
     });
+    const g = await a.startGateway();
     await a.startRecorder();
     const host = await a.startHost();
     const events: HostEvent[] = [];
@@ -57,6 +62,24 @@ describe("controls - hop violation", () => {
     }
     expect(got).not.toContain(cheat.env.id);
     expect(rejections.find((r) => r.id === cheat.env.id)?.code).toBe("AGORA_ERR_HOP_VIOLATION");
+    // The console's inject answers one hop below by default, and refuses to go at or above.
+    const op = { authorization: `Bearer ${TOKENS.operator}` };
+    const high = await g.app.inject({
+      method: "POST",
+      url: "/api/inject",
+      headers: op,
+      payload: { channel: "work", act: "inform", body: {}, re: agree.id, hop: 2 },
+    });
+    expect(high.statusCode).toBe(409);
+    expect(high.json()).toMatchObject({ code: "AGORA_ERR_HOP_VIOLATION" });
+    const below = await g.app.inject({
+      method: "POST",
+      url: "/api/inject",
+      headers: op,
+      payload: { channel: "work", act: "inform", body: {}, re: agree.id },
+    });
+    expect(below.statusCode).toBe(200);
+    expect(below.json()).toMatchObject({ envelope: { hop: 1, re: agree.id } });
     // And the record says so.
     await a.settleFacts();
     const fact = readFacts(a.config.factsDir).find(
