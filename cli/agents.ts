@@ -1,11 +1,10 @@
 // agora agents: who is on agora — every agent's signed card and its presence.
 import { loadConfig } from "../config/config.js";
 import { startKeyRegistry } from "../transport/session.js";
-import { openInfrastructure } from "../transport/infrastructure.js";
 import { readCards } from "../transport/presence.js";
 import { HEARTBEATS_MISSED } from "../protocol/cards.js";
 import { CONFIG_HELP, CONFIG_OPTION, type Command } from "./command.js";
-import { connectAs } from "./nats-url.js";
+import { readDeployment } from "./nats-url.js";
 
 export const agents: Command = {
   name: "agents",
@@ -22,9 +21,7 @@ ${CONFIG_HELP}
   options: { ...CONFIG_OPTION, json: { type: "boolean" } },
   async run({ values }) {
     const config = loadConfig(values.config as string | undefined);
-    const nc = await connectAs(config, config.host.name, "agora-agents");
-    try {
-      const infra = await openInfrastructure(nc, config, { waitMs: 3000 });
+    return readDeployment(config, "agents", async (infra) => {
       const registry = await startKeyRegistry(config, infra);
       const { agents, refused } = await readCards(
         infra.cards,
@@ -48,8 +45,6 @@ ${CONFIG_HELP}
       if (refused.length > 0)
         console.log(`refused ${refused.length} card(s) not signed by their agent: ${refused.join(", ")}`);
       return 0;
-    } finally {
-      await nc.drain().catch(() => {});
-    }
+    });
   },
 };

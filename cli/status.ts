@@ -1,10 +1,9 @@
 // agora status: every agent with its status (running / killed / failed / stopped) and host.
 import { loadConfig } from "../config/config.js";
 import { startKeyRegistry } from "../transport/session.js";
-import { openInfrastructure } from "../transport/infrastructure.js";
 import { CONFIG_HELP, CONFIG_OPTION, type Command } from "./command.js";
 import { parseAgentStatus, statusView } from "../protocol/records.js";
-import { connectAs } from "./nats-url.js";
+import { readDeployment } from "./nats-url.js";
 import { STREAM } from "../protocol/subjects.js";
 import { readPlacement } from "../host/placement/leases.js";
 import { ControlState } from "../protocol/control.js";
@@ -21,9 +20,7 @@ ${CONFIG_HELP}
   options: { ...CONFIG_OPTION, json: { type: "boolean" } },
   async run({ values }) {
     const config = loadConfig(values.config as string | undefined);
-    const nc = await connectAs(config, config.host.name, "agora-status");
-    try {
-      const infra = await openInfrastructure(nc, config, { waitMs: 3000 });
+    return readDeployment(config, "status", async (infra) => {
       const registry = await startKeyRegistry(config, infra);
       const controls = new ControlState();
       for await (const k of await infra.control.keys()) {
@@ -69,8 +66,6 @@ ${CONFIG_HELP}
       }
       console.log(`stream AGORA: ${stream.state.messages} messages, last seq ${stream.state.last_seq}`);
       return 0;
-    } finally {
-      await nc.drain().catch(() => {});
-    }
+    });
   },
 };

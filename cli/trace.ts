@@ -1,11 +1,10 @@
 // agora trace: where one message stands for every agent that may read it.
 import { loadConfig } from "../config/config.js";
 import { assertId } from "../protocol/names.js";
-import { openInfrastructure } from "../transport/infrastructure.js";
 import { traceFacts } from "../facts/trace.js";
 import { traceMessage } from "../transport/delivery.js";
 import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command } from "./command.js";
-import { connectAs } from "./nats-url.js";
+import { readDeployment } from "./nats-url.js";
 
 export const trace: Command = {
   name: "trace",
@@ -26,9 +25,7 @@ ${CONFIG_HELP}
     const id = positionals[0]!;
     assertId(id, "envelope id");
     const config = loadConfig(values.config as string | undefined);
-    const nc = await connectAs(config, config.host.name, "agora-trace");
-    try {
-      const infra = await openInfrastructure(nc, config, { waitMs: 3000 });
+    return readDeployment(config, "trace", async (infra) => {
       const t = await traceMessage(config, infra, id, {
         facts: traceFacts(config.factsDir, id),
         channel: values.channel as string | undefined,
@@ -54,8 +51,6 @@ ${CONFIG_HELP}
         console.log(`  ${r.agent.padEnd(w)}  ${r.kind.padEnd(8)}  ${r.status}${why}${facts}${replies}`);
       }
       return 0;
-    } finally {
-      await nc.drain().catch(() => {});
-    }
+    });
   },
 };

@@ -9,10 +9,9 @@ import type { Fact } from "./fact.js";
 /** Facts naming `id`: as the message itself, as a decision about it, or as an answer to it. */
 export function traceFacts(dir: string, id: string): Fact[] {
   const out: Fact[] = [];
-  const needle = JSON.stringify(id);
   for (const file of factFiles(dir)) {
     const text = readFileSync(join(dir, file), "utf8");
-    if (!text.includes(needle) && !text.includes(id)) continue;
+    if (!text.includes(id)) continue;
     for (const item of text.split(/^(?=  - id: )/m).slice(1)) {
       if (!item.includes(id)) continue;
       try {

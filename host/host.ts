@@ -27,7 +27,6 @@ import { isName } from "../protocol/names.js";
 import { ensureDurableConsumer } from "../transport/consumer.js";
 import type { AgentStatusRecord, ReportedStatus } from "../protocol/records.js";
 import { ALL_AGENTS, HOST_VERBS, type ControlEnvelope } from "../protocol/control.js";
-import type { KeyObject } from "node:crypto";
 import { makeCard, type AgentCard } from "../protocol/cards.js";
 import { signCard } from "../trust/cards.js";
 import { CardHeartbeat } from "../transport/presence.js";
@@ -63,11 +62,9 @@ export class Host {
   private placement?: Placement;
   /** Pull loops of each running agent. */
   private readonly loops = new Map<string, Promise<void>[]>();
-  /** The keys of the agents running here: they sign their cards. */
-  private readonly agentKeys = new Map<string, KeyObject>();
   private presence?: CardHeartbeat;
-  /** Seeds keying event ids, by agent. */
-  private readonly seeds = new Map<string, string>();
+  /** Agents' identities from the key directory, loaded once: they sign cards and key event ids. */
+  private readonly agentIds = new Map<string, Identity>();
   /** Starts and stops of one agent run one after another (a lost lease's stop may still run when it is taken again). */
   private readonly transitions = new Map<string, Promise<unknown>>();
   private closed = false;
@@ -172,7 +169,7 @@ export class Host {
     const cards: AgentCard[] = [];
     for (const name of this.runtimes.keys()) {
       const a = this.config.agents.find((x) => x.name === name);
-      const key = this.agentKeys.get(name);
+      const key = this.agentIdentity(name)?.privateKey;
       if (!a || !key) continue;
       const card = makeCard({
         name,
@@ -208,6 +205,7 @@ export class Host {
   private async startAgent(agent: HostedAgentConfig): Promise<void> {
     const infra = this.infra!;
     const id = this.store!.load(agent.name);
+    this.agentIds.set(agent.name, id);
     const verifier = this.verifier!;
     // An agent signs with one key wherever it runs: a host holding another key for it must not run it.
     const registered = await infra.keys.get(agent.name);
@@ -256,7 +254,6 @@ export class Host {
     await runtime.recover();
     runtime.setKilled(this.control!.killed(agent.name));
     this.runtimes.set(agent.name, runtime);
-    this.agentKeys.set(agent.name, id.privateKey);
     await this.setStatus(agent.name, "running");
     void this.presence?.now();
     for (const channel of agent.read) {
@@ -292,7 +289,6 @@ export class Host {
     await runtime?.idle();
     this.loops.delete(name);
     this.runtimes.delete(name);
-    this.agentKeys.delete(name);
     this.pool?.remove(name);
     // An agent that never started here keeps the status its failure wrote.
     if (runtime && reason === "released")
@@ -359,14 +355,19 @@ export class Host {
     this.recording.add(publishing);
   }
 
+  /** An agent's identity from the key directory (cached), or undefined for a name that is not one. */
+  private agentIdentity(name: string): Identity | undefined {
+    let id = this.agentIds.get(name);
+    if (!id && this.store?.has(name)) {
+      id = this.store.load(name);
+      this.agentIds.set(name, id);
+    }
+    return id;
+  }
+
   /** The seed that keys an event's id: its agent's (all hosts hold it), else this host's. */
   private idSecretOf(agent: string): string {
-    let seed = this.seeds.get(agent);
-    if (seed === undefined) {
-      seed = this.store?.has(agent) ? this.store.load(agent).seed : this.identity!.seed;
-      this.seeds.set(agent, seed);
-    }
-    return seed;
+    return (this.agentIdentity(agent) ?? this.identity!).seed;
   }
 
   /** Handled-message count per agent. */

@@ -158,7 +158,7 @@ export function inboxSubjects(identity: string): string {
   return `${inboxPrefix(identity)}.>`;
 }
 
-/** The JetStream streams agora needs: its own two and the one behind each bucket. */
+/** agora's KV buckets (the GitHub bridge's, only when configured, aside), in the order infrastructure binds them. */
 export const AGORA_BUCKETS: readonly string[] = [
   KEYS_BUCKET,
   STATE_BUCKET,
@@ -174,6 +174,7 @@ export function kvStream(bucket: string): string {
   return `KV_${bucket}`;
 }
 
+/** The JetStream streams agora needs: its own two and the one behind each bucket. */
 export const REQUIRED_STREAMS: readonly string[] = [STREAM, DLQ_STREAM, ...AGORA_BUCKETS.map(kvStream)];
 
 /** Direct gets of a bucket's entries by key (`key` may be a wildcard): reads by key, no listing. */

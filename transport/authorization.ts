@@ -14,6 +14,7 @@ import { AgoraError } from "../protocol/errors.js";
 import { ADMIN_IDENTITY, RECORDER_IDENTITY } from "../protocol/names.js";
 import {
   AGENTS_BUCKET,
+  AGORA_BUCKETS,
   ALL_SUBJECTS,
   CARDS_BUCKET,
   bridgeConsumerName,
@@ -58,15 +59,6 @@ export interface NatsUser {
   allowResponses?: boolean;
 }
 
-const ALL_BUCKETS = [
-  KEYS_BUCKET,
-  STATE_BUCKET,
-  PROCESSED_BUCKET,
-  CONTROL_BUCKET,
-  AGENTS_BUCKET,
-  LEASES_BUCKET,
-  CARDS_BUCKET,
-];
 /** Every identity reads the keys (to verify) and the cards (presence), and writes its own key and card. */
 const own = (name: string) => [kvSubject(KEYS_BUCKET, name), kvSubject(CARDS_BUCKET, name)];
 const COMMON_READS = [KEYS_BUCKET, CARDS_BUCKET];
@@ -99,7 +91,7 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
         ...DLQ_SUBJECTS,
         ...writes([STATE_BUCKET, PROCESSED_BUCKET, AGENTS_BUCKET, LEASES_BUCKET]),
         ...[host, ...config.agents.map((a) => a.name)].flatMap(own),
-        ...reads(ALL_BUCKETS),
+        ...reads(AGORA_BUCKETS),
         ...streamInfo([STREAM]),
         ...agentDurables,
         // agora watch runs as the host.
@@ -134,7 +126,7 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
       ...[gw, ...browser.map((e) => e.name)].flatMap(own),
       ...channels([...(config.external.find((e) => e.name === gw)?.write ?? []), ...browser.flatMap((e) => e.write)]),
       eventSubject("signin_refused"),
-      ...reads(ALL_BUCKETS),
+      ...reads(AGORA_BUCKETS),
       ...streamInfo(REQUIRED_STREAMS),
       ...durableSubjects(STREAM, watchConsumerName(gw)),
       JS_ACCOUNT_INFO,

@@ -18,6 +18,7 @@ import { sleep } from "./backoff.js";
 import { DEFAULT_LEASE_TTL_MS, GITHUB_MEMORY_TTL_MS, MARKER_TTL_MS } from "../config/defaults.js";
 import {
   AGENTS_BUCKET,
+  AGORA_BUCKETS,
   CARDS_BUCKET,
   CONTROL_BUCKET,
   DLQ_STREAM,
@@ -131,10 +132,9 @@ async function bindInfrastructure(nc: NatsConnection, options: InfrastructureOpt
   const jsm = await jetstreamManager(nc);
   await jsm.streams.info(STREAM);
   const kvm = new Kvm(nc);
+  // In the order of AGORA_BUCKETS.
   const [keys, state, processed, control, agents, leases, cards] = await Promise.all(
-    [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET, CARDS_BUCKET].map((b) =>
-      kvm.open(b, { allow_direct: true }),
-    ),
+    AGORA_BUCKETS.map((b) => kvm.open(b, { allow_direct: true })),
   );
   // A handle is bound without a round trip; one status call proves the bucket is there.
   await keys.status();
@@ -206,16 +206,7 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
     : undefined;
   // A KV put may carry `Nats-Rollup: all`, which erases every other key of the bucket, and permissions
   // cannot see headers: so no bucket allows rollups (nats.js turns them on at each create; agora never purges).
-  const buckets = [
-    KEYS_BUCKET,
-    STATE_BUCKET,
-    PROCESSED_BUCKET,
-    CONTROL_BUCKET,
-    AGENTS_BUCKET,
-    LEASES_BUCKET,
-    CARDS_BUCKET,
-  ];
-  for (const b of [...buckets, ...(options.github ? [GITHUB_BUCKET] : [])]) {
+  for (const b of [...AGORA_BUCKETS, ...(options.github ? [GITHUB_BUCKET] : [])]) {
     const info = await jsm.streams.info(kvStream(b));
     if (info.config.allow_rollup_hdrs)
       await jsm.streams.update(kvStream(b), { ...info.config, allow_rollup_hdrs: false });

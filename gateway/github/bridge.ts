@@ -495,6 +495,7 @@ export class GithubBridge {
   }
 
   async close(): Promise<void> {
+    if (this.closing) return;
     this.closing = true;
     await this.presence?.stop();
     for (const [source, w] of [...this.rejections]) await this.flushRejections(source, w);

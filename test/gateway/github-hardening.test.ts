@@ -3,7 +3,6 @@
 // and one issue's retries that must not hold back another's comments.
 import { afterEach, describe, expect, it } from "vitest";
 import { createServer } from "node:net";
-import { GithubBridge } from "../../gateway/github/bridge.js";
 import { signWebhook } from "../../gateway/github/webhook.js";
 import { readFacts, startAgora, until, type TestAgora } from "../helpers/agora.js";
 import { FakeGitHub } from "../helpers/fake-github.js";
@@ -37,21 +36,8 @@ async function start(options: { responder?: boolean; apiUrl?: string } = {}) {
   });
   await a.startRecorder();
   await a.startHost();
-  const bridge = await GithubBridge.start({
-    config: a.config,
-    nc: await a.connect("github-bridge"), // logged in as the bridge: its permissions hold
-    token: TOKEN,
-    secret: SECRET,
-    retry: { baseMs: 50, maxMs: 3000 },
-  });
-  a.gateway = await (
-    await import("../../gateway/gateway.js")
-  ).Gateway.create({
-    config: a.config,
-    nc: await a.connect(a.config.gateway.identity),
-    bridge,
-  });
-  const url = await a.gateway.listen({ port: 0 });
+  const bridge = await a.startBridge({ token: TOKEN, secret: SECRET, retry: { baseMs: 50, maxMs: 3000 } });
+  const url = await (await a.startGateway({ bridge })).listen({ port: 0 });
   gh.webhookUrl = `${url}/github/webhook`;
   cleanup = async () => {
     await bridge.close();

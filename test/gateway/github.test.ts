@@ -5,7 +5,7 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { HostEvent } from "../../protocol/events.js";
-import { GithubBridge } from "../../gateway/github/bridge.js";
+import type { GithubBridge } from "../../gateway/github/bridge.js";
 import { retryDelay } from "../../gateway/github/github-client.js";
 import { mapWebhook, verifyWebhookSignature, signWebhook } from "../../gateway/github/webhook.js";
 import { readFacts, startAgora, until, type TestAgora } from "../helpers/agora.js";
@@ -55,22 +55,8 @@ async function start(
     for await (const e of host.events.subscribe()) events.push(e);
   })();
   const logs: string[] = [];
-  const bridge = await GithubBridge.start({
-    config: a.config,
-    nc: await a.connect("github-bridge"), // logged in as the bridge: its permissions hold
-    token: TOKEN,
-    secret: SECRET,
-    retry,
-    log: (l) => logs.push(l),
-  });
-  a.gateway = await (
-    await import("../../gateway/gateway.js")
-  ).Gateway.create({
-    config: a.config,
-    nc: await a.connect(a.config.gateway.identity),
-    bridge,
-  });
-  const url = await a.gateway.listen({ port: 0 });
+  const bridge = await a.startBridge({ token: TOKEN, secret: SECRET, retry, log: (l) => logs.push(l) });
+  const url = await (await a.startGateway({ bridge })).listen({ port: 0 });
   gh.webhookUrl = `${url}/github/webhook`;
   rig = { a, gh, bridge, events, logs };
   return rig;

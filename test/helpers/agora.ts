@@ -15,6 +15,7 @@ import { KeyStore } from "../../trust/key-store.js";
 import { openInfrastructure, type Infrastructure } from "../../transport/infrastructure.js";
 import { Recorder } from "../../facts/recorder.js";
 import { Gateway } from "../../gateway/gateway.js";
+import { GithubBridge, type BridgeOptions } from "../../gateway/github/bridge.js";
 import { startNats, type TestNats } from "./nats-server.js";
 import { connectNats } from "../../transport/connect.js";
 import { ensureIdentityKeys, writeAuthorization } from "../../transport/embedded.js";
@@ -46,9 +47,12 @@ export interface TestAgora {
   keys: KeyStore;
   infra: Infrastructure;
   gateway?: Gateway;
+  bridge?: GithubBridge;
   startRecorder(): Promise<Recorder>;
-  /** Build (not listen) a gateway with the TOKENS below. */
-  startGateway(): Promise<Gateway>;
+  /** Build (not listen) a gateway with the TOKENS below, serving `bridge`'s webhook when given. */
+  startGateway(options?: { bridge?: GithubBridge }): Promise<Gateway>;
+  /** Start the GitHub bridge, logged in as its own identity (so its permissions hold). */
+  startBridge(options: Omit<BridgeOptions, "config" | "nc">): Promise<GithubBridge>;
   /** Wait until the recorder has written everything now in the stream. */
   settleFacts(): Promise<void>;
   startHost(options?: { agents?: string[] }): Promise<Host>;
@@ -119,14 +123,19 @@ export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }
     keys,
     infra,
     connect: connectAs,
-    async startGateway() {
+    async startGateway(options) {
       t.gateway = await Gateway.create({
         config,
         nc: await connectAs(config.gateway.identity),
         hostMetrics: t.host?.metrics,
         tokens: TOKENS,
+        bridge: options?.bridge,
       });
       return t.gateway;
+    },
+    async startBridge(options) {
+      t.bridge = await GithubBridge.start({ ...options, config, nc: await connectAs(config.github!.identity) });
+      return t.bridge;
     },
     async startRecorder() {
       t.recorder = await Recorder.start({ config, nc: await connectAs(RECORDER_IDENTITY) });
@@ -162,6 +171,7 @@ export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }
     },
     async close() {
       await t.gateway?.close();
+      await t.bridge?.close();
       await t.host?.close();
       await t.recorder?.close();
       await Promise.all([...connections].map((c) => c.drain().catch(() => {})));
