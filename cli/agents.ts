@@ -2,6 +2,8 @@
 import { loadConfig } from "../config/config.js";
 import { startKeyRegistry } from "../transport/session.js";
 import { readCards } from "../transport/presence.js";
+import { readControlState } from "../transport/control-plane.js";
+import { isKilled } from "../trust/control.js";
 import { HEARTBEATS_MISSED } from "../protocol/cards.js";
 import { CONFIG_HELP, CONFIG_OPTION, type Command } from "./command.js";
 import { readDeployment } from "./nats-url.js";
@@ -10,7 +12,7 @@ export const agents: Command = {
   name: "agents",
   usage: "agents [--config FILE] [--json]",
   summary:
-    "List the agents on agora — hosted, external, bridge, operator — from their signed cards: kind, presence (idle, working, offline), what each reads, writes and answers.",
+    "List the agents on agora — hosted, external, bridge, operator — from their signed cards: kind, presence (idle, working, offline, or killed by the operator), what each reads, writes and answers.",
   help: `Cards are renewed every limits.heartbeat (default 10s); one not renewed for
 ${HEARTBEATS_MISSED} heartbeats shows as offline. A card not signed by its agent's key is
 not listed (the count of refused cards is printed).
@@ -23,10 +25,14 @@ ${CONFIG_HELP}
     const config = loadConfig(values.config as string | undefined);
     return readDeployment(config, "agents", async (infra) => {
       const registry = await startKeyRegistry(config, infra);
+      const controls = await readControlState(infra.control, registry, config.controllers);
       const { agents, refused } = await readCards(
         infra.cards,
         (n) => registry.get(n) ?? registry.refresh(infra.keys, n),
-        config,
+        {
+          config,
+          killed: (n) => isKilled(config, controls, n),
+        },
       );
       registry.close();
       if (values.json) {

@@ -1,5 +1,7 @@
 // agora host drain / undrain: move every agent off a host (before stopping or
-// upgrading it), or let it take agents again. Signed controls, out of band.
+// upgrading it), or let it take agents again; agora kill / revive: stop any
+// identity — a hosted agent, an external agent, the bridge — or let it go on.
+// Signed controls, out of band.
 import { loadConfig, parseDuration, type AgoraConfig } from "../config/config.js";
 import { issueControl } from "../transport/control-plane.js";
 import { AgoraError } from "../protocol/errors.js";
@@ -8,22 +10,55 @@ import { openInfrastructure } from "../transport/infrastructure.js";
 import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command, type Parsed } from "./command.js";
 import { connectAs } from "./nats-url.js";
 import { readPlacement } from "../host/placement/leases.js";
-import { type ControlVerb } from "../protocol/control.js";
+import { ALL_AGENTS, type ControlVerb } from "../protocol/control.js";
+import { senderKillable } from "../config/config.js";
 import { makeControl } from "../trust/control.js";
+
+/** The operator's key (gateway.identity), which signs every control. */
+function controlSigner(config: AgoraConfig, verb: ControlVerb) {
+  const store = new KeyStore(config.keysDir);
+  if (!store.has(config.gateway.identity)) {
+    throw new AgoraError(
+      "AGORA_ERR_KEY_MISSING",
+      `${verb} is signed with the key of ${config.gateway.identity} (gateway.identity), which is not in ${config.keysDir}; run this where the gateway's key is`,
+    );
+  }
+  return store.load(config.gateway.identity);
+}
+
+/** Sign a kill or revive of `agent` (or "*"), publish it, and say who acknowledged it and how long that took. */
+async function agentControl(cmd: Command, verb: "kill" | "revive", { values, positionals }: Parsed): Promise<number> {
+  if (positionals.length !== 1) throw usageError(cmd, `${cmd.name} needs exactly one <name> (or '*')`);
+  const config: AgoraConfig = loadConfig(values.config as string | undefined);
+  const target = positionals[0]!;
+  if (target !== ALL_AGENTS && !config.agents.some((a) => a.name === target) && !senderKillable(config, target)) {
+    throw new AgoraError(
+      "AGORA_ERR_BAD_NAME",
+      `${target} is neither a hosted agent nor an external identity of ${config.file ?? "the config"} (the operator's own identity cannot be killed)`,
+    );
+  }
+  const signer = controlSigner(config, verb);
+  const nc = await connectAs(config, signer.name, `agora-${verb}`);
+  try {
+    const infra = await openInfrastructure(nc, config, { waitMs: 3000 });
+    const started = performance.now();
+    const c = makeControl(verb, target, { name: signer.name, key: signer.privateKey });
+    const { hosts } = await issueControl(nc, infra.control, c);
+    console.log(
+      `${verb} ${target}: signed by ${signer.name}, recorded in agora-control${hosts.length ? `, acknowledged by ${hosts.join(", ")}` : ""} in ${Math.round(performance.now() - started)} ms`,
+    );
+  } finally {
+    await nc.drain().catch(() => {});
+  }
+  return 0;
+}
 
 /** Sign `verb` for `host` with the gateway's key, publish it, and (for drain) wait until the host holds no agent. */
 async function hostControl(cmd: Command, verb: ControlVerb, { values, positionals }: Parsed): Promise<number> {
   if (positionals.length !== 1) throw usageError(cmd, `${cmd.name} needs exactly one <host>`);
   const config: AgoraConfig = loadConfig(values.config as string | undefined);
   const host = positionals[0]!;
-  const store = new KeyStore(config.keysDir);
-  if (!store.has(config.gateway.identity)) {
-    throw new AgoraError(
-      "AGORA_ERR_KEY_MISSING",
-      `drain is signed with the key of ${config.gateway.identity} (gateway.identity), which is not in ${config.keysDir}; run this where the gateway's key is`,
-    );
-  }
-  const signer = store.load(config.gateway.identity);
+  const signer = controlSigner(config, verb);
   const nc = await connectAs(config, signer.name, `agora-${verb}`);
   try {
     const infra = await openInfrastructure(nc, config, { waitMs: 3000 });
@@ -112,4 +147,31 @@ export const hostUndrain: Command = {
 ${CONFIG_HELP}`,
   options: { ...CONFIG_OPTION },
   run: (args) => hostControl(hostUndrain, "undrain", args),
+};
+
+export const kill: Command = {
+  name: "kill",
+  usage: "kill <name|*>",
+  summary:
+    "Stop an identity at once: a hosted agent gets no more messages; an external agent's or the bridge's sends are refused and dropped by every reader, recorded.",
+  help: `The kill is a control signed with the operator's key (gateway.identity),
+recorded in agora-control (it holds across restarts) and sent out of band to
+every host; it never travels through a channel, so a flooded channel cannot
+delay it. '*' kills every agent and external identity except the operator's.
+Undo it with 'agora revive <name>'.
+
+options:
+${CONFIG_HELP}`,
+  options: { ...CONFIG_OPTION },
+  run: (args) => agentControl(kill, "kill", args),
+};
+
+export const revive: Command = {
+  name: "revive",
+  usage: "revive <name|*>",
+  summary: "Lift a kill: the identity's messages are delivered again (a hosted agent marked failed is restarted).",
+  help: `options:
+${CONFIG_HELP}`,
+  options: { ...CONFIG_OPTION },
+  run: (args) => agentControl(revive, "revive", args),
 };

@@ -7,12 +7,13 @@ import { factsVerify } from "./facts.js";
 import { keysGen } from "./keys.js";
 import { natsConfig } from "./nats-config.js";
 import { send } from "./send.js";
+import { mcp } from "./mcp.js";
 import { status } from "./status.js";
 import { agents } from "./agents.js";
 import { trace } from "./trace.js";
 import { bridge } from "./bridge.js";
 import { gateway } from "./gateway.js";
-import { hostDrain, hostUndrain } from "./hosts.js";
+import { hostDrain, hostUndrain, kill, revive } from "./hosts.js";
 import { host, up } from "./up.js";
 import { watch } from "./watch.js";
 
@@ -27,6 +28,9 @@ export const COMMANDS: Command[] = [
   agents,
   trace,
   send,
+  kill,
+  revive,
+  mcp,
   watch,
   keysGen,
   factsVerify,

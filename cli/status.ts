@@ -6,8 +6,7 @@ import { parseAgentStatus, statusView } from "../protocol/records.js";
 import { readDeployment } from "./nats-url.js";
 import { STREAM } from "../protocol/subjects.js";
 import { readPlacement } from "../host/placement/leases.js";
-import { ControlState } from "../protocol/control.js";
-import { verifyControl } from "../trust/control.js";
+import { readControlState } from "../transport/control-plane.js";
 
 export const status: Command = {
   name: "status",
@@ -22,11 +21,7 @@ ${CONFIG_HELP}
     const config = loadConfig(values.config as string | undefined);
     return readDeployment(config, "status", async (infra) => {
       const registry = await startKeyRegistry(config, infra);
-      const controls = new ControlState();
-      for await (const k of await infra.control.keys()) {
-        const e = await infra.control.get(k);
-        if (e?.operation === "PUT") controls.apply(verifyControl(e.value, registry, config.controllers));
-      }
+      const controls = await readControlState(infra.control, registry, config.controllers);
       const placement = await readPlacement(infra.leases);
       const rows = [];
       for (const a of config.agents) {

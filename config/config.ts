@@ -35,6 +35,8 @@ export interface ExternalAgentConfig extends Grant {
   publicKey?: string;
   /** Its key is made in the operator console and registered from there. */
   browser: boolean;
+  /** Send budget: at most this many acts in any minute; readers drop the rest (over_budget). */
+  actsPerMinute?: number;
 }
 
 /** One bridged repository. */
@@ -194,7 +196,10 @@ interface RawConfig {
       answers?: Act[];
     }
   >;
-  external?: Record<string, { publicKey?: string; browser?: boolean; read?: string[]; write?: string[] } | null>;
+  external?: Record<
+    string,
+    { publicKey?: string; browser?: boolean; read?: string[]; write?: string[]; actsPerMinute?: number } | null
+  >;
   limits: Limits;
 }
 
@@ -278,6 +283,7 @@ export function parseConfig(
       browser: g.browser ?? false,
       read: Object.freeze([...(g.read ?? [])]),
       write: Object.freeze([...(g.write ?? [])]),
+      ...(g.actsPerMinute !== undefined ? { actsPerMinute: g.actsPerMinute } : {}),
     });
   });
   let github: GithubConfig | undefined;
@@ -424,6 +430,16 @@ export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env):
 /** Everything a named agent may do, hosted or external; undefined if unknown. */
 export function grantOf(config: AgoraConfig, agent: string): Grant | undefined {
   return config.agents.find((a) => a.name === agent) ?? config.external.find((a) => a.name === agent);
+}
+
+/**
+ * Whether a kill of `name` also stops what it sends: an external identity or
+ * the bridge — not a hosted agent (its host stops it) and never a controller
+ * (the operator's own kill switch must keep working).
+ */
+export function senderKillable(config: AgoraConfig, name: string): boolean {
+  if (config.controllers.includes(name) || config.agents.some((a) => a.name === name)) return false;
+  return config.external.some((e) => e.name === name) || config.github?.identity === name;
 }
 
 /** Host events may only come from the system's own identities: hosts, the gateway, the bridge. */

@@ -34,6 +34,10 @@ export const DEFAULTS = {
     /** Webhook bodies above this are refused (413) before they are read whole, let alone HMAC-checked. */
     maxBodyBytes: 1024 * 1024,
   },
+  mcp: {
+    /** Send budget `agora mcp` applies before signing when the config gives the identity none. */
+    actsPerMinute: 30,
+  },
   limits: {
     /** Hop budget of injected messages. */
     hop: DEFAULT_HOP,

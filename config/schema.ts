@@ -100,6 +100,12 @@ export const CONFIG_SCHEMA = {
         browser: { type: "boolean" },
         read: names,
         write: names,
+        actsPerMinute: {
+          type: "integer",
+          minimum: 1,
+          maximum: 100000,
+          description: "send budget: acts in any minute beyond which its messages are refused (and dropped by readers)",
+        },
       },
       { nullable: true },
     ),

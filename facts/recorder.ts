@@ -16,6 +16,8 @@ import { FactLog } from "./fact-log.js";
 import { EVENT_PREFIX, RECORDER_CONSUMER, STREAM } from "../protocol/subjects.js";
 import { RECORDER_IDENTITY } from "../protocol/names.js";
 import { ensureDurableConsumer } from "../transport/consumer.js";
+import { ControlFollower } from "../transport/control-plane.js";
+import { senderKillable } from "../config/config.js";
 
 /** The recorder's identity in the key directory and KV. */
 export { RECORDER_IDENTITY };
@@ -26,6 +28,8 @@ interface StreamMessage {
   seq: number;
   subject: string;
   data: Uint8Array;
+  /** When the stream stored it (server time). */
+  time: Date;
 }
 
 export interface RecorderOptions {
@@ -43,6 +47,7 @@ export class Recorder {
   private registry?: KeyRegistry;
   private verifier?: Verifier;
   private identity?: Identity;
+  private controls?: ControlFollower;
   private closing = false;
   private loop?: Promise<void>;
   /** Why recording stopped on its own, if it did. */
@@ -64,6 +69,9 @@ export class Recorder {
     const { config, nc } = this.options;
     const session = await openSession(config, nc, { identity: RECORDER_IDENTITY });
     ({ infra: this.infra, identity: this.identity, registry: this.registry, verifier: this.verifier } = session);
+    // Who the operator killed: what such an identity publishes is recorded as said, with status "killed".
+    this.controls = new ControlFollower(nc, this.infra.control, this.registry, config.controllers, undefined, () => {});
+    await this.controls.start();
     this.facts.open();
     if (this.facts.repaired) {
       const r = this.facts.repaired;
@@ -115,7 +123,7 @@ export class Recorder {
   private async fillTo(seq: number): Promise<void> {
     for (let s = this.facts.lastSeq + 1; s < seq; s++) {
       const stored = await this.infra!.jsm.streams.getMessage(STREAM, { seq: s }).catch(() => null);
-      if (stored) await this.write({ seq: s, subject: stored.subject, data: stored.data });
+      if (stored) await this.write({ seq: s, subject: stored.subject, data: stored.data, time: stored.time });
       else this.options.log?.(`recorder: seq ${s} is no longer in the stream; the facts will show it missing`);
     }
   }
@@ -210,10 +218,23 @@ export class Recorder {
       ...(env.conv !== undefined ? { conv: env.conv } : {}),
       sig: env.sig,
     });
+    const kill = this.killOf(env.sender, m.time);
+    if (kill) {
+      f.status = "killed";
+      f.tags.push("killed");
+      f.fields["killed-by"] = kill;
+    }
     const answered = env.re !== undefined ? this.facts.byEnvelope.get(env.re) : undefined;
     if (answered) f.links = [{ type: "traces-to", target: answered }];
     this.facts.noteKey(env.sender, this.registry!.raw(env.sender)!);
     return f;
+  }
+
+  /** The kill control in force for `sender` when the stream stored its message, if one was (readers dropped it). */
+  private killOf(sender: string, storedAt: Date): string | undefined {
+    if (!senderKillable(this.options.config, sender)) return undefined;
+    const c = this.controls?.state.deciding(sender);
+    return c?.verb === "kill" && Date.parse(c.ts) <= storedAt.getTime() ? c.id : undefined;
   }
 
   private eventFact(m: StreamMessage): Fact {
@@ -243,6 +264,7 @@ export class Recorder {
   async close(): Promise<void> {
     this.closing = true;
     await this.loop;
+    this.controls?.close();
     this.registry?.close();
   }
 

@@ -3,6 +3,7 @@
 // live, with a callback for each agent whose view changed.
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { AgoraConfig } from "../config/config.js";
+import { isKilled } from "../trust/control.js";
 import { ALL_AGENTS } from "../protocol/control.js";
 import { DEFAULT_LEASE_TTL_MS } from "../config/defaults.js";
 import { leaseTtl } from "../host/placement/leases.js";
@@ -74,11 +75,18 @@ export class AgentDirectory {
     const external = this.config.external.map((a): AgentView => ({
       name: a.name,
       kind: "external",
-      status: "unknown",
+      ...(this.killed(a.name)
+        ? { status: "killed", since: this.controls.state.deciding(a.name)?.ts }
+        : { status: "unknown" }),
       read: a.read,
       write: a.write,
     }));
     return [...hosted, ...external];
+  }
+
+  /** Whether the control plane has killed `name` — a hosted agent, or an identity whose sends a kill stops. */
+  killed(name: string): boolean {
+    return isKilled(this.config, this.controls.state, name);
   }
 
   /** The hosts that renewed their record within the lease TTL: those a control should reach. */

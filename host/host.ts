@@ -30,6 +30,7 @@ import { ALL_AGENTS, HOST_VERBS, type ControlEnvelope } from "../protocol/contro
 import { makeCard, type AgentCard } from "../protocol/cards.js";
 import { signCard } from "../trust/cards.js";
 import { CardHeartbeat } from "../transport/presence.js";
+import { SenderStanding } from "../trust/budget.js";
 
 export interface HostOptions {
   config: AgoraConfig;
@@ -60,6 +61,8 @@ export class Host {
   private store?: KeyStore;
   private verifier?: Verifier;
   private placement?: Placement;
+  /** Killed senders and send budgets, shared by this host's agents (one budget count per message). */
+  private standing?: SenderStanding;
   /** Pull loops of each running agent. */
   private readonly loops = new Map<string, Promise<void>[]>();
   private presence?: CardHeartbeat;
@@ -118,6 +121,7 @@ export class Host {
       (c) => void this.onControl(c),
     );
     await this.control.start();
+    this.standing = new SenderStanding(config, (name) => this.control!.killed(name));
     void this.control
       .closed()
       .then(
@@ -249,6 +253,7 @@ export class Host {
       report: (e) => this.report(e),
       setStatus: (a, status, reason) => this.setStatus(a, status, reason),
       holdsLease: (a) => this.placement!.valid(a),
+      senderRefusal: (env, at) => this.standing!.of(env, at),
       log: (l) => this.log(l),
     });
     await runtime.recover();

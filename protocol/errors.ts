@@ -110,6 +110,18 @@ export const ERROR_CODES = {
     message: "too many requests from one source (failed logins, webhooks) or too many queued queries; try again later",
   },
   AGORA_ERR_DRAIN_TIMEOUT: { status: 504, message: "a drained host still held agents when the wait ran out" },
+  AGORA_ERR_KILLED: {
+    status: 403,
+    message: "the identity is killed by the operator: its sends are refused and dropped until it is revived",
+  },
+  AGORA_ERR_SEND_BUDGET: {
+    status: 429,
+    message: "the identity sent more acts in the last minute than its budget (external.<name>.actsPerMinute)",
+  },
+  AGORA_ERR_DUPLICATE_ANSWER: {
+    status: 409,
+    message: "the same act was already sent in answer to that message (the ack-loop pattern); say deliberate to repeat",
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

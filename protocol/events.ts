@@ -30,6 +30,10 @@ export interface HostEventFields {
   hop_exhausted: Base & { channel: string; id: string; dropped: number };
   blocked: Base & { channel: string; id: string; target: string; code: ErrorCode };
   duplicate: Base & { channel: string; id: string };
+  /** A message from an external identity the operator killed, dropped (`agent`: the reader). */
+  sender_killed: Base & { channel: string; id: string; sender: string };
+  /** A message beyond its sender's send budget (acts per minute), dropped (`agent`: the reader). */
+  over_budget: Base & { channel: string; id: string; sender: string };
   failed: Base & { channel: string; id: string; code: ErrorCode; error: string };
   dead_lettered: Base & { channel: string; id: string; code: ErrorCode; attempts: number };
   agent_failed: { agent: string; code: ErrorCode; reason: string; restarts: number };
@@ -70,7 +74,7 @@ export type HostEventOf<T extends HostEventType> = Extract<HostEvent, { type: T 
 /** The status a recorded event's fact carries. */
 export type FactStatus = "enforced" | "failed" | "rejected";
 /** The `control` label of `agora_drops_total`. */
-export type DropControl = "echo" | "hop" | "blocked" | "duplicate" | "killed" | "held";
+export type DropControl = "echo" | "hop" | "blocked" | "duplicate" | "killed" | "held" | "sender_killed" | "budget";
 
 export interface EventSpec {
   /** Published signed on `agora.ev.<type>` and recorded as a fact of type `fact` with status `status`. */
@@ -92,6 +96,8 @@ export const EVENTS = {
   hop_exhausted: { fact: { type: "hop-exhausted", status: "enforced" }, console: true, drop: "hop" },
   blocked: { fact: { type: "blocked", status: "enforced" }, console: true, drop: "blocked", distinctBy: "target" },
   duplicate: { fact: { type: "duplicate", status: "enforced" }, console: true, drop: "duplicate" },
+  sender_killed: { fact: { type: "sender-killed", status: "enforced" }, console: true, drop: "sender_killed" },
+  over_budget: { fact: { type: "over-budget", status: "enforced" }, console: true, drop: "budget" },
   failed: { fact: { type: "failed", status: "failed" }, console: true },
   agent_refused: { fact: { type: "agent-refused", status: "enforced" }, console: true },
   killed: { fact: { type: "killed", status: "enforced" }, console: true, distinctBy: "control" },

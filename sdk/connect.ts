@@ -22,6 +22,9 @@ import { Verifier } from "../trust/verifier.js";
 import { readCards, startHeartbeat, type Presence } from "../transport/presence.js";
 import { traceMessage, type Trace } from "../transport/delivery.js";
 import type { CardSkill } from "../protocol/cards.js";
+import { ControlFollower } from "../transport/control-plane.js";
+import { SendBudget, SenderStanding } from "../trust/budget.js";
+import { isKilled } from "../trust/control.js";
 
 export interface ConnectOptions {
   /** The agent's name (`^[a-z0-9][a-z0-9-]{0,62}$`). */
@@ -52,6 +55,20 @@ export interface ConnectOptions {
   card?: { description?: string; skills?: CardSkill[]; answers?: Act[] };
   /** @default the config's limits.heartbeat (10 s) */
   heartbeatMs?: number;
+  /**
+   * A send budget of this process's own, in acts per minute, applied before
+   * signing (the config's `external.<name>.actsPerMinute`, which every reader
+   * enforces, applies too: the lower one wins).
+   */
+  actsPerMinute?: number;
+}
+
+export interface ReplyOptions {
+  /**
+   * Send it although this agent already answered the message with the same act
+   * (refused otherwise with AGORA_ERR_DUPLICATE_ANSWER: the ack-loop pattern).
+   */
+  deliberate?: boolean;
 }
 
 export interface RequestOptions extends Omit<SendOptions, "re" | "id"> {
@@ -65,8 +82,18 @@ export interface RequestOptions extends Omit<SendOptions, "re" | "id"> {
 export interface Agent {
   readonly name: string;
   readonly publicKey: string;
-  /** Sign a speech act with the agent's key and publish it on `channel`. */
-  send(channel: string, act: Act, body: unknown, options?: SendOptions): Promise<{ env: Envelope; ack: PubAck }>;
+  /**
+   * Sign a speech act with the agent's key and publish it on `channel`.
+   * Refused before signing when the operator killed this identity
+   * (AGORA_ERR_KILLED) or its send budget is spent (AGORA_ERR_SEND_BUDGET) —
+   * as far as this process knows the deployment (a config): the readers refuse it anyway.
+   */
+  send(
+    channel: string,
+    act: Act,
+    body: unknown,
+    options?: SendOptions & ReplyOptions,
+  ): Promise<{ env: Envelope; ack: PubAck }>;
   /**
    * The agent's durable, verified inbox over `channels` (default: every channel
    * it may read). Each message is handed over once across restarts: its turn
@@ -78,9 +105,16 @@ export interface Agent {
   /**
    * Answer `msg`: `re` = its id, `conv` = its conversation, `hop` = its hop − 1,
    * and an id derived from (agent, msg id, n) so a turn repeated after a crash
-   * publishes nothing twice. AGORA_ERR_HOP_EXHAUSTED when `msg` arrived at hop 0.
+   * publishes nothing twice. AGORA_ERR_HOP_EXHAUSTED when `msg` arrived at hop 0;
+   * AGORA_ERR_DUPLICATE_ANSWER when this agent already answered it with `act`
+   * (unless `deliberate`).
    */
-  reply(msg: InboxMessage | Envelope, act: Act, body: unknown): Promise<{ env: Envelope; ack: PubAck }>;
+  reply(
+    msg: InboxMessage | Envelope,
+    act: Act,
+    body: unknown,
+    options?: ReplyOptions,
+  ): Promise<{ env: Envelope; ack: PubAck }>;
   /**
    * Send a speech act and collect the verified answers (`re` = its id) that
    * arrive within `timeoutMs`; AGORA_ERR_REQUEST_TIMEOUT when none did.
@@ -92,8 +126,10 @@ export interface Agent {
    * pending (`agora trace` adds the facts: drops, failures, answers).
    */
   status(msg: Pick<Envelope, "id" | "channel">): Promise<Trace>;
-  /** The agents on agora now: every card their agent's key signed, with its presence (idle, working, offline). */
+  /** The agents on agora now: every card their agent's key signed, with its presence (idle, working, offline, killed). */
   agents(): Promise<Presence[]>;
+  /** Whether the operator has killed this identity (known with a deployment config; follows the control plane). */
+  killed(): boolean;
   /** Resolves when the connection ends: undefined after close(), else why. */
   closed(): Promise<void | Error>;
   close(): Promise<void>;
@@ -132,13 +168,63 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
   const inboxes = new Set<Inbox>();
   let joined: Promise<Joined> | undefined;
   /** The deployment's config, the stream and buckets, and a verifier: opened once, when first needed. */
+  /** The deployment once joined (for synchronous questions). */
+  let joinedNow: Joined | undefined;
   const join = () =>
-    (joined ??= joinDeployment(nc, identity, deployment).catch((err: unknown) => {
-      joined = undefined; // tried again on the next call (agora may still be starting)
-      throw err;
-    }));
+    (joined ??= joinDeployment(nc, identity, deployment, options.actsPerMinute).then(
+      (j) => (joinedNow = j),
+      (err: unknown) => {
+        joined = undefined; // tried again on the next call (agora may still be starting)
+        throw err;
+      },
+    ));
   /** Replies sent per input message, for their deterministic ids. */
   const replies = new Map<string, number>();
+  /** The acts this agent answered each message with: a second of the same act is the ack loop. */
+  const answered = new Map<string, Set<string>>();
+  const forget = (id: string) => {
+    replies.delete(id);
+    answered.delete(id);
+  };
+  /** The deployment, when this process knows it (a config was given or joined). */
+  const deploymentNow = async () => (joined ? await joined.catch(() => undefined) : undefined);
+  /** Refuse what every reader would drop: sends of a killed identity, sends beyond its budget, a repeated answer. */
+  const admitSend = async (id: string, re: string | undefined, act: string, deliberate?: boolean) => {
+    const j = await deploymentNow();
+    if (j && isKilled(j.config, j.controls.state, identity.name)) {
+      throw new AgoraError(
+        "AGORA_ERR_KILLED",
+        `${identity.name} is killed by the operator (${j.controls.state.deciding(identity.name)?.by ?? "control plane"}): nothing it sends is delivered until it is revived`,
+      );
+    }
+    if (re !== undefined && !deliberate && answered.get(re)?.has(act)) {
+      throw new AgoraError(
+        "AGORA_ERR_DUPLICATE_ANSWER",
+        `${identity.name} already answered ${re} with ${act}: a second ${act} to the same message is how ack loops start (pass deliberate to send it anyway)`,
+      );
+    }
+    if (j && !j.budget.admit(identity.name, id, Date.now())) {
+      throw new AgoraError(
+        "AGORA_ERR_SEND_BUDGET",
+        `${identity.name} sent ${j.budget.limit(identity.name)} acts in the last minute, its budget: wait before sending more`,
+      );
+    }
+  };
+  const noteAnswer = (re: string | undefined, act: string) => {
+    if (re === undefined) return;
+    const acts = answered.get(re) ?? new Set<string>();
+    acts.add(act);
+    answered.set(re, acts);
+    if (answered.size > 10_000) answered.delete(answered.keys().next().value!);
+  };
+  /** Send through the checks. */
+  const sendChecked = async (channel: string, act: Act, body: unknown, o: SendOptions & ReplyOptions) => {
+    const id = o.id ?? randomId();
+    await admitSend(id, o.re, act, o.deliberate);
+    const sent = await client.send(channel, act, body, { hop: o.hop, re: o.re, conv: o.conv, id });
+    noteAnswer(o.re, act);
+    return sent;
+  };
   // Presence: the agent's signed card, renewed every heartbeat (with the deployment's config).
   let presence: { stop(): Promise<void> } | undefined;
   if (deployment)
@@ -167,15 +253,17 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
     closing = true;
     await presence?.stop();
     await Promise.all([...inboxes].map((i) => i.close()));
-    if (joined) (await joined.catch(() => undefined))?.registry.close();
+    const j = await deploymentNow();
+    j?.controls.close();
+    j?.registry.close();
     await nc.drain().catch(() => {});
   };
   return {
     name: identity.name,
     publicKey: identity.publicKey,
-    send: (channel, act, body, sendOptions) => client.send(channel, act, body, sendOptions),
+    send: (channel, act, body, sendOptions = {}) => sendChecked(channel, act, body, sendOptions),
     async inbox(inboxOptions = {}) {
-      const { config, infra, verifier } = await join();
+      const { config, infra, verifier, standing } = await join();
       const grant = config.external.find((e) => e.name === identity.name);
       if (!grant) {
         throw new AgoraError(
@@ -193,15 +281,15 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
       }
       if (channels.length === 0)
         throw new AgoraError("AGORA_ERR_NOT_GRANTED", `${identity.name} may read no channel: nothing to receive`);
-      const inbox = await Inbox.open(identity.name, config, infra, verifier, channels, {
+      const inbox = await Inbox.open(identity.name, config, infra, verifier, standing, channels, {
         ...inboxOptions,
         // A message handed over again (its turn did not complete) numbers its replies from 0 again: same ids.
-        onHandOver: (m) => replies.delete(m.env.id),
+        onHandOver: (m) => forget(m.env.id),
       });
       inboxes.add(inbox);
       return inbox;
     },
-    reply(msg, act, body) {
+    reply(msg, act, body, replyOptions = {}) {
       const env = "env" in msg ? msg.env : msg;
       if (env.hop <= 0) {
         throw new AgoraError(
@@ -210,17 +298,22 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
         );
       }
       const n = replies.get(env.id) ?? 0;
-      replies.set(env.id, n + 1);
-      if (replies.size > 10_000) replies.delete(replies.keys().next().value!);
-      return client.send(env.channel, act, body, {
+      const sent = sendChecked(env.channel, act, body, {
         id: emittedId(identity.seed, identity.name, env.id, n),
         re: env.id,
         conv: env.conv ?? env.id,
         hop: env.hop - 1,
+        deliberate: replyOptions.deliberate,
+      });
+      // Numbered once it is sent: a refused reply takes no number.
+      return sent.then((r) => {
+        replies.set(env.id, n + 1);
+        if (replies.size > 10_000) replies.delete(replies.keys().next().value!);
+        return r;
       });
     },
     async request(channel, act, body, requestOptions = {}) {
-      const { config, verifier } = await join();
+      const { config, verifier, standing } = await join();
       if (!config.external.find((e) => e.name === identity.name)?.read.includes(channel)) {
         throw new AgoraError(
           "AGORA_ERR_NOT_GRANTED",
@@ -238,6 +331,7 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
           if (err) return done();
           void verifier.verify(m.data, m.subject).then((v) => {
             if (!v.ok || v.env.re !== id || v.env.sender === identity.name) return;
+            if (standing.of(v.env, Date.now())) return; // a killed or over-budget sender
             answers.push(v.env);
             if (answers.length >= expect) done();
           });
@@ -246,7 +340,7 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
       const timer = setTimeout(done, timeoutMs);
       try {
         await nc.flush();
-        await client.send(channel, act, body, { ...send, id });
+        await sendChecked(channel, act, body, { ...send, id });
         await finished;
       } finally {
         clearTimeout(timer);
@@ -265,13 +359,16 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
       return traceMessage(config, infra, msg.id, { channel: msg.channel, sender: identity.name });
     },
     async agents() {
-      const { config, infra, registry } = await join();
-      const { agents } = await readCards(
-        infra.cards,
-        (n) => registry.get(n) ?? registry.refresh(infra.keys, n),
+      const { config, infra, registry, controls } = await join();
+      const { agents } = await readCards(infra.cards, (n) => registry.get(n) ?? registry.refresh(infra.keys, n), {
         config,
-      );
+        killed: (n) => isKilled(config, controls.state, n),
+      });
       return agents;
+    },
+    killed: () => {
+      const j = joinedNow;
+      return !!j && isKilled(j.config, j.controls.state, identity.name);
     },
     closed: () => ended,
     close,
@@ -284,6 +381,12 @@ interface Joined {
   infra: Infrastructure;
   registry: KeyRegistry;
   verifier: Verifier;
+  /** The signed controls, followed: who is killed. */
+  controls: ControlFollower;
+  /** Killed senders and send budgets, as the hosts judge them. */
+  standing: SenderStanding;
+  /** This agent's own send budget. */
+  budget: SendBudget;
 }
 
 /** Bind to the deployment: its config, the stream and buckets, the keys (pinned from config, first-seen from KV). */
@@ -291,6 +394,7 @@ async function joinDeployment(
   nc: NatsConnection,
   identity: Identity,
   given: AgoraConfig | string | undefined,
+  ownLimit: number | undefined,
 ): Promise<Joined> {
   const config = typeof given === "object" ? given : loadConfig(given);
   const infra = await openInfrastructure(nc, config, { waitMs: 5000 });
@@ -299,5 +403,16 @@ async function joinDeployment(
   for (const e of config.external) if (e.publicKey) registry.pin(e.name, e.publicKey);
   await registry.follow(infra.keys);
   const verifier = new Verifier(config, registry, (name) => registry.refresh(infra.keys, name));
-  return { config, infra, registry, verifier };
+  const controls = new ControlFollower(nc, infra.control, registry, config.controllers, undefined, () => {});
+  try {
+    await controls.start();
+  } catch (err) {
+    registry.close();
+    throw err;
+  }
+  const standing = new SenderStanding(config, (name) => controls.killed(name));
+  const limits = [config.external.find((e) => e.name === identity.name)?.actsPerMinute, ownLimit];
+  const limit = Math.min(...limits.filter((l) => l !== undefined));
+  const budget = new SendBudget(() => (Number.isFinite(limit) ? limit : undefined));
+  return { config, infra, registry, verifier, controls, standing, budget };
 }

@@ -17,6 +17,7 @@ import { ensureDurableConsumer } from "../transport/consumer.js";
 import type { Infrastructure } from "../transport/infrastructure.js";
 import { pullLoop } from "../transport/pull-loop.js";
 import type { Verifier } from "../trust/verifier.js";
+import { SENDER_REFUSAL_CODES, type SenderStanding } from "../trust/budget.js";
 
 /** A verified message, handed to the agent once. */
 export interface InboxMessage {
@@ -37,6 +38,8 @@ export interface InboxCounters {
   echoDropped: number;
   /** Already handled (by an earlier turn, before a restart). */
   duplicates: number;
+  /** From a sender the operator killed, or beyond its sender's send budget (reported as rejections). */
+  refused: number;
 }
 
 /** A message the inbox refused, as a host reports a rejection. */
@@ -53,7 +56,7 @@ export interface InboxRejection {
 export interface InboxOptions {
   /** Messages fetched per pull and channel. @default 16 */
   batch?: number;
-  /** Called for each message refused by verification. */
+  /** Called for each message refused: by verification, as too old, or for its sender (killed, over budget). */
   onRejected?(rejection: InboxRejection): void;
   /** @internal Called as each message is handed over (the SDK numbers a turn's replies from there). */
   onHandOver?(msg: InboxMessage): void;
@@ -67,7 +70,7 @@ interface Pending {
 }
 
 export class Inbox implements AsyncIterableIterator<InboxMessage> {
-  readonly counters: InboxCounters = { delivered: 0, rejected: 0, echoDropped: 0, duplicates: 0 };
+  readonly counters: InboxCounters = { delivered: 0, rejected: 0, echoDropped: 0, duplicates: 0, refused: 0 };
   private readonly queue: Pending[] = [];
   private wake?: () => void;
   private inHand?: Pending;
@@ -78,6 +81,7 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
     private readonly agent: string,
     private readonly infra: Infrastructure,
     private readonly verifier: Verifier,
+    private readonly standing: SenderStanding,
     private readonly options: InboxOptions,
     /** Older messages are refused: their markers may have expired. */
     private readonly maxAgeMs: number,
@@ -89,10 +93,11 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
     config: AgoraConfig,
     infra: Infrastructure,
     verifier: Verifier,
+    standing: SenderStanding,
     channels: readonly string[],
     options: InboxOptions = {},
   ): Promise<Inbox> {
-    const inbox = new Inbox(agent, infra, verifier, options, config.limits.maxMessageAgeMs);
+    const inbox = new Inbox(agent, infra, verifier, standing, options, config.limits.maxMessageAgeMs);
     const consumers: [string, Consumer][] = [];
     for (const channel of channels) {
       consumers.push([
@@ -148,6 +153,24 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
     const env = verdict.env;
     if (env.sender === this.agent) {
       this.counters.echoDropped++;
+      m.ack();
+      return;
+    }
+    // A killed sender, or one past its send budget: refused for good, as the hosts refuse it.
+    const refusal = this.standing.of(env, m.time.getTime());
+    if (refusal) {
+      const code = SENDER_REFUSAL_CODES[refusal];
+      this.counters.refused++;
+      this.options.onRejected?.({
+        type: "rejected",
+        code,
+        reason: refusal === "sender_killed" ? `${env.sender} is killed` : `${env.sender} is over its send budget`,
+        channel,
+        seq: m.seq,
+        sender: env.sender,
+        id: env.id,
+      });
+      await this.infra.processed.create(markerKey(this.agent, env.id), `${REFUSED_MARKER}${code}`).catch(() => {});
       m.ack();
       return;
     }

@@ -1,7 +1,7 @@
 // agora — the public face for external agents: `import { connect } from "agora"`.
 // Everything here is stable API; the layers below (protocol, trust, transport)
 // are internal and may change.
-export { connect, type Agent, type ConnectOptions, type RequestOptions } from "./connect.js";
+export { connect, type Agent, type ConnectOptions, type ReplyOptions, type RequestOptions } from "./connect.js";
 export { Inbox, type InboxCounters, type InboxMessage, type InboxOptions, type InboxRejection } from "./inbox.js";
 export { AgoraClient, type SendOptions } from "./client.js";
 export {

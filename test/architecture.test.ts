@@ -1,5 +1,5 @@
 // The layers point one way: protocol → config → trust → transport → {host, sdk,
-// facts} → gateway → cli. A file may import its own folder and lower layers only;
+// facts} → {gateway, mcp} → cli. A file may import its own folder and lower layers only;
 // protocol/ does no I/O. This walks every import of every source file.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
@@ -18,7 +18,8 @@ export const LAYERS: Record<string, readonly string[]> = {
   sdk: ["protocol", "config", "trust", "transport"],
   facts: ["protocol", "config", "trust", "transport"],
   gateway: ["protocol", "config", "trust", "transport", "host", "sdk", "facts"],
-  cli: ["protocol", "config", "trust", "transport", "host", "sdk", "facts", "gateway"],
+  mcp: ["protocol", "config", "trust", "transport", "sdk"],
+  cli: ["protocol", "config", "trust", "transport", "host", "sdk", "facts", "gateway", "mcp"],
 };
 
 /** Packages that do I/O: protocol/ (the wire vocabulary) may use none of them. */

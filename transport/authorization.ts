@@ -59,9 +59,13 @@ export interface NatsUser {
   allowResponses?: boolean;
 }
 
-/** Every identity reads the keys (to verify) and the cards (presence), and writes its own key and card. */
+/**
+ * Every identity reads the keys (to verify), the cards (presence) and the
+ * signed controls (who is killed: its own sends and others' are refused), and
+ * writes its own key and card.
+ */
 const own = (name: string) => [kvSubject(KEYS_BUCKET, name), kvSubject(CARDS_BUCKET, name)];
-const COMMON_READS = [KEYS_BUCKET, CARDS_BUCKET];
+const COMMON_READS = [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET];
 const streamInfo = (streams: readonly string[]) => streams.map((s) => `${JS_API}STREAM.INFO.${s}`);
 const reads = (buckets: readonly string[]) => buckets.flatMap(kvReadSubjects);
 const writes = (buckets: readonly string[]) => buckets.map((b) => kvSubject(b));
@@ -126,6 +130,9 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
       ...[gw, ...browser.map((e) => e.name)].flatMap(own),
       ...channels([...(config.external.find((e) => e.name === gw)?.write ?? []), ...browser.flatMap((e) => e.write)]),
       eventSubject("signin_refused"),
+      // The kill and revive of an external identity: no host runs it, so the gateway records them.
+      eventSubject("killed"),
+      eventSubject("revived"),
       ...reads(AGORA_BUCKETS),
       ...streamInfo(REQUIRED_STREAMS),
       ...durableSubjects(STREAM, watchConsumerName(gw)),

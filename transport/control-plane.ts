@@ -42,6 +42,20 @@ export async function issueControl(
   return { hosts };
 }
 
+/** The control state as the bucket holds it now: every signed control, read once (for commands that do not follow). */
+export async function readControlState(
+  kv: KV,
+  keys: KeyRegistry,
+  controllers: readonly string[],
+): Promise<ControlState> {
+  const state = new ControlState();
+  for await (const k of await kv.keys()) {
+    const e = await kv.get(k).catch(() => null);
+    if (e?.operation === "PUT") state.apply(verifyControl(e.value, keys, controllers));
+  }
+  return state;
+}
+
 /**
  * Follows the control plane: the KV state first (so a killed agent stays killed
  * across restarts), then KV updates (catch-up after a reconnect) and — for a

@@ -44,7 +44,7 @@ export interface Trace {
 }
 
 /** Decisions that dropped the message itself (hop-exhausted and blocked concern what its handling emitted). */
-const DROPS = new Set(["echo-dropped", "duplicate"]);
+const DROPS = new Set(["echo-dropped", "duplicate", "sender-killed", "over-budget"]);
 
 /** The error code a decision's fact carries (in its event), if any. */
 function codeOf(f: TraceFact): string | undefined {

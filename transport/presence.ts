@@ -77,10 +77,10 @@ export class CardHeartbeat {
   }
 }
 
-/** A verified card and where its agent is now. */
+/** A verified card and where its agent is now: its presence, or killed by the operator. */
 export interface Presence {
   card: AgentCard;
-  status: CardStatus;
+  status: CardStatus | "killed";
 }
 
 /**
@@ -90,9 +90,15 @@ export interface Presence {
 export async function readCards(
   kv: KV,
   keyOf: (name: string) => KeyObject | undefined | Promise<KeyObject | undefined>,
-  config?: AgoraConfig,
-  now = Date.now(),
+  options: {
+    /** Check each card's claims (kind, reads, writes) against the deployment's config. */
+    config?: AgoraConfig;
+    /** Whether the operator killed an identity: its status is "killed" whatever its card says. */
+    killed?: (name: string) => boolean;
+    now?: number;
+  } = {},
 ): Promise<{ agents: Presence[]; refused: string[] }> {
+  const { config, killed, now = Date.now() } = options;
   const agents: Presence[] = [];
   const refused: string[] = [];
   for (const name of (await keysOf(kv)).sort()) {
@@ -109,7 +115,7 @@ export async function readCards(
       refused.push(name);
       continue;
     }
-    agents.push({ card: card!, status: presenceOf(card!, now) });
+    agents.push({ card: card!, status: killed?.(name) ? "killed" : presenceOf(card!, now) });
   }
   return { agents, refused };
 }

@@ -12,6 +12,8 @@ import { AgoraError } from "../protocol/errors.js";
 import { randomId } from "../protocol/ids.js";
 import { isName } from "../protocol/names.js";
 import type { KeyRegistry } from "./key-registry.js";
+import { senderKillable, type AgoraConfig } from "../config/config.js";
+import type { ControlState } from "../protocol/control.js";
 import { signBytes, verifyBytes } from "./signing.js";
 
 /** Sign a control: `target` is the agent (or "*") for kill/revive, the host for drain/undrain. */
@@ -58,4 +60,10 @@ export function verifyControl(
   const key = keys.get(c.by);
   if (!key || !verifyBytes(key, controlSigningInput(c), c.sig)) return undefined;
   return c;
+}
+
+/** Whether the operator's kill is in force for `name`: a hosted agent, or an identity whose sends a kill stops. */
+export function isKilled(config: AgoraConfig, state: Pick<ControlState, "killed">, name: string): boolean {
+  const hosted = config.agents.some((a) => a.name === name);
+  return (hosted || senderKillable(config, name)) && state.killed(name);
 }

@@ -15,3 +15,4 @@ export { KeyRegistry } from "./key-registry.js";
 export { Verifier, type Verdict, type EventVerdict } from "./verifier.js";
 export { makeControl, verifyControl } from "./control.js";
 export { userNkey, userSeed } from "./nkeys.js";
+export { SendBudget, SenderStanding, SENDER_REFUSAL_CODES, type SenderRefusal } from "./budget.js";

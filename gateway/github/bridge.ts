@@ -6,6 +6,8 @@ import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { AgoraClient } from "../../sdk/client.js";
+import { ControlFollower } from "../../transport/control-plane.js";
+import { isKilled } from "../../trust/control.js";
 import type { AgoraConfig, GithubConfig, GithubRepoConfig } from "../../config/config.js";
 import type { Envelope } from "../../protocol/envelope.js";
 import { AgoraError, type ErrorCode } from "../../protocol/errors.js";
@@ -87,6 +89,8 @@ export class GithubBridge {
   private closing = false;
   /** The bridge's card (presence). */
   private presence?: { stop(): Promise<void> };
+  /** The signed controls: a killed bridge bridges nothing in. */
+  private controls?: ControlFollower;
   private loops: Promise<void>[] = [];
   /** Refused webhooks per source in the current minute. */
   private readonly rejections = new Map<string, { since: number; count: number; suppressed: number }>();
@@ -154,6 +158,8 @@ export class GithubBridge {
         );
         return undefined;
       }));
+    bridge.controls = new ControlFollower(nc, infra.control, registry, config.controllers, undefined, () => {});
+    await bridge.controls.start();
     await bridge.startOutbound();
     const grant = config.external.find((e) => e.name === gh.identity);
     bridge.presence = await startHeartbeat(
@@ -297,6 +303,9 @@ export class GithubBridge {
     }
     const event = h("x-github-event");
     if (event === "ping") return { status: 200, body: { pong: true } };
+    // Killed by the operator: nothing is bridged in (GitHub shows the delivery failed; redeliver after the revive).
+    if (this.controls && isKilled(this.options.config, this.controls.state, this.identity.name))
+      return this.reject(source, 503, "AGORA_ERR_KILLED", `${this.identity.name} is killed by the operator`, delivery);
     let payload: Parameters<typeof mapWebhook>[1];
     let id: string;
     try {
@@ -501,6 +510,7 @@ export class GithubBridge {
     for (const [source, w] of [...this.rejections]) await this.flushRejections(source, w);
     await Promise.allSettled(this.loops);
     await Promise.allSettled([...this.inflight]);
+    this.controls?.close();
     this.registry.close();
   }
 

@@ -5,6 +5,8 @@ import { AgoraError } from "../../protocol/errors.js";
 import { isName } from "../../protocol/names.js";
 import { issueControl } from "../../transport/control-plane.js";
 import { makeControl } from "../../trust/control.js";
+import { senderKillable } from "../../config/config.js";
+import { publishEvent } from "../../transport/publisher.js";
 import type { FastifyInstance } from "fastify";
 import type { GatewayContext } from "./context.js";
 
@@ -13,15 +15,36 @@ export async function controlRoutes(app: FastifyInstance, { ctx }: { ctx: Gatewa
   const control = (verb: ControlVerb) => async (req: FastifyRequest<{ Body: { agent?: unknown; host?: unknown } }>) => {
     const forHost = HOST_VERBS.has(verb);
     const target = forHost ? req.body?.host : req.body?.agent;
-    if (forHost ? !isName(target) : target !== ALL_AGENTS && !config.agents.some((a) => a.name === target)) {
+    if (
+      forHost
+        ? !isName(target)
+        : target !== ALL_AGENTS &&
+          !config.agents.some((a) => a.name === target) &&
+          !(isName(target) && senderKillable(config, target))
+    ) {
       throw new AgoraError(
         "AGORA_ERR_BAD_NAME",
-        forHost ? "host must be a host name" : `agent must be a hosted agent of the config or "*"`,
+        forHost
+          ? "host must be a host name"
+          : `agent must be a hosted agent of the config, an external identity (not the operator's own), or "*"`,
       );
     }
     const started = performance.now();
     const c = makeControl(verb, target as string, { name: identity.name, key: identity.privateKey });
     const { hosts } = await issueControl(nc, infra.control, c, { expect: ctx.hub.directory.liveHosts() });
+    // Hosts record what happens to their agents; the gateway records the identities whose sends the kill stops.
+    if (!forHost) {
+      const senders = config.external
+        .map((e) => e.name)
+        .filter((n) => (target === ALL_AGENTS || target === n) && senderKillable(config, n));
+      for (const agent of senders)
+        void publishEvent(infra.js, identity, {
+          type: verb === "kill" ? "killed" : "revived",
+          agent,
+          by: identity.name,
+          control: c.id,
+        }).catch(() => {});
+    }
     return {
       [forHost ? "host" : "agent"]: target,
       verb,

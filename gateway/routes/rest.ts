@@ -21,7 +21,10 @@ export async function restRoutes(app: FastifyInstance, { ctx }: { ctx: GatewayCo
   });
   // Agent cards with presence: only those their agent's key signed.
   app.get("/api/cards", viewer, async () =>
-    readCards(ctx.infra.cards, (name) => ctx.registry.get(name) ?? ctx.registry.refresh(ctx.infra.keys, name), config),
+    readCards(ctx.infra.cards, (name) => ctx.registry.get(name) ?? ctx.registry.refresh(ctx.infra.keys, name), {
+      config,
+      killed: (name) => ctx.hub.directory.killed(name),
+    }),
   );
   app.get("/api/channels", viewer, async () =>
     config.channels.map((name) => ({

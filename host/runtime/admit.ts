@@ -8,6 +8,7 @@ import type { ErrorCode } from "../../protocol/errors.js";
 import { emittedId } from "../../protocol/ids.js";
 import type { Send } from "../../protocol/records.js";
 import type { Verdict } from "../../trust/verifier.js";
+import type { SenderRefusal } from "../../trust/budget.js";
 
 export interface AdmitContext {
   /** The hosted agent the message is for. */
@@ -22,6 +23,8 @@ export interface AdmitContext {
   killed: boolean;
   /** The agent is failed, or backing off after a trap. */
   held: boolean;
+  /** The sender's own standing: killed by the operator, or over its send budget (see SenderRefusal). */
+  sender?: SenderRefusal;
 }
 
 /** What happens to a message: handed to the component, dropped by a control, or rejected with a code. */
@@ -33,14 +36,16 @@ export type Admission =
 /**
  * Why a verified message is not delivered now: the agent's own message (`echo`,
  * acknowledged and recorded), or — handed back for later — the agent is moving
- * to another host (`handover`), killed, or held after a trap.
+ * to another host (`handover`), killed, or held after a trap — or, for good,
+ * refused for its sender (killed, over budget: acknowledged and recorded).
  */
-export type DropReason = "echo" | "handover" | "killed" | "held";
+export type DropReason = "echo" | "handover" | "killed" | "held" | SenderRefusal;
 
 /**
  * Decide one message. Order: the verifier's verdict (signature, shape, channel,
  * grant), self-echo, age, then — last, so nothing starts once it is set — the
- * agent leaving, the kill switch, and supervision's hold.
+ * agent leaving, the kill switch, and supervision's hold; then the sender's
+ * standing (so a message held for a killed agent is judged when it is handed over).
  */
 export function admit(verdict: Verdict, ctx: AdmitContext): Admission {
   if (!verdict.ok) return { decision: "reject", code: verdict.code, reason: verdict.reason, env: verdict.env };
@@ -57,6 +62,7 @@ export function admit(verdict: Verdict, ctx: AdmitContext): Admission {
   if (ctx.leaving) return { decision: "drop", control: "handover", env };
   if (ctx.killed) return { decision: "drop", control: "killed", env };
   if (ctx.held) return { decision: "drop", control: "held", env };
+  if (ctx.sender) return { decision: "drop", control: ctx.sender, env };
   return { decision: "deliver", env };
 }
 

@@ -18,6 +18,7 @@ import type { HostMetrics } from "../metrics.js";
 import type { WorkerPool } from "../workers/worker-pool.js";
 import type { CallResult, ComponentEnvelope } from "../workers/worker-protocol.js";
 import { admit, stamp } from "./admit.js";
+import { SENDER_REFUSAL_CODES, type SenderRefusal } from "../../trust/budget.js";
 import { Commits } from "./commit.js";
 import { Supervision } from "./supervision.js";
 
@@ -36,6 +37,8 @@ export interface RuntimeContext {
   setStatus(agent: string, status: ReportedStatus, reason?: string): Promise<void>;
   /** Whether this host still holds the agent's placement lease (checked before every call and commit). */
   holdsLease(agent: string): boolean;
+  /** The sender's standing for a message stored at `atMs` (stream time): killed, over budget, or fine. */
+  senderRefusal(env: Envelope, atMs: number): SenderRefusal | undefined;
   log(line: string): void;
 }
 
@@ -245,6 +248,10 @@ export class AgentRuntime {
       leaving: this.stoppingFlag || !this.ctx.holdsLease(agent),
       killed: this.killedFlag,
       held: this.supervision.held(now),
+      sender:
+        verdict.ok && !own && verdict.env.sender !== agent
+          ? this.ctx.senderRefusal(verdict.env, m.time.getTime())
+          : undefined,
     });
     if (admission.decision === "reject") {
       // Recorded once by the facts recorder from the stream; here only counted.
@@ -269,6 +276,11 @@ export class AgentRuntime {
     if (admission.decision === "drop") {
       if (admission.control === "echo") {
         await this.ctx.report({ type: "echo_dropped", ...base });
+        m.ack();
+      } else if (admission.control === "sender_killed" || admission.control === "over_budget") {
+        // Refused for good, recorded, and marked so its trace says why.
+        await this.ctx.report({ type: admission.control, ...base, sender: env.sender });
+        await this.commits.refuse(env.id, SENDER_REFUSAL_CODES[admission.control]);
         m.ack();
       } else if (admission.control === "handover") {
         m.nak(); // the agent's next host takes it at once

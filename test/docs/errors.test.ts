@@ -22,7 +22,19 @@ describe("docs", () => {
 
   it("docs - every AGORA_ERR_ code used in the sources is declared", () => {
     const declared = new Set(Object.keys(ERROR_CODES));
-    for (const dir of ["protocol", "config", "trust", "transport", "host", "sdk", "facts", "cli", "gateway", "agent"]) {
+    for (const dir of [
+      "protocol",
+      "config",
+      "trust",
+      "transport",
+      "host",
+      "sdk",
+      "facts",
+      "cli",
+      "gateway",
+      "mcp",
+      "agent",
+    ]) {
       for (const file of sources(join(ROOT, dir))) {
         for (const m of readFileSync(file, "utf8").matchAll(/AGORA_ERR_[A-Z_]*[A-Z]/g)) {
           expect(declared.has(m[0]), `${m[0]} in ${file}`).toBe(true);

@@ -28,7 +28,10 @@ export const TOKENS = { viewer: "viewer-token-0123456789", operator: "operator-t
 export interface AgoraSpec {
   channels: string[];
   agents?: Record<string, { component: string; read?: string[]; write?: string[] }>;
-  external?: Record<string, { read?: string[]; write?: string[]; publicKey?: string; browser?: boolean }>;
+  external?: Record<
+    string,
+    { read?: string[]; write?: string[]; publicKey?: string; browser?: boolean; actsPerMinute?: number }
+  >;
   limits?: Record<string, unknown>;
   github?: Record<string, unknown>;
   gateway?: Record<string, unknown>;

@@ -37,7 +37,7 @@ const spec = {
 const byName = (agents: Presence[]) => Object.fromEntries(agents.map((p) => [p.card.name, p]));
 
 describe("presence", () => {
-  it("presence - hosted, external and operator cards, signed and verified, shaped like A2A cards; forged ones refused; killed is offline", async () => {
+  it("presence - hosted, external and operator cards, signed and verified, shaped like A2A cards; forged ones refused; a killed agent shows killed", async () => {
     await using a = await startAgora(spec as never);
     await a.startHost();
     const g = await a.startGateway();
@@ -77,14 +77,14 @@ describe("presence", () => {
     const api = res.json() as { agents: Presence[]; refused: string[] };
     expect(api.agents.map((p) => p.card.name).sort()).toEqual(["listener", "operator", "responder"]);
     expect(api.refused.sort()).toEqual(["eve", "junk", "mallory"]);
-    // A killed agent's card says offline.
+    // A killed agent shows as killed, whatever its card says.
     await g.app.inject({
       method: "POST",
       url: "/api/kill",
       headers: { authorization: `Bearer ${TOKENS.operator}` },
       payload: { agent: "responder" },
     });
-    await until(async () => byName(await listener.agents()).responder?.status === "offline", 5000, "killed → offline");
+    await until(async () => byName(await listener.agents()).responder?.status === "killed", 5000, "killed");
   });
 
   it("presence - a card goes offline within three heartbeats of kill -9; a clean close says offline at once", async () => {

@@ -64,11 +64,12 @@ const DURABLES: { name: string; owner: string; filter?: string }[] = [
 /** The intended policy: the buckets each identity reads (direct and message gets, info, watches). */
 const READS: Record<string, readonly string[]> = {
   [HOST]: [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET, CARDS_BUCKET],
-  [RECORDER_IDENTITY]: [KEYS_BUCKET, CARDS_BUCKET],
+  // Everyone reads the signed controls: a killed identity's sends are refused by every reader.
+  [RECORDER_IDENTITY]: [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET],
   [GATEWAY]: [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET, CARDS_BUCKET],
-  [BRIDGE]: [KEYS_BUCKET, CARDS_BUCKET, GITHUB_BUCKET],
+  [BRIDGE]: [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET, GITHUB_BUCKET],
   // External agents read processed markers by key only, and never a write-ahead log (it holds other channels' messages).
-  [EXT]: [KEYS_BUCKET, CARDS_BUCKET],
+  [EXT]: [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET],
 };
 /** Stream info beyond the buckets it reads. */
 const INFO: Record<string, readonly string[]> = {
