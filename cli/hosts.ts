@@ -3,7 +3,7 @@
 // identity — a hosted agent, an external agent, the bridge — or let it go on.
 // Signed controls, out of band.
 import { loadConfig, parseDuration, type AgoraConfig } from "../config/config.js";
-import { issueControl } from "../transport/control-plane.js";
+import { issueControl, recordSenderControl } from "../transport/control-plane.js";
 import { AgoraError } from "../protocol/errors.js";
 import { KeyStore } from "../trust/key-store.js";
 import { openInfrastructure } from "../transport/infrastructure.js";
@@ -44,8 +44,11 @@ async function agentControl(cmd: Command, verb: "kill" | "revive", { values, pos
     const started = performance.now();
     const c = makeControl(verb, target, { name: signer.name, key: signer.privateKey });
     const { hosts } = await issueControl(nc, infra.control, c);
+    const ms = Math.round(performance.now() - started);
+    const failed = await recordSenderControl(infra.js, signer, config, c);
+    if (failed) console.error(`could not record the ${verb} of external identities as facts: ${failed.message}`);
     console.log(
-      `${verb} ${target}: signed by ${signer.name}, recorded in agora-control${hosts.length ? `, acknowledged by ${hosts.join(", ")}` : ""} in ${Math.round(performance.now() - started)} ms`,
+      `${verb} ${target}: signed by ${signer.name}, recorded in agora-control${hosts.length ? `, acknowledged by ${hosts.join(", ")}` : ""} in ${ms} ms`,
     );
   } finally {
     await nc.drain().catch(() => {});

@@ -30,8 +30,9 @@ stdout carries the MCP protocol; diagnostics go to stderr.
 options:
 ${CONFIG_HELP}
       --as NAME             the external identity to act as (required)
-      --acts-per-minute N   send budget applied before signing when the config sets none
-                            (default ${DEFAULTS.mcp.actsPerMinute}; the config's actsPerMinute, when lower, wins)`,
+      --acts-per-minute N   a send budget applied before signing, besides the config's
+                            external.<name>.actsPerMinute (the lower wins); when the config
+                            sets none, ${DEFAULTS.mcp.actsPerMinute}`,
   options: { ...CONFIG_OPTION, as: { type: "string" }, "acts-per-minute": { type: "string" } },
   async run({ values }) {
     if (typeof values.as !== "string") throw usageError(mcp, "mcp needs --as <name>");
@@ -57,9 +58,11 @@ ${CONFIG_HELP}
         "AGORA_ERR_KEY_MISSING",
         `no key for ${name} in ${config.keysDir}: run agora keys gen ${name} (or point --config at the deployment)`,
       );
+    // The flag, else the config's budget (every reader enforces it), else a default for a model left unbounded.
     const raw = values["acts-per-minute"];
-    const actsPerMinute = raw === undefined ? DEFAULTS.mcp.actsPerMinute : Number(raw);
-    if (!Number.isInteger(actsPerMinute) || actsPerMinute < 1)
+    const actsPerMinute =
+      raw !== undefined ? Number(raw) : grant.actsPerMinute === undefined ? DEFAULTS.mcp.actsPerMinute : undefined;
+    if (actsPerMinute !== undefined && (!Number.isInteger(actsPerMinute) || actsPerMinute < 1))
       throw usageError(mcp, "--acts-per-minute must be a positive integer");
     const log = (line: string) => process.stderr.write(`agora mcp (${name}): ${line}\n`);
     const agent = await connect({

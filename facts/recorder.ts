@@ -233,8 +233,7 @@ export class Recorder {
   /** The kill control in force for `sender` when the stream stored its message, if one was (readers dropped it). */
   private killOf(sender: string, storedAt: Date): string | undefined {
     if (!senderKillable(this.options.config, sender)) return undefined;
-    const c = this.controls?.state.deciding(sender);
-    return c?.verb === "kill" && Date.parse(c.ts) <= storedAt.getTime() ? c.id : undefined;
+    return this.controls?.state.killAt(sender, storedAt.getTime())?.id;
   }
 
   private eventFact(m: StreamMessage): Fact {

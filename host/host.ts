@@ -121,7 +121,7 @@ export class Host {
       (c) => void this.onControl(c),
     );
     await this.control.start();
-    this.standing = new SenderStanding(config, (name) => this.control!.killed(name));
+    this.standing = new SenderStanding(config, this.control.state);
     void this.control
       .closed()
       .then(

@@ -10,6 +10,8 @@ export type ControlVerb = (typeof CONTROL_VERBS)[number];
 export const HOST_VERBS: ReadonlySet<ControlVerb> = new Set(["drain", "undrain"]);
 /** `"*"` addresses every agent. */
 export const ALL_AGENTS = "*";
+/** Kills and revives kept per agent, to tell whether it was killed when a message was stored. */
+export const CONTROL_HISTORY = 64;
 
 /** A signed control envelope. */
 export interface ControlEnvelope {
@@ -60,15 +62,51 @@ function newer(a: ControlEnvelope | undefined, b: ControlEnvelope | undefined): 
  */
 export class ControlState {
   readonly controls = new Map<string, ControlEnvelope>();
+  /** The kills and revives seen per key, oldest first (the last CONTROL_HISTORY): who was killed when. */
+  private readonly history = new Map<string, ControlEnvelope[]>();
 
   /** Keep `c` if it is the newest for its key; true when the state changed. */
   apply(c: ControlEnvelope | undefined): boolean {
     if (!c) return false;
     const key = controlKeyOf(c);
+    if (!HOST_VERBS.has(c.verb)) this.remember(key, c);
     const current = this.controls.get(key);
     if (current && newer(current, c) === current) return false;
     this.controls.set(key, c);
     return true;
+  }
+
+  private remember(key: string, c: ControlEnvelope): void {
+    const list = this.history.get(key) ?? [];
+    if (list.some((x) => x.id === c.id)) return;
+    let i = list.length;
+    while (i > 0 && newer(list[i - 1], c) === list[i - 1]) i--;
+    list.splice(i, 0, c);
+    if (list.length > CONTROL_HISTORY) list.shift();
+    this.history.set(key, list);
+  }
+
+  /**
+   * Whether `agent` was killed at `atMs` (epoch ms): the newest control of its
+   * own and of "*" dated at or before then is a kill. Known as far as this
+   * state saw the controls come (a process that starts later knows only the
+   * newest of each key).
+   */
+  killedAt(agent: string, atMs: number): boolean {
+    const before = (key: string) => {
+      const list = this.history.get(key) ?? [];
+      for (let i = list.length - 1; i >= 0; i--) if (Date.parse(list[i]!.ts) <= atMs) return list[i];
+      return undefined;
+    };
+    return newer(before(controlKey(ALL_AGENTS)), before(controlKey(agent)))?.verb === "kill";
+  }
+
+  /** The kill in force for `agent` at `atMs`, if one was. */
+  killAt(agent: string, atMs: number): ControlEnvelope | undefined {
+    if (!this.killedAt(agent, atMs)) return undefined;
+    const own = (this.history.get(controlKey(agent)) ?? []).filter((c) => Date.parse(c.ts) <= atMs).at(-1);
+    const all = (this.history.get(controlKey(ALL_AGENTS)) ?? []).filter((c) => Date.parse(c.ts) <= atMs).at(-1);
+    return newer(all, own);
   }
 
   killed(agent: string): boolean {

@@ -188,8 +188,8 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
   };
   /** The deployment, when this process knows it (a config was given or joined). */
   const deploymentNow = async () => (joined ? await joined.catch(() => undefined) : undefined);
-  /** Refuse what every reader would drop: sends of a killed identity, sends beyond its budget, a repeated answer. */
-  const admitSend = async (id: string, re: string | undefined, act: string, deliberate?: boolean) => {
+  /** Refuse what every reader would drop: sends of a killed identity, and sends beyond its budget. */
+  const admitSend = async () => {
     const j = await deploymentNow();
     if (j && isKilled(j.config, j.controls.state, identity.name)) {
       throw new AgoraError(
@@ -197,33 +197,48 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
         `${identity.name} is killed by the operator (${j.controls.state.deciding(identity.name)?.by ?? "control plane"}): nothing it sends is delivered until it is revived`,
       );
     }
-    if (re !== undefined && !deliberate && answered.get(re)?.has(act)) {
-      throw new AgoraError(
-        "AGORA_ERR_DUPLICATE_ANSWER",
-        `${identity.name} already answered ${re} with ${act}: a second ${act} to the same message is how ack loops start (pass deliberate to send it anyway)`,
-      );
-    }
-    if (j && !j.budget.admit(identity.name, id, Date.now())) {
+    if (j && !j.budget.spend(identity.name, Date.now())) {
       throw new AgoraError(
         "AGORA_ERR_SEND_BUDGET",
         `${identity.name} sent ${j.budget.limit(identity.name)} acts in the last minute, its budget: wait before sending more`,
       );
     }
   };
-  const noteAnswer = (re: string | undefined, act: string) => {
-    if (re === undefined) return;
-    const acts = answered.get(re) ?? new Set<string>();
-    acts.add(act);
-    answered.set(re, acts);
-    if (answered.size > 10_000) answered.delete(answered.keys().next().value!);
-  };
-  /** Send through the checks. */
-  const sendChecked = async (channel: string, act: Act, body: unknown, o: SendOptions & ReplyOptions) => {
-    const id = o.id ?? randomId();
-    await admitSend(id, o.re, act, o.deliberate);
-    const sent = await client.send(channel, act, body, { hop: o.hop, re: o.re, conv: o.conv, id });
-    noteAnswer(o.re, act);
-    return sent;
+  /**
+   * Send through the checks. The repeated-answer check takes its (re, act)
+   * before anything awaits, so two answers sent at once cannot both pass; a
+   * send refused before it was published gives it back (and calls `refused`).
+   */
+  const sendChecked = async (
+    channel: string,
+    act: Act,
+    body: unknown,
+    o: SendOptions & ReplyOptions,
+    refused?: () => void,
+  ) => {
+    const acts = o.re === undefined ? undefined : (answered.get(o.re) ?? new Set<string>());
+    const fresh = acts !== undefined && !acts.has(act);
+    if (acts && !fresh && !o.deliberate) {
+      refused?.();
+      throw new AgoraError(
+        "AGORA_ERR_DUPLICATE_ANSWER",
+        `${identity.name} already answered ${o.re} with ${act}: a second ${act} to the same message is how ack loops start (pass deliberate to send it anyway)`,
+      );
+    }
+    if (acts) {
+      acts.add(act);
+      answered.set(o.re!, acts);
+      if (answered.size > 10_000) answered.delete(answered.keys().next().value!);
+    }
+    try {
+      await admitSend();
+    } catch (err) {
+      if (fresh) acts.delete(act);
+      refused?.();
+      throw err;
+    }
+    // Once publishing started, the answer counts as given (a publish that timed out may have been stored).
+    return client.send(channel, act, body, { hop: o.hop, re: o.re, conv: o.conv, id: o.id ?? randomId() });
   };
   // Presence: the agent's signed card, renewed every heartbeat (with the deployment's config).
   let presence: { stop(): Promise<void> } | undefined;
@@ -284,7 +299,7 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
       const inbox = await Inbox.open(identity.name, config, infra, verifier, standing, channels, {
         ...inboxOptions,
         // A message handed over again (its turn did not complete) numbers its replies from 0 again: same ids.
-        onHandOver: (m) => forget(m.env.id),
+        onHandOver: (m) => m.redelivered && forget(m.env.id),
       });
       inboxes.add(inbox);
       return inbox;
@@ -297,20 +312,25 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
           `${env.id} arrived at hop 0: it may not be answered (the hop budget ends reply cascades)`,
         );
       }
+      // Numbered before anything awaits (answers sent at once get distinct ids); a refused one gives its number back.
       const n = replies.get(env.id) ?? 0;
-      const sent = sendChecked(env.channel, act, body, {
-        id: emittedId(identity.seed, identity.name, env.id, n),
-        re: env.id,
-        conv: env.conv ?? env.id,
-        hop: env.hop - 1,
-        deliberate: replyOptions.deliberate,
-      });
-      // Numbered once it is sent: a refused reply takes no number.
-      return sent.then((r) => {
-        replies.set(env.id, n + 1);
-        if (replies.size > 10_000) replies.delete(replies.keys().next().value!);
-        return r;
-      });
+      replies.set(env.id, n + 1);
+      if (replies.size > 10_000) replies.delete(replies.keys().next().value!);
+      return sendChecked(
+        env.channel,
+        act,
+        body,
+        {
+          id: emittedId(identity.seed, identity.name, env.id, n),
+          re: env.id,
+          conv: env.conv ?? env.id,
+          hop: env.hop - 1,
+          deliberate: replyOptions.deliberate,
+        },
+        () => {
+          if (replies.get(env.id) === n + 1) replies.set(env.id, n);
+        },
+      );
     },
     async request(channel, act, body, requestOptions = {}) {
       const { config, verifier, standing } = await join();
@@ -410,7 +430,7 @@ async function joinDeployment(
     registry.close();
     throw err;
   }
-  const standing = new SenderStanding(config, (name) => controls.killed(name));
+  const standing = new SenderStanding(config, controls.state);
   const limits = [config.external.find((e) => e.name === identity.name)?.actsPerMinute, ownLimit];
   const limit = Math.min(...limits.filter((l) => l !== undefined));
   const budget = new SendBudget(() => (Number.isFinite(limit) ? limit : undefined));

@@ -3,7 +3,11 @@
 // at start, core-NATS fast path, KV updates as catch-up).
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
-import { controlKeyOf, ControlState, type ControlEnvelope } from "../protocol/control.js";
+import { ALL_AGENTS, controlKeyOf, ControlState, HOST_VERBS, type ControlEnvelope } from "../protocol/control.js";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { senderKillable, type AgoraConfig } from "../config/config.js";
+import type { Identity } from "../trust/key-store.js";
+import { publishEvent } from "./publisher.js";
 import { controlSubject } from "../protocol/subjects.js";
 import { verifyControl } from "../trust/control.js";
 import type { KeyRegistry } from "../trust/key-registry.js";
@@ -40,6 +44,36 @@ export async function issueControl(
     /* no host listening: the KV record still applies when they start */
   }
   return { hosts };
+}
+
+/**
+ * Record a kill or revive of the identities no host runs (external agents, the
+ * bridge) that `control` addresses — by name or "*" — as `killed` / `revived`
+ * events signed by `signer`; hosts record their own agents'. Fire and forget:
+ * a failure is returned, never thrown, for the caller to log.
+ */
+export async function recordSenderControl(
+  js: JetStreamClient,
+  signer: Pick<Identity, "name" | "privateKey" | "seed">,
+  config: AgoraConfig,
+  control: ControlEnvelope,
+): Promise<Error | undefined> {
+  if (HOST_VERBS.has(control.verb)) return undefined;
+  const names = config.external
+    .map((e) => e.name)
+    .filter((n) => (control.agent === ALL_AGENTS || control.agent === n) && senderKillable(config, n));
+  try {
+    for (const agent of names)
+      await publishEvent(js, signer, {
+        type: control.verb === "kill" ? "killed" : "revived",
+        agent,
+        by: control.by,
+        control: control.id,
+      });
+    return undefined;
+  } catch (err) {
+    return err as Error;
+  }
 }
 
 /** The control state as the bucket holds it now: every signed control, read once (for commands that do not follow). */

@@ -7,6 +7,7 @@
 import { senderKillable, type AgoraConfig } from "../config/config.js";
 import type { Envelope } from "../protocol/envelope.js";
 import type { ErrorCode } from "../protocol/errors.js";
+import type { ControlState } from "../protocol/control.js";
 
 /** The budget window. */
 export const BUDGET_WINDOW_MS = 60_000;
@@ -28,26 +29,44 @@ export class SendBudget {
     return this.limitOf(sender);
   }
 
-  /** Whether `id` from `sender`, stored at `atMs`, is within its sender's budget. */
+  /** Whether `id` from `sender`, stored at `atMs`, is within its sender's budget (decided once per id). */
   admit(sender: string, id: string, atMs: number): boolean {
     const known = this.decided.get(`${sender}/${id}`);
     if (known !== undefined) return known;
-    const limit = this.limitOf(sender);
-    let ok = true;
-    if (limit !== undefined) {
-      const times = this.recent.get(sender) ?? [];
-      while (times.length > 0 && times[0]! <= atMs - BUDGET_WINDOW_MS) times.shift();
-      ok = times.length < limit;
-      if (ok) {
-        // Kept in time order even when messages of several channels arrive out of order.
-        let i = times.length;
-        while (i > 0 && times[i - 1]! > atMs) i--;
-        times.splice(i, 0, atMs);
-      }
-      this.recent.set(sender, times);
-    }
+    const ok = this.spend(sender, atMs);
     this.decided.set(`${sender}/${id}`, ok);
     if (this.decided.size > REMEMBERED) this.decided.delete(this.decided.keys().next().value!);
+    return ok;
+  }
+
+  /**
+   * Spend one act of `sender`'s budget at `atMs` if every 60 s window that
+   * would hold it keeps within the limit — judged by the stored times, so a
+   * message that arrives late (another channel lagged) cannot squeeze past
+   * (not remembered per id: a sender asking itself before signing).
+   */
+  spend(sender: string, atMs: number): boolean {
+    const limit = this.limitOf(sender);
+    if (limit === undefined) return true;
+    const times = this.recent.get(sender) ?? [];
+    let at = times.length; // where atMs goes in the sorted list
+    while (at > 0 && times[at - 1]! > atMs) at--;
+    // The windows (s − 60 s, s] that hold atMs end at atMs or at an admitted time less than 60 s after it:
+    // each must hold fewer than `limit` admitted acts before this one joins.
+    let ok = true;
+    let lo = 0;
+    let hi = at;
+    for (let s = atMs; ok; s = times[hi]!) {
+      while (hi < times.length && times[hi]! <= s) hi++; // admitted times ≤ s: [0, hi)
+      while (lo < hi && times[lo]! <= s - BUDGET_WINDOW_MS) lo++;
+      if (hi - lo >= limit) ok = false;
+      if (hi >= times.length || times[hi]! >= atMs + BUDGET_WINDOW_MS) break;
+    }
+    if (ok) times.splice(at, 0, atMs);
+    // Forget what no window can reach any more (two windows behind the newest).
+    const horizon = times.length > 0 ? times[times.length - 1]! - 2 * BUDGET_WINDOW_MS : -Infinity;
+    while (times.length > 0 && times[0]! <= horizon) times.shift();
+    if (times.length > 0) this.recent.set(sender, times);
     return ok;
   }
 }
@@ -71,15 +90,18 @@ export class SenderStanding {
 
   constructor(
     private readonly config: AgoraConfig,
-    /** Whether the control plane has `name` killed now. */
-    private readonly killed: (name: string) => boolean,
+    /** The signed controls: who is killed now, and who was when. */
+    private readonly controls: Pick<ControlState, "killed" | "killedAt">,
   ) {
     this.budget = new SendBudget((name) => config.external.find((e) => e.name === name)?.actsPerMinute);
   }
 
   /** The refusal of `env`, stored at `atMs` (stream time), if it is refused. */
   of(env: Pick<Envelope, "sender" | "id">, atMs: number): SenderRefusal | undefined {
-    if (senderKillable(this.config, env.sender) && this.killed(env.sender)) return "sender_killed";
+    // Killed now (a backlog queued before the kill is dropped too), or killed when it was stored (a revive
+    // does not let through what was sent while killed).
+    const killed = this.controls.killed(env.sender) || this.controls.killedAt(env.sender, atMs);
+    if (killed && senderKillable(this.config, env.sender)) return "sender_killed";
     if (!this.budget.admit(env.sender, env.id, atMs)) return "over_budget";
     return undefined;
   }

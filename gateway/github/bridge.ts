@@ -8,6 +8,7 @@ import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { AgoraClient } from "../../sdk/client.js";
 import { ControlFollower } from "../../transport/control-plane.js";
 import { isKilled } from "../../trust/control.js";
+import { SenderStanding } from "../../trust/budget.js";
 import type { AgoraConfig, GithubConfig, GithubRepoConfig } from "../../config/config.js";
 import type { Envelope } from "../../protocol/envelope.js";
 import { AgoraError, type ErrorCode } from "../../protocol/errors.js";
@@ -69,6 +70,8 @@ export interface BridgeCounters {
   comments: number;
   labels: number;
   hopZeroSkipped: number;
+  /** Acts not posted: their sender is killed or over its send budget. */
+  refusedSenders: number;
   failed: number;
 }
 
@@ -81,6 +84,7 @@ export class GithubBridge {
     comments: 0,
     labels: 0,
     hopZeroSkipped: 0,
+    refusedSenders: 0,
     failed: 0,
   };
   readonly gh: GithubConfig;
@@ -89,8 +93,10 @@ export class GithubBridge {
   private closing = false;
   /** The bridge's card (presence). */
   private presence?: { stop(): Promise<void> };
-  /** The signed controls: a killed bridge bridges nothing in. */
+  /** The signed controls: a killed bridge bridges nothing; a killed sender's acts are not posted. */
   private controls?: ControlFollower;
+  /** Killed senders and send budgets, as the hosts judge them. */
+  private standing?: SenderStanding;
   private loops: Promise<void>[] = [];
   /** Refused webhooks per source in the current minute. */
   private readonly rejections = new Map<string, { since: number; count: number; suppressed: number }>();
@@ -160,6 +166,7 @@ export class GithubBridge {
       }));
     bridge.controls = new ControlFollower(nc, infra.control, registry, config.controllers, undefined, () => {});
     await bridge.controls.start();
+    bridge.standing = new SenderStanding(config, bridge.controls.state);
     await bridge.startOutbound();
     const grant = config.external.find((e) => e.name === gh.identity);
     bridge.presence = await startHeartbeat(
@@ -454,6 +461,16 @@ export class GithubBridge {
       return undefined;
     }
     const env = verdict.env;
+    // A killed bridge posts nothing (held until it is revived); a killed or over-budget sender's act is not posted.
+    if (this.controls && isKilled(this.options.config, this.controls.state, this.identity.name)) {
+      m.nak(1000);
+      return undefined;
+    }
+    if (this.standing?.of(env, m.time.getTime())) {
+      this.counters.refusedSenders++;
+      m.ack();
+      return undefined;
+    }
     if (env.hop === 0) {
       // Never forward an act at hop 0: nothing may answer it, on GitHub either.
       this.counters.hopZeroSkipped++;

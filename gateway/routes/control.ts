@@ -3,10 +3,9 @@ import type { FastifyRequest } from "fastify";
 import { ALL_AGENTS, HOST_VERBS, type ControlVerb } from "../../protocol/control.js";
 import { AgoraError } from "../../protocol/errors.js";
 import { isName } from "../../protocol/names.js";
-import { issueControl } from "../../transport/control-plane.js";
+import { issueControl, recordSenderControl } from "../../transport/control-plane.js";
 import { makeControl } from "../../trust/control.js";
 import { senderKillable } from "../../config/config.js";
-import { publishEvent } from "../../transport/publisher.js";
 import type { FastifyInstance } from "fastify";
 import type { GatewayContext } from "./context.js";
 
@@ -33,18 +32,7 @@ export async function controlRoutes(app: FastifyInstance, { ctx }: { ctx: Gatewa
     const c = makeControl(verb, target as string, { name: identity.name, key: identity.privateKey });
     const { hosts } = await issueControl(nc, infra.control, c, { expect: ctx.hub.directory.liveHosts() });
     // Hosts record what happens to their agents; the gateway records the identities whose sends the kill stops.
-    if (!forHost) {
-      const senders = config.external
-        .map((e) => e.name)
-        .filter((n) => (target === ALL_AGENTS || target === n) && senderKillable(config, n));
-      for (const agent of senders)
-        void publishEvent(infra.js, identity, {
-          type: verb === "kill" ? "killed" : "revived",
-          agent,
-          by: identity.name,
-          control: c.id,
-        }).catch(() => {});
-    }
+    void recordSenderControl(infra.js, identity, config, c).then((err) => err && req.log.warn(String(err)));
     return {
       [forHost ? "host" : "agent"]: target,
       verb,

@@ -44,8 +44,9 @@ export type DropReason = "echo" | "handover" | "killed" | "held" | SenderRefusal
 /**
  * Decide one message. Order: the verifier's verdict (signature, shape, channel,
  * grant), self-echo, age, then — last, so nothing starts once it is set — the
- * agent leaving, the kill switch, and supervision's hold; then the sender's
- * standing (so a message held for a killed agent is judged when it is handed over).
+ * agent leaving; the sender's standing (refused for good, even while the
+ * agent itself is killed or held: a revive of both must not let a killed
+ * sender's flood through); the kill switch and supervision's hold.
  */
 export function admit(verdict: Verdict, ctx: AdmitContext): Admission {
   if (!verdict.ok) return { decision: "reject", code: verdict.code, reason: verdict.reason, env: verdict.env };
@@ -60,9 +61,9 @@ export function admit(verdict: Verdict, ctx: AdmitContext): Admission {
     };
   }
   if (ctx.leaving) return { decision: "drop", control: "handover", env };
+  if (ctx.sender) return { decision: "drop", control: ctx.sender, env };
   if (ctx.killed) return { decision: "drop", control: "killed", env };
   if (ctx.held) return { decision: "drop", control: "held", env };
-  if (ctx.sender) return { decision: "drop", control: ctx.sender, env };
   return { decision: "deliver", env };
 }
 

@@ -4,7 +4,8 @@
 // what it is refused (hop 0, a repeated answer, past its budget, killed), two
 // scripted "models" acknowledging each other converging within the hop budget,
 // and the kill switch stopping it.
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,10 +15,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { HostEvent } from "../../protocol/events.js";
 import { ACTS, connect, publicKeyObject, verifyEnvelope, type Envelope } from "../../sdk/index.js";
 import { channelSubject, STREAM } from "../../protocol/subjects.js";
-import { startAgora, TOKENS, until, type AgoraSpec, type TestAgora } from "../helpers/agora.js";
+import { readFacts, startAgora, TOKENS, until, type AgoraSpec, type TestAgora } from "../helpers/agora.js";
 import { agentWasm, ROOT } from "../helpers/paths.js";
 
 const CLI = join(ROOT, "cli", "main.ts");
+const execFileP = promisify(execFile);
 const op = { authorization: `Bearer ${TOKENS.operator}` };
 const TOOLS = ["agora_agents", "agora_channels", "agora_read", "agora_request", "agora_send", "agora_status"];
 
@@ -49,7 +51,7 @@ async function mcpAs(name: string, file: string, natsUrl: string): Promise<Clien
     args: ["--import", "tsx", CLI, "mcp", "--as", name, "--config", file],
     env: { ...(process.env as Record<string, string>), NATS_URL: natsUrl },
     cwd: ROOT,
-    stderr: "ignore",
+    stderr: process.env.AGORA_TEST_MCP_STDERR ? "inherit" : "ignore",
   });
   const client = new Client({ name: `model-${name}`, version: "1.0.0" });
   await client.connect(transport);
@@ -145,13 +147,13 @@ describe("mcp", () => {
       /^AGORA_ERR_USAGE/,
     );
 
-    // agora_request: the asker answers requests from alice.
+    // agora_request: the asker answers requests from alice (its inbox exists before the request is sent).
+    const askerInbox = await asker.inbox();
     const answering = (async () => {
-      const inbox = await asker.inbox();
-      for await (const m of inbox) {
+      for await (const m of askerInbox) {
         if (m.env.sender === "alice" && m.env.act === "request") {
           await asker.reply(m, "inform", { answer: 42 });
-          await inbox.complete();
+          await askerInbox.complete();
           break;
         }
       }
@@ -273,7 +275,14 @@ describe("mcp", () => {
     expect(agents.value.find((x: { name: string }) => x.name === "alice")?.status).toBe("killed");
     expect((await call(alice, "agora_channels")).value.killed).toBe(true);
 
-    await g.app.inject({ method: "POST", url: "/api/revive", headers: op, payload: { agent: "alice" } });
+    // Revived from the CLI this time.
+    const revived = await execFileP(process.execPath, ["--import", "tsx", CLI, "revive", "alice", "--config", file], {
+      cwd: ROOT,
+      env: { ...process.env, NATS_URL: a.nats.url },
+    });
+    expect(revived.stdout).toMatch(
+      /^revive alice: signed by operator, recorded in agora-control, acknowledged by host/,
+    );
     let after: Called = {};
     await until(
       async () => (after = await call(alice, "agora_send", { channel: "work", act: "request", body: { n: 4 } })).value,
@@ -281,6 +290,15 @@ describe("mcp", () => {
       "sends accepted again",
     );
     await until(() => events.some((e) => e.type === "delivered" && e.id === after.value.sent.id), 10_000, "delivered");
+    // The kill and the revive of alice are facts (the gateway's and the CLI's, both signed by the operator).
+    await a.startRecorder();
+    await a.settleFacts();
+    const facts = readFacts(a.config.factsDir);
+    const controls = facts.filter((f) => (f.type === "killed" || f.type === "revived") && f.fields.agent === "alice");
+    expect(controls.map((f) => f.type)).toEqual(["killed", "revived"]);
+    expect(facts.filter((f) => f.type === "sender-killed").map((f) => f.fields["envelope-id"])).toEqual([
+      direct.env.id,
+    ]);
   }, 90_000);
 
   it("mcp - the command says what is missing: --as, the identity, its key", () => {

@@ -76,6 +76,14 @@ describe("controls - admit", () => {
     expect(admit(ok(), ctx({ killed: false })).decision).toBe("deliver");
   });
 
+  it("controls - a killed or over-budget sender is refused for good, even while the agent is killed or held", () => {
+    for (const sender of ["sender_killed", "over_budget"] as const) {
+      expect(admit(ok(), ctx({ sender }))).toMatchObject({ decision: "drop", control: sender });
+      expect(admit(ok(), ctx({ sender, killed: true, held: true }))).toMatchObject({ control: sender });
+      expect(admit(ok(), ctx({ sender, leaving: true }))).toMatchObject({ control: "handover" }); // its next host decides
+    }
+  });
+
   it("controls - supervision holds a failed or backing-off agent; placement hands a leaving agent's messages back", () => {
     expect(admit(ok(), ctx({ held: true }))).toMatchObject({ decision: "drop", control: "held" });
     expect(admit(ok(), ctx({ leaving: true }))).toMatchObject({ decision: "drop", control: "handover" });
