@@ -5,7 +5,9 @@
 import { loadConfig, parseDuration, type AgoraConfig } from "../config/config.js";
 import { issueControl, recordSenderControl } from "../transport/control-plane.js";
 import { AgoraError } from "../protocol/errors.js";
-import { KeyStore } from "../trust/key-store.js";
+import { KeyStore, type Identity } from "../trust/key-store.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Infrastructure } from "../transport/infrastructure.js";
 import { openInfrastructure } from "../transport/infrastructure.js";
 import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command, type Parsed } from "./command.js";
 import { connectAs } from "./nats-url.js";
@@ -14,8 +16,12 @@ import { ALL_AGENTS, type ControlVerb } from "../protocol/control.js";
 import { senderKillable } from "../config/config.js";
 import { makeControl } from "../trust/control.js";
 
-/** The operator's key (gateway.identity), which signs every control. */
-function controlSigner(config: AgoraConfig, verb: ControlVerb) {
+/** Run `issue` connected as the operator (gateway.identity), whose key signs every control. */
+async function asOperator(
+  config: AgoraConfig,
+  verb: ControlVerb,
+  issue: (nc: NatsConnection, infra: Infrastructure, signer: Identity) => Promise<number>,
+): Promise<number> {
   const store = new KeyStore(config.keysDir);
   if (!store.has(config.gateway.identity)) {
     throw new AgoraError(
@@ -23,7 +29,13 @@ function controlSigner(config: AgoraConfig, verb: ControlVerb) {
       `${verb} is signed with the key of ${config.gateway.identity} (gateway.identity), which is not in ${config.keysDir}; run this where the gateway's key is`,
     );
   }
-  return store.load(config.gateway.identity);
+  const signer = store.load(config.gateway.identity);
+  const nc = await connectAs(config, signer.name, `agora-${verb}`);
+  try {
+    return await issue(nc, await openInfrastructure(nc, config, { waitMs: 3000 }), signer);
+  } finally {
+    await nc.drain().catch(() => {});
+  }
 }
 
 /** Sign a kill or revive of `agent` (or "*"), publish it, and say who acknowledged it and how long that took. */
@@ -37,10 +49,7 @@ async function agentControl(cmd: Command, verb: "kill" | "revive", { values, pos
       `${target} is neither a hosted agent nor an external identity of ${config.file ?? "the config"} (the operator's own identity cannot be killed)`,
     );
   }
-  const signer = controlSigner(config, verb);
-  const nc = await connectAs(config, signer.name, `agora-${verb}`);
-  try {
-    const infra = await openInfrastructure(nc, config, { waitMs: 3000 });
+  return asOperator(config, verb, async (nc, infra, signer) => {
     const started = performance.now();
     const c = makeControl(verb, target, { name: signer.name, key: signer.privateKey });
     const { hosts } = await issueControl(nc, infra.control, c);
@@ -50,10 +59,8 @@ async function agentControl(cmd: Command, verb: "kill" | "revive", { values, pos
     console.log(
       `${verb} ${target}: signed by ${signer.name}, recorded in agora-control${hosts.length ? `, acknowledged by ${hosts.join(", ")}` : ""} in ${ms} ms`,
     );
-  } finally {
-    await nc.drain().catch(() => {});
-  }
-  return 0;
+    return 0;
+  });
 }
 
 /** Sign `verb` for `host` with the gateway's key, publish it, and (for drain) wait until the host holds no agent. */
@@ -61,10 +68,7 @@ async function hostControl(cmd: Command, verb: ControlVerb, { values, positional
   if (positionals.length !== 1) throw usageError(cmd, `${cmd.name} needs exactly one <host>`);
   const config: AgoraConfig = loadConfig(values.config as string | undefined);
   const host = positionals[0]!;
-  const signer = controlSigner(config, verb);
-  const nc = await connectAs(config, signer.name, `agora-${verb}`);
-  try {
-    const infra = await openInfrastructure(nc, config, { waitMs: 3000 });
+  return asOperator(config, verb, async (nc, infra, signer) => {
     const before = await readPlacement(infra.leases);
     if (!before.hosts.has(host))
       console.log(
@@ -118,9 +122,7 @@ async function hostControl(cmd: Command, verb: ControlVerb, { values, positional
       }
       await new Promise((r) => setTimeout(r, 250));
     }
-  } finally {
-    await nc.drain().catch(() => {});
-  }
+  });
 }
 
 export const hostDrain: Command = {

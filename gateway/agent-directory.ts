@@ -2,7 +2,7 @@
 // in agora-agents, overruled by the signed controls in agora-control — kept
 // live, with a callback for each agent whose view changed.
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { AgoraConfig } from "../config/config.js";
+import { senderKillable, type AgoraConfig } from "../config/config.js";
 import { isKilled } from "../trust/control.js";
 import { ALL_AGENTS } from "../protocol/control.js";
 import { DEFAULT_LEASE_TTL_MS } from "../config/defaults.js";
@@ -75,6 +75,7 @@ export class AgentDirectory {
     const external = this.config.external.map((a): AgentView => ({
       name: a.name,
       kind: "external",
+      killable: senderKillable(this.config, a.name),
       ...(this.killed(a.name)
         ? { status: "killed", since: this.controls.state.deciding(a.name)?.ts }
         : { status: "unknown" }),

@@ -15,6 +15,8 @@ export interface AgentView {
   reason?: string;
   read: readonly string[];
   write: readonly string[];
+  /** An external identity a kill stops (not the operator's own). */
+  killable?: boolean;
 }
 
 /** Envelope and event frames replayed from the backlog to a new client carry `replay: true`. */

@@ -50,11 +50,13 @@ function renderAgents() {
   const list = $("#agents");
   list.replaceChildren();
   for (const a of state.agents.values()) {
-    if (a.kind !== "hosted") continue;
+    // Hosted agents, and the external identities a kill stops (LLM agents, scripts, the bridge).
+    if (a.kind !== "hosted" && !a.killable) continue;
     const li = el(
       "li",
       { "data-agent": a.name },
       el("strong", {}, a.name),
+      a.kind === "hosted" ? "" : el("small", {}, " external "),
       el("span", { class: "status", "data-status": a.status }, a.status),
       el("small", { title: a.reason || "" }, `reads ${a.read.join(", ") || "-"} · writes ${a.write.join(", ") || "-"}`),
       el(

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import type { HostEvent } from "../../protocol/events.js";
 import { connect, type InboxRejection } from "../../sdk/index.js";
-import { readFacts, startAgora, TOKENS, until } from "../helpers/agora.js";
+import { collectEvents, readFacts, startAgora, TOKENS, until } from "../helpers/agora.js";
 import { agentWasm } from "../helpers/paths.js";
 
 describe("controls - hop violation", () => {
@@ -23,9 +23,7 @@ describe("controls - hop violation", () => {
     await a.startRecorder();
     const host = await a.startHost();
     const events: HostEvent[] = [];
-    void (async () => {
-      for await (const e of host.events.subscribe()) events.push(e);
-    })();
+    collectEvents(host, events);
     const rejections: InboxRejection[] = [];
     await using listener = await connect({ name: "listener", config: a.config, servers: a.nats.url });
     const inbox = await listener.inbox({ onRejected: (r) => rejections.push(r) });

@@ -8,7 +8,7 @@ import type { HostEvent } from "../../protocol/events.js";
 import { connect, type InboxRejection } from "../../sdk/index.js";
 import { verifyFacts } from "../../facts/verify.js";
 import { markerKey } from "../../protocol/subjects.js";
-import { readFacts, startAgora, TOKENS, until } from "../helpers/agora.js";
+import { collectEvents, readFacts, startAgora, TOKENS, until } from "../helpers/agora.js";
 import { agentWasm } from "../helpers/paths.js";
 
 const op = { authorization: `Bearer ${TOKENS.operator}` };
@@ -24,9 +24,7 @@ describe("controls - sender standing", () => {
     await a.startRecorder();
     const host = await a.startHost();
     const events: HostEvent[] = [];
-    void (async () => {
-      for await (const e of host.events.subscribe()) events.push(e);
-    })();
+    collectEvents(host, events);
     const rejections: InboxRejection[] = [];
     await using listener = await connect({ name: "listener", config: a.config, servers: a.nats.url });
     const inbox = await listener.inbox({ onRejected: (r) => rejections.push(r) });
@@ -64,7 +62,8 @@ describe("controls - sender standing", () => {
       name: string;
       status: string;
     }[];
-    expect(agents.find((x) => x.name === "mallory")?.status).toBe("killed");
+    expect(agents.find((x) => x.name === "mallory")).toMatchObject({ status: "killed", killable: true });
+    expect(agents.find((x) => x.name === "operator")).toMatchObject({ killable: false }); // the console shows no KILL for it
     // The operator's own identity and unknown names cannot be killed.
     for (const agent of ["operator", "nobody"]) {
       const r = await g.app.inject({ method: "POST", url: "/api/kill", headers: op, payload: { agent } });
@@ -109,9 +108,7 @@ describe("controls - sender standing", () => {
     await a.startRecorder();
     const host = await a.startHost();
     const events: HostEvent[] = [];
-    void (async () => {
-      for await (const e of host.events.subscribe()) events.push(e);
-    })();
+    collectEvents(host, events);
     const chatty = await a.client("chatty");
     const sent = [];
     for (let i = 0; i < 7; i++) sent.push(await chatty.send(i % 2 ? "other" : "work", "inform", { n: i }));

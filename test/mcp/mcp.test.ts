@@ -15,7 +15,15 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { HostEvent } from "../../protocol/events.js";
 import { ACTS, connect, publicKeyObject, verifyEnvelope, type Envelope } from "../../sdk/index.js";
 import { channelSubject, STREAM } from "../../protocol/subjects.js";
-import { readFacts, startAgora, TOKENS, until, type AgoraSpec, type TestAgora } from "../helpers/agora.js";
+import {
+  collectEvents,
+  readFacts,
+  startAgora,
+  TOKENS,
+  until,
+  type AgoraSpec,
+  type TestAgora,
+} from "../helpers/agora.js";
 import { agentWasm, ROOT } from "../helpers/paths.js";
 
 const CLI = join(ROOT, "cli", "main.ts");
@@ -250,9 +258,7 @@ describe("mcp", () => {
     const g = await a.startGateway();
     const host = await a.startHost();
     const events: HostEvent[] = [];
-    void (async () => {
-      for await (const e of host.events.subscribe()) events.push(e);
-    })();
+    collectEvents(host, events);
     const alice = await mcpAs("alice", file, a.nats.url);
     const first = await call(alice, "agora_send", { channel: "work", act: "request", body: { n: 1 } });
     await until(() => events.some((e) => e.type === "delivered" && e.id === first.value.sent.id), 10_000, "delivered");
