@@ -13,7 +13,7 @@ import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command, type Parsed } fro
 import { connectAs } from "./nats-url.js";
 import { readPlacement } from "../host/placement/leases.js";
 import { ALL_AGENTS, type ControlVerb } from "../protocol/control.js";
-import { senderKillable } from "../config/config.js";
+import { killTarget } from "../config/config.js";
 import { makeControl } from "../trust/control.js";
 
 /** Run `issue` connected as the operator (gateway.identity), whose key signs every control. */
@@ -43,7 +43,7 @@ async function agentControl(cmd: Command, verb: "kill" | "revive", { values, pos
   if (positionals.length !== 1) throw usageError(cmd, `${cmd.name} needs exactly one <name> (or '*')`);
   const config: AgoraConfig = loadConfig(values.config as string | undefined);
   const target = positionals[0]!;
-  if (target !== ALL_AGENTS && !config.agents.some((a) => a.name === target) && !senderKillable(config, target)) {
+  if (target !== ALL_AGENTS && !killTarget(config, target)) {
     throw new AgoraError(
       "AGORA_ERR_BAD_NAME",
       `${target} is neither a hosted agent nor an external identity of ${config.file ?? "the config"} (the operator's own identity cannot be killed)`,

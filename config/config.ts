@@ -442,6 +442,11 @@ export function senderKillable(config: AgoraConfig, name: string): boolean {
   return config.external.some((e) => e.name === name) || config.github?.identity === name;
 }
 
+/** Whether a kill can name `name`: a hosted agent, or an identity whose sends it stops (not the operator's own). */
+export function killTarget(config: AgoraConfig, name: string): boolean {
+  return config.agents.some((a) => a.name === name) || senderKillable(config, name);
+}
+
 /** Host events may only come from the system's own identities: hosts, the gateway, the bridge. */
 export function systemIdentities(config: AgoraConfig): Set<string> {
   return new Set([

@@ -233,7 +233,8 @@ export class Recorder {
   /** The kill control in force for `sender` when the stream stored its message, if one was (readers dropped it). */
   private killOf(sender: string, storedAt: Date): string | undefined {
     if (!senderKillable(this.options.config, sender)) return undefined;
-    return this.controls?.state.killAt(sender, storedAt.getTime())?.id;
+    const c = this.controls?.state.decidingAt(sender, storedAt.getTime());
+    return c?.verb === "kill" ? c.id : undefined;
   }
 
   private eventFact(m: StreamMessage): Fact {

@@ -87,26 +87,24 @@ export class ControlState {
   }
 
   /**
-   * Whether `agent` was killed at `atMs` (epoch ms): the newest control of its
-   * own and of "*" dated at or before then is a kill. Known as far as this
-   * state saw the controls come (a process that starts later knows only the
-   * newest of each key).
+   * The control that decided `agent`'s state at `atMs` (epoch ms): the newest
+   * of its own and of "*" dated at or before then. Known as far as this state
+   * saw the controls come (a process that starts later knows only the newest
+   * of each key).
    */
-  killedAt(agent: string, atMs: number): boolean {
+  decidingAt(agent: string, atMs: number): ControlEnvelope | undefined {
     const before = (key: string) => {
-      const list = this.history.get(key) ?? [];
-      for (let i = list.length - 1; i >= 0; i--) if (Date.parse(list[i]!.ts) <= atMs) return list[i];
-      return undefined;
+      const list = this.history.get(key) ?? []; // oldest first
+      let i = list.length;
+      while (i > 0 && Date.parse(list[i - 1]!.ts) > atMs) i--;
+      return list[i - 1];
     };
-    return newer(before(controlKey(ALL_AGENTS)), before(controlKey(agent)))?.verb === "kill";
+    return newer(before(controlKey(ALL_AGENTS)), before(controlKey(agent)));
   }
 
-  /** The kill in force for `agent` at `atMs`, if one was. */
-  killAt(agent: string, atMs: number): ControlEnvelope | undefined {
-    if (!this.killedAt(agent, atMs)) return undefined;
-    const own = (this.history.get(controlKey(agent)) ?? []).filter((c) => Date.parse(c.ts) <= atMs).at(-1);
-    const all = (this.history.get(controlKey(ALL_AGENTS)) ?? []).filter((c) => Date.parse(c.ts) <= atMs).at(-1);
-    return newer(all, own);
+  /** Whether `agent` was killed at `atMs`. */
+  killedAt(agent: string, atMs: number): boolean {
+    return this.decidingAt(agent, atMs)?.verb === "kill";
   }
 
   killed(agent: string): boolean {

@@ -167,9 +167,9 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
   const ended = nc.closed().then((err) => (closing ? undefined : (err ?? new Error("connection closed"))));
   const inboxes = new Set<Inbox>();
   let joined: Promise<Joined> | undefined;
-  /** The deployment's config, the stream and buckets, and a verifier: opened once, when first needed. */
   /** The deployment once joined (for synchronous questions). */
   let joinedNow: Joined | undefined;
+  /** The deployment's config, the stream and buckets, and a verifier: opened once, when first needed. */
   const join = () =>
     (joined ??= joinDeployment(nc, identity, deployment, options.actsPerMinute).then(
       (j) => (joinedNow = j),
@@ -186,15 +186,24 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
     replies.delete(id);
     answered.delete(id);
   };
-  /** The deployment, when this process knows it (a config was given or joined). */
-  const deploymentNow = async () => (joined ? await joined.catch(() => undefined) : undefined);
-  /** Refuse what every reader would drop: sends of a killed identity, and sends beyond its budget. */
-  const admitSend = async () => {
-    const j = await deploymentNow();
+  /**
+   * Refuse what every reader would drop — sends of a killed identity, sends
+   * beyond its budget — and a repeated answer (the ack loop). Synchronous: two
+   * answers sent at once cannot both pass. An admitted answer counts as given.
+   */
+  const admitSend = (re: string | undefined, act: Act, deliberate?: boolean) => {
+    const j = joinedNow; // checked as far as this process knows the deployment (a config was given or joined)
     if (j && isKilled(j.config, j.controls.state, identity.name)) {
       throw new AgoraError(
         "AGORA_ERR_KILLED",
         `${identity.name} is killed by the operator (${j.controls.state.deciding(identity.name)?.by ?? "control plane"}): nothing it sends is delivered until it is revived`,
+      );
+    }
+    const acts = re === undefined ? undefined : answered.get(re);
+    if (acts?.has(act) && !deliberate) {
+      throw new AgoraError(
+        "AGORA_ERR_DUPLICATE_ANSWER",
+        `${identity.name} already answered ${re} with ${act}: a second ${act} to the same message is how ack loops start (pass deliberate to send it anyway)`,
       );
     }
     if (j && !j.budget.spend(identity.name, Date.now())) {
@@ -203,42 +212,20 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
         `${identity.name} sent ${j.budget.limit(identity.name)} acts in the last minute, its budget: wait before sending more`,
       );
     }
+    if (re === undefined) return;
+    answered.set(re, (acts ?? new Set<string>()).add(act));
+    if (answered.size > 10_000) answered.delete(answered.keys().next().value!);
   };
-  /**
-   * Send through the checks. The repeated-answer check takes its (re, act)
-   * before anything awaits, so two answers sent at once cannot both pass; a
-   * send refused before it was published gives it back (and calls `refused`).
-   */
+  /** Admit, then sign and publish; `idOf` gives the id once the send is admitted (a refused reply takes no number). */
   const sendChecked = async (
     channel: string,
     act: Act,
     body: unknown,
     o: SendOptions & ReplyOptions,
-    refused?: () => void,
+    idOf = () => o.id ?? randomId(),
   ) => {
-    const acts = o.re === undefined ? undefined : (answered.get(o.re) ?? new Set<string>());
-    const fresh = acts !== undefined && !acts.has(act);
-    if (acts && !fresh && !o.deliberate) {
-      refused?.();
-      throw new AgoraError(
-        "AGORA_ERR_DUPLICATE_ANSWER",
-        `${identity.name} already answered ${o.re} with ${act}: a second ${act} to the same message is how ack loops start (pass deliberate to send it anyway)`,
-      );
-    }
-    if (acts) {
-      acts.add(act);
-      answered.set(o.re!, acts);
-      if (answered.size > 10_000) answered.delete(answered.keys().next().value!);
-    }
-    try {
-      await admitSend();
-    } catch (err) {
-      if (fresh) acts.delete(act);
-      refused?.();
-      throw err;
-    }
-    // Once publishing started, the answer counts as given (a publish that timed out may have been stored).
-    return client.send(channel, act, body, { hop: o.hop, re: o.re, conv: o.conv, id: o.id ?? randomId() });
+    admitSend(o.re, act, o.deliberate);
+    return client.send(channel, act, body, { hop: o.hop, re: o.re, conv: o.conv, id: idOf() });
   };
   // Presence: the agent's signed card, renewed every heartbeat (with the deployment's config).
   let presence: { stop(): Promise<void> } | undefined;
@@ -268,7 +255,7 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
     closing = true;
     await presence?.stop();
     await Promise.all([...inboxes].map((i) => i.close()));
-    const j = await deploymentNow();
+    const j = await joined?.catch(() => undefined);
     j?.controls.close();
     j?.registry.close();
     await nc.drain().catch(() => {});
@@ -312,25 +299,15 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
           `${env.id} arrived at hop 0: it may not be answered (the hop budget ends reply cascades)`,
         );
       }
-      // Numbered before anything awaits (answers sent at once get distinct ids); a refused one gives its number back.
-      const n = replies.get(env.id) ?? 0;
-      replies.set(env.id, n + 1);
-      if (replies.size > 10_000) replies.delete(replies.keys().next().value!);
-      return sendChecked(
-        env.channel,
-        act,
-        body,
-        {
-          id: emittedId(identity.seed, identity.name, env.id, n),
-          re: env.id,
-          conv: env.conv ?? env.id,
-          hop: env.hop - 1,
-          deliberate: replyOptions.deliberate,
-        },
-        () => {
-          if (replies.get(env.id) === n + 1) replies.set(env.id, n);
-        },
-      );
+      // Numbered as it is admitted, before anything awaits: answers sent at once get distinct ids.
+      const idOf = () => {
+        const n = replies.get(env.id) ?? 0;
+        replies.set(env.id, n + 1);
+        if (replies.size > 10_000) replies.delete(replies.keys().next().value!);
+        return emittedId(identity.seed, identity.name, env.id, n);
+      };
+      const answer = { re: env.id, conv: env.conv ?? env.id, hop: env.hop - 1, deliberate: replyOptions.deliberate };
+      return sendChecked(env.channel, act, body, answer, idOf);
     },
     async request(channel, act, body, requestOptions = {}) {
       const { config, verifier, standing } = await join();

@@ -123,6 +123,24 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
     return inbox;
   }
 
+  /**
+   * Report a refused message; a genuine one (verified, refused for its age or
+   * its sender) also leaves a rejected:<code> marker for its trace — never a
+   * forgery, which could pre-claim a real message's id.
+   */
+  private async refuse(
+    channel: string,
+    seq: number,
+    code: ErrorCode,
+    reason: string,
+    env: Envelope | undefined,
+    genuine: boolean,
+  ): Promise<void> {
+    this.options.onRejected?.({ type: "rejected", code, reason, channel, seq, sender: env?.sender, id: env?.id });
+    if (genuine && env)
+      await this.infra.processed.create(markerKey(this.agent, env.id), `${REFUSED_MARKER}${code}`).catch(() => {});
+  }
+
   /** Verify, drop, or queue one message and wait until its turn is over. */
   private async take(channel: string, m: JsMsg): Promise<void> {
     const verdict = await this.verifier.verify(m.data, m.subject);
@@ -133,20 +151,7 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
       const code = verdict.ok ? "AGORA_ERR_TIMESTAMP" : verdict.code;
       const reason = verdict.ok ? `older than limits.maxMessageAge (${verdict.env.ts})` : verdict.reason;
       this.counters.rejected++;
-      this.options.onRejected?.({
-        type: "rejected",
-        code,
-        reason,
-        channel,
-        seq: m.seq,
-        sender: verdict.env?.sender,
-        id: verdict.env?.id,
-      });
-      // A genuine message refused as too old leaves its mark (never a forgery: it could pre-claim a real id).
-      if (tooOld)
-        await this.infra.processed
-          .create(markerKey(this.agent, verdict.env.id), `${REFUSED_MARKER}${code}`)
-          .catch(() => {});
+      await this.refuse(channel, m.seq, code, reason, verdict.env, tooOld);
       m.term();
       return;
     }
@@ -159,18 +164,9 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
     // A killed sender, or one past its send budget: refused for good, as the hosts refuse it.
     const refusal = this.standing.of(env, m.time.getTime());
     if (refusal) {
-      const code = SENDER_REFUSAL_CODES[refusal];
       this.counters.refused++;
-      this.options.onRejected?.({
-        type: "rejected",
-        code,
-        reason: refusal === "sender_killed" ? `${env.sender} is killed` : `${env.sender} is over its send budget`,
-        channel,
-        seq: m.seq,
-        sender: env.sender,
-        id: env.id,
-      });
-      await this.infra.processed.create(markerKey(this.agent, env.id), `${REFUSED_MARKER}${code}`).catch(() => {});
+      const reason = refusal === "sender_killed" ? `${env.sender} is killed` : `${env.sender} is over its send budget`;
+      await this.refuse(channel, m.seq, SENDER_REFUSAL_CODES[refusal], reason, env, true);
       m.ack();
       return;
     }

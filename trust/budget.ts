@@ -31,6 +31,7 @@ export class SendBudget {
 
   /** Whether `id` from `sender`, stored at `atMs`, is within its sender's budget (decided once per id). */
   admit(sender: string, id: string, atMs: number): boolean {
+    if (this.limitOf(sender) === undefined) return true; // nothing to count, nothing to remember
     const known = this.decided.get(`${sender}/${id}`);
     if (known !== undefined) return known;
     const ok = this.spend(sender, atMs);
@@ -87,22 +88,27 @@ export const SENDER_REFUSAL_CODES = {
  */
 export class SenderStanding {
   private readonly budget: SendBudget;
+  /** The senders a kill stops, looked up once: this runs for every message. */
+  private readonly killable: ReadonlySet<string>;
 
   constructor(
-    private readonly config: AgoraConfig,
+    config: AgoraConfig,
     /** The signed controls: who is killed now, and who was when. */
     private readonly controls: Pick<ControlState, "killed" | "killedAt">,
   ) {
-    this.budget = new SendBudget((name) => config.external.find((e) => e.name === name)?.actsPerMinute);
+    this.killable = new Set(config.external.map((e) => e.name).filter((n) => senderKillable(config, n)));
+    const limits = new Map(config.external.flatMap((e) => (e.actsPerMinute ? [[e.name, e.actsPerMinute]] : [])));
+    this.budget = new SendBudget((name) => limits.get(name));
   }
 
   /** The refusal of `env`, stored at `atMs` (stream time), if it is refused. */
   of(env: Pick<Envelope, "sender" | "id">, atMs: number): SenderRefusal | undefined {
     // Killed now (a backlog queued before the kill is dropped too), or killed when it was stored (a revive
     // does not let through what was sent while killed).
-    const killed = this.controls.killed(env.sender) || this.controls.killedAt(env.sender, atMs);
-    if (killed && senderKillable(this.config, env.sender)) return "sender_killed";
-    if (!this.budget.admit(env.sender, env.id, atMs)) return "over_budget";
+    const { sender } = env;
+    if (this.killable.has(sender) && (this.controls.killed(sender) || this.controls.killedAt(sender, atMs)))
+      return "sender_killed";
+    if (!this.budget.admit(sender, env.id, atMs)) return "over_budget";
     return undefined;
   }
 }

@@ -12,7 +12,7 @@ import { AgoraError } from "../protocol/errors.js";
 import { randomId } from "../protocol/ids.js";
 import { isName } from "../protocol/names.js";
 import type { KeyRegistry } from "./key-registry.js";
-import { senderKillable, type AgoraConfig } from "../config/config.js";
+import { killTarget, type AgoraConfig } from "../config/config.js";
 import type { ControlState } from "../protocol/control.js";
 import { signBytes, verifyBytes } from "./signing.js";
 
@@ -64,6 +64,5 @@ export function verifyControl(
 
 /** Whether the operator's kill is in force for `name`: a hosted agent, or an identity whose sends a kill stops. */
 export function isKilled(config: AgoraConfig, state: Pick<ControlState, "killed">, name: string): boolean {
-  const hosted = config.agents.some((a) => a.name === name);
-  return (hosted || senderKillable(config, name)) && state.killed(name);
+  return killTarget(config, name) && state.killed(name);
 }

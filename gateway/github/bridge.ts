@@ -183,6 +183,11 @@ export class GithubBridge {
     return bridge;
   }
 
+  /** Whether the operator has killed the bridge. */
+  private killed(): boolean {
+    return !!this.controls && isKilled(this.options.config, this.controls.state, this.identity.name);
+  }
+
   private log(line: string): void {
     this.options.log?.(line);
   }
@@ -311,7 +316,7 @@ export class GithubBridge {
     const event = h("x-github-event");
     if (event === "ping") return { status: 200, body: { pong: true } };
     // Killed by the operator: nothing is bridged in (GitHub shows the delivery failed; redeliver after the revive).
-    if (this.controls && isKilled(this.options.config, this.controls.state, this.identity.name))
+    if (this.killed())
       return this.reject(source, 503, "AGORA_ERR_KILLED", `${this.identity.name} is killed by the operator`, delivery);
     let payload: Parameters<typeof mapWebhook>[1];
     let id: string;
@@ -462,7 +467,7 @@ export class GithubBridge {
     }
     const env = verdict.env;
     // A killed bridge posts nothing (held until it is revived); a killed or over-budget sender's act is not posted.
-    if (this.controls && isKilled(this.options.config, this.controls.state, this.identity.name)) {
+    if (this.killed()) {
       m.nak(1000);
       return undefined;
     }

@@ -5,7 +5,7 @@ import { AgoraError } from "../../protocol/errors.js";
 import { isName } from "../../protocol/names.js";
 import { issueControl, recordSenderControl } from "../../transport/control-plane.js";
 import { makeControl } from "../../trust/control.js";
-import { senderKillable } from "../../config/config.js";
+import { killTarget } from "../../config/config.js";
 import type { FastifyInstance } from "fastify";
 import type { GatewayContext } from "./context.js";
 
@@ -14,13 +14,7 @@ export async function controlRoutes(app: FastifyInstance, { ctx }: { ctx: Gatewa
   const control = (verb: ControlVerb) => async (req: FastifyRequest<{ Body: { agent?: unknown; host?: unknown } }>) => {
     const forHost = HOST_VERBS.has(verb);
     const target = forHost ? req.body?.host : req.body?.agent;
-    if (
-      forHost
-        ? !isName(target)
-        : target !== ALL_AGENTS &&
-          !config.agents.some((a) => a.name === target) &&
-          !(isName(target) && senderKillable(config, target))
-    ) {
+    if (forHost ? !isName(target) : target !== ALL_AGENTS && !(isName(target) && killTarget(config, target))) {
       throw new AgoraError(
         "AGORA_ERR_BAD_NAME",
         forHost

@@ -56,7 +56,7 @@ describe("sender standing", () => {
     state.apply(control("revive", "mallory", T + 2000));
     expect(standing.of(env("c"), T + 1500)).toBe("sender_killed"); // stored while killed
     expect(standing.of(env("d"), T + 2500)).toBeUndefined();
-    expect(state.killAt("mallory", T + 1500)?.verb).toBe("kill");
+    expect(state.decidingAt("mallory", T + 1500)?.verb).toBe("kill");
     // kill * covers externals, never the operator's own identity.
     state.apply(control("kill", "*", T + 3000));
     expect(standing.of(env("e"), T + 3500)).toBe("sender_killed");
