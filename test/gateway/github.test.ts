@@ -154,6 +154,8 @@ describe("github bridge", () => {
     expect(request.fields).toMatchObject({ act: "request", conv: "issue-7", channel: CHANNEL });
     const agree = facts.find((f) => f.type === "speech-act" && f.fields.act === "agree")!;
     expect(comment.body).toContain(agree.id); // the link names the agree's own fact
+    // The fake GitHub holds the label as the request arrives; the bridge counts it once the answer is back.
+    await until(() => bridge.counters.labels === 1, 5000, "the label's answer");
     expect(bridge.counters).toMatchObject({ inbound: 1, comments: 1, labels: 1 });
     // The token never reaches facts or logs; it did reach GitHub.
     expect(gh.calls.every((c) => c.auth?.endsWith(TOKEN))).toBe(true);
