@@ -32,6 +32,12 @@ import { reloadConfiguredNats, startConfiguredNats } from "../transport/embedded
 import { ADMIN_IDENTITY, RECORDER_IDENTITY } from "../protocol/names.js";
 
 const QUICK = process.argv.includes("--quick");
+/** `--only a,b`: run only these phases (crypto, raw, agora, roundTrip, latency, agents, kill), for profiling one. */
+const ONLY = (() => {
+  const i = process.argv.indexOf("--only");
+  return i > 0 ? new Set((process.argv[i + 1] ?? "").split(",")) : undefined;
+})();
+const runs = (phase: string) => !ONLY || ONLY.has(phase);
 const PAYLOAD = { task: "build", detail: "x".repeat(200) };
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
@@ -42,7 +48,30 @@ interface Results {
   agora: { msgsPerSec: number; messages: number; lanes: number; ratio: number };
   latency: { offered: number; achieved: number; p50: number; p99: number; p999: number; n: number }[];
   agents: { count: number; instantiateMs: number; rssMiBPerAgent: number; totalRssMiB: number }[];
-  kill: { queued: number; deliveriesAfterReturn: number; lastStartAfterReturnMs: number; callMs: number };
+  roundTrip: {
+    rawJetStream: { serial: RoundTrip; parallel32: RoundTrip };
+    agora: { serial: RoundTrip; parallel32: RoundTrip };
+    /** How far the recorder was behind when the last reply of the 32-in-flight run arrived (ms until it caught up). */
+    recorderLagMs: number;
+    /** Round trips per measured run, after 300 warm-up ones. */
+    n: number;
+  };
+  kill: {
+    queued: number;
+    deliveriesAfterReturn: number;
+    lastStartAfterReturnMs: number;
+    /** From sending POST /api/kill (curl, another process) to its response. */
+    callMs: number;
+    /** The gateway's own figure: from dispatching the control to the hosts' acknowledgements. */
+    reportedMs: number;
+  };
+}
+
+/** A closed loop of round trips: per second, and the latency of each, in ms. */
+interface RoundTrip {
+  perSec: number;
+  p50: number;
+  p99: number;
 }
 
 async function waitFor(ok: () => boolean, what: string, ms = 180_000): Promise<void> {
@@ -242,6 +271,156 @@ async function agoraThroughput(
   return { msgsPerSec: Math.round(messages / secs), messages, lanes };
 }
 
+// --- round trips: a closed loop, one or 32 in flight ------------------------------------
+const WARMUP = 300;
+
+/** Run `n` round trips (after WARMUP) with `inFlight` at a time; `once(i)` resolves when round trip `i` is back. */
+async function closedLoop(inFlight: number, n: number, once: (i: number) => Promise<void>): Promise<RoundTrip> {
+  let next = 0;
+  const run = async (total: number, lat?: number[]) => {
+    await Promise.all(
+      Array.from({ length: inFlight }, async () => {
+        while (next < total) {
+          const i = next++;
+          const t = performance.now();
+          await once(i);
+          lat?.push(performance.now() - t);
+        }
+      }),
+    );
+  };
+  await run(WARMUP);
+  const lat: number[] = [];
+  const t0 = performance.now();
+  await run(WARMUP + n, lat);
+  const secs = (performance.now() - t0) / 1000;
+  const sorted = lat.sort((a, b) => a - b);
+  return { perSec: Math.round(n / secs), p50: round(percentile(sorted, 50), 2), p99: round(percentile(sorted, 99), 2) };
+}
+
+/** Waiters for replies, by request id. */
+class Replies {
+  private readonly waiting = new Map<string, () => void>();
+  expect(id: string): Promise<void> {
+    return new Promise((resolve) => this.waiting.set(id, resolve));
+  }
+  arrived(id: string): void {
+    const w = this.waiting.get(id);
+    this.waiting.delete(id);
+    w?.();
+  }
+}
+
+/** Raw JetStream: publish a request → a durable consumer republishes it as the reply (acking on its pub ack) → the caller's subscription. */
+async function rawRoundTrip(dir: string, url: string, n: number): Promise<Results["roundTrip"]["rawJetStream"]> {
+  const nc = await login(await secure(dir, { channels: {} }), ADMIN_IDENTITY, url);
+  const infra = await ensureInfrastructure(nc, { dedupWindowMs: 600_000 });
+  await infra.jsm.streams.add({ name: "RAWRT", subjects: ["rawrt.>"] });
+  const js = jetstream(nc);
+  await infra.jsm.consumers.add("RAWRT", {
+    durable_name: "responder",
+    filter_subject: "rawrt.req",
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.New,
+  });
+  let closing = false;
+  const loop = pullLoop(
+    await js.consumers.get("RAWRT", "responder"),
+    async (m) => {
+      // The reply is published and the request acked once it is stored; the next message does not wait for it.
+      void js.publish("rawrt.rep", m.data, { msgID: `rep-${m.seq}` }).then(() => m.ack());
+    },
+    { closing: () => closing },
+  );
+  const replies = new Replies();
+  const dec = new TextDecoder();
+  const sub = nc.subscribe("rawrt.rep", {
+    callback: (_e, m) => {
+      const text = dec.decode(m.data);
+      replies.arrived(text.slice(0, text.indexOf("|")));
+    },
+  });
+  const body = JSON.stringify(PAYLOAD);
+  const result = {} as Results["roundTrip"]["rawJetStream"];
+  for (const [key, inFlight] of [
+    ["serial", 1],
+    ["parallel32", 32],
+  ] as const) {
+    result[key] = await closedLoop(inFlight, n, async (i) => {
+      const id = `${key}-${i}`;
+      const back = replies.expect(id);
+      await js.publish("rawrt.req", `${id}|${body}`, { msgID: id });
+      await back;
+    });
+  }
+  sub.unsubscribe();
+  closing = true;
+  await loop;
+  await infra.jsm.streams.delete("RAWRT");
+  await nc.drain();
+  return result;
+}
+
+/** agora: signed request → verify → controls → wasm responder → signed reply, verified by the caller; recorder running. */
+async function agoraRoundTrip(
+  dir: string,
+  url: string,
+  n: number,
+): Promise<Omit<Results["roundTrip"], "rawJetStream" | "n"> & { orderKept: boolean }> {
+  const { config, nc, connect, close } = await agora(dir, url, {
+    channels: { rt: null },
+    agents: { responder: { component: builtAgent("responder"), read: ["rt"], write: ["rt"] } },
+    external: { bench: { write: ["rt"] } },
+  });
+  const infra = await ensureInfrastructure(nc, { dedupWindowMs: 600_000 });
+  const id = new KeyStore(config.keysDir).loadOrGenerate("bench");
+  await KeyRegistry.publish(infra.keys, "bench", id.publicKey);
+  const recorder = await Recorder.start({ config, nc: await connect(RECORDER_IDENTITY) });
+  const host = await Host.start({ config, nc: await connect(config.host.name) });
+  const responderKey = publicKeyObject((await infra.keys.get("responder"))!.string());
+  const replies = new Replies();
+  // Per-channel order: the replies come back in the stream order of their requests.
+  const seqOf = new Map<string, number>();
+  let lastSeq = 0;
+  let orderKept = true;
+  const sub = nc.subscribe("agora.ch.rt", {
+    callback: (_e, m) => {
+      const env = parseEnvelope(m.data);
+      if (env.sender !== "responder" || !env.re || !verifyEnvelope(responderKey, env)) return;
+      const seq = seqOf.get(env.re);
+      if (seq !== undefined) {
+        if (seq < lastSeq) orderKept = false;
+        lastSeq = seq;
+      }
+      replies.arrived(env.re);
+    },
+  });
+  const client = new AgoraClient(await connect("bench"), id);
+  const result = {} as Results["roundTrip"]["agora"];
+  for (const [key, inFlight] of [
+    ["serial", 1],
+    ["parallel32", 32],
+  ] as const) {
+    result[key] = await closedLoop(inFlight, n, async (i) => {
+      const envId = `rt-${key}-${i}`;
+      const back = replies.expect(envId);
+      const { ack } = await client.send("rt", "request", PAYLOAD, { hop: 1, id: envId });
+      seqOf.set(envId, ack.seq);
+      await back;
+    });
+  }
+  const at = performance.now();
+  const last = (await infra.jsm.streams.info(STREAM)).state.last_seq;
+  log(`  last reply: the stream is at seq ${last}, the recorder at ${recorder.facts.lastSeq}`);
+  await recorder.waitFor(last, 300_000);
+  const recorderLagMs = Math.round(performance.now() - at);
+  sub.unsubscribe();
+  await host.close();
+  await recorder.close();
+  await close();
+  return { agora: result, recorderLagMs, orderKept };
+}
+
 // --- latency at offered loads ---------------------------------------------------------
 async function latency(
   dir: string,
@@ -330,87 +509,181 @@ async function manyAgents(dir: string, url: string, count: number): Promise<Resu
   };
 }
 
-// --- kill switch with ≥ 10,000 queued -------------------------------------------------------
+// --- kill switch with ≥ 10,000 queued, under the heaviest load ------------------------------
+/** POST `path` with the operator's token from another process (curl): the time as the operator sees it, and the reply. */
+async function curlPost(
+  base: string,
+  path: string,
+  token: string,
+  body: unknown,
+): Promise<{ ms: number; reply: { ms?: number } }> {
+  const { execFile } = await import("node:child_process");
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(
+      "curl",
+      ["-sS", "-X", "POST", "-H", `authorization: Bearer ${token}`, "-H", "content-type: application/json"].concat([
+        "-d",
+        JSON.stringify(body),
+        "-w",
+        "\n%{time_total}",
+        `${base}${path}`,
+      ]),
+      (err, stdout) => (err ? reject(err) : resolve(stdout)),
+    ),
+  );
+  const nl = out.lastIndexOf("\n");
+  return { ms: Number(out.slice(nl + 1)) * 1000, reply: JSON.parse(out.slice(0, nl)) as { ms?: number } };
+}
+
+/**
+ * A voter with `queued` messages waiting, the recorder recording them, and 32
+ * round trips in flight to a responder on the same host, all the while: the
+ * operator's kill is timed from sending POST /api/kill to its response. Then no
+ * delivery may start. Repeated (kill, revive) to see the spread.
+ */
 async function kill(dir: string, url: string, queued: number): Promise<Results["kill"]> {
   const { config, nc, connect, close } = await agora(dir, url, {
-    channels: { flood: null },
-    agents: { voter: { component: builtAgent("voter"), read: ["flood"], write: ["flood"] } },
-    external: { operator: { write: ["flood"] }, bench: { write: ["flood"] } },
+    channels: { flood: null, rt: null },
+    agents: {
+      voter: { component: builtAgent("voter"), read: ["flood"], write: ["flood"] },
+      responder: { component: builtAgent("responder"), read: ["rt"], write: ["rt"] },
+    },
+    external: { operator: { write: ["flood"] }, bench: { write: ["flood", "rt"] } },
   });
   const infra = await ensureInfrastructure(nc, { dedupWindowMs: 600_000 });
   const id = new KeyStore(config.keysDir).loadOrGenerate("bench");
   await KeyRegistry.publish(infra.keys, "bench", id.publicKey);
+  const recorder = await Recorder.start({ config, nc: await connect(RECORDER_IDENTITY) });
   const host = await Host.start({ config, nc: await connect(config.host.name) });
   const events: HostEvent[] = [];
   void (async () => {
     for await (const e of host.events.subscribe()) events.push(e);
   })();
+  const token = "o".repeat(20);
   const g = await Gateway.create({
     config,
     nc: await connect(config.gateway.identity),
-    tokens: { viewer: "v".repeat(20), operator: "o".repeat(20), generated: false },
+    tokens: { viewer: "v".repeat(20), operator: token, generated: false },
   });
+  const base = await g.listen({ port: 0 });
   const client = new AgoraClient(await connect("bench"), id);
   await produce(queued + 500, () => client.send("flood", "inform", { n: 1 }, { hop: 0 }));
-  const delivered = () => events.filter((e): e is Extract<HostEvent, { type: "delivered" }> => e.type === "delivered");
+  // 32 round trips in flight to the responder for as long as the kills go on.
+  let loading = true;
+  const replies = new Replies();
+  const sub = nc.subscribe("agora.ch.rt", {
+    callback: (_e, m) => {
+      const env = parseEnvelope(m.data);
+      if (env.sender === "responder" && env.re) replies.arrived(env.re);
+    },
+  });
+  let n = 0;
+  const load = Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (loading) {
+        const envId = `k-${n++}`;
+        const back = replies.expect(envId);
+        await client.send("rt", "request", PAYLOAD, { hop: 1, id: envId });
+        await Promise.race([back, new Promise((r) => setTimeout(r, 2000))]);
+      }
+    }),
+  );
+  const delivered = () =>
+    events.filter((e): e is Extract<HostEvent, { type: "delivered" }> => e.type === "delivered" && e.agent === "voter");
   await waitFor(() => delivered().length >= 100, "deliveries to start");
   const info = await infra.jsm.consumers.info(STREAM, "agent_voter_flood");
   const now = () => performance.timeOrigin + performance.now();
-  const called = now();
-  await g.app.inject({
-    method: "POST",
-    url: "/api/kill",
-    headers: { authorization: `Bearer ${"o".repeat(20)}` },
-    payload: { agent: "voter" },
-  });
-  const returned = now();
-  await new Promise((r) => setTimeout(r, 1000));
-  const after = delivered().filter((e) => e.at > returned);
-  const lastStart = Math.max(...delivered().map((e) => e.at));
+  const calls: number[] = [];
+  const reported: number[] = [];
+  let after = 0;
+  let lastStart = 0;
+  for (let k = 0; k < (QUICK ? 2 : 5); k++) {
+    const { ms, reply } = await curlPost(base, "/api/kill", token, { agent: "voter" });
+    const returned = now();
+    calls.push(ms);
+    reported.push(reply.ms ?? NaN);
+    await new Promise((r) => setTimeout(r, 500));
+    const late = delivered().filter((e) => e.at > returned);
+    after += late.length;
+    lastStart = Math.max(lastStart, ...late.map((e) => e.at - returned));
+    await curlPost(base, "/api/revive", token, { agent: "voter" });
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  log(`  kill calls: ${calls.map((c) => c.toFixed(1)).join(", ")} ms; ${n} round trips meanwhile`);
+  loading = false;
+  await load;
+  sub.unsubscribe();
   await g.close();
   await host.close();
+  await recorder.close();
   await close();
   return {
     queued: info.num_pending + info.num_ack_pending,
-    deliveriesAfterReturn: after.length,
-    lastStartAfterReturnMs: round(Math.max(0, lastStart - returned), 2),
-    callMs: round(returned - called, 1),
+    deliveriesAfterReturn: after,
+    lastStartAfterReturnMs: round(lastStart, 2),
+    callMs: round(Math.max(...calls), 1),
+    reportedMs: round(Math.max(...reported), 1),
   };
 }
 
-function table(r: Results): string {
-  const rows: [string, string, string][] = [
+/** The round-trip rows, with their targets. */
+function rt(r: Partial<Results>): [string, string, string][] {
+  if (!r.roundTrip) return [];
+  const { rawJetStream: raw, agora: a, recorderLagMs } = r.roundTrip;
+  const row = (x: RoundTrip) => `${x.perSec.toLocaleString("en")}/s · p50 ${x.p50} ms · p99 ${x.p99} ms`;
+  const pct = (x: number, y: number) => `${((x / y) * 100).toFixed(0)} %`;
+  return [
+    ["round trip, raw JetStream, 1 in flight", row(raw.serial), ""],
+    ["round trip, raw JetStream, 32 in flight", row(raw.parallel32), ""],
+    ["round trip, agora (signed, wasm, verified, recorded), 1 in flight", row(a.serial), "target p99 ≤ 5 ms"],
     [
+      "round trip, agora, 32 in flight to one agent",
+      row(a.parallel32),
+      `${pct(a.parallel32.perSec, raw.parallel32.perSec)} of raw (target ≥ 45 %, p99 ≤ 50 ms)`,
+    ],
+    ["recorder behind at the last reply", `${recorderLagMs} ms`, "target < 1,000 ms"],
+  ];
+}
+
+function table(r: Partial<Results>): string {
+  const rows: [string, string, string][] = [];
+  if (r.raw)
+    rows.push([
       "raw JetStream pipeline (publish → consume → ack → republish)",
       `${r.raw.msgsPerSec.toLocaleString("en")} msgs/s`,
       `${r.raw.lanes} lanes`,
-    ],
-    [
+    ]);
+  if (r.agora)
+    rows.push([
       "agora (signed inject → verify → controls → wasm → signed reply → fact)",
       `${r.agora.msgsPerSec.toLocaleString("en")} msgs/s`,
-      `ratio ${(r.agora.ratio * 100).toFixed(0)} % (target ≥ 50 %)`,
-    ],
-    ...r.latency.map((l): [string, string, string] => [
+      `${(r.agora.ratio * 100).toFixed(0)} % of raw (target ≥ 30 %)`,
+    ]);
+  rows.push(...rt(r));
+  for (const l of r.latency ?? [])
+    rows.push([
       `latency inject → verified reply @ ${l.offered} msgs/s`,
       `p50 ${l.p50} ms · p99 ${l.p99} ms · p99.9 ${l.p999} ms`,
       `${l.achieved} msgs/s achieved${l.offered === 1000 ? " (target p99 ≤ 10 ms)" : ""}`,
-    ]),
-    ...r.agents.map((a): [string, string, string] => [
-      `${a.count} hosted agents on one host`,
+    ]);
+  for (const a of r.agents ?? [])
+    rows.push([
+      `${a.count.toLocaleString("en")} hosted agents on one host`,
       `${a.instantiateMs} ms/agent · ${a.rssMiBPerAgent} MiB/agent`,
-      `process RSS ${a.totalRssMiB} MiB${a.count === 1000 ? " (target ≤ 1 GiB)" : ""}`,
-    ]),
-    [
-      "kill switch with queued messages",
+      `process RSS ${a.totalRssMiB} MiB${a.count === 10_000 ? " (target ≤ 1,024 MiB)" : ""}`,
+    ]);
+  if (r.kill)
+    rows.push([
+      "kill switch: POST /api/kill → response, 32 round trips in flight",
       `${r.kill.deliveriesAfterReturn} deliveries after the kill returned (last +${r.kill.lastStartAfterReturnMs} ms)`,
-      `${r.kill.queued.toLocaleString("en")} queued; call ${r.kill.callMs} ms (target ≤ 100 ms)`,
-    ],
-    [
+      `${r.kill.queued.toLocaleString("en")} queued; worst call ${r.kill.callMs} ms (target ≤ 100 ms; the gateway's own figure ${r.kill.reportedMs} ms)`,
+    ]);
+  if (r.crypto)
+    rows.push([
       "Ed25519 verify",
       `node:crypto ${r.crypto.nodeVerifyPerSec.toLocaleString("en")}/s · @noble/ed25519 ${r.crypto.nobleVerifyPerSec.toLocaleString("en")}/s`,
       "",
-    ],
-  ];
+    ]);
   const w = Math.max(...rows.map(([a]) => a.length));
   const w2 = Math.max(...rows.map(([, b]) => b.length));
   return rows.map(([a, b, c]) => `${a.padEnd(w)}  ${b.padEnd(w2)}  ${c}`).join("\n");
@@ -437,34 +710,60 @@ async function main(): Promise<void> {
       node: process.version,
       nats: version,
     };
-    log("crypto …");
-    results.crypto = await crypto();
-    log(`raw JetStream pipeline, ${messages} messages …`);
-    results.raw = await raw(dir, server.url, lanes, messages);
-    log(`agora pipeline, ${messages} messages …`);
     const nc = await login(await secure(dir, { channels: {} }), ADMIN_IDENTITY);
-    await purge(nc);
-    const a = await agoraThroughput(dir, server.url, lanes, messages);
-    results.agora = { ...a, ratio: round(a.msgsPerSec / results.raw.msgsPerSec, 3) };
-    results.latency = [];
-    for (const offered of [500, 1000, 2000]) {
-      log(`latency at ${offered} msgs/s …`);
+    if (runs("crypto")) {
+      log("crypto …");
+      results.crypto = await crypto();
+    }
+    if (runs("raw") || runs("agora")) {
+      log(`raw JetStream pipeline, ${messages} messages …`);
+      results.raw = await raw(dir, server.url, lanes, messages);
+    }
+    if (runs("agora")) {
+      log(`agora pipeline, ${messages} messages …`);
       await purge(nc);
-      results.latency.push(await latency(dir, server.url, offered, QUICK ? 2 : 10));
+      const a = await agoraThroughput(dir, server.url, lanes, messages);
+      results.agora = { ...a, ratio: round(a.msgsPerSec / results.raw.msgsPerSec, 3) };
     }
-    results.agents = [];
-    for (const count of QUICK ? [100] : [100, 1000]) {
-      log(`${count} hosted agents …`);
-      results.agents.push(await manyAgents(dir, server.url, count));
+    if (runs("roundTrip")) {
+      const n = QUICK ? 1000 : 5000;
+      log(`round trips, raw JetStream: ${WARMUP} warm-up + ${n}, 1 then 32 in flight …`);
+      const rawJetStream = await rawRoundTrip(dir, server.url, n);
+      log(`round trips, agora: ${WARMUP} warm-up + ${n}, 1 then 32 in flight …`);
+      await purge(nc);
+      const { orderKept, ...a } = await agoraRoundTrip(dir, server.url, n);
+      if (!orderKept) throw new Error("the responder's replies came back out of their requests' stream order");
+      results.roundTrip = { rawJetStream, ...a, n };
     }
-    log("kill switch …");
-    await purge(nc);
-    results.kill = await kill(dir, server.url, QUICK ? 2000 : 10_000);
+    if (runs("latency")) {
+      results.latency = [];
+      for (const offered of [500, 1000, 2000]) {
+        log(`latency at ${offered} msgs/s …`);
+        await purge(nc);
+        results.latency.push(await latency(dir, server.url, offered, QUICK ? 2 : 10));
+      }
+    }
+    if (runs("agents")) {
+      results.agents = [];
+      for (const count of QUICK ? [100] : [100, 1000, 10_000]) {
+        log(`${count} hosted agents …`);
+        results.agents.push(await manyAgents(dir, server.url, count));
+      }
+    }
+    if (runs("kill")) {
+      log("kill switch …");
+      await purge(nc);
+      results.kill = await kill(dir, server.url, QUICK ? 2000 : 10_000);
+    }
     await nc.drain();
     console.log(
       `\nagora benchmark — ${results.machine.cpus} × ${results.machine.model}, ${results.machine.memGiB} GiB, Node ${results.machine.node}, ${results.machine.nats}\n`,
     );
     console.log(table(results));
+    if (ONLY) {
+      console.log(`\n${JSON.stringify(results, null, 2)}`);
+      return; // a partial run does not replace the recorded one
+    }
     const out = join(process.cwd(), "bench", "results.json");
     writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), quick: QUICK, ...results }, null, 2)}\n`);
     console.log(`\nwritten to ${out}`);

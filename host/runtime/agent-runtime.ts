@@ -7,7 +7,7 @@ import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { KeyObject } from "node:crypto";
 import type { AgoraConfig, HostedAgentConfig } from "../../config/config.js";
-import type { Envelope } from "../../protocol/envelope.js";
+import type { Envelope, UnsignedEnvelope } from "../../protocol/envelope.js";
 import { AgoraError, type ErrorCode } from "../../protocol/errors.js";
 import type { HostEvent } from "../../protocol/events.js";
 import type { CommitRecord, ReportedStatus } from "../../protocol/records.js";
@@ -58,6 +58,9 @@ function toComponentEnvelope(env: Envelope): ComponentEnvelope {
   };
 }
 
+/** Commits of one agent in flight at most; the next call waits for one to finish beyond this. */
+const MAX_COMMITTING = 256;
+
 export class AgentRuntime {
   readonly name: string;
   readonly config: HostedAgentConfig;
@@ -75,6 +78,10 @@ export class AgentRuntime {
   private revival?: Promise<void>;
   /** A commit written to the WAL but not (fully) applied yet: applied before anything else. */
   private pending?: CommitRecord;
+  /** Commits of calls that only sent, still being applied while later calls run. */
+  private readonly committing = new Set<Promise<void>>();
+  /** Resolves when the latest commit has issued its publishes: the next one issues after it. */
+  private issued: Promise<void> = Promise.resolve();
 
   constructor(
     config: HostedAgentConfig,
@@ -170,9 +177,10 @@ export class AgentRuntime {
       );
   }
 
-  /** Wait for the message in hand to finish. */
-  idle(): Promise<unknown> {
-    return this.tail;
+  /** Wait for the message in hand, and every commit in flight, to finish. */
+  async idle(): Promise<void> {
+    await this.tail;
+    await this.committed();
   }
 
   /**
@@ -293,20 +301,62 @@ export class AgentRuntime {
     // The processed-marker claim runs alongside the call: a duplicate is rare, and
     // its speculative call has no effect (nothing is committed, a changed instance is reloaded).
     const started = performance.now();
-    const [claim, result] = await Promise.all([
-      this.commits.claim(env.id).then(
-        (seen) => ({ seen }),
-        (error: unknown) => ({ error }),
-      ),
-      this.ctx.pool.call(agent, toComponentEnvelope(env)),
-    ]);
-    if ("error" in claim) throw claim.error; // after the call returned: process() reloads the instance
-    if (claim.seen) {
+    const claim = this.commits.claim(env.id).then(
+      (seen) => ({ seen }),
+      (error: unknown) => ({ error }),
+    );
+    const result = await this.ctx.pool.call(agent, toComponentEnvelope(env));
+    if (result.ok && result.state.length === 0) {
+      // Sends only: nothing the next call sees changed, so the next call starts while this one commits.
+      // Its publishes still go out in input order (after the previous commit's), and its ack after them.
+      const commit = this.commits.prepare(env.id, seq, this.emit(env, result).envelopes, []);
+      const finishing = this.finish(m, env, claim, result, commit, started).finally(() =>
+        this.committing.delete(finishing),
+      );
+      this.committing.add(finishing);
+      if (this.committing.size >= MAX_COMMITTING) await Promise.race(this.committing);
+      return;
+    }
+    const c = await claim;
+    if ("error" in c) throw c.error; // after the call returned: process() reloads the instance
+    if (c.seen) {
       if (result.trapped || (result.ok && result.state.length > 0)) await this.ctx.pool.respawn(agent);
       await this.ctx.report({ type: "duplicate", ...base });
       m.ack();
       return;
     }
+    await this.reportDelivery(env, seq, result, started);
+    if (!result.ok) {
+      await this.failure(m, env, result);
+      return;
+    }
+    // It wrote state: its commit comes after every commit still in flight (so a re-run of one of them
+    // never sees this state), and the next call waits for it.
+    await this.committed();
+    const emission = this.emit(env, result);
+    if (emission.hopExhausted)
+      await this.ctx.report({ type: "hop_exhausted", ...base, dropped: emission.hopExhausted });
+    const commit = this.commits.prepare(env.id, seq, emission.envelopes, result.state);
+    // What this agent sends is never verified here (its echo is known byte for byte): its hops are noted instead,
+    // so an answer to it is held below them too.
+    for (const e of commit.envelopes) this.ctx.verifier.remember(e);
+    await this.commits.writeAhead(commit);
+    this.pending = commit;
+    await this.settle();
+    this.supervision.succeeded(env.id);
+    m.ack();
+    this.ctx.metrics.handleSeconds.observe({ agent }, (performance.now() - started) / 1000);
+  }
+
+  /** What a call sent, stamped by the host (hop − 1), or how many sends the spent hop budget dropped. */
+  private emit(env: Envelope, result: CallResult): { envelopes: UnsignedEnvelope[]; hopExhausted?: number } {
+    const emission = stamp(this.name, env, result.sends, new Date().toISOString(), this.idSecret);
+    return "hopExhausted" in emission ? { envelopes: [], hopExhausted: emission.hopExhausted } : emission;
+  }
+
+  /** The delivery happened (the claim says it is not a duplicate): report it and what the call tried unauthorised. */
+  private async reportDelivery(env: Envelope, seq: number, result: CallResult, started: number): Promise<void> {
+    const base = { agent: this.name, seq, channel: env.channel, id: env.id };
     await this.ctx.report({
       type: "delivered",
       ...base,
@@ -317,23 +367,55 @@ export class AgentRuntime {
     });
     for (const target of result.blocked)
       await this.ctx.report({ type: "blocked", ...base, target, code: "AGORA_ERR_NOT_GRANTED" });
-    if (!result.ok) {
-      await this.failure(m, env, result);
-      return;
+  }
+
+  /**
+   * Commit a call that only sent: after its claim, and after the previous commit
+   * issued its publishes (so they reach the stream in input order). On NATS
+   * trouble the message is handed back; the instance needs no reload (the call changed nothing).
+   */
+  private async finish(
+    m: JsMsg,
+    env: Envelope,
+    claim: Promise<{ seen: boolean } | { error: unknown }>,
+    result: CallResult,
+    commit: CommitRecord,
+    started: number,
+  ): Promise<void> {
+    const previous = this.issued;
+    let issued!: () => void;
+    this.issued = new Promise((r) => (issued = r));
+    const base = { agent: this.name, seq: m.seq, channel: env.channel, id: env.id };
+    try {
+      const [c] = await Promise.all([claim, previous]);
+      if ("error" in c) throw c.error;
+      if (c.seen) {
+        issued();
+        await this.ctx.report({ type: "duplicate", ...base });
+        m.ack();
+        return;
+      }
+      await this.reportDelivery(env, m.seq, result, started);
+      if (result.sends.length > commit.envelopes.length)
+        await this.ctx.report({ type: "hop_exhausted", ...base, dropped: result.sends.length });
+      for (const e of commit.envelopes) this.ctx.verifier.remember(e);
+      const applying = this.apply(commit); // publishes are issued before this returns
+      issued();
+      await applying;
+      this.supervision.succeeded(env.id);
+      this.handled++;
+      m.ack();
+      this.ctx.metrics.handleSeconds.observe({ agent: this.name }, (performance.now() - started) / 1000);
+    } catch (err) {
+      issued();
+      this.ctx.log(`agent ${this.name}: seq ${m.seq}: ${String(err)}; will retry`);
+      m.nak(500);
     }
-    this.supervision.succeeded(env.id);
-    const emission = stamp(agent, env, result.sends, new Date().toISOString(), this.idSecret);
-    if ("hopExhausted" in emission)
-      await this.ctx.report({ type: "hop_exhausted", ...base, dropped: emission.hopExhausted });
-    const commit = this.commits.prepare(env.id, seq, "envelopes" in emission ? emission.envelopes : [], result.state);
-    // What this agent sends is never verified here (its echo is known byte for byte): its hops are noted instead,
-    // so an answer to it is held below them too.
-    for (const e of commit.envelopes) this.ctx.verifier.remember(e);
-    await this.commits.writeAhead(commit);
-    this.pending = commit;
-    await this.settle();
-    m.ack();
-    this.ctx.metrics.handleSeconds.observe({ agent }, (performance.now() - started) / 1000);
+  }
+
+  /** Resolves when every commit in flight has finished. */
+  private async committed(): Promise<void> {
+    while (this.committing.size > 0) await Promise.allSettled([...this.committing]);
   }
 
   /**
