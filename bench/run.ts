@@ -1,6 +1,6 @@
 // npm run bench: agora against raw JetStream in the same run, on its own nats-server.
 // Prints a table and writes bench/results.json. `--quick` shortens every phase.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ed from "@noble/ed25519";
@@ -24,12 +24,12 @@ import {
   verifyEnvelope,
 } from "../trust/signing.js";
 import { pullLoop } from "../transport/pull-loop.js";
-import { Recorder } from "../facts/recorder.js";
+import { RecorderThread } from "../facts/recorder-thread.js";
 import { Gateway } from "../gateway/gateway.js";
 import { STREAM } from "../protocol/subjects.js";
 import { connectNats } from "../transport/connect.js";
 import { reloadConfiguredNats, startConfiguredNats } from "../transport/embedded.js";
-import { ADMIN_IDENTITY, RECORDER_IDENTITY } from "../protocol/names.js";
+import { ADMIN_IDENTITY } from "../protocol/names.js";
 
 const QUICK = process.argv.includes("--quick");
 /** `--only a,b`: run only these phases (crypto, raw, agora, roundTrip, latency, agents, kill), for profiling one. */
@@ -38,6 +38,8 @@ const ONLY = (() => {
   return i > 0 ? new Set((process.argv[i + 1] ?? "").split(",")) : undefined;
 })();
 const runs = (phase: string) => !ONLY || ONLY.has(phase);
+/** `--profile`: write a CPU profile of the main thread for each measured round-trip loop to bench/profiles/. */
+const PROFILE = process.argv.includes("--profile");
 const PAYLOAD = { task: "build", detail: "x".repeat(200) };
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
@@ -243,7 +245,7 @@ async function agoraThroughput(
   const infra = await ensureInfrastructure(nc, { dedupWindowMs: 600_000 });
   const id = new KeyStore(config.keysDir).loadOrGenerate("bench");
   await KeyRegistry.publish(infra.keys, "bench", id.publicKey);
-  const recorder = await Recorder.start({ config, nc: await connect(RECORDER_IDENTITY) });
+  const recorder = await RecorderThread.start({ config, url }); // as `agora up` runs it
   const host = await Host.start({ config, nc: await connect(config.host.name) });
   const keys = new Map<string, ReturnType<typeof publicKeyObject>>();
   for (const a of config.agents) keys.set(a.name, publicKeyObject((await infra.keys.get(a.name))!.string()));
@@ -258,9 +260,7 @@ async function agoraThroughput(
   const t0 = performance.now();
   await produce(messages, (i) => client.send(channels[i % lanes]!, "request", PAYLOAD, { hop: 1 }));
   await waitFor(() => verified >= messages, "every reply verified");
-  log(
-    `  replies verified after ${((performance.now() - t0) / 1000).toFixed(2)} s; facts so far ${recorder.facts.lastSeq}`,
-  );
+  log(`  replies verified after ${((performance.now() - t0) / 1000).toFixed(2)} s; facts so far ${recorder.lastSeq}`);
   const last = (await infra.jsm.streams.info(STREAM)).state.last_seq;
   await recorder.waitFor(last, 120_000);
   const secs = (performance.now() - t0) / 1000;
@@ -274,8 +274,33 @@ async function agoraThroughput(
 // --- round trips: a closed loop, one or 32 in flight ------------------------------------
 const WARMUP = 300;
 
+/** Run `f` under the inspector's CPU profiler when --profile is given; the profile goes to bench/profiles/<name>.cpuprofile. */
+async function profiled<T>(name: string, f: () => Promise<T>): Promise<T> {
+  if (!PROFILE) return f();
+  const { Session } = await import("node:inspector/promises");
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  try {
+    return await f();
+  } finally {
+    const { profile } = await session.post("Profiler.stop");
+    const dir = join(process.cwd(), "bench", "profiles");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+    log(`  profile: bench/profiles/${name}.cpuprofile`);
+  }
+}
+
 /** Run `n` round trips (after WARMUP) with `inFlight` at a time; `once(i)` resolves when round trip `i` is back. */
-async function closedLoop(inFlight: number, n: number, once: (i: number) => Promise<void>): Promise<RoundTrip> {
+async function closedLoop(
+  name: string,
+  inFlight: number,
+  n: number,
+  once: (i: number) => Promise<void>,
+): Promise<RoundTrip> {
   let next = 0;
   const run = async (total: number, lat?: number[]) => {
     await Promise.all(
@@ -291,11 +316,29 @@ async function closedLoop(inFlight: number, n: number, once: (i: number) => Prom
   };
   await run(WARMUP);
   const lat: number[] = [];
+  const cpu0 = cpuSeconds();
   const t0 = performance.now();
-  await run(WARMUP + n, lat);
+  await profiled(name, () => run(WARMUP + n, lat));
   const secs = (performance.now() - t0) / 1000;
+  const cpu = cpuSeconds();
+  log(
+    `  ${inFlight} in flight: this process used ${((cpu.self - cpu0.self) / secs).toFixed(2)} cores, nats-server ${((cpu.nats - cpu0.nats) / secs).toFixed(2)}`,
+  );
   const sorted = lat.sort((a, b) => a - b);
   return { perSec: Math.round(n / secs), p50: round(percentile(sorted, 50), 2), p99: round(percentile(sorted, 99), 2) };
+}
+
+/** CPU seconds used so far by this process (every thread) and by the nats-server. */
+function cpuSeconds(): { self: number; nats: number } {
+  const u = process.cpuUsage();
+  let nats = 0;
+  try {
+    const stat = readFileSync(`/proc/${server.process.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    nats = (Number(stat[11]) + Number(stat[12])) / 100; // utime + stime, in clock ticks
+  } catch {
+    // not Linux: the server's share is not shown
+  }
+  return { self: (u.user + u.system) / 1e6, nats };
 }
 
 /** Waiters for replies, by request id. */
@@ -346,7 +389,7 @@ async function rawRoundTrip(dir: string, url: string, n: number): Promise<Result
     ["serial", 1],
     ["parallel32", 32],
   ] as const) {
-    result[key] = await closedLoop(inFlight, n, async (i) => {
+    result[key] = await closedLoop(`raw-${key}`, inFlight, n, async (i) => {
       const id = `${key}-${i}`;
       const back = replies.expect(id);
       await js.publish("rawrt.req", `${id}|${body}`, { msgID: id });
@@ -375,7 +418,7 @@ async function agoraRoundTrip(
   const infra = await ensureInfrastructure(nc, { dedupWindowMs: 600_000 });
   const id = new KeyStore(config.keysDir).loadOrGenerate("bench");
   await KeyRegistry.publish(infra.keys, "bench", id.publicKey);
-  const recorder = await Recorder.start({ config, nc: await connect(RECORDER_IDENTITY) });
+  const recorder = await RecorderThread.start({ config, url }); // as `agora up` runs it
   const host = await Host.start({ config, nc: await connect(config.host.name) });
   const responderKey = publicKeyObject((await infra.keys.get("responder"))!.string());
   const replies = new Replies();
@@ -401,7 +444,7 @@ async function agoraRoundTrip(
     ["serial", 1],
     ["parallel32", 32],
   ] as const) {
-    result[key] = await closedLoop(inFlight, n, async (i) => {
+    result[key] = await closedLoop(`agora-${key}`, inFlight, n, async (i) => {
       const envId = `rt-${key}-${i}`;
       const back = replies.expect(envId);
       const { ack } = await client.send("rt", "request", PAYLOAD, { hop: 1, id: envId });
@@ -411,7 +454,7 @@ async function agoraRoundTrip(
   }
   const at = performance.now();
   const last = (await infra.jsm.streams.info(STREAM)).state.last_seq;
-  log(`  last reply: the stream is at seq ${last}, the recorder at ${recorder.facts.lastSeq}`);
+  log(`  last reply: the stream is at seq ${last}, the recorder at ${recorder.lastSeq}`);
   await recorder.waitFor(last, 300_000);
   const recorderLagMs = Math.round(performance.now() - at);
   sub.unsubscribe();
@@ -553,7 +596,7 @@ async function kill(dir: string, url: string, queued: number): Promise<Results["
   const infra = await ensureInfrastructure(nc, { dedupWindowMs: 600_000 });
   const id = new KeyStore(config.keysDir).loadOrGenerate("bench");
   await KeyRegistry.publish(infra.keys, "bench", id.publicKey);
-  const recorder = await Recorder.start({ config, nc: await connect(RECORDER_IDENTITY) });
+  const recorder = await RecorderThread.start({ config, url }); // as `agora up` runs it
   const host = await Host.start({ config, nc: await connect(config.host.name) });
   const events: HostEvent[] = [];
   void (async () => {

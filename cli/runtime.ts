@@ -9,8 +9,8 @@ import { openInfrastructure } from "../transport/infrastructure.js";
 import type { NatsServer } from "../transport/nats-server.js";
 import { ensureNatsServer } from "../transport/nats-server.js";
 import { ensureIdentityKeys, startConfiguredNats } from "../transport/embedded.js";
-import { ADMIN_IDENTITY, RECORDER_IDENTITY } from "../protocol/names.js";
-import { Recorder } from "../facts/recorder.js";
+import { ADMIN_IDENTITY } from "../protocol/names.js";
+import { RecorderThread } from "../facts/recorder-thread.js";
 import { Gateway } from "../gateway/gateway.js";
 import { GithubBridge } from "../gateway/github/bridge.js";
 import { isAgoraError } from "../protocol/errors.js";
@@ -22,7 +22,7 @@ export interface Running {
   gateway?: Gateway;
   nc: NatsConnection;
   host: Host;
-  recorder?: Recorder;
+  recorder?: RecorderThread;
   url: string;
   close(): Promise<void>;
 }
@@ -77,7 +77,7 @@ export async function startRuntime(
     connections.push(nc);
     return nc;
   };
-  let recorder: Recorder | undefined;
+  let recorder: RecorderThread | undefined;
   let host: Host | undefined;
   let bridge: GithubBridge | undefined;
   let gateway: Gateway | undefined;
@@ -114,8 +114,9 @@ export async function startRuntime(
     }
     const nc = await connect(config.host.name);
     log(`connected to NATS at ${natsUrl}${auth ? " (each role with its own key)" : ""}`);
-    recorder = options.facts ? await Recorder.start({ config, nc: await connect(RECORDER_IDENTITY), log }) : undefined;
-    if (recorder) log(`recording facts to ${config.factsDir}`);
+    // On its own thread: verifying and signing facts takes nothing from the host's event loop.
+    recorder = options.facts ? await RecorderThread.start({ config, url: natsUrl, log }) : undefined;
+    if (recorder) log(`recording facts to ${config.factsDir} (recorder thread)`);
     void recorder
       ?.closed()
       .then((err) => err && log(`${err.message}; facts are not being recorded — restart to resume`));

@@ -3,7 +3,7 @@
 // kill switch runs on. Queries queue in order; beyond a bound they are refused
 // (429) instead of piling up.
 import type { Worker } from "node:worker_threads";
-import { startModuleWorker } from "../host/workers/start-worker.js";
+import { startModuleWorker } from "../transport/start-worker.js";
 import { AgoraError, fromWireError, type WireError } from "../protocol/errors.js";
 
 export type FactsRequest =

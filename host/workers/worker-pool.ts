@@ -3,7 +3,7 @@
 // and its agents are instantiated again from their state in KV.
 import { DEFAULT_CALL_DEADLINE_MS } from "../../config/defaults.js";
 import type { Worker } from "node:worker_threads";
-import { startModuleWorker } from "./start-worker.js";
+import { startModuleWorker } from "../../transport/start-worker.js";
 import { AgoraError, fromWireError, type WireError } from "../../protocol/errors.js";
 import type { LoadedComponent } from "../components/component-loader.js";
 import type { CallResult, ComponentEnvelope, FromWorker, ToWorker, WorkerLimits } from "./worker-protocol.js";
