@@ -36,7 +36,7 @@ describe("pipelined commits", () => {
     const answers: { re: string; seq: number; sender: string }[] = [];
     for (let seq = 1; seq <= last; seq++) {
       const m = await a.infra.jsm.streams.getMessage(STREAM, { seq });
-      if (!m.subject.startsWith("agora.ch.")) continue;
+      if (!m?.subject.startsWith("agora.ch.")) continue;
       const env = parseEnvelope(m.data);
       if (env.sender === "alice") requests.set(env.id, seq);
       else if (env.re) answers.push({ re: env.re, seq, sender: env.sender });
