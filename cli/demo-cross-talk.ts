@@ -1,6 +1,6 @@
 // `agora demo cross-talk`: the original failure — two agents acknowledging each
 // other forever — replayed on real JetStream, with the controls bounding it.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AgoraClient } from "../sdk/client.js";
@@ -16,6 +16,7 @@ import { ADMIN_IDENTITY, RECORDER_IDENTITY } from "../protocol/names.js";
 import { builtAgent } from "./paths.js";
 import { Recorder } from "../facts/recorder.js";
 import { verifyFacts } from "../facts/verify.js";
+import { factFiles, readFactsFile } from "../facts/fact-log.js";
 import { connectNats } from "../transport/connect.js";
 
 export interface CrossTalkResult {
@@ -27,6 +28,9 @@ export interface CrossTalkResult {
   /** Distinct (agent, id) pairs handled: equal to the sum of `handled` when each is processed once. */
   uniquePairs: number;
   echoDropped: number;
+  /** Self-echo drops as the facts count them: one echo-dropped fact per agent and window, with its count. */
+  echoFacts: number;
+  echoesRecorded: number;
   hopExhausted: number;
   /** Deliveries of the secret on secret-ops (must be 0). */
   secretDelivered: number;
@@ -118,16 +122,20 @@ export async function runCrossTalk(options: CrossTalkOptions = {}): Promise<Cros
       if (exhausted >= 2 && events.length === last) break;
       last = events.length;
     }
-    const streamInfo = await infra.jsm.streams.info("AGORA");
-    await recorder.waitFor(streamInfo.state.last_seq);
     await sub.return?.();
     await collecting;
+    const handled = host.handled();
+    await host.close(); // records the self-echo drops of the last window
+    const streamInfo = await infra.jsm.streams.info("AGORA");
+    await recorder.waitFor(streamInfo.state.last_seq);
+    const echoFacts = factFiles(config.factsDir)
+      .flatMap((f) => readFactsFile(readFileSync(join(config.factsDir, f), "utf8")).facts)
+      .filter((f) => f.type === "echo-dropped");
 
     const delivered = events.filter((e): e is Extract<HostEvent, { type: "delivered" }> => e.type === "delivered");
     const emitted = events.filter((e): e is Extract<HostEvent, { type: "emitted" }> => e.type === "emitted");
     const byHop: Record<number, number> = { 3: 1 };
     for (const e of emitted) byHop[e.hop] = (byHop[e.hop] ?? 0) + 1;
-    const handled = host.handled();
     const pairs = new Set(delivered.map((e) => `${e.agent}/${e.id}`));
     const report = verifyFacts(config.factsDir);
     return {
@@ -136,6 +144,11 @@ export async function runCrossTalk(options: CrossTalkOptions = {}): Promise<Cros
       handled,
       uniquePairs: pairs.size,
       echoDropped: events.filter((e) => e.type === "echo_dropped").length,
+      echoFacts: echoFacts.length,
+      echoesRecorded: echoFacts.reduce(
+        (n, f) => n + ((JSON.parse(String(f.fields.event)) as { count?: number }).count ?? 1),
+        0,
+      ),
       hopExhausted: events.filter((e) => e.type === "hop_exhausted").length,
       secretDelivered: delivered.filter((e) => e.channel === "secret-ops").length,
       replayDropped: replay.ack.duplicate === true,
@@ -162,7 +175,7 @@ export function formatCrossTalk(r: CrossTalkResult): string {
       "distinct (agent, id) handled",
       `${r.uniquePairs} (each processed once: ${r.uniquePairs === Object.values(r.handled).reduce((a, b) => a + b, 0) ? "yes" : "NO"})`,
     ],
-    ["echoes dropped", String(r.echoDropped)],
+    ["echoes dropped", `${r.echoDropped} (recorded as ${r.echoFacts} fact(s) counting ${r.echoesRecorded})`],
     ["emissions dropped at hop 0", String(r.hopExhausted)],
     ["secret deliveries (secret-ops)", String(r.secretDelivered)],
     ["replayed request id", r.replayDropped ? "dropped by JetStream dedup" : "NOT dropped"],

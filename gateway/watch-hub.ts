@@ -152,7 +152,8 @@ export class WatchHub {
     const verdict = this.verifier.checkEvent(data, subject);
     if (!verdict.ok) return; // not from a host of ours: never shown
     const event = verdict.event;
-    if (event.type in this.counters) this.counters[event.type]!++;
+    // An event may stand for several decisions (self-echo drops per window, rate-limited refusals).
+    if (event.type in this.counters) this.counters[event.type]! += "count" in event && event.count ? event.count : 1;
     const evChannel = "channel" in event && typeof event.channel === "string" ? event.channel : undefined;
     this.broadcast({ type: "event", seq, event }, evChannel);
   }

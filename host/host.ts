@@ -31,6 +31,7 @@ import { makeCard, type AgentCard } from "../protocol/cards.js";
 import { signCard } from "../trust/cards.js";
 import { CardHeartbeat } from "../transport/presence.js";
 import { SenderStanding } from "../trust/budget.js";
+import { EchoTally } from "./echo-tally.js";
 
 export interface HostOptions {
   config: AgoraConfig;
@@ -73,6 +74,8 @@ export class Host {
   private closed = false;
   /** Recorded events still being published. */
   private readonly recording = new Set<Promise<void>>();
+  /** Self-echo drops, recorded as one event per agent, channel and window. */
+  private readonly echoes = new EchoTally((summary) => this.record(summary));
 
   constructor(options: HostOptions) {
     this.options = options;
@@ -352,6 +355,12 @@ export class Host {
     this.counters[event.type]++;
     this.metrics.observe(event);
     this.events.emit(event);
+    if (event.type === "echo_dropped" && event.count === undefined) this.echoes.add(event);
+    else this.record(event);
+  }
+
+  /** Record a decision: published signed on `agora.ev.<type>`, where the recorder makes it a fact. */
+  private record(event: HostEvent): void {
     if (!RECORDED_EVENTS.has(event.type) || !this.infra || !this.identity) return;
     // Recorded off the agent's path: publishEvent retries through outages with a stable Nats-Msg-Id.
     const publishing = publishEvent(this.infra.js, this.identity, event, undefined, this.idSecretOf(event.agent))
@@ -390,6 +399,7 @@ export class Host {
     await this.presence?.stop();
     await this.placement?.close();
     await Promise.allSettled([...this.transitions.values()]); // e.g. the stop of an agent whose lease was lost
+    this.echoes.flush();
     await Promise.allSettled([...this.recording]);
     await this.pool?.close();
     this.control?.close();

@@ -26,7 +26,12 @@ export interface HostEventFields {
   };
   emitted: { agent: string; channel: string; id: string; act: Act; hop: number; re?: string };
   rejected: Base & { channel?: string; id?: string; code: ErrorCode; reason: string };
-  echo_dropped: Base & { channel: string; id: string };
+  /**
+   * An agent's own message dropped instead of delivered back to it. Recorded once
+   * per (agent, channel) and window (host/echo-tally.ts): `seq` and `id` are the
+   * window's first, `count` how many, `lastSeq` the last, `window` when it opened.
+   */
+  echo_dropped: Base & { channel: string; id: string; count?: number; lastSeq?: number; window?: string };
   hop_exhausted: Base & { channel: string; id: string; dropped: number };
   blocked: Base & { channel: string; id: string; target: string; code: ErrorCode };
   duplicate: Base & { channel: string; id: string };
