@@ -38,6 +38,11 @@ const ONLY = (() => {
   return i > 0 ? new Set((process.argv[i + 1] ?? "").split(",")) : undefined;
 })();
 const runs = (phase: string) => !ONLY || ONLY.has(phase);
+/** `--agents 1000,10000`: the counts of the many-agents phase instead of the default ones. */
+const AGENT_COUNTS = (() => {
+  const i = process.argv.indexOf("--agents");
+  return i > 0 ? (process.argv[i + 1] ?? "").split(",").map(Number) : undefined;
+})();
 /** `--profile`: write a CPU profile of the main thread for each measured round-trip loop to bench/profiles/. */
 const PROFILE = process.argv.includes("--profile");
 const PAYLOAD = { task: "build", detail: "x".repeat(200) };
@@ -49,7 +54,15 @@ interface Results {
   raw: { msgsPerSec: number; messages: number; lanes: number };
   agora: { msgsPerSec: number; messages: number; lanes: number; ratio: number };
   latency: { offered: number; achieved: number; p50: number; p99: number; p999: number; n: number }[];
-  agents: { count: number; instantiateMs: number; rssMiBPerAgent: number; totalRssMiB: number }[];
+  agents: {
+    count: number;
+    /** Start-up time per agent (consumer, lease, status; the instance comes with its first message). */
+    instantiateMs: number;
+    rssMiBPerAgent: number;
+    totalRssMiB: number;
+    /** From publishing a request to an idle agent to the host publishing its reply, over a sample of 20 agents. */
+    firstAnswerMs: { p50: number; max: number };
+  }[];
   roundTrip: {
     rawJetStream: { serial: RoundTrip; parallel32: RoundTrip };
     agora: { serial: RoundTrip; parallel32: RoundTrip };
@@ -522,33 +535,70 @@ async function latency(
 }
 
 // --- hosted agents on one host ----------------------------------------------------------
+/** Idle instances are dropped after this in the many-agents phase (limits.instanceIdle). */
+const INSTANCE_IDLE = "60s";
+
+/**
+ * `count` agents, each on its own channel, instantiated on their first message
+ * (limits.instanceIdle): the process RSS once all are running, then the first
+ * answer of a sample of idle agents, from the request's publish to its reply.
+ */
 async function manyAgents(dir: string, url: string, count: number): Promise<Results["agents"][number]> {
-  const channels = ["many"];
-  const { config, connect, close } = await agora(dir, url, {
-    channels: { many: null },
+  const channels = Array.from({ length: count }, (_, i) => `many-${i}`);
+  const { config, nc, connect, close } = await agora(dir, url, {
+    channels: Object.fromEntries(channels.map((c) => [c, null])),
     agents: Object.fromEntries(
-      Array.from({ length: count }, (_, i) => [
-        `agent-${i}`,
-        { component: builtAgent("responder"), read: channels, write: channels },
-      ]),
+      channels.map((c, i) => [`agent-${i}`, { component: builtAgent("responder"), read: [c], write: [c] }]),
     ),
+    external: { bench: { write: channels } },
+    limits: { instanceIdle: INSTANCE_IDLE },
   });
+  const infra = await ensureInfrastructure(nc, { dedupWindowMs: 600_000 });
+  const id = new KeyStore(config.keysDir).loadOrGenerate("bench");
+  await KeyRegistry.publish(infra.keys, "bench", id.publicKey);
   global.gc?.();
   const rss0 = process.memoryUsage().rss;
   const t0 = performance.now();
-  const host = await Host.start({ config, nc: await connect(config.host.name) });
+  let shown = 0;
+  const progress = setInterval(() => {
+    const n = host?.runtimes.size ?? 0;
+    if (n !== shown) log(`  ${n} of ${count} agents started`);
+    shown = n;
+  }, 10_000);
+  let host: Host | undefined;
+  host = await Host.start({ config, nc: await connect(config.host.name) });
+  clearInterval(progress);
   const ms = performance.now() - t0;
   global.gc?.();
   const rss = process.memoryUsage().rss;
   const started = host.runtimes.size;
+  // The first answer of idle agents: a sample spread over all of them, one at a time, until the host publishes it.
+  const replies = new Replies();
+  void (async () => {
+    for await (const e of host.events.subscribe()) if (e.type === "emitted" && e.re) replies.arrived(e.re);
+  })();
+  const client = new AgoraClient(await connect("bench"), id);
+  const first: number[] = [];
+  const sample = Math.min(20, count);
+  for (let k = 0; k < sample; k++) {
+    const i = Math.floor((k * count) / sample);
+    const envId = `first-${i}`;
+    const back = replies.expect(envId);
+    const t = performance.now();
+    await client.send(channels[i]!, "request", PAYLOAD, { hop: 1, id: envId });
+    await back;
+    first.push(performance.now() - t);
+  }
   await host.close();
   await close();
   if (started !== count) throw new Error(`only ${started} of ${count} agents started`);
+  const sorted = first.sort((a, b) => a - b);
   return {
     count,
     instantiateMs: round(ms / count, 2),
     rssMiBPerAgent: round((rss - rss0) / count / 1024 / 1024, 2),
     totalRssMiB: Math.round(rss / 1024 / 1024),
+    firstAnswerMs: { p50: round(percentile(sorted, 50), 1), max: round(sorted.at(-1)!, 1) },
   };
 }
 
@@ -712,8 +762,8 @@ function table(r: Partial<Results>): string {
   for (const a of r.agents ?? [])
     rows.push([
       `${a.count.toLocaleString("en")} hosted agents on one host`,
-      `${a.instantiateMs} ms/agent · ${a.rssMiBPerAgent} MiB/agent`,
-      `process RSS ${a.totalRssMiB} MiB${a.count === 10_000 ? " (target ≤ 1,024 MiB)" : ""}`,
+      `${a.instantiateMs} ms/agent to start · ${a.rssMiBPerAgent} MiB/agent · first answer p50 ${a.firstAnswerMs.p50} ms, max ${a.firstAnswerMs.max} ms`,
+      `process RSS ${a.totalRssMiB} MiB${a.count === 10_000 ? " (target ≤ 1,024 MiB; first answer ≤ 50 ms)" : ""}`,
     ]);
   if (r.kill)
     rows.push([
@@ -788,7 +838,7 @@ async function main(): Promise<void> {
     }
     if (runs("agents")) {
       results.agents = [];
-      for (const count of QUICK ? [100] : [100, 1000, 10_000]) {
+      for (const count of AGENT_COUNTS ?? (QUICK ? [100] : [100, 1000, 10_000])) {
         log(`${count} hosted agents …`);
         results.agents.push(await manyAgents(dir, server.url, count));
       }

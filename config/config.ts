@@ -117,6 +117,8 @@ export interface AgoraConfig {
     /** Per-call deadline of a component's handle. */
     callDeadlineMs: number;
     agentMemoryMb: number;
+    /** Instances idle this long are dropped (0: every instance is kept from the start). */
+    instanceIdleMs: number;
     /** Attempts of a failing message before it is dead-lettered. */
     maxDeliver: number;
     /** Traps allowed within restartWindowMs before an agent is marked failed. */
@@ -394,6 +396,7 @@ export function parseConfig(
       factsMaxFileBytes: l.factsMaxFileBytes,
       callDeadlineMs: parseDuration(l.callDeadline),
       agentMemoryMb: l.agentMemoryMb,
+      instanceIdleMs: parseDuration(l.instanceIdle),
       maxDeliver: l.maxDeliver,
       maxRestarts: l.maxRestarts,
       restartWindowMs: parseDuration(l.restartWindow),

@@ -49,6 +49,8 @@ export const DEFAULTS = {
     callDeadline: "5s",
     /** Linear-memory cap of each agent instance. */
     agentMemoryMb: 64,
+    /** An agent's instance idle this long is dropped and made again from its state in KV on its next message (agents are then instantiated on their first one); 0s keeps every instance. */
+    instanceIdle: "0s",
     maxDeliver: 5,
     maxRestarts: 5,
     restartWindow: "60s",

@@ -174,6 +174,7 @@ export const CONFIG_SCHEMA = {
         factsMaxFileBytes: { type: "integer", minimum: 4096, default: DEFAULTS.limits.factsMaxFileBytes },
         callDeadline: dflt(duration, DEFAULTS.limits.callDeadline),
         agentMemoryMb: { type: "integer", minimum: 2, maximum: 4096, default: DEFAULTS.limits.agentMemoryMb },
+        instanceIdle: dflt(duration, DEFAULTS.limits.instanceIdle),
         maxDeliver: { type: "integer", minimum: 1, maximum: 1000, default: DEFAULTS.limits.maxDeliver },
         maxRestarts: { type: "integer", minimum: 0, maximum: 1000, default: DEFAULTS.limits.maxRestarts },
         restartWindow: dflt(duration, DEFAULTS.limits.restartWindow),

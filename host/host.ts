@@ -134,6 +134,7 @@ export class Host {
     this.pool = new WorkerPool({
       size: config.host.workers,
       deadlineMs: config.limits.callDeadlineMs,
+      idleMs: config.limits.instanceIdleMs,
       loadState: (agent) => loadAgentState(infra.state, agent),
       log: (l) => this.log(l),
     });
@@ -382,6 +383,11 @@ export class Host {
   /** The seed that keys an event's id: its agent's (all hosts hold it), else this host's. */
   private idSecretOf(agent: string): string {
     return (this.agentIdentity(agent) ?? this.identity!).seed;
+  }
+
+  /** Agents with a component instance now (fewer than those placed here when limits.instanceIdle is set). */
+  instances(): number {
+    return this.pool?.instances() ?? 0;
   }
 
   /** Handled-message count per agent. */

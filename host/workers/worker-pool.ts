@@ -21,6 +21,12 @@ export interface WorkerPoolOptions {
   deadlineMs?: number;
   /** An agent's committed state, read from KV when it is (re)instantiated. */
   loadState(agent: string): Promise<[string, string][]>;
+  /**
+   * Instances idle this long are dropped and made again from KV on their agent's
+   * next call; an agent is then instantiated on its first call, not at spawn.
+   * 0 (the default) keeps every instance from spawn on.
+   */
+  idleMs?: number;
   log?(line: string): void;
 }
 
@@ -109,6 +115,11 @@ interface Placement {
   worker: PoolWorker;
   /** Settles when the agent's current instance is ready. */
   ready: Promise<void>;
+  /** An instance exists (or is being made); false while a lazy agent has none. */
+  instantiated: boolean;
+  /** Calls in flight, and when the last one ended (for idle eviction). */
+  calls: number;
+  lastUsed: number;
 }
 
 export class WorkerPool {
@@ -119,9 +130,33 @@ export class WorkerPool {
   /** Workers replaced after a deadline. */
   restarts = 0;
 
+  private readonly sweeper?: NodeJS.Timeout;
+
   constructor(options: WorkerPoolOptions) {
     this.options = options;
     this.workers = Array.from({ length: Math.max(1, options.size) }, () => this.newWorker());
+    const idle = options.idleMs ?? 0;
+    if (idle > 0) {
+      this.sweeper = setInterval(() => this.evictIdle(idle), Math.max(50, idle / 2));
+      this.sweeper.unref();
+    }
+  }
+
+  /** Drop the instances idle for `idleMs`: their agents' state is in KV, and the next call instantiates them again. */
+  private evictIdle(idleMs: number): void {
+    const now = Date.now();
+    for (const [agent, p] of this.placement) {
+      if (!p.instantiated || p.calls > 0 || now - p.lastUsed < idleMs || p.worker.terminated) continue;
+      p.instantiated = false;
+      p.worker.worker.postMessage({ type: "drop", agent } satisfies ToWorker);
+    }
+  }
+
+  /** Agents with an instance now. */
+  instances(): number {
+    let n = 0;
+    for (const p of this.placement.values()) if (p.instantiated) n++;
+    return n;
   }
 
   private newWorker(): PoolWorker {
@@ -145,6 +180,7 @@ export class WorkerPool {
       const p = this.placement.get(name)!;
       p.worker = fresh;
       fresh.agents.add(name);
+      if (!p.instantiated) continue; // made on its next call, on the fresh worker
       this.instantiate(name, p, this.options.loadState(name)).catch((e) =>
         this.options.log?.(`agent ${name}: restart failed: ${String(e)}`),
       );
@@ -160,6 +196,7 @@ export class WorkerPool {
     state: [string, string][] | Promise<[string, string][]>,
   ): Promise<void> {
     const previous = p.ready.catch(() => {});
+    p.instantiated = true;
     p.ready = (async () => {
       await previous;
       const w = p.worker;
@@ -186,8 +223,19 @@ export class WorkerPool {
   ): Promise<void> {
     const worker =
       this.placement.get(agent)?.worker ?? this.workers.reduce((a, b) => (b.agents.size < a.agents.size ? b : a));
-    const p: Placement = { component, writable, limits, worker, ready: Promise.resolve() };
-    await this.instantiate(agent, p, state);
+    const p: Placement = {
+      component,
+      writable,
+      limits,
+      worker,
+      ready: Promise.resolve(),
+      instantiated: false,
+      calls: 0,
+      lastUsed: Date.now(),
+    };
+    // Lazy: the component is compiled on the worker now (a bad one is refused at start), instantiated on its first call.
+    if (this.options.idleMs) await worker.load(component);
+    else await this.instantiate(agent, p, state);
     worker.agents.add(agent);
     this.placement.set(agent, p);
   }
@@ -203,6 +251,17 @@ export class WorkerPool {
   async call(agent: string, env: ComponentEnvelope): Promise<CallResult> {
     const p = this.placement.get(agent);
     if (!p) return failed({ code: "AGORA_ERR_COMPONENT_LOAD", message: `${agent} is not spawned` });
+    p.calls++;
+    try {
+      return await this.callPlaced(agent, p, env);
+    } finally {
+      p.calls--;
+      p.lastUsed = Date.now();
+    }
+  }
+
+  private async callPlaced(agent: string, p: Placement, env: ComponentEnvelope): Promise<CallResult> {
+    if (!p.instantiated) void this.instantiate(agent, p, this.options.loadState(agent)).catch(() => {});
     // The worker may be replaced while we wait; always post to the current, ready one.
     for (;;) {
       const ready = p.ready;
@@ -253,6 +312,7 @@ export class WorkerPool {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     for (const w of this.workers) w.terminated = true;
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }
