@@ -559,15 +559,7 @@ async function manyAgents(dir: string, url: string, count: number): Promise<Resu
   global.gc?.();
   const rss0 = process.memoryUsage().rss;
   const t0 = performance.now();
-  let shown = 0;
-  const progress = setInterval(() => {
-    const n = host?.runtimes.size ?? 0;
-    if (n !== shown) log(`  ${n} of ${count} agents started`);
-    shown = n;
-  }, 10_000);
-  let host: Host | undefined;
-  host = await Host.start({ config, nc: await connect(config.host.name) });
-  clearInterval(progress);
+  const host = await Host.start({ config, nc: await connect(config.host.name) });
   const ms = performance.now() - t0;
   global.gc?.();
   const rss = process.memoryUsage().rss;
