@@ -309,8 +309,9 @@ export class AgentRuntime {
     if (result.ok && result.state.length === 0) {
       // Sends only: nothing the next call sees changed, so the next call starts while this one commits.
       // Its publishes still go out in input order (after the previous commit's), and its ack after them.
-      const commit = this.commits.prepare(env.id, seq, this.emit(env, result).envelopes, []);
-      const finishing = this.finish(m, env, claim, result, commit, started).finally(() =>
+      const emission = this.emit(env, result);
+      const commit = this.commits.prepare(env.id, seq, emission.envelopes, []);
+      const finishing = this.finish(m, env, claim, result, commit, emission.hopExhausted, started).finally(() =>
         this.committing.delete(finishing),
       );
       this.committing.add(finishing);
@@ -380,6 +381,7 @@ export class AgentRuntime {
     claim: Promise<{ seen: boolean } | { error: unknown }>,
     result: CallResult,
     commit: CommitRecord,
+    hopExhausted: number | undefined,
     started: number,
   ): Promise<void> {
     const previous = this.issued;
@@ -396,8 +398,7 @@ export class AgentRuntime {
         return;
       }
       await this.reportDelivery(env, m.seq, result, started);
-      if (result.sends.length > commit.envelopes.length)
-        await this.ctx.report({ type: "hop_exhausted", ...base, dropped: result.sends.length });
+      if (hopExhausted) await this.ctx.report({ type: "hop_exhausted", ...base, dropped: hopExhausted });
       for (const e of commit.envelopes) this.ctx.verifier.remember(e);
       const applying = this.apply(commit); // publishes are issued before this returns
       issued();
