@@ -12,6 +12,7 @@ import type { AgentDirectory } from "./agent-directory.js";
 import type { AgentView, WatchFrame } from "./frames.js";
 import { STREAM, watchConsumerName } from "../protocol/subjects.js";
 import { CONSOLE_EVENTS } from "../protocol/events.js";
+import { timeSlice } from "../transport/time-slice.js";
 
 /** The counters a watch client gets, in display order. */
 export const WATCH_COUNTERS: readonly string[] = ["envelopes", ...CONSOLE_EVENTS, "frames_dropped"];
@@ -102,8 +103,10 @@ export class WatchHub {
     }, 50);
     this.pumpTimer.unref();
     this.following = (async (): Promise<void | Error> => {
+      const turn = timeSlice(); // verifying a flood's backlog must not hold the loop the kill switch answers on
       try {
         for await (const m of messages) {
+          await turn();
           try {
             await this.onMessage(m.subject, m.data, m.seq);
           } catch {

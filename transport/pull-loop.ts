@@ -3,6 +3,7 @@
 // filling into a dead inbox (those messages would wait out ack_wait).
 import type { Consumer, JsMsg } from "@nats-io/jetstream";
 import { sleep } from "./backoff.js";
+import { timeSlice } from "./time-slice.js";
 
 export interface PullLoopOptions {
   /** Messages per pull. @default 64 */
@@ -32,9 +33,11 @@ export async function pullLoop(
     }
     try {
       const messages = await consumer.fetch({ max_messages: batch, expires });
+      const turn = timeSlice(); // a batch already buffered would otherwise be handled as one task
       for await (const m of messages) {
         if (options.closing()) m.nak();
         else await handle(m);
+        await turn();
       }
     } catch (err) {
       if (options.closing()) break;

@@ -13,14 +13,15 @@ import type { HostEvent } from "../../protocol/events.js";
 import { KeyRegistry } from "../../trust/key-registry.js";
 import { KeyStore } from "../../trust/key-store.js";
 import { openInfrastructure, type Infrastructure } from "../../transport/infrastructure.js";
-import { Recorder } from "../../facts/recorder.js";
+import type { Recorder } from "../../facts/recorder.js";
+import { RecorderThread } from "../../facts/recorder-thread.js";
 import { Gateway } from "../../gateway/gateway.js";
 import { GithubBridge, type BridgeOptions } from "../../gateway/github/bridge.js";
 import { startNats, type TestNats } from "./nats-server.js";
 import { connectNats } from "../../transport/connect.js";
 import { ensureIdentityKeys, writeAuthorization } from "../../transport/embedded.js";
 import { natsIdentities } from "../../transport/authorization.js";
-import { ADMIN_IDENTITY, RECORDER_IDENTITY } from "../../protocol/names.js";
+import { ADMIN_IDENTITY } from "../../protocol/names.js";
 
 /** Gateway tokens used by tests. */
 export const TOKENS = { viewer: "viewer-token-0123456789", operator: "operator-token-0123456789", generated: false };
@@ -46,12 +47,13 @@ export interface TestAgora {
   /** A new connection logged in as `identity` (closed with the agora). */
   connect(identity: string): Promise<NatsConnection>;
   host?: Host;
-  recorder?: Recorder;
+  /** The facts recorder: on its own thread, as `agora up` runs it (a test may set an in-process one). */
+  recorder?: Pick<Recorder, "waitFor" | "close">;
   keys: KeyStore;
   infra: Infrastructure;
   gateway?: Gateway;
   bridge?: GithubBridge;
-  startRecorder(): Promise<Recorder>;
+  startRecorder(): Promise<RecorderThread>;
   /** Build (not listen) a gateway with the TOKENS below, serving `bridge`'s webhook when given. */
   startGateway(options?: { bridge?: GithubBridge }): Promise<Gateway>;
   /** Start the GitHub bridge, logged in as its own identity (so its permissions hold). */
@@ -141,8 +143,9 @@ export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }
       return t.bridge;
     },
     async startRecorder() {
-      t.recorder = await Recorder.start({ config, nc: await connectAs(RECORDER_IDENTITY) });
-      return t.recorder;
+      const recorder = await RecorderThread.start({ config, url: nats.url });
+      t.recorder = recorder;
+      return recorder;
     },
     async settleFacts() {
       const info = await infra.jsm.streams.info("AGORA");

@@ -18,8 +18,10 @@ describe("host - restarts", () => {
     collectEvents(await a.startHost(), events);
     const m = await a.client("maintainer");
     const N = 300;
-    const sent: string[] = [];
-    for (let i = 0; i < N; i++) sent.push((await m.send("work", "request", { i })).env.id);
+    // All at once: the host must not keep pace with the sending, or nothing is queued at the restart.
+    const sent = (await Promise.all(Array.from({ length: N }, (_, i) => m.send("work", "request", { i })))).map(
+      (r) => r.env.id,
+    );
     const delivered = () => events.filter((e) => e.type === "delivered").length;
     await until(() => delivered() >= 40, 20_000, "first deliveries");
     await a.stopHost(); // mid-stream: the rest is still queued
