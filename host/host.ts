@@ -138,6 +138,7 @@ export class Host {
       loadState: (agent) => loadAgentState(infra.state, agent),
       log: (l) => this.log(l),
     });
+    const byName = new Map(config.agents.map((a) => [a.name, a]));
     // Waits for the first round: the agents this host takes are running when start() returns.
     this.placement = new Placement({
       kv: infra.leases,
@@ -145,7 +146,7 @@ export class Host {
       agents: config.agents.map((a) => a.name),
       eligible: wanted.map((a) => a.name),
       draining: () => this.control!.draining(config.host.name),
-      start: (name) => this.inTurn(name, () => this.startAgent(config.agents.find((a) => a.name === name)!)),
+      start: (name) => this.inTurn(name, () => this.startAgent(byName.get(name)!)),
       stop: (name, reason) => this.inTurn(name, () => this.stopAgent(name, reason)),
       log: (l) => this.log(l),
       refused: (key, owner, reason) => {
@@ -175,10 +176,9 @@ export class Host {
   /** Signed cards of the agents running here; a killed one says offline. */
   private cards(): AgentCard[] {
     const cards: AgentCard[] = [];
-    for (const name of this.runtimes.keys()) {
-      const a = this.config.agents.find((x) => x.name === name);
+    for (const [name, { config: a }] of this.runtimes) {
       const key = this.agentIdentity(name)?.privateKey;
-      if (!a || !key) continue;
+      if (!key) continue;
       const card = makeCard({
         name,
         kind: "hosted",

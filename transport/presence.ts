@@ -31,10 +31,15 @@ function claimsHold(card: AgentCard, config: AgoraConfig | undefined): boolean {
   );
 }
 
+/** Card writes in flight at once: a host with thousands of agents renews them in parallel, not one by one. */
+const PUTS_IN_FLIGHT = 64;
+
 /** Writes `cards()` now and every `everyMs` until stopped. */
 export class CardHeartbeat {
   private timer?: NodeJS.Timeout;
   private beating?: Promise<void>;
+  /** A renewal asked for while one runs: it starts when that one ends, and later asks join it. */
+  private queued?: Promise<void>;
 
   constructor(
     private readonly kv: KV,
@@ -51,22 +56,39 @@ export class CardHeartbeat {
     this.timer.unref();
   }
 
-  /** Renew the cards now (e.g. an agent was just killed); a renewal under way is followed by a fresh one. */
+  /**
+   * Renew the cards now (e.g. an agent was just killed). A renewal under way is
+   * followed by one fresh renewal, which every ask made meanwhile shares — so
+   * 1,000 agents starting make two renewals, not 1,000.
+   */
   now(): Promise<void> {
-    const after = (this.beating ?? Promise.resolve()).then(() => this.beat());
-    const mine: Promise<void> = after.finally(() => {
-      if (this.beating === mine) this.beating = undefined;
-    });
+    if (this.queued) return this.queued;
+    const before = this.beating;
+    const mine: Promise<void> = (before ?? Promise.resolve())
+      .then(() => {
+        if (this.queued === mine) this.queued = undefined; // asks from here on need another renewal
+        return this.beat();
+      })
+      .finally(() => {
+        if (this.beating === mine) this.beating = undefined;
+      });
+    if (before) this.queued = mine;
     this.beating = mine;
     return mine;
   }
 
   private async beat(): Promise<void> {
-    for (const card of this.cards()) {
-      await this.kv
-        .put(card.name, JSON.stringify(card))
-        .catch((err) => this.log(`card of ${card.name}: ${String(err)}`));
-    }
+    const cards = this.cards();
+    for (let i = 0; i < cards.length; i += PUTS_IN_FLIGHT)
+      await Promise.all(
+        cards
+          .slice(i, i + PUTS_IN_FLIGHT)
+          .map((card) =>
+            this.kv
+              .put(card.name, JSON.stringify(card))
+              .catch((err) => this.log(`card of ${card.name}: ${String(err)}`)),
+          ),
+      );
   }
 
   /** Stop renewing; `last` (e.g. the cards saying offline) is written once more. */
