@@ -165,9 +165,12 @@ async function agora(dir: string, url: string, spec: Record<string, unknown>): P
   return { config, nc, connect, close: () => Promise.all(conns.map((c) => c.drain())).then(() => {}) };
 }
 
+/** A clean stream for the next phase: no messages, and none of the earlier phases' durable consumers. */
 async function purge(nc: NatsConnection): Promise<void> {
   const infra = await ensureInfrastructure(nc, { dedupWindowMs: 600_000 });
   await infra.jsm.streams.purge(STREAM).catch(() => {});
+  for await (const c of infra.jsm.consumers.list(STREAM))
+    await infra.jsm.consumers.delete(STREAM, c.name).catch(() => {});
 }
 
 // --- crypto -------------------------------------------------------------------------
@@ -852,6 +855,7 @@ async function main(): Promise<void> {
       results.agents = [];
       for (const count of AGENT_COUNTS ?? (QUICK ? [100] : DEFAULT_AGENT_COUNTS)) {
         log(`${count} hosted agents …`);
+        await purge(nc);
         results.agents.push(await manyAgents(dir, server.url, count));
       }
     }
