@@ -123,6 +123,8 @@ export interface AgoraConfig {
     maxDeliver: number;
     /** Traps allowed within restartWindowMs before an agent is marked failed. */
     maxRestarts: number;
+    /** Timers one hosted agent may have waiting at once. */
+    maxTimers: number;
     restartWindowMs: number;
     /** First restart backoff, doubled per restart. */
     restartBackoffMs: number;
@@ -399,6 +401,7 @@ export function parseConfig(
       instanceIdleMs: parseDuration(l.instanceIdle),
       maxDeliver: l.maxDeliver,
       maxRestarts: l.maxRestarts,
+      maxTimers: l.maxTimers,
       restartWindowMs: parseDuration(l.restartWindow),
       restartBackoffMs: parseDuration(l.restartBackoff),
       maxClockSkewMs: parseDuration(l.maxClockSkew),

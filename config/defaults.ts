@@ -53,6 +53,8 @@ export const DEFAULTS = {
     instanceIdle: "0s",
     maxDeliver: 5,
     maxRestarts: 5,
+    /** Timers one hosted agent may have waiting at once (timers.after beyond it fails with AGORA_ERR_TIMER_LIMIT). */
+    maxTimers: 16,
     restartWindow: "60s",
     restartBackoff: "100ms",
     maxClockSkew: "5m",

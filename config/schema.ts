@@ -177,6 +177,7 @@ export const CONFIG_SCHEMA = {
         instanceIdle: dflt(duration, DEFAULTS.limits.instanceIdle),
         maxDeliver: { type: "integer", minimum: 1, maximum: 1000, default: DEFAULTS.limits.maxDeliver },
         maxRestarts: { type: "integer", minimum: 0, maximum: 1000, default: DEFAULTS.limits.maxRestarts },
+        maxTimers: { type: "integer", minimum: 0, maximum: 1000, default: DEFAULTS.limits.maxTimers },
         restartWindow: dflt(duration, DEFAULTS.limits.restartWindow),
         restartBackoff: dflt(duration, DEFAULTS.limits.restartBackoff),
         maxClockSkew: dflt(duration, DEFAULTS.limits.maxClockSkew),

@@ -1,10 +1,11 @@
 // Host: runs hosted agents — one durable consumer per (agent, readable channel).
 // Which agents run here is decided by their placement leases (placement.ts):
 // several hosts share one NATS, and each agent runs on exactly one of them.
-import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, type Consumer } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { AgentRuntime } from "./runtime/agent-runtime.js";
-import { loadAgentState } from "./runtime/commit.js";
+import { loadAgentState, loadAgentTimers, type AppliedTimer } from "./runtime/commit.js";
+import { TimerClock } from "./runtime/timers.js";
 import { ComponentLoader } from "./components/component-loader.js";
 import { ControlFollower } from "../transport/control-plane.js";
 import { HostMetrics } from "./metrics.js";
@@ -21,11 +22,19 @@ import { publishEvent } from "../transport/publisher.js";
 import { pullLoop } from "../transport/pull-loop.js";
 import { openSession } from "../transport/session.js";
 import type { Verifier } from "../trust/verifier.js";
-import { WorkerPool } from "./workers/worker-pool.js";
-import { consumerName, LEASES_BUCKET, STREAM } from "../protocol/subjects.js";
+import { DEFAULT_WORKER_LIMITS, WorkerPool } from "./workers/worker-pool.js";
+import {
+  consumerName,
+  LEASES_BUCKET,
+  STREAM,
+  TIMERS_BUCKET,
+  timerConsumerName,
+  timerSubject,
+} from "../protocol/subjects.js";
 import { isName } from "../protocol/names.js";
 import { ensureDurableConsumer } from "../transport/consumer.js";
-import type { AgentStatusRecord, ReportedStatus } from "../protocol/records.js";
+import { isNotFound } from "../transport/jetstream-errors.js";
+import type { AgentStatusRecord, CommitRecord, ReportedStatus } from "../protocol/records.js";
 import { ALL_AGENTS, HOST_VERBS, type ControlEnvelope } from "../protocol/control.js";
 import { makeCard, type AgentCard } from "../protocol/cards.js";
 import { signCard } from "../trust/cards.js";
@@ -67,6 +76,10 @@ export class Host {
   /** Pull loops of each running agent. */
   private readonly loops = new Map<string, Promise<void>[]>();
   private presence?: CardHeartbeat;
+  /** The timers of the agents running here, fired when due. */
+  private clock?: TimerClock;
+  /** Each running agent's timer consumer and loop, once made. */
+  private readonly timerLoops = new Map<string, Promise<void>>();
   /** Agents' identities from the key directory, loaded once: they sign cards and key event ids. */
   private readonly agentIds = new Map<string, Identity>();
   /** Starts and stops of one agent run one after another (a lost lease's stop may still run when it is taken again). */
@@ -135,7 +148,17 @@ export class Host {
       size: config.host.workers,
       deadlineMs: config.limits.callDeadlineMs,
       idleMs: config.limits.instanceIdleMs,
-      loadState: (agent) => loadAgentState(infra.state, agent),
+      loadState: async (agent) => ({
+        state: await loadAgentState(infra.state, agent),
+        timers: (await loadAgentTimers(infra.timers, agent)).map((t) => t.timer.tag),
+      }),
+      log: (l) => this.log(l),
+    });
+    this.clock = new TimerClock({
+      kv: infra.timers,
+      fire: (event, msgId) => publishEvent(infra.js, this.identity!, event, msgId),
+      holds: (agent) => this.placement?.valid(agent) ?? false,
+      ready: (agent) => this.timerLoop(agent),
       log: (l) => this.log(l),
     });
     const byName = new Map(config.agents.map((a) => [a.name, a]));
@@ -149,18 +172,8 @@ export class Host {
       start: (name) => this.inTurn(name, () => this.startAgent(byName.get(name)!)),
       stop: (name, reason) => this.inTurn(name, () => this.stopAgent(name, reason)),
       log: (l) => this.log(l),
-      refused: (key, owner, reason) => {
-        this.log(`AGORA_ERR_BAD_RECORD: ${reason}`);
-        const agent = isName(owner) ? owner : config.host.name;
-        void this.report({
-          type: "record_refused",
-          agent,
-          bucket: LEASES_BUCKET,
-          key,
-          code: "AGORA_ERR_BAD_RECORD",
-          reason,
-        });
-      },
+      refused: (key, owner, reason) =>
+        this.refusedRecord(isName(owner) ? owner : config.host.name, LEASES_BUCKET, key, reason),
     });
     await this.placement.start();
     // The cards of the agents running here, renewed every heartbeat.
@@ -226,11 +239,20 @@ export class Host {
     const started = performance.now();
     // NATS trouble here throws: placement gives the lease back and the agent is tried again.
     const state = await loadAgentState(infra.state, agent.name);
+    const timers = await loadAgentTimers(infra.timers, agent.name, (key, reason) =>
+      this.refusedRecord(agent.name, TIMERS_BUCKET, key, reason),
+    );
     try {
       // A component that cannot load here is refused (recorded once: the event id is stable) and its lease
       // given back, so a host that can load it takes it; this one tries again after a pause.
       const component = await this.loader.load(agent.component, { memoryBytes: agent.memoryMb * 1024 * 1024 });
-      await this.pool!.spawn(agent.name, component, agent.write, state);
+      await this.pool!.spawn(
+        agent.name,
+        component,
+        agent.write,
+        { state, timers: timers.map((t) => t.timer.tag) },
+        { ...DEFAULT_WORKER_LIMITS, maxTimers: this.config.limits.maxTimers },
+      );
       await this.report({
         type: "agent_started",
         agent: agent.name,
@@ -258,6 +280,8 @@ export class Host {
       setStatus: (a, status, reason) => this.setStatus(a, status, reason),
       holdsLease: (a) => this.placement!.valid(a),
       senderRefusal: (env, at) => this.standing!.of(env, at),
+      timers: infra.timers,
+      timersApplied: (a, commit, applied) => this.timersApplied(a, commit, applied),
       log: (l) => this.log(l),
     });
     await runtime.recover();
@@ -265,6 +289,11 @@ export class Host {
     this.runtimes.set(agent.name, runtime);
     await this.setStatus(agent.name, "running");
     void this.presence?.now();
+    this.loops.set(agent.name, []);
+    // Its timers fire on its own subject, read by its own consumer: made when a timer first fires (or here,
+    // if one fired before — on another host, say — whose event may still wait in it).
+    if (timers.length > 0 || (await this.timerConsumerExists(agent.name))) await this.timerLoop(agent.name);
+    this.clock!.load(agent.name, timers);
     for (const channel of agent.read) {
       const consumer = await ensureDurableConsumer(infra, STREAM, {
         durable_name: consumerName(agent.name, channel),
@@ -274,15 +303,82 @@ export class Host {
         max_ack_pending: 1000,
         ack_wait: nanos(this.config.limits.ackWaitMs),
       });
-      if (!this.loops.has(agent.name)) this.loops.set(agent.name, []);
-      this.loops.get(agent.name)!.push(
-        pullLoop(consumer, (m) => runtime.enqueue(m).catch((err) => this.log(`agent ${agent.name}: ${String(err)}`)), {
-          closing: () => this.closed || runtime.stopping,
-          paused: () => runtime.paused() && !this.closed,
-          resumed: () => runtime.resumed(),
-          onError: (err) => this.log(`agent ${agent.name} on ${channel}: pull failed: ${String(err)}`),
-        }),
-      );
+      this.loops.get(agent.name)!.push(this.consume(agent.name, runtime, consumer, channel));
+    }
+  }
+
+  /** Whether `agent` has had a timer consumer (it keeps its position across hosts and restarts). */
+  private async timerConsumerExists(agent: string): Promise<boolean> {
+    return this.infra!.jsm.consumers.info(STREAM, timerConsumerName(agent)).then(
+      () => true,
+      (err: unknown) => {
+        if (isNotFound(err)) return false;
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * The consumer of `agent`'s timer subject and its pull loop, made once per run
+   * here. An agent that never sets a timer has neither: no pull a second for nothing.
+   * Delivers from the start of the stream when first made — only this agent's timers, none handled yet.
+   */
+  private timerLoop(agent: string): Promise<void> {
+    let ready = this.timerLoops.get(agent);
+    if (!ready) {
+      ready = (async () => {
+        const runtime = this.runtimes.get(agent);
+        if (!runtime) throw new Error(`agent ${agent} is not running here`);
+        const consumer = await ensureDurableConsumer(this.infra!, STREAM, {
+          durable_name: timerConsumerName(agent),
+          filter_subject: timerSubject(agent),
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          max_ack_pending: 1000,
+          ack_wait: nanos(this.config.limits.ackWaitMs),
+        });
+        this.loops.get(agent)?.push(this.consume(agent, runtime, consumer, "its timers"));
+      })();
+      ready.catch(() => this.timerLoops.delete(agent)); // tried again at the next firing
+      this.timerLoops.set(agent, ready);
+    }
+    return ready;
+  }
+
+  /** Hand what `consumer` delivers to `runtime`, one at a time, until the agent stops or is killed. */
+  private consume(agent: string, runtime: AgentRuntime, consumer: Consumer, what: string): Promise<void> {
+    return pullLoop(consumer, (m) => runtime.enqueue(m).catch((err) => this.log(`agent ${agent}: ${String(err)}`)), {
+      closing: () => this.closed || runtime.stopping,
+      paused: () => runtime.paused() && !this.closed,
+      resumed: () => runtime.resumed(),
+      onError: (err) => this.log(`agent ${agent} on ${what}: pull failed: ${String(err)}`),
+    });
+  }
+
+  /** A record read from `bucket` was not well-formed and is ignored: logged and recorded. */
+  private refusedRecord(agent: string, bucket: string, key: string, reason: string): void {
+    this.log(`AGORA_ERR_BAD_RECORD: ${reason}`);
+    void this.report({ type: "record_refused", agent, bucket, key, code: "AGORA_ERR_BAD_RECORD", reason });
+  }
+
+  /** A commit wrote `agent`'s timers: schedule (or unschedule) them here and record each as a fact. */
+  private timersApplied(agent: string, commit: CommitRecord, applied: AppliedTimer[]): void {
+    for (const t of applied) {
+      const base = { agent, seq: commit.seq, id: commit.id };
+      if (t.op === "set") {
+        this.clock?.set(t.timer, t.revision);
+        void this.report({
+          type: "timer_set",
+          ...base,
+          channel: t.timer.channel,
+          tag: t.timer.tag,
+          timer: t.timer.id,
+          due: t.timer.due,
+        });
+      } else {
+        this.clock?.cancel(agent, t.tag);
+        void this.report({ type: "timer_cancelled", ...base, tag: t.tag });
+      }
     }
   }
 
@@ -294,6 +390,8 @@ export class Host {
   private async stopAgent(name: string, reason: StopReason): Promise<void> {
     const runtime = this.runtimes.get(name);
     runtime?.stop(reason === "lost");
+    this.clock?.drop(name); // its timers stay in KV for its next host
+    this.timerLoops.delete(name);
     await Promise.allSettled(this.loops.get(name) ?? []);
     await runtime?.idle();
     this.loops.delete(name);
@@ -401,6 +499,7 @@ export class Host {
     this.closed = true;
     for (const r of this.runtimes.values()) r.release();
     await Promise.allSettled([...this.loops.values()].flat());
+    await this.clock?.close();
     // Hand every agent over: stopped here (status "stopped"), leases deleted, so the other hosts take them at once.
     await this.presence?.stop();
     await this.placement?.close();

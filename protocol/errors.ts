@@ -29,6 +29,11 @@ export const ERROR_CODES = {
   AGORA_ERR_BAD_NAME: { status: 400, message: "a name is not ^[a-z0-9][a-z0-9-]{0,62}$" },
   AGORA_ERR_BAD_BODY: { status: 400, message: "a body is not JSON text" },
   AGORA_ERR_BAD_STATE: { status: 400, message: "a state key or value is out of bounds" },
+  AGORA_ERR_TIMER_LIMIT: {
+    status: 400,
+    message:
+      "a timer was refused: a bad tag or delay, or the agent already has its maximum of timers (limits.maxTimers)",
+  },
   AGORA_ERR_COMPONENT_IMPORTS: {
     status: 422,
     message: "a component imports something outside agora:agent and was refused at load",

@@ -6,6 +6,7 @@
 import type { Act } from "./envelope.js";
 import { canonicalize } from "./jcs.js";
 import type { ErrorCode } from "./errors.js";
+import { eventSubject } from "./subjects.js";
 
 interface Base {
   /** The hosted agent the decision concerns. */
@@ -67,6 +68,25 @@ export interface HostEventFields {
   agent_refused: { agent: string; code: ErrorCode; reason: string };
   /** A record read from KV was not well-formed and was ignored (`agent`: its owner, or the host that read it). */
   record_refused: { agent: string; bucket: string; key: string; code: ErrorCode; reason: string };
+  /** A component set a timer while handling message `id` (committed with the call's other effects). */
+  timer_set: Base & { channel: string; id: string; tag: string; timer: string; due: number };
+  /** A component cancelled its timer `tag` while handling message `id`. */
+  timer_cancelled: Base & { id: string; tag: string };
+  /**
+   * A timer came due: published on the agent's own subject (`agora.ev.timer_fired.<agent>`,
+   * Nats-Msg-Id = `timer`), where the agent's consumer delivers it to the component as a timeout.
+   */
+  timer_fired: {
+    agent: string;
+    tag: string;
+    timer: string;
+    due: number;
+    /** The message whose handling set it, and its channel, conversation and hop. */
+    set: string;
+    channel: string;
+    conv?: string;
+    hop: number;
+  };
   /** Failed sign-ins at the gateway from one address in one window (`agent`: the gateway identity). */
   signin_refused: { agent: string; code: ErrorCode; source: string; count: number; window: string };
 }
@@ -89,7 +109,9 @@ export interface EventSpec {
   /** Counted in `agora_drops_total{control}` (by `dropped` when the event has it). */
   drop?: DropControl;
   /** The field that makes two events of one (type, agent, seq) distinct (their Nats-Msg-Id). */
-  distinctBy?: "target" | "control" | "key" | "window";
+  distinctBy?: "target" | "control" | "key" | "window" | "tag";
+  /** Published on `agora.ev.<type>.<agent>` instead: also a delivery to that agent. */
+  perAgent?: true;
 }
 
 /** Every event type and what follows from it. */
@@ -114,6 +136,9 @@ export const EVENTS = {
   agent_started: {},
   record_refused: { fact: { type: "record-refused", status: "rejected" }, console: true, distinctBy: "key" },
   signin_refused: { fact: { type: "signin-refused", status: "rejected" }, distinctBy: "window" },
+  timer_set: { fact: { type: "timer-set", status: "enforced" }, distinctBy: "tag" },
+  timer_cancelled: { fact: { type: "timer-cancelled", status: "enforced" }, distinctBy: "tag" },
+  timer_fired: { fact: { type: "timer-fired", status: "enforced" }, perAgent: true },
 } as const satisfies Record<HostEventType, EventSpec>;
 
 type Table = typeof EVENTS;
@@ -149,6 +174,11 @@ export function zeroCounts(): Record<HostEventType, number> {
 export function eventDistinction(event: HostEvent): string {
   const by = (EVENTS[event.type] as EventSpec).distinctBy;
   return by ? String((event as unknown as Record<string, unknown>)[by] ?? "") : "";
+}
+
+/** The subject a recorded event is published on: `agora.ev.<type>`, or `agora.ev.<type>.<agent>` for a per-agent one. */
+export function subjectOfEvent(event: Pick<HostEvent, "type" | "agent">): string {
+  return eventSubject(event.type, (EVENTS[event.type] as EventSpec).perAgent ? event.agent : undefined);
 }
 
 /** A recorded event on the wire: the event plus host, time and the host's signature. */

@@ -25,3 +25,8 @@ export function eventMsgId(secret: string, type: string, agent: string, seq: num
 export function randomId(): string {
   return randomBytes(16).toString("base64url");
 }
+
+/** Id of the timer `tag` that `agent` set while handling `setId` (24 chars): its Nats-Msg-Id when it fires, and the timeout's id. */
+export function timerId(secret: string, agent: string, setId: string, tag: string): string {
+  return keyed(secret, "agora-timer-id-v1", [agent, setId, tag]);
+}

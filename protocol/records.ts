@@ -38,6 +38,27 @@ export interface HostRecord {
 /** One state write of a component call. */
 export type StateOp = { op: "set"; key: string; value: string } | { op: "delete"; key: string };
 
+/** A timer asked for (`timers.after`) or cancelled during one call, as the worker reports it. */
+export type TimerOp = { op: "set"; tag: string; ms: number } | { op: "cancel"; tag: string };
+
+/** Value of `<agent>.<base64url(tag)>` in agora-timers: a timer waiting to fire. */
+export interface TimerRecord {
+  agent: string;
+  tag: string;
+  /** The timer's id: its Nats-Msg-Id when it fires and the id of the timeout the agent handles. */
+  id: string;
+  /** When it fires, ms since the epoch (host time). */
+  due: number;
+  /** The message whose handling set it: the timeout's `re`, `channel`, `conv` and `hop` are its. */
+  set: string;
+  channel: string;
+  conv?: string;
+  hop: number;
+}
+
+/** A timer write of a commit: set (the record) or cancel (by tag). */
+export type TimerCommit = { op: "set"; timer: TimerRecord } | { op: "cancel"; tag: string };
+
 /** The effects of one successful call as written to the write-ahead log `wal.<agent>`. */
 export interface CommitRecord {
   /** The input envelope's id. */
@@ -47,6 +68,8 @@ export interface CommitRecord {
   /** Signed envelopes to publish. */
   envelopes: Envelope[];
   state: StateOp[];
+  /** Timers set or cancelled (absent when none). */
+  timers?: TimerCommit[];
 }
 
 /** A send a component queued during one call (before the host stamps and signs it). */
@@ -112,4 +135,24 @@ export function statusView(
   if (killed) return { status: "killed", host: record?.host, since: killed.since, reason: record?.reason };
   if (!record) return { status: "unknown" };
   return { status: record.status, host: record.host, since: record.since, reason: record.reason };
+}
+
+/** A timer record read back from agora-timers, or undefined when it is not one. */
+export function parseTimer(data: Uint8Array | string): TimerRecord | undefined {
+  const r = object(parseJson(data));
+  if (
+    !r ||
+    !isName(r.agent) ||
+    !isString(r.tag) ||
+    r.tag.length === 0 ||
+    !isString(r.id) ||
+    !/^[A-Za-z0-9_-]{1,64}$/.test(r.id) ||
+    !Number.isSafeInteger(r.due) ||
+    !isString(r.set) ||
+    !isString(r.channel) ||
+    !Number.isInteger(r.hop) ||
+    (r.conv !== undefined && !isString(r.conv))
+  )
+    return undefined;
+  return r as unknown as TimerRecord;
 }

@@ -23,9 +23,17 @@ export function subjectChannel(subject: string): string | undefined {
   return subject.startsWith(CHANNEL_PREFIX) ? subject.slice(CHANNEL_PREFIX.length) : undefined;
 }
 
-/** The subject a recorded host decision of `type` is published on. */
-export function eventSubject(type: string): string {
-  return `${EVENT_PREFIX}${type}`;
+/**
+ * The subject a recorded host decision of `type` is published on; with `agent`,
+ * the per-agent subject of an event that is also delivered to that agent (a timer firing).
+ */
+export function eventSubject(type: string, agent?: string): string {
+  return agent === undefined ? `${EVENT_PREFIX}${type}` : `${EVENT_PREFIX}${type}.${agent}`;
+}
+
+/** Where an agent's timers fire: `agora.ev.timer_fired.<agent>`, read by the agent's own consumer. */
+export function timerSubject(agent: string): string {
+  return eventSubject("timer_fired", agent);
 }
 
 /** The dead-letter subject of `agent`. */
@@ -52,6 +60,8 @@ export const AGENTS_BUCKET = "agora-agents";
 export const LEASES_BUCKET = "agora-leases";
 /** Agent cards (presence): key = agent name, value = the card its agent (or host) signed. */
 export const CARDS_BUCKET = "agora-cards";
+/** Hosted agents' timers waiting to fire: key = `<agent>.<base64url(tag)>` (timerKey), value = TimerRecord. */
+export const TIMERS_BUCKET = "agora-timers";
 /** The GitHub bridge's memory: deliveries seen, issue ↔ envelope links, comments posted. */
 export const GITHUB_BUCKET = "agora-github";
 
@@ -64,6 +74,16 @@ export function stateKey(agent: string, key: string): string {
 export function decodeStateKey(agent: string, kvKey: string): string | undefined {
   const prefix = `${agent}.`;
   return kvKey.startsWith(prefix) ? Buffer.from(kvKey.slice(prefix.length), "base64url").toString("utf8") : undefined;
+}
+
+/** KV key of an agent's timer `tag`. */
+export function timerKey(agent: string, tag: string): string {
+  return stateKey(agent, tag);
+}
+
+/** KV filter for every timer of `agent`. */
+export function timerKeys(agent: string): string {
+  return `${agent}.>`;
 }
 
 /** KV filter for every state entry of `agent`. */
@@ -97,6 +117,11 @@ export function hostKey(host: string): string {
 /** Durable consumer of (hosted agent, channel); `_` cannot occur in names. */
 export function consumerName(agent: string, channel: string): string {
   return `agent_${agent}_${channel}`;
+}
+
+/** Durable consumer of a hosted agent's timers (timerSubject); `_` cannot occur in names. */
+export function timerConsumerName(agent: string): string {
+  return `timers_${agent}`;
 }
 
 /** The durable inbox of an external agent on one channel it may read (the SDK's `inbox()`). */
@@ -167,6 +192,7 @@ export const AGORA_BUCKETS: readonly string[] = [
   AGENTS_BUCKET,
   LEASES_BUCKET,
   CARDS_BUCKET,
+  TIMERS_BUCKET,
 ];
 
 /** The JetStream stream behind a KV bucket. */

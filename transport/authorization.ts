@@ -38,6 +38,9 @@ import {
   markerKeys,
   PROCESSED_BUCKET,
   RECORDER_CONSUMER,
+  TIMERS_BUCKET,
+  timerConsumerName,
+  timerSubject,
   REQUIRED_STREAMS,
   STATE_BUCKET,
   STREAM,
@@ -82,9 +85,10 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
       subscribe: [ALL_SUBJECTS],
     },
   ];
-  const agentDurables = config.agents.flatMap((a) =>
-    a.read.flatMap((c) => durableSubjects(STREAM, consumerName(a.name, c), channelSubject(c))),
-  );
+  const agentDurables = config.agents.flatMap((a) => [
+    ...a.read.flatMap((c) => durableSubjects(STREAM, consumerName(a.name, c), channelSubject(c))),
+    ...durableSubjects(STREAM, timerConsumerName(a.name), timerSubject(a.name)),
+  ]);
   for (const host of config.hosts) {
     users.push({
       name: host,
@@ -93,7 +97,7 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
         ...channels(config.agents.flatMap((a) => a.write)),
         `${EVENT_PREFIX}>`,
         ...DLQ_SUBJECTS,
-        ...writes([STATE_BUCKET, PROCESSED_BUCKET, AGENTS_BUCKET, LEASES_BUCKET]),
+        ...writes([STATE_BUCKET, PROCESSED_BUCKET, AGENTS_BUCKET, LEASES_BUCKET, TIMERS_BUCKET]),
         ...[host, ...config.agents.map((a) => a.name)].flatMap(own),
         ...reads(AGORA_BUCKETS),
         ...streamInfo([STREAM]),

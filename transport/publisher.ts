@@ -3,10 +3,16 @@ import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import type { KeyObject } from "node:crypto";
 import { AgoraError } from "../protocol/errors.js";
 import { encodeEnvelope, type Envelope, type UnsignedEnvelope } from "../protocol/envelope.js";
-import { eventDistinction, eventSigningInput, type HostEvent, type SignedEvent } from "../protocol/events.js";
+import {
+  eventDistinction,
+  eventSigningInput,
+  subjectOfEvent,
+  type HostEvent,
+  type SignedEvent,
+} from "../protocol/events.js";
 import { eventMsgId } from "../protocol/ids.js";
 import type { Identity } from "../trust/key-store.js";
-import { channelSubject, eventSubject } from "../protocol/subjects.js";
+import { channelSubject } from "../protocol/subjects.js";
 import { backoffMs, sleep } from "./backoff.js";
 import { signBytes, signEnvelope } from "../trust/signing.js";
 
@@ -78,5 +84,5 @@ export async function publishEvent(
     ...unsigned,
     sig: signBytes(host.privateKey, eventSigningInput(unsigned)),
   } as SignedEvent;
-  await publishWithRetry(js, eventSubject(event.type), JSON.stringify(signed), msgId);
+  await publishWithRetry(js, subjectOfEvent(event), JSON.stringify(signed), msgId);
 }

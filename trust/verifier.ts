@@ -1,12 +1,12 @@
 // Verifier: the first control. Every envelope is checked here before anything else.
 import type { AgoraConfig } from "../config/config.js";
 import { grantOf, systemIdentities } from "../config/config.js";
-import { eventSigningInput, RECORDED_EVENTS, type SignedEvent } from "../protocol/events.js";
+import { eventSigningInput, RECORDED_EVENTS, subjectOfEvent, type SignedEvent } from "../protocol/events.js";
 import { AgoraError, type ErrorCode } from "../protocol/errors.js";
 import { parseEnvelope, type Envelope } from "../protocol/envelope.js";
 import type { KeyRegistry } from "./key-registry.js";
 import { isName } from "../protocol/names.js";
-import { eventSubject, subjectChannel } from "../protocol/subjects.js";
+import { subjectChannel } from "../protocol/subjects.js";
 import { verifyBytes, verifyEnvelope } from "./signing.js";
 
 export type EventVerdict = { ok: true; event: SignedEvent } | { ok: false; code: ErrorCode; reason: string };
@@ -52,7 +52,7 @@ export class Verifier {
     }
     if (
       !RECORDED_EVENTS.has(event?.type) ||
-      eventSubject(event.type) !== subject ||
+      subjectOfEvent(event) !== subject ||
       !wellFormedEvent(event as unknown as Record<string, unknown>)
     ) {
       return { ok: false, code: "AGORA_ERR_BAD_ENVELOPE", reason: "not a well-formed host event" };

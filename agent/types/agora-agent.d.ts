@@ -67,3 +67,12 @@ declare module "agora:agent/state" {
   function _delete(key: string): void;
   export { _delete as delete };
 }
+
+declare module "agora:agent/timers" {
+  /** Wake this agent `ms` after this call's host time with `tag`; throws an `AGORA_ERR_…` string when refused. */
+  export function after(ms: number, tag: string): void;
+  /** Cancel the timer `tag`, if any. */
+  export function cancel(tag: string): void;
+  /** The host's time when this call started (ms since the epoch), as a bigint (WIT u64). */
+  export function now(): bigint;
+}

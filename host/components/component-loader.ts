@@ -15,6 +15,7 @@ v8.setFlagsFromString("--experimental-wasm-extended-const");
 export const ALLOWED_IMPORTS: ReadonlySet<string> = new Set([
   "agora:agent/channels",
   "agora:agent/state",
+  "agora:agent/timers",
   "agora:agent/types",
 ]);
 

@@ -10,8 +10,9 @@ import type { AgoraConfig, HostedAgentConfig } from "../../config/config.js";
 import type { Envelope, UnsignedEnvelope } from "../../protocol/envelope.js";
 import { AgoraError, type ErrorCode } from "../../protocol/errors.js";
 import type { HostEvent } from "../../protocol/events.js";
-import type { CommitRecord, ReportedStatus } from "../../protocol/records.js";
-import { dlqSubject, PROCESSED_BUCKET } from "../../protocol/subjects.js";
+import type { CommitRecord, ReportedStatus, TimerCommit } from "../../protocol/records.js";
+import { dlqSubject, PROCESSED_BUCKET, timerSubject } from "../../protocol/subjects.js";
+import { timerId } from "../../protocol/ids.js";
 import { publishWithRetry } from "../../transport/publisher.js";
 import type { Verdict, Verifier } from "../../trust/verifier.js";
 import type { HostMetrics } from "../metrics.js";
@@ -19,7 +20,7 @@ import type { WorkerPool } from "../workers/worker-pool.js";
 import type { CallResult, ComponentEnvelope } from "../workers/worker-protocol.js";
 import { admit, stamp } from "./admit.js";
 import { SENDER_REFUSAL_CODES, type SenderRefusal } from "../../trust/budget.js";
-import { Commits } from "./commit.js";
+import { Commits, type AppliedTimer } from "./commit.js";
 import { Supervision } from "./supervision.js";
 
 /** What the runtime needs from its host. */
@@ -27,6 +28,7 @@ export interface RuntimeContext {
   js: JetStreamClient;
   state: KV;
   processed: KV;
+  timers: KV;
   pool: WorkerPool;
   verifier: Verifier;
   metrics: HostMetrics;
@@ -39,6 +41,8 @@ export interface RuntimeContext {
   holdsLease(agent: string): boolean;
   /** The sender's standing for a message stored at `atMs` (stream time): killed, over budget, or fine. */
   senderRefusal(env: Envelope, atMs: number): SenderRefusal | undefined;
+  /** A commit of `agent` wrote its timers (set or cancelled): schedule them, report them. */
+  timersApplied(agent: string, commit: CommitRecord, applied: AppliedTimer[]): void;
   log(line: string): void;
 }
 
@@ -227,16 +231,69 @@ export class AgentRuntime {
   }
 
   private apply(c: CommitRecord): Promise<void> {
-    return this.commits.apply(c, (env) =>
-      this.ctx.report({
-        type: "emitted",
-        agent: this.name,
-        channel: env.channel,
-        id: env.id,
-        act: env.act,
-        hop: env.hop,
-        re: env.re,
-      }),
+    return this.commits.apply(
+      c,
+      (env) =>
+        this.ctx.report({
+          type: "emitted",
+          agent: this.name,
+          channel: env.channel,
+          id: env.id,
+          act: env.act,
+          hop: env.hop,
+          re: env.re,
+        }),
+      (applied) => this.ctx.timersApplied(this.name, c, applied),
+    );
+  }
+
+  /**
+   * A message on the agent's timer subject: a `timer_fired` event, signed by a
+   * host, for this agent — handed to the component as a timeout, an `inform`
+   * from that host answering the message that set the timer.
+   */
+  private timeout(m: JsMsg): Verdict {
+    const v = this.ctx.verifier.checkEvent(m.data, m.subject);
+    if (!v.ok) return v;
+    const e = v.event;
+    if (e.type !== "timer_fired" || e.agent !== this.name)
+      return { ok: false, code: "AGORA_ERR_BAD_ENVELOPE", reason: `not a timer of ${this.name}` };
+    return {
+      ok: true,
+      env: {
+        v: 1,
+        id: e.timer,
+        channel: e.channel,
+        sender: e.host,
+        act: "inform",
+        body: { timeout: e.tag, due: e.due, set: e.set },
+        hop: e.hop,
+        ts: e.ts,
+        re: e.set,
+        ...(e.conv ? { conv: e.conv } : {}),
+        sig: e.sig,
+      },
+    };
+  }
+
+  /** The timers a call set or cancelled, as commit records (ids derived, due from the call's host time). */
+  private timerCommits(env: Envelope, result: CallResult, now: number): TimerCommit[] {
+    return (result.timers ?? []).map((t) =>
+      t.op === "cancel"
+        ? t
+        : {
+            op: "set",
+            timer: {
+              agent: this.name,
+              tag: t.tag,
+              id: timerId(this.idSecret, this.name, env.id, t.tag),
+              due: now + t.ms,
+              set: env.id,
+              channel: env.channel,
+              conv: env.conv ?? env.id,
+              hop: env.hop,
+            },
+          },
     );
   }
 
@@ -246,7 +303,12 @@ export class AgentRuntime {
     await this.settle();
     // Byte for byte what this host signed and published for this agent: its echo, not verified again.
     const own = this.commits.echoOf(m.data);
-    const verdict: Verdict = own ? { ok: true, env: own } : await this.ctx.verifier.verify(m.data, m.subject);
+    const timer = m.subject === timerSubject(agent);
+    const verdict: Verdict = own
+      ? { ok: true, env: own }
+      : timer
+        ? this.timeout(m)
+        : await this.ctx.verifier.verify(m.data, m.subject);
     // The kill switch is read here, right before the call: no delivery starts once it is set.
     const now = Date.now();
     const admission = admit(verdict, {
@@ -257,7 +319,7 @@ export class AgentRuntime {
       killed: this.killedFlag,
       held: this.supervision.held(now),
       sender:
-        verdict.ok && !own && verdict.env.sender !== agent
+        verdict.ok && !own && !timer && verdict.env.sender !== agent
           ? this.ctx.senderRefusal(verdict.env, m.time.getTime())
           : undefined,
     });
@@ -305,8 +367,11 @@ export class AgentRuntime {
       (seen) => ({ seen }),
       (error: unknown) => ({ error }),
     );
-    const result = await this.ctx.pool.call(agent, toComponentEnvelope(env));
-    if (result.ok && result.state.length === 0) {
+    const result = await this.ctx.pool.call(agent, toComponentEnvelope(env), {
+      now,
+      ...(timer ? { timeout: (env.body as { timeout: string }).timeout } : {}),
+    });
+    if (result.ok && result.state.length === 0 && !result.timers) {
       // Sends only: nothing the next call sees changed, so the next call starts while this one commits.
       // Its publishes still go out in input order (after the previous commit's), and its ack after them.
       const emission = this.emit(env, result);
@@ -337,7 +402,13 @@ export class AgentRuntime {
     const emission = this.emit(env, result);
     if (emission.hopExhausted)
       await this.ctx.report({ type: "hop_exhausted", ...base, dropped: emission.hopExhausted });
-    const commit = this.commits.prepare(env.id, seq, emission.envelopes, result.state);
+    const commit = this.commits.prepare(
+      env.id,
+      seq,
+      emission.envelopes,
+      result.state,
+      this.timerCommits(env, result, now),
+    );
     // What this agent sends is never verified here (its echo is known byte for byte): its hops are noted instead,
     // so an answer to it is held below them too.
     for (const e of commit.envelopes) this.ctx.verifier.remember(e);

@@ -17,8 +17,8 @@ import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { KeyObject } from "node:crypto";
 import type { Envelope, UnsignedEnvelope } from "../../protocol/envelope.js";
-import type { CommitRecord, StateOp } from "../../protocol/records.js";
-import { parseJson } from "../../protocol/records.js";
+import type { CommitRecord, StateOp, TimerCommit, TimerRecord } from "../../protocol/records.js";
+import { parseJson, parseTimer } from "../../protocol/records.js";
 import {
   channelSubject,
   decodeStateKey,
@@ -26,6 +26,8 @@ import {
   REFUSED_MARKER,
   stateKey,
   stateKeys,
+  timerKey,
+  timerKeys,
   walKey,
 } from "../../protocol/subjects.js";
 import { isWrongRevision } from "../../transport/jetstream-errors.js";
@@ -42,7 +44,11 @@ export interface CommitStore {
   js: JetStreamClient;
   state: KV;
   processed: KV;
+  timers: KV;
 }
+
+/** A timer write of a commit as applied: a set with the KV revision it was written at. */
+export type AppliedTimer = { op: "set"; timer: TimerRecord; revision: number } | { op: "cancel"; tag: string };
 
 /** An agent's committed state, read from KV. */
 export async function loadAgentState(kv: KV, agent: string): Promise<[string, string][]> {
@@ -55,6 +61,29 @@ export async function loadAgentState(kv: KV, agent: string): Promise<[string, st
   return state;
 }
 
+/** An agent's timers waiting to fire, read from KV; `refused` hears of an entry that is not a timer record. */
+export async function loadAgentTimers(
+  kv: KV,
+  agent: string,
+  refused: (key: string, reason: string) => void = () => {},
+): Promise<{ timer: TimerRecord; revision: number }[]> {
+  const timers: { timer: TimerRecord; revision: number }[] = [];
+  for await (const k of await kv.keys(timerKeys(agent))) {
+    const entry = await kv.get(k);
+    if (!entry || entry.operation !== "PUT") continue;
+    const t = parseTimer(entry.value);
+    if (t && t.agent === agent && timerKey(agent, t.tag) === k) timers.push({ timer: t, revision: entry.revision });
+    else refused(k, `${k} is not a timer record of ${agent}; ignored`);
+  }
+  return timers;
+}
+
+function timerCommit(t: unknown): boolean {
+  const op = t as Partial<TimerCommit> | undefined;
+  if (op?.op === "cancel") return typeof op.tag === "string";
+  return op?.op === "set" && parseTimer(JSON.stringify(op.timer)) !== undefined;
+}
+
 /** A WAL entry read back: a commit record, or undefined when it is not one (never trusted blindly). */
 export function parseCommit(data: Uint8Array | string): CommitRecord | undefined {
   const c = parseJson(data) as Partial<CommitRecord> | undefined;
@@ -63,7 +92,8 @@ export function parseCommit(data: Uint8Array | string): CommitRecord | undefined
     typeof c.id !== "string" ||
     typeof c.seq !== "number" ||
     !Array.isArray(c.envelopes) ||
-    !Array.isArray(c.state)
+    !Array.isArray(c.state) ||
+    (c.timers !== undefined && (!Array.isArray(c.timers) || !c.timers.every(timerCommit)))
   )
     return undefined;
   return c as CommitRecord;
@@ -104,13 +134,25 @@ export class Commits {
   }
 
   /** Sign the stamped envelopes: the commit of input `id` at stream sequence `seq`. */
-  prepare(id: string, seq: number, stamped: readonly UnsignedEnvelope[], state: StateOp[]): CommitRecord {
-    return { id, seq, envelopes: stamped.map((e) => signEnvelope(this.key, e)), state };
+  prepare(
+    id: string,
+    seq: number,
+    stamped: readonly UnsignedEnvelope[],
+    state: StateOp[],
+    timers: TimerCommit[] = [],
+  ): CommitRecord {
+    return {
+      id,
+      seq,
+      envelopes: stamped.map((e) => signEnvelope(this.key, e)),
+      state,
+      ...(timers.length > 0 ? { timers } : {}),
+    };
   }
 
-  /** Write the commit ahead when it has state writes (sends alone are re-derivable). */
+  /** Write the commit ahead when it has state or timer writes (sends alone are re-derivable). */
   async writeAhead(c: CommitRecord): Promise<void> {
-    if (c.state.length === 0) return;
+    if (c.state.length === 0 && !c.timers?.length) return;
     this.fence(); // a stale owner must not leave a WAL for the next one to replay
     await this.store.processed.put(walKey(this.agent), JSON.stringify(c));
   }
@@ -119,7 +161,11 @@ export class Commits {
    * Apply a commit: publish (deduplicated by id), write state, mark processed.
    * Idempotent. `published` is told of each envelope JetStream stored (not a replay).
    */
-  async apply(c: CommitRecord, published: (env: Envelope) => Promise<void>): Promise<void> {
+  async apply(
+    c: CommitRecord,
+    published: (env: Envelope) => Promise<void>,
+    timersApplied: (applied: AppliedTimer[]) => void = () => {},
+  ): Promise<void> {
     this.fence();
     const acks: PubAck[] = await Promise.all(
       c.envelopes.map((env) => {
@@ -141,6 +187,24 @@ export class Commits {
           : this.store.state.delete(stateKey(this.agent, op.key)),
       ),
     );
+    if (c.timers?.length) {
+      // The last write of each tag wins, as for state.
+      const timers = new Map<string, TimerCommit>();
+      for (const t of c.timers) timers.set(t.op === "set" ? t.timer.tag : t.tag, t);
+      this.fence();
+      timersApplied(
+        await Promise.all(
+          [...timers.values()].map(async (t): Promise<AppliedTimer> => {
+            if (t.op === "cancel") {
+              await this.store.timers.delete(timerKey(this.agent, t.tag));
+              return t;
+            }
+            const revision = await this.store.timers.put(timerKey(this.agent, t.timer.tag), JSON.stringify(t.timer));
+            return { ...t, revision };
+          }),
+        ),
+      );
+    }
     await this.store.processed.put(markerKey(this.agent, c.id), String(c.seq));
   }
 

@@ -11,6 +11,7 @@ import type {
   FromWorker,
   Send,
   StateOp,
+  TimerOp,
   ToWorker,
   WorkerLimits,
 } from "./worker-protocol.js";
@@ -29,12 +30,18 @@ interface CallContext {
   staged: Map<string, string | null>;
   ops: StateOp[];
   blocked: string[];
+  /** Timer tags set (true) or cancelled (false) in this call, in order. */
+  timerTags: Map<string, boolean>;
+  timerOps: TimerOp[];
+  now: number;
 }
 
 interface AgentSlot {
   digest: string;
   writable: ReadonlySet<string>;
   state: Map<string, string>;
+  /** Tags of the timers waiting to fire, as committed. */
+  timers: Set<string>;
   limits: WorkerLimits;
   ctx?: CallContext;
   instance?: { handle(env: ComponentEnvelope): void };
@@ -44,6 +51,8 @@ const components = new Map<string, { glue: Glue; modules: Record<string, WebAsse
 const agents = new Map<string, AgentSlot>();
 const actSet: ReadonlySet<string> = new Set(ACTS);
 const utf8 = new TextEncoder();
+/** The longest timer tag, in UTF-8 bytes. */
+const MAX_TIMER_TAG_BYTES = 128;
 
 function post(msg: FromWorker): void {
   parentPort!.postMessage(msg);
@@ -89,6 +98,31 @@ function makeImports(slot: AgentSlot): object {
         active(slot).blocked.push(String(name).slice(0, 128));
         throw `AGORA_ERR_NOT_GRANTED: no write grant for ${String(name).slice(0, 128)}`;
       },
+    },
+    "agora:agent/timers": {
+      after: (ms: number, tag: string) => {
+        const ctx = active(slot);
+        if (typeof tag !== "string" || tag.length === 0 || utf8.encode(tag).byteLength > MAX_TIMER_TAG_BYTES)
+          throw `AGORA_ERR_TIMER_LIMIT: a timer tag is 1–${MAX_TIMER_TAG_BYTES} bytes`;
+        if (!Number.isInteger(ms) || ms < 0 || ms > 0xffffffff)
+          throw "AGORA_ERR_TIMER_LIMIT: a timer delay is a whole number of ms (u32)";
+        const waiting = (t: string) => ctx.timerTags.get(t) ?? slot.timers.has(t);
+        if (!waiting(tag)) {
+          let count = 0;
+          for (const t of new Set([...slot.timers, ...ctx.timerTags.keys()])) if (waiting(t)) count++;
+          if (count >= slot.limits.maxTimers)
+            throw `AGORA_ERR_TIMER_LIMIT: this agent already has ${slot.limits.maxTimers} timers waiting (limits.maxTimers)`;
+        }
+        ctx.timerTags.set(tag, true);
+        ctx.timerOps.push({ op: "set", tag, ms });
+      },
+      cancel: (tag: string) => {
+        const ctx = active(slot);
+        if (typeof tag !== "string" || tag.length === 0) return;
+        ctx.timerTags.set(tag, false);
+        ctx.timerOps.push({ op: "cancel", tag });
+      },
+      now: () => BigInt(active(slot).now),
     },
     "agora:agent/state": {
       get: (key: string) => {
@@ -139,7 +173,7 @@ function wireError(err: unknown, fallback: ErrorCode): WireError {
   return m && isErrorCode(m[1]) ? { code: m[1], message: text.slice(m[0].length) } : { code: fallback, message: text };
 }
 
-async function call(agent: string, env: ComponentEnvelope): Promise<CallResult> {
+async function call(agent: string, env: ComponentEnvelope, now: number, timeout?: string): Promise<CallResult> {
   const slot = agents.get(agent);
   const empty = { sends: [], state: [], blocked: [], micros: 0 };
   if (!slot?.instance)
@@ -148,7 +182,16 @@ async function call(agent: string, env: ComponentEnvelope): Promise<CallResult> 
       error: { code: "AGORA_ERR_COMPONENT_LOAD", message: `agent ${agent} is not running` },
       ...empty,
     };
-  const ctx: CallContext = { sends: [], staged: new Map(), ops: [], blocked: [] };
+  if (timeout !== undefined) slot.timers.delete(timeout); // fired: it waits no more (unless set again now)
+  const ctx: CallContext = {
+    sends: [],
+    staged: new Map(),
+    ops: [],
+    blocked: [],
+    timerTags: new Map(),
+    timerOps: [],
+    now,
+  };
   slot.ctx = ctx;
   const started = performance.now();
   try {
@@ -157,10 +200,15 @@ async function call(agent: string, env: ComponentEnvelope): Promise<CallResult> 
       if (v === null) slot.state.delete(k);
       else slot.state.set(k, v);
     }
+    for (const [tag, waiting] of ctx.timerTags) {
+      if (waiting) slot.timers.add(tag);
+      else slot.timers.delete(tag);
+    }
     return {
       ok: true,
       sends: ctx.sends,
       state: ctx.ops,
+      ...(ctx.timerOps.length > 0 ? { timers: ctx.timerOps } : {}),
       blocked: ctx.blocked,
       micros: Math.round((performance.now() - started) * 1000),
     };
@@ -206,6 +254,7 @@ parentPort!.on("message", async (msg: ToWorker) => {
           digest: msg.digest,
           writable: new Set(msg.writable),
           state: new Map(msg.state),
+          timers: new Set(msg.timers),
           limits: msg.limits,
         };
         await instantiate(msg.agent, slot);
@@ -216,7 +265,7 @@ parentPort!.on("message", async (msg: ToWorker) => {
       break;
     case "call":
       post({ type: "started", callId: msg.callId }); // the deadline runs from here, not from the queue
-      post({ type: "result", callId: msg.callId, result: await call(msg.agent, msg.env) });
+      post({ type: "result", callId: msg.callId, result: await call(msg.agent, msg.env, msg.now, msg.timeout) });
       break;
     case "drop":
       agents.delete(msg.agent);

@@ -13,14 +13,27 @@ export const DEFAULT_WORKER_LIMITS: WorkerLimits = {
   maxSendsPerCall: 64,
   maxStateKeyBytes: 256,
   maxStateValueBytes: 64 * 1024,
+  maxTimers: 16,
 };
+
+/** When a call runs: the host time it sees, and the timer it is the timeout of, if any. */
+export interface CallTime {
+  now: number;
+  timeout?: string;
+}
+
+/** What an agent is instantiated from: its committed state and the tags of its timers waiting to fire. */
+export interface AgentSnapshot {
+  state: [string, string][];
+  timers: string[];
+}
 
 export interface WorkerPoolOptions {
   size: number;
   /** Per-call deadline in ms. */
   deadlineMs?: number;
-  /** An agent's committed state, read from KV when it is (re)instantiated. */
-  loadState(agent: string): Promise<[string, string][]>;
+  /** An agent's committed state and timers, read from KV when it is (re)instantiated. */
+  loadState(agent: string): Promise<AgentSnapshot>;
   /**
    * Instances idle this long are dropped and made again from KV on their agent's
    * next call; an agent is then instantiated on its first call, not at spawn.
@@ -190,23 +203,21 @@ export class WorkerPool {
   }
 
   /** (Re)instantiate `agent`; instantiations of one agent run one after another. */
-  private instantiate(
-    agent: string,
-    p: Placement,
-    state: [string, string][] | Promise<[string, string][]>,
-  ): Promise<void> {
+  private instantiate(agent: string, p: Placement, snapshot: AgentSnapshot | Promise<AgentSnapshot>): Promise<void> {
     const previous = p.ready.catch(() => {});
     p.instantiated = true;
     p.ready = (async () => {
       await previous;
       const w = p.worker;
       await w.load(p.component);
+      const { state, timers } = await snapshot;
       await w.request(`spawn:${agent}`, {
         type: "spawn",
         agent,
         digest: p.component.digest,
         writable: [...p.writable],
-        state: await state,
+        state,
+        timers,
         limits: p.limits,
       });
     })();
@@ -218,7 +229,7 @@ export class WorkerPool {
     agent: string,
     component: LoadedComponent,
     writable: readonly string[],
-    state: [string, string][],
+    snapshot: AgentSnapshot,
     limits: WorkerLimits = DEFAULT_WORKER_LIMITS,
   ): Promise<void> {
     const worker =
@@ -235,7 +246,7 @@ export class WorkerPool {
     };
     // Lazy: the component is compiled on the worker now (a bad one is refused at start), instantiated on its first call.
     if (this.options.idleMs) await worker.load(component);
-    else await this.instantiate(agent, p, state);
+    else await this.instantiate(agent, p, snapshot);
     worker.agents.add(agent);
     this.placement.set(agent, p);
   }
@@ -247,20 +258,23 @@ export class WorkerPool {
     await this.instantiate(agent, p, this.options.loadState(agent));
   }
 
-  /** Run `handle(env)` for `agent`; resolves with the call's effects, never rejects. */
-  async call(agent: string, env: ComponentEnvelope): Promise<CallResult> {
+  /**
+   * Run `handle(env)` for `agent` at host time `now` (`timeout`: the tag of the
+   * timer `env` is the timeout of); resolves with the call's effects, never rejects.
+   */
+  async call(agent: string, env: ComponentEnvelope, at: CallTime = { now: Date.now() }): Promise<CallResult> {
     const p = this.placement.get(agent);
     if (!p) return failed({ code: "AGORA_ERR_COMPONENT_LOAD", message: `${agent} is not spawned` });
     p.calls++;
     try {
-      return await this.callPlaced(agent, p, env);
+      return await this.callPlaced(agent, p, env, at);
     } finally {
       p.calls--;
       p.lastUsed = Date.now();
     }
   }
 
-  private async callPlaced(agent: string, p: Placement, env: ComponentEnvelope): Promise<CallResult> {
+  private async callPlaced(agent: string, p: Placement, env: ComponentEnvelope, at: CallTime): Promise<CallResult> {
     if (!p.instantiated) void this.instantiate(agent, p, this.options.loadState(agent)).catch(() => {});
     // The worker may be replaced while we wait; always post to the current, ready one.
     for (;;) {
@@ -288,7 +302,7 @@ export class WorkerPool {
           resolve(r);
         },
       });
-      w.worker.postMessage({ type: "call", callId, agent, env } satisfies ToWorker);
+      w.worker.postMessage({ type: "call", callId, agent, env, ...at } satisfies ToWorker);
     });
   }
 

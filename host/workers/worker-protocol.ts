@@ -1,9 +1,9 @@
 // Messages between the host thread and the agent worker threads.
 import type { Act } from "../../protocol/envelope.js";
-import type { Send, StateOp } from "../../protocol/records.js";
+import type { Send, StateOp, TimerOp } from "../../protocol/records.js";
 import type { WireError } from "../../protocol/errors.js";
 
-export type { Send, StateOp };
+export type { Send, StateOp, TimerOp };
 
 /** What a component sees of a delivered envelope (body as JSON text). */
 export interface ComponentEnvelope {
@@ -30,6 +30,8 @@ export interface CallResult {
   retry?: boolean;
   sends: Send[];
   state: StateOp[];
+  /** Timers set or cancelled (absent when none). */
+  timers?: TimerOp[];
   /** Channels the component tried to open without a grant. */
   blocked: string[];
   micros: number;
@@ -43,9 +45,20 @@ export type ToWorker =
       digest: string;
       writable: string[];
       state: [string, string][];
+      /** Tags of the agent's timers waiting to fire (for limits.maxTimers). */
+      timers: string[];
       limits: WorkerLimits;
     }
-  | { type: "call"; callId: number; agent: string; env: ComponentEnvelope }
+  | {
+      type: "call";
+      callId: number;
+      agent: string;
+      env: ComponentEnvelope;
+      /** The host's time for this call (timers.now). */
+      now: number;
+      /** The tag of the timer this call is the timeout of: it no longer waits. */
+      timeout?: string;
+    }
   | { type: "drop"; agent: string };
 
 export type FromWorker =
@@ -59,4 +72,5 @@ export interface WorkerLimits {
   maxSendsPerCall: number;
   maxStateKeyBytes: number;
   maxStateValueBytes: number;
+  maxTimers: number;
 }

@@ -1,13 +1,14 @@
 // Build the reference agents and the test fixtures once (skipped when present).
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { AGENTS_OUT, buildComponent, referenceAgents } from "../../agent/build.js";
+import { AGENTS_OUT, buildComponent, referenceAgents, WIT_DIR } from "../../agent/build.js";
 import { FIXTURES, FIXTURES_OUT, ROOT } from "./paths.js";
 import { aptInstall, ensureNatsServer } from "../../transport/nats-server.js";
 
 /** Fixture components: name → built with WASI stubbed? */
 export const FIXTURE_COMPONENTS: Record<string, { stubWasi: boolean }> = {
   acker: { stubWasi: true },
+  alarm: { stubWasi: true },
   counter: { stubWasi: true },
   hog: { stubWasi: true },
   spinner: { stubWasi: true },
@@ -16,9 +17,11 @@ export const FIXTURE_COMPONENTS: Record<string, { stubWasi: boolean }> = {
   "wasi-importer": { stubWasi: false },
 };
 
-/** True when `out` is missing or older than `src`. */
+/** True when `out` is missing or older than `src` or the WIT world it is built against. */
 function stale(src: string, out: string): boolean {
-  return !existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs;
+  if (!existsSync(out)) return true;
+  const built = statSync(out).mtimeMs;
+  return built < statSync(src).mtimeMs || built < statSync(join(WIT_DIR, "agora.wit")).mtimeMs;
 }
 
 export default async function setup(): Promise<void> {

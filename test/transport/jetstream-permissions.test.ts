@@ -16,6 +16,9 @@ import {
   bridgeConsumerName,
   CARDS_BUCKET,
   consumerName,
+  TIMERS_BUCKET,
+  timerConsumerName,
+  timerSubject,
   CONTROL_BUCKET,
   DLQ_STREAM,
   GITHUB_BUCKET,
@@ -49,12 +52,14 @@ const BUCKETS = [
   AGENTS_BUCKET,
   LEASES_BUCKET,
   CARDS_BUCKET,
+  TIMERS_BUCKET,
   GITHUB_BUCKET,
 ];
 const STREAMS = [STREAM, DLQ_STREAM, ...BUCKETS.map(kvStream)];
 /** Consumers on AGORA: owner, and the filter it was made with (none: the whole stream). */
 const DURABLES: { name: string; owner: string; filter?: string }[] = [
   { name: consumerName("responder", "work"), owner: HOST, filter: "agora.ch.work" },
+  { name: timerConsumerName("responder"), owner: HOST, filter: timerSubject("responder") },
   { name: RECORDER_CONSUMER, owner: RECORDER_IDENTITY },
   { name: bridgeConsumerName("gh"), owner: BRIDGE, filter: "agora.ch.gh" },
   { name: watchConsumerName(GATEWAY), owner: GATEWAY },
@@ -63,10 +68,28 @@ const DURABLES: { name: string; owner: string; filter?: string }[] = [
 ];
 /** The intended policy: the buckets each identity reads (direct and message gets, info, watches). */
 const READS: Record<string, readonly string[]> = {
-  [HOST]: [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET, CARDS_BUCKET],
+  [HOST]: [
+    KEYS_BUCKET,
+    STATE_BUCKET,
+    PROCESSED_BUCKET,
+    CONTROL_BUCKET,
+    AGENTS_BUCKET,
+    LEASES_BUCKET,
+    CARDS_BUCKET,
+    TIMERS_BUCKET,
+  ],
   // Everyone reads the signed controls: a killed identity's sends are refused by every reader.
   [RECORDER_IDENTITY]: [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET],
-  [GATEWAY]: [KEYS_BUCKET, STATE_BUCKET, PROCESSED_BUCKET, CONTROL_BUCKET, AGENTS_BUCKET, LEASES_BUCKET, CARDS_BUCKET],
+  [GATEWAY]: [
+    KEYS_BUCKET,
+    STATE_BUCKET,
+    PROCESSED_BUCKET,
+    CONTROL_BUCKET,
+    AGENTS_BUCKET,
+    LEASES_BUCKET,
+    CARDS_BUCKET,
+    TIMERS_BUCKET,
+  ],
   [BRIDGE]: [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET, GITHUB_BUCKET],
   // External agents read processed markers by key only, and never a write-ahead log (it holds other channels' messages).
   [EXT]: [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET],
@@ -86,6 +109,7 @@ const WRITES: Record<string, Record<string, readonly string[]>> = {
     [PROCESSED_BUCKET]: ["*"],
     [AGENTS_BUCKET]: ["*"],
     [LEASES_BUCKET]: ["*"],
+    [TIMERS_BUCKET]: ["*"], // only hosts: a timer another identity could write would wake an agent as a host
     [KEYS_BUCKET]: [HOST, "responder"],
     [CARDS_BUCKET]: [HOST, "responder"],
   },
