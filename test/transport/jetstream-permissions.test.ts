@@ -66,30 +66,14 @@ const DURABLES: { name: string; owner: string; filter?: string }[] = [
   { name: watchConsumerName(HOST, "work"), owner: HOST, filter: "agora.ch.work" },
   { name: inboxConsumerName(EXT, "work"), owner: EXT, filter: "agora.ch.work" },
 ];
+/** Hosts and the gateway read every bucket but the bridge's. */
+const EVERY_AGORA_BUCKET = BUCKETS.filter((b) => b !== GITHUB_BUCKET);
 /** The intended policy: the buckets each identity reads (direct and message gets, info, watches). */
 const READS: Record<string, readonly string[]> = {
-  [HOST]: [
-    KEYS_BUCKET,
-    STATE_BUCKET,
-    PROCESSED_BUCKET,
-    CONTROL_BUCKET,
-    AGENTS_BUCKET,
-    LEASES_BUCKET,
-    CARDS_BUCKET,
-    TIMERS_BUCKET,
-  ],
+  [HOST]: EVERY_AGORA_BUCKET,
   // Everyone reads the signed controls: a killed identity's sends are refused by every reader.
   [RECORDER_IDENTITY]: [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET],
-  [GATEWAY]: [
-    KEYS_BUCKET,
-    STATE_BUCKET,
-    PROCESSED_BUCKET,
-    CONTROL_BUCKET,
-    AGENTS_BUCKET,
-    LEASES_BUCKET,
-    CARDS_BUCKET,
-    TIMERS_BUCKET,
-  ],
+  [GATEWAY]: EVERY_AGORA_BUCKET,
   [BRIDGE]: [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET, GITHUB_BUCKET],
   // External agents read processed markers by key only, and never a write-ahead log (it holds other channels' messages).
   [EXT]: [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET],
