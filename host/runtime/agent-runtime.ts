@@ -422,8 +422,10 @@ export class AgentRuntime {
 
   /** What a call sent, stamped by the host (hop − 1), or how many sends the spent hop budget dropped. */
   private emit(env: Envelope, result: CallResult): { envelopes: UnsignedEnvelope[]; hopExhausted?: number } {
-    const emission = stamp(this.name, env, result.sends, new Date().toISOString(), this.idSecret);
-    return "hopExhausted" in emission ? { envelopes: [], hopExhausted: emission.hopExhausted } : emission;
+    const emission = stamp(this.name, env, result.sends, new Date().toISOString(), this.idSecret, (id) =>
+      this.ctx.verifier.hopOf(id),
+    );
+    return "envelopes" in emission ? emission : { envelopes: [], hopExhausted: emission.hopExhausted };
   }
 
   /** The delivery happened (the claim says it is not a duplicate): report it and what the call tried unauthorised. */

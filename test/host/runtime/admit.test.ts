@@ -156,6 +156,25 @@ describe("controls - stamp", () => {
     expect(stamp("responder", env({ hop: 0 }), [], "t", SEED)).toEqual({ envelopes: [] });
   });
 
+  it("controls - an answer to a message the host has seen goes out below that message's hop too; one answering a hop-0 message is dropped", () => {
+    // A timeout at hop 6 answering proposals that came later at hop 4 (and one at 0): the readers would refuse hop 5.
+    const hops = new Map([
+      ["p4", 4],
+      ["p0", 0],
+    ]);
+    const answers = [
+      { channel: "build-coord", act: "accept-proposal" as const, body: "{}", re: "p4" },
+      { channel: "build-coord", act: "reject-proposal" as const, body: "{}", re: "p0" },
+      { channel: "build-coord", act: "inform" as const, body: "{}", re: null },
+    ];
+    const out = stamp("manager", env({ hop: 6 }), answers, "t", SEED, (id) => hops.get(id));
+    expect("envelopes" in out && out.envelopes.map((e) => [e.act, e.hop])).toEqual([
+      ["accept-proposal", 3],
+      ["inform", 5],
+    ]);
+    expect(out.hopExhausted).toBe(1);
+  });
+
   it("controls - a conversation id is carried over, or starts at the message that opened it", () => {
     const inConv = stamp("responder", env({ conv: "issue-7" }), sends, "t", SEED);
     expect("envelopes" in inConv && inConv.envelopes.every((e) => e.conv === "issue-7")).toBe(true);
