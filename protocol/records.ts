@@ -139,7 +139,12 @@ export function statusView(
 
 /** A timer record read back from agora-timers, or undefined when it is not one. */
 export function parseTimer(data: Uint8Array | string): TimerRecord | undefined {
-  const r = object(parseJson(data));
+  return timerRecord(parseJson(data));
+}
+
+/** `v` if it is a well-formed timer record (e.g. inside a write-ahead log entry), else undefined. */
+export function timerRecord(v: unknown): TimerRecord | undefined {
+  const r = object(v);
   if (
     !r ||
     !isName(r.agent) ||

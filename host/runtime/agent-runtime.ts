@@ -86,6 +86,8 @@ export class AgentRuntime {
   private readonly committing = new Set<Promise<void>>();
   /** Resolves when the latest commit has issued its publishes: the next one issues after it. */
   private issued: Promise<void> = Promise.resolve();
+  /** Where this agent's timers fire (a message there is a timeout, not a speech act). */
+  private readonly timerSubject: string;
 
   constructor(
     config: HostedAgentConfig,
@@ -95,6 +97,7 @@ export class AgentRuntime {
     ctx: RuntimeContext,
   ) {
     this.name = config.name;
+    this.timerSubject = timerSubject(config.name);
     this.config = config;
     this.ctx = ctx;
     this.commits = new Commits(config.name, key, ctx, () => this.fence());
@@ -303,7 +306,7 @@ export class AgentRuntime {
     await this.settle();
     // Byte for byte what this host signed and published for this agent: its echo, not verified again.
     const own = this.commits.echoOf(m.data);
-    const timer = m.subject === timerSubject(agent);
+    const timer = m.subject === this.timerSubject;
     const verdict: Verdict = own
       ? { ok: true, env: own }
       : timer

@@ -18,7 +18,7 @@ import type { KV } from "@nats-io/kv";
 import type { KeyObject } from "node:crypto";
 import type { Envelope, UnsignedEnvelope } from "../../protocol/envelope.js";
 import type { CommitRecord, StateOp, TimerCommit, TimerRecord } from "../../protocol/records.js";
-import { parseJson, parseTimer } from "../../protocol/records.js";
+import { parseJson, parseTimer, timerRecord } from "../../protocol/records.js";
 import {
   channelSubject,
   decodeStateKey,
@@ -81,7 +81,7 @@ export async function loadAgentTimers(
 function timerCommit(t: unknown): boolean {
   const op = t as Partial<TimerCommit> | undefined;
   if (op?.op === "cancel") return typeof op.tag === "string";
-  return op?.op === "set" && parseTimer(JSON.stringify(op.timer)) !== undefined;
+  return op?.op === "set" && timerRecord(op.timer) !== undefined;
 }
 
 /** A WAL entry read back: a commit record, or undefined when it is not one (never trusted blindly). */

@@ -29,7 +29,6 @@ export interface TimerClockOptions {
   /** Whether this host may still act for `agent` (holds its lease). */
   holds(agent: string): boolean;
   log(line: string): void;
-  now?: () => number;
 }
 
 interface Armed {
@@ -45,11 +44,6 @@ export class TimerClock {
   private closed = false;
 
   constructor(private readonly options: TimerClockOptions) {}
-
-  /** Timers waiting for `agent` here. */
-  waiting(agent: string): TimerRecord[] {
-    return [...(this.agents.get(agent)?.values() ?? [])].map((a) => a.timer);
-  }
 
   /** Start scheduling `agent`'s timers (read from KV as it starts here). */
   load(agent: string, timers: readonly { timer: TimerRecord; revision?: number }[]): void {
@@ -93,7 +87,7 @@ export class TimerClock {
     const a: Armed = { timer, revision };
     armed.set(timer.tag, a);
     const wait = () => {
-      const delay = timer.due - (this.options.now ?? Date.now)();
+      const delay = timer.due - Date.now();
       if (delay > MAX_DELAY_MS) {
         a.handle = setTimeout(wait, MAX_DELAY_MS);
         return;
