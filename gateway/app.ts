@@ -56,21 +56,28 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
   const { allowedHosts } = options.config.gateway;
   const { identity } = options;
   // One signed fact per address and minute of failed sign-ins, not one per attempt.
+  // Publishes still in flight are awaited on close: the last windows must be on the record before
+  // the connection goes (a caller that drains it next would lose them).
+  const publishing = new Set<Promise<unknown>>();
   const throttle = new LoginThrottle(options.config.gateway.maxFailedLogins, 60_000, (w) => {
-    void publishEvent(options.infra.js, identity, {
+    const p = publishEvent(options.infra.js, identity, {
       type: "signin_refused",
       agent: identity.name,
       code: "AGORA_ERR_UNAUTHORIZED",
       source: String(w.address).slice(0, 64),
       count: w.count,
       window: `${w.address}@${w.since}`,
-    }).catch(() => {});
+    })
+      .catch(() => {})
+      .finally(() => publishing.delete(p));
+    publishing.add(p);
   });
   const sweep = setInterval(() => throttle.sweep(), 15_000);
   sweep.unref();
   app.addHook("onClose", async () => {
     clearInterval(sweep);
     throttle.sweep(Infinity);
+    await Promise.all(publishing);
   });
   // Every answer carries the security headers; only our own Host names are answered (DNS rebinding),
   // except health checks and the webhook, which no browser credential protects.

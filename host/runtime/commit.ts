@@ -33,6 +33,7 @@ import {
 import { isWrongRevision } from "../../transport/jetstream-errors.js";
 import { publishWithRetry } from "../../transport/publisher.js";
 import { signEnvelope } from "../../trust/signing.js";
+import { keysOf } from "../../transport/kv-list.js";
 
 /** Value of a processed marker while its message is being handled. */
 export const INFLIGHT = "inflight";
@@ -53,7 +54,7 @@ export type AppliedTimer = { op: "set"; timer: TimerRecord; revision: number } |
 /** An agent's committed state, read from KV. */
 export async function loadAgentState(kv: KV, agent: string): Promise<[string, string][]> {
   const state: [string, string][] = [];
-  for await (const k of await kv.keys(stateKeys(agent))) {
+  for (const k of await keysOf(kv, stateKeys(agent))) {
     const entry = await kv.get(k);
     const key = decodeStateKey(agent, k);
     if (entry && entry.operation === "PUT" && key !== undefined) state.push([key, entry.string()]);
@@ -68,7 +69,7 @@ export async function loadAgentTimers(
   refused: (key: string, reason: string) => void = () => {},
 ): Promise<{ timer: TimerRecord; revision: number }[]> {
   const timers: { timer: TimerRecord; revision: number }[] = [];
-  for await (const k of await kv.keys(timerKeys(agent))) {
+  for (const k of await keysOf(kv, timerKeys(agent))) {
     const entry = await kv.get(k);
     if (!entry || entry.operation !== "PUT") continue;
     const t = parseTimer(entry.value);
