@@ -1,23 +1,9 @@
 // `agora demo cross-talk`: the original failure — two agents acknowledging each
 // other forever — replayed on real JetStream, with the controls bounding it.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { AgoraClient } from "../sdk/client.js";
-import { parseConfig } from "../config/config.js";
 import type { HostEvent } from "../protocol/events.js";
-import { Host } from "../host/host.js";
-import { KeyRegistry } from "../trust/key-registry.js";
-import { KeyStore } from "../trust/key-store.js";
-import { openInfrastructure } from "../transport/infrastructure.js";
-import { startConfiguredNats } from "../transport/embedded.js";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { ADMIN_IDENTITY, RECORDER_IDENTITY } from "../protocol/names.js";
-import { builtAgent } from "./paths.js";
-import { Recorder } from "../facts/recorder.js";
 import { verifyFacts } from "../facts/verify.js";
-import { factFiles, readFactsFile } from "../facts/fact-log.js";
-import { connectNats } from "../transport/connect.js";
+import { builtAgent } from "./paths.js";
+import { withDemoDeployment, type DemoOptions } from "./demo-deployment.js";
 
 export interface CrossTalkResult {
   /** Messages on build-coord by hop value (the maintainer's request is hop 3). */
@@ -41,73 +27,31 @@ export interface CrossTalkResult {
   ms: number;
 }
 
-export interface CrossTalkOptions {
-  /** Use this NATS instead of starting a private nats-server. */
-  natsUrl?: string;
-  log?: (line: string) => void;
-}
+export type CrossTalkOptions = DemoOptions;
 
 export async function runCrossTalk(options: CrossTalkOptions = {}): Promise<CrossTalkResult> {
   const started = Date.now();
   const log = options.log ?? (() => {});
-  const dir = mkdtempSync(join(tmpdir(), "agora-demo-"));
-  const config = parseConfig(
-    {
-      data: join(dir, "data"),
-      channels: {
-        "build-coord": { description: "build coordination" },
-        "secret-ops": { description: "granted to nobody" },
-      },
-      agents: {
-        "chatty-a": { component: builtAgent("chatty"), read: ["build-coord"], write: ["build-coord"] },
-        "chatty-b": { component: builtAgent("chatty"), read: ["build-coord"], write: ["build-coord"] },
-      },
-      external: { maintainer: { write: ["build-coord", "secret-ops"] } },
-      limits: { hop: 3 },
+  const raw = {
+    channels: {
+      "build-coord": { description: "build coordination" },
+      "secret-ops": { description: "granted to nobody" },
     },
-    // A private server has auth on, as agora up; a NATS of yours is used as it is.
-    { baseDir: dir, env: options.natsUrl ? { AGORA_NATS_AUTH: "none" } : {} },
-  );
-  const server = options.natsUrl
-    ? undefined
-    : await startConfiguredNats(config, { storeDir: join(dir, "nats"), configFile: join(dir, "nats-server.conf") });
-  const url = options.natsUrl ?? server!.url;
-  log(`nats: ${url}${server ? " (private nats-server for this demo, auth on)" : ""}`);
-  const keys = new KeyStore(config.keysDir);
-  const connections: NatsConnection[] = [];
-  /** Each role logs in with its own key (anonymous on a NATS without auth). */
-  const connect = async (identity: string) => {
-    const c = await connectNats({
-      url,
-      name: `agora-demo-${identity}`,
-      identity: config.nats.auth === "nkey" ? keys.loadOrGenerate(identity) : undefined,
-    });
-    connections.push(c);
-    return c;
+    agents: {
+      "chatty-a": { component: builtAgent("chatty"), read: ["build-coord"], write: ["build-coord"] },
+      "chatty-b": { component: builtAgent("chatty"), read: ["build-coord"], write: ["build-coord"] },
+    },
+    external: { maintainer: { write: ["build-coord", "secret-ops"] } },
+    limits: { hop: 3 },
   };
-  const nc = await connect(ADMIN_IDENTITY);
-  const events: HostEvent[] = [];
-  let host: Host | undefined;
-  let recorder: Recorder | undefined;
-  try {
-    const infra = await openInfrastructure(nc, config, { create: true });
-    const maintainerId = keys.loadOrGenerate("maintainer");
-    await KeyRegistry.publish(infra.keys, "maintainer", maintainerId.publicKey);
-    recorder = await Recorder.start({ config, nc: await connect(RECORDER_IDENTITY) });
-    host = await Host.start({ config, nc: await connect(config.host.name) });
-    const sub = host.events.subscribe();
-    const collecting = (async () => {
-      for await (const e of sub) events.push(e);
-    })();
+  return withDemoDeployment(raw, options, async ({ host, events, client, facts }) => {
     log("agents: chatty-a, chatty-b (read+write build-coord); secret-ops is granted to nobody");
-
-    const maintainerNc = await connect("maintainer");
-    const maintainer = new AgoraClient(maintainerNc, maintainerId);
+    const maintainer = await client("maintainer");
     const request = await maintainer.send("build-coord", "request", { task: "ship the release" }, { hop: 3 });
     log(`maintainer → build-coord: request ${request.env.id} (hop 3)`);
     const secret = await maintainer.send("secret-ops", "inform", { token: "s3cr3t" }, { hop: 3 });
     log(`maintainer → secret-ops: inform ${secret.env.id} (granted to nobody)`);
-    const replay = await new AgoraClient(maintainerNc, maintainerId).send(
+    const replay = await maintainer.send(
       "build-coord",
       "request",
       { task: "ship the release" },
@@ -122,47 +66,36 @@ export async function runCrossTalk(options: CrossTalkOptions = {}): Promise<Cros
       if (exhausted >= 2 && events.length === last) break;
       last = events.length;
     }
-    await sub.return?.();
-    await collecting;
     const handled = host.handled();
+    const seen = [...events];
     await host.close(); // records the self-echo drops of the last window
-    const streamInfo = await infra.jsm.streams.info("AGORA");
-    await recorder.waitFor(streamInfo.state.last_seq);
-    const echoFacts = factFiles(config.factsDir)
-      .flatMap((f) => readFactsFile(readFileSync(join(config.factsDir, f), "utf8")).facts)
-      .filter((f) => f.type === "echo-dropped");
+    const echoFacts = (await facts()).filter((f) => f.type === "echo-dropped");
 
-    const delivered = events.filter((e): e is Extract<HostEvent, { type: "delivered" }> => e.type === "delivered");
-    const emitted = events.filter((e): e is Extract<HostEvent, { type: "emitted" }> => e.type === "emitted");
+    const delivered = seen.filter((e): e is Extract<HostEvent, { type: "delivered" }> => e.type === "delivered");
+    const emitted = seen.filter((e): e is Extract<HostEvent, { type: "emitted" }> => e.type === "emitted");
     const byHop: Record<number, number> = { 3: 1 };
     for (const e of emitted) byHop[e.hop] = (byHop[e.hop] ?? 0) + 1;
     const pairs = new Set(delivered.map((e) => `${e.agent}/${e.id}`));
-    const report = verifyFacts(config.factsDir);
+    const report = verifyFacts(host.config.factsDir);
     return {
       byHop,
       published: 1 + emitted.length,
       handled,
       uniquePairs: pairs.size,
-      echoDropped: events.filter((e) => e.type === "echo_dropped").length,
+      echoDropped: seen.filter((e) => e.type === "echo_dropped").length,
       echoFacts: echoFacts.length,
       echoesRecorded: echoFacts.reduce(
         (n, f) => n + ((JSON.parse(String(f.fields.event)) as { count?: number }).count ?? 1),
         0,
       ),
-      hopExhausted: events.filter((e) => e.type === "hop_exhausted").length,
+      hopExhausted: seen.filter((e) => e.type === "hop_exhausted").length,
       secretDelivered: delivered.filter((e) => e.channel === "secret-ops").length,
       replayDropped: replay.ack.duplicate === true,
       facts: report.facts,
       factsVerified: report.ok,
       ms: Date.now() - started,
     };
-  } finally {
-    await host?.close();
-    await recorder?.close();
-    await Promise.all(connections.map((c) => c.drain().catch(() => {})));
-    await server?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 /** The result as the table `agora demo cross-talk` prints. */

@@ -11,6 +11,7 @@ import { mcp } from "./mcp.js";
 import { status } from "./status.js";
 import { agents } from "./agents.js";
 import { trace } from "./trace.js";
+import { convs } from "./convs.js";
 import { bridge } from "./bridge.js";
 import { gateway } from "./gateway.js";
 import { hostDrain, hostUndrain, kill, revive } from "./hosts.js";
@@ -27,6 +28,7 @@ export const COMMANDS: Command[] = [
   status,
   agents,
   trace,
+  convs,
   send,
   kill,
   revive,

@@ -25,6 +25,14 @@ export function factFiles(dir: string): string[] {
     .sort();
 }
 
+/** Remembered entries of a map: the oldest is forgotten past this many. */
+const REMEMBERED = 100_000;
+
+function bounded(map: Map<string, string>, key: string, value: string): void {
+  map.set(key, value);
+  if (map.size > REMEMBERED) map.delete(map.keys().next().value!);
+}
+
 function day(date = new Date()): string {
   return date.toISOString().slice(0, 10).replaceAll("-", "");
 }
@@ -63,6 +71,8 @@ export class FactLog {
   lastDigest = GENESIS;
   /** Envelope id → fact id, for `traces-to` links (most recent 100k). */
   readonly byEnvelope = new Map<string, string>();
+  /** Conversation id → its initiator, the sender of its first act (most recent 100k conversations). */
+  readonly initiators = new Map<string, string>();
   private file?: string;
   private fileBytes = 0;
   private keys = new Map<string, string>();
@@ -110,8 +120,11 @@ export class FactLog {
   private remember(f: Fact): void {
     const envId = f.fields["envelope-id"];
     if (f.type === "speech-act" && typeof envId === "string") {
-      this.byEnvelope.set(envId, f.id);
-      if (this.byEnvelope.size > 100_000) this.byEnvelope.delete(this.byEnvelope.keys().next().value!);
+      bounded(this.byEnvelope, envId, f.id);
+      // A conversation's initiator sent its first act; a cancel never opens one (it could claim a forgotten one).
+      const conv = typeof f.fields.conv === "string" ? f.fields.conv : envId;
+      if (f.fields.act !== "cancel" && !this.initiators.has(conv))
+        bounded(this.initiators, conv, String(f.fields.sender));
     }
   }
 

@@ -18,10 +18,25 @@ import { RECORDER_IDENTITY } from "../protocol/names.js";
 import { ensureDurableConsumer } from "../transport/consumer.js";
 import { ControlFollower } from "../transport/control-plane.js";
 import { senderKillable } from "../config/config.js";
+import { keysOf } from "../transport/kv-list.js";
+import { mayCancel } from "../protocol/conversation.js";
+import { parseCancel, type CancelRecord } from "../protocol/records.js";
+import type { Envelope } from "../protocol/envelope.js";
 
 /** The recorder's identity in the key directory and KV. */
 export { RECORDER_IDENTITY };
 const RAW_HEAD_BYTES = 1024;
+const REMEMBERED_CANCELS = 100_000;
+
+/** The envelope ids a body cites: the `id` of each entry of its `votes` (a ballot's decision). */
+function cited(body: unknown): string[] {
+  const votes = (body as { votes?: unknown } | null)?.votes;
+  if (!Array.isArray(votes)) return [];
+  return votes.flatMap((v) => {
+    const id = (v as { id?: unknown } | null)?.id;
+    return typeof id === "string" ? [id] : [];
+  });
+}
 
 /** What the recorder needs of a stream message (a delivery or a direct get). */
 interface StreamMessage {
@@ -53,6 +68,8 @@ export class Recorder {
   /** Why recording stopped on its own, if it did. */
   private failure?: Error;
   private readonly waiters = new Set<{ seq: number; resolve: () => void }>();
+  /** Cancelled conversations → the cancel's id (agora-convs, as written here; the most recent 100k). */
+  private readonly cancelled = new Map<string, string>();
 
   private constructor(options: RecorderOptions) {
     this.options = options;
@@ -73,6 +90,11 @@ export class Recorder {
     this.controls = new ControlFollower(nc, this.infra.control, this.registry, config.controllers, undefined, () => {});
     await this.controls.start();
     this.facts.open();
+    for (const key of await keysOf(this.infra.convs)) {
+      const e = await this.infra.convs.get(key);
+      const c = e?.operation === "PUT" ? parseCancel(e.value) : undefined;
+      if (c) this.cancelled.set(c.conv, c.id);
+    }
     if (this.facts.repaired) {
       const r = this.facts.repaired;
       this.options.log?.(
@@ -223,11 +245,45 @@ export class Recorder {
       f.status = "killed";
       f.tags.push("killed");
       f.fields["killed-by"] = kill;
-    }
+    } else await this.conversation(env, m.seq, f);
     const answered = env.re !== undefined ? this.facts.byEnvelope.get(env.re) : undefined;
-    if (answered) f.links = [{ type: "traces-to", target: answered }];
+    const links = [
+      ...(answered ? [{ type: "traces-to", target: answered }] : []),
+      ...cited(env.body).flatMap((id) => {
+        const target = this.facts.byEnvelope.get(id);
+        return target ? [{ type: "cites", target }] : [];
+      }),
+    ];
+    if (links.length > 0) f.links = links;
     this.facts.noteKey(env.sender, this.registry!.raw(env.sender)!);
     return f;
+  }
+
+  /**
+   * An act of a cancelled conversation is recorded as said, with status "cancelled" (every reader
+   * drops it). A cancel from the conversation's initiator or an operator ends it: recorded in
+   * agora-convs, which every reader follows. Anyone else's cancel changes nothing (tag `cancel-refused`).
+   */
+  private async conversation(env: Envelope, seq: number, f: Fact): Promise<void> {
+    const conv = env.conv ?? env.id;
+    const cancel = this.cancelled.get(conv);
+    if (cancel !== undefined && cancel !== env.id) {
+      f.status = "cancelled";
+      f.tags.push("cancelled");
+      f.fields["cancelled-by"] = cancel;
+      return;
+    }
+    if (env.act !== "cancel" || env.conv === undefined || cancel !== undefined) return;
+    const initiator = this.facts.initiators.get(env.conv) ?? "";
+    if (!mayCancel({ initiator }, env.sender, this.options.config.controllers)) {
+      f.tags.push("cancel-refused");
+      return;
+    }
+    const record: CancelRecord = { conv: env.conv, id: env.id, by: env.sender, initiator, seq, ts: env.ts };
+    await this.infra!.convs.put(env.conv, JSON.stringify(record)); // before the fact: a retry writes it again
+    this.cancelled.set(env.conv, env.id);
+    if (this.cancelled.size > REMEMBERED_CANCELS) this.cancelled.delete(this.cancelled.keys().next().value!);
+    f.tags.push("conversation-cancelled");
   }
 
   /** The kill control in force for `sender` when the stream stored its message, if one was (readers dropped it). */

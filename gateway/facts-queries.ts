@@ -9,7 +9,8 @@ import { AgoraError, fromWireError, type WireError } from "../protocol/errors.js
 export type FactsRequest =
   | { id: number; kind: "recent"; dir: string; channel?: string; limit: number }
   | { id: number; kind: "find"; dir: string; factId: string }
-  | { id: number; kind: "trace"; dir: string; envelopeId: string };
+  | { id: number; kind: "trace"; dir: string; envelopeId: string }
+  | { id: number; kind: "convs"; dir: string; conv?: string; all?: boolean; limit: number };
 /** A result as JSON text (undefined: no such fact), serialized in the worker. */
 export type FactsResponse =
   { id: number; ok: true; json: string | undefined } | { id: number; ok: false; error: WireError };
@@ -44,6 +45,11 @@ export class FactsQueries {
   /** The facts naming an envelope id (the message, decisions about it, answers to it), as a JSON array's text. */
   async trace(envelopeId: string): Promise<string> {
     return (await this.ask({ kind: "trace", dir: this.dir, envelopeId })) ?? "[]";
+  }
+
+  /** Conversations, most recently active first (ConversationFacts[]), or one with its acts, as JSON text. */
+  async conversations(query: { conv?: string; all?: boolean; limit: number }): Promise<string> {
+    return (await this.ask({ kind: "convs", dir: this.dir, ...query })) ?? "[]";
   }
 
   private start(): Worker {

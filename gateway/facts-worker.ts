@@ -3,6 +3,7 @@
 import { parentPort } from "node:worker_threads";
 import { findFact, recentFacts } from "./facts-tail.js";
 import { traceFacts } from "../facts/trace.js";
+import { conversationFacts } from "../facts/conversations.js";
 import type { FactsRequest, FactsResponse } from "./facts-queries.js";
 
 parentPort!.on("message", (req: FactsRequest) => {
@@ -13,7 +14,9 @@ parentPort!.on("message", (req: FactsRequest) => {
         ? recentFacts(req.dir, { channel: req.channel, limit: req.limit })
         : req.kind === "trace"
           ? traceFacts(req.dir, req.envelopeId)
-          : findFact(req.dir, req.factId);
+          : req.kind === "convs"
+            ? conversationFacts(req.dir, { conv: req.conv, all: req.all, limit: req.limit })
+            : findFact(req.dir, req.factId);
     // Serialized here too: the event loop only passes the text on.
     res = { id: req.id, ok: true, json: result === undefined ? undefined : JSON.stringify(result) };
   } catch (err) {

@@ -18,6 +18,7 @@ import { KeyStore, type Identity } from "../trust/key-store.js";
 import type { Infrastructure } from "../transport/infrastructure.js";
 import { Placement, type StopReason } from "./placement/scheduler.js";
 import { channelSubject } from "../protocol/subjects.js";
+import { CancelledConversations } from "../transport/cancels.js";
 import { publishEvent } from "../transport/publisher.js";
 import { pullLoop } from "../transport/pull-loop.js";
 import { openSession } from "../transport/session.js";
@@ -28,6 +29,7 @@ import {
   LEASES_BUCKET,
   STREAM,
   TIMERS_BUCKET,
+  CONVS_BUCKET,
   timerConsumerName,
   timerSubject,
 } from "../protocol/subjects.js";
@@ -73,6 +75,7 @@ export class Host {
   private placement?: Placement;
   /** Killed senders and send budgets, shared by this host's agents (one budget count per message). */
   private standing?: SenderStanding;
+  private cancels?: CancelledConversations;
   /** Pull loops of each running agent. */
   private readonly loops = new Map<string, Promise<void>[]>();
   private presence?: CardHeartbeat;
@@ -138,6 +141,10 @@ export class Host {
     );
     await this.control.start();
     this.standing = new SenderStanding(config, this.control.state);
+    this.cancels = new CancelledConversations(this.infra.convs, (key, reason) =>
+      this.refusedRecord(config.host.name, CONVS_BUCKET, key, reason),
+    );
+    await this.cancels.start();
     void this.control
       .closed()
       .then(
@@ -280,6 +287,7 @@ export class Host {
       setStatus: (a, status, reason) => this.setStatus(a, status, reason),
       holdsLease: (a) => this.placement!.valid(a),
       senderRefusal: (env, at) => this.standing!.of(env, at),
+      cancelOf: (env) => this.cancels!.of(env),
       timers: infra.timers,
       timersApplied: (a, commit, applied) => this.timersApplied(a, commit, applied),
       log: (l) => this.log(l),
@@ -508,6 +516,7 @@ export class Host {
     await Promise.allSettled([...this.recording]);
     await this.pool?.close();
     this.control?.close();
+    this.cancels?.stop();
     this.registry?.close();
     this.events.close();
   }

@@ -123,6 +123,10 @@ export const ERROR_CODES = {
     status: 429,
     message: "the identity sent more acts in the last minute than its budget (external.<name>.actsPerMinute)",
   },
+  AGORA_ERR_CANCELLED: {
+    status: 409,
+    message: "the conversation was cancelled by its initiator or an operator: its later acts are dropped",
+  },
   AGORA_ERR_DUPLICATE_ANSWER: {
     status: 409,
     message: "the same act was already sent in answer to that message (the ack-loop pattern); say deliberate to repeat",

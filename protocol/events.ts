@@ -40,6 +40,8 @@ export interface HostEventFields {
   sender_killed: Base & { channel: string; id: string; sender: string };
   /** A message beyond its sender's send budget (acts per minute), dropped (`agent`: the reader). */
   over_budget: Base & { channel: string; id: string; sender: string };
+  /** An act of a conversation cancelled before it came (`cancel`: the cancel's id), dropped (`agent`: the reader). */
+  cancelled_dropped: Base & { channel: string; id: string; sender: string; conv: string; cancel: string };
   failed: Base & { channel: string; id: string; code: ErrorCode; error: string };
   dead_lettered: Base & { channel: string; id: string; code: ErrorCode; attempts: number };
   agent_failed: { agent: string; code: ErrorCode; reason: string; restarts: number };
@@ -99,7 +101,8 @@ export type HostEventOf<T extends HostEventType> = Extract<HostEvent, { type: T 
 /** The status a recorded event's fact carries. */
 export type FactStatus = "enforced" | "failed" | "rejected";
 /** The `control` label of `agora_drops_total`. */
-export type DropControl = "echo" | "hop" | "blocked" | "duplicate" | "killed" | "held" | "sender_killed" | "budget";
+export type DropControl =
+  "echo" | "hop" | "blocked" | "duplicate" | "killed" | "held" | "sender_killed" | "budget" | "cancelled";
 
 export interface EventSpec {
   /** Published signed on `agora.ev.<type>` and recorded as a fact of type `fact` with status `status`. */
@@ -125,6 +128,7 @@ export const EVENTS = {
   duplicate: { fact: { type: "duplicate", status: "enforced" }, console: true, drop: "duplicate" },
   sender_killed: { fact: { type: "sender-killed", status: "enforced" }, console: true, drop: "sender_killed" },
   over_budget: { fact: { type: "over-budget", status: "enforced" }, console: true, drop: "budget" },
+  cancelled_dropped: { fact: { type: "cancelled-dropped", status: "enforced" }, console: true, drop: "cancelled" },
   failed: { fact: { type: "failed", status: "failed" }, console: true },
   agent_refused: { fact: { type: "agent-refused", status: "enforced" }, console: true },
   killed: { fact: { type: "killed", status: "enforced" }, console: true, distinctBy: "control" },

@@ -2,7 +2,7 @@
 // A reader never trusts a stored value: parse* returns undefined for anything
 // that is not a well-formed record, so a bad entry is refused, never a crash.
 import type { Act, Envelope } from "./envelope.js";
-import { isName } from "./names.js";
+import { ID_RE, isName } from "./names.js";
 
 /** What hosts report of a hosted agent (bucket agora-agents, key = agent name). */
 export type ReportedStatus = "running" | "failed" | "stopped";
@@ -54,6 +54,24 @@ export interface TimerRecord {
   channel: string;
   conv?: string;
   hop: number;
+}
+
+/**
+ * Value of `<conv>` in agora-convs: the conversation was cancelled — by its initiator or an
+ * operator, as the recorder (the one reader that sees every opening) decided. Every reader drops
+ * the conversation's later acts; the cancel itself is delivered.
+ */
+export interface CancelRecord {
+  conv: string;
+  /** The cancel message's id. */
+  id: string;
+  /** Who sent it. */
+  by: string;
+  /** The conversation's initiator, as the recorder saw it ("" when it had forgotten it). */
+  initiator: string;
+  /** The cancel's stream sequence. */
+  seq: number;
+  ts: string;
 }
 
 /** A timer write of a commit: set (the record) or cancel (by tag). */
@@ -137,6 +155,24 @@ export function statusView(
   return { status: record.status, host: record.host, since: record.since, reason: record.reason };
 }
 
+/** A cancel record read back from agora-convs, or undefined when it is not one. */
+export function parseCancel(data: Uint8Array | string): CancelRecord | undefined {
+  const r = object(parseJson(data));
+  if (
+    !r ||
+    !isString(r.conv) ||
+    !ID_RE.test(r.conv) ||
+    !isString(r.id) ||
+    !ID_RE.test(r.id) ||
+    !isName(r.by) ||
+    !isString(r.initiator) ||
+    !Number.isSafeInteger(r.seq) ||
+    !isString(r.ts)
+  )
+    return undefined;
+  return r as unknown as CancelRecord;
+}
+
 /** A timer record read back from agora-timers, or undefined when it is not one. */
 export function parseTimer(data: Uint8Array | string): TimerRecord | undefined {
   return timerRecord(parseJson(data));
@@ -151,7 +187,7 @@ export function timerRecord(v: unknown): TimerRecord | undefined {
     !isString(r.tag) ||
     r.tag.length === 0 ||
     !isString(r.id) ||
-    !/^[A-Za-z0-9_-]{1,64}$/.test(r.id) ||
+    !ID_RE.test(r.id) ||
     !Number.isSafeInteger(r.due) ||
     !isString(r.set) ||
     !isString(r.channel) ||

@@ -62,6 +62,8 @@ export const LEASES_BUCKET = "agora-leases";
 export const CARDS_BUCKET = "agora-cards";
 /** Hosted agents' timers waiting to fire: key = `<agent>.<base64url(tag)>` (timerKey), value = TimerRecord. */
 export const TIMERS_BUCKET = "agora-timers";
+/** Cancelled conversations: key = conv id, value = CancelRecord; written by the recorder alone. */
+export const CONVS_BUCKET = "agora-convs";
 /** The GitHub bridge's memory: deliveries seen, issue ↔ envelope links, comments posted. */
 export const GITHUB_BUCKET = "agora-github";
 
@@ -193,6 +195,7 @@ export const AGORA_BUCKETS: readonly string[] = [
   LEASES_BUCKET,
   CARDS_BUCKET,
   TIMERS_BUCKET,
+  CONVS_BUCKET,
 ];
 
 /** The JetStream stream behind a KV bucket. */

@@ -24,6 +24,8 @@ import { traceMessage, type Trace } from "../transport/delivery.js";
 import type { CardSkill } from "../protocol/cards.js";
 import { ControlFollower } from "../transport/control-plane.js";
 import { SendBudget, SenderStanding } from "../trust/budget.js";
+import { CancelledConversations } from "../transport/cancels.js";
+import { advance, openConversation, type Conversation } from "../protocol/conversation.js";
 import { isKilled } from "../trust/control.js";
 
 export interface ConnectOptions {
@@ -126,6 +128,18 @@ export interface Agent {
    * pending (`agora trace` adds the facts: drops, failures, answers).
    */
   status(msg: Pick<Envelope, "id" | "channel">): Promise<Trace>;
+  /**
+   * End conversation `conv` with a signed `cancel` on `channel` (where its participants read). Takes
+   * effect when it came from the conversation's initiator or an operator: every reader then drops the
+   * conversation's later acts (the cancel itself is delivered).
+   */
+  cancel(channel: string, conv: string, body?: unknown): Promise<{ env: Envelope; ack: PubAck }>;
+  /**
+   * Where a conversation this agent took part in stands, from the acts it sent and was handed
+   * (requested → agreed → done …, see protocol/conversation.ts), and "cancelled" once a cancel took
+   * effect. Undefined for a conversation it has not seen (the last 10,000 are kept).
+   */
+  conversation(conv: string): Conversation | undefined;
   /** The agents on agora now: every card their agent's key signed, with its presence (idle, working, offline, killed). */
   agents(): Promise<Presence[]>;
   /** Whether the operator has killed this identity (known with a deployment config; follows the control plane). */
@@ -182,17 +196,35 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
   const replies = new Map<string, number>();
   /** The acts this agent answered each message with: a second of the same act is the ack loop. */
   const answered = new Map<string, Set<string>>();
+  /** The conversations this agent took part in, as it saw them. */
+  const conversations = new Map<string, Conversation>();
+  const see = (env: Envelope) => {
+    const conv = env.conv ?? env.id;
+    const c = conversations.get(conv);
+    if (c) {
+      conversations.delete(conv); // most recent last
+      conversations.set(conv, advance(c, env));
+    } else conversations.set(conv, openConversation(conv, env));
+    if (conversations.size > 10_000) conversations.delete(conversations.keys().next().value!);
+  };
   const forget = (id: string) => {
     replies.delete(id);
     answered.delete(id);
   };
   /**
    * Refuse what every reader would drop — sends of a killed identity, sends
-   * beyond its budget — and a repeated answer (the ack loop). Synchronous: two
+   * beyond its budget, acts of a cancelled conversation — and a repeated answer (the ack loop). Synchronous: two
    * answers sent at once cannot both pass. An admitted answer counts as given.
    */
-  const admitSend = (re: string | undefined, act: Act, deliberate?: boolean) => {
+  const admitSend = (re: string | undefined, conv: string | undefined, act: Act, deliberate?: boolean) => {
     const j = joinedNow; // checked as far as this process knows the deployment (a config was given or joined)
+    const cancel = conv === undefined ? undefined : j?.cancels.of({ conv, id: "" });
+    if (cancel && act !== "cancel") {
+      throw new AgoraError(
+        "AGORA_ERR_CANCELLED",
+        `conversation ${conv} was cancelled by ${cancel.by} (${cancel.id}): every reader drops its later acts`,
+      );
+    }
     if (j && isKilled(j.config, j.controls.state, identity.name)) {
       throw new AgoraError(
         "AGORA_ERR_KILLED",
@@ -224,8 +256,10 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
     o: SendOptions & ReplyOptions,
     idOf = () => o.id ?? randomId(),
   ) => {
-    admitSend(o.re, act, o.deliberate);
-    return client.send(channel, act, body, { hop: o.hop, re: o.re, conv: o.conv, id: idOf() });
+    admitSend(o.re, o.conv, act, o.deliberate);
+    const sent = await client.send(channel, act, body, { hop: o.hop, re: o.re, conv: o.conv, id: idOf() });
+    see(sent.env);
+    return sent;
   };
   // Presence: the agent's signed card, renewed every heartbeat (with the deployment's config).
   let presence: { stop(): Promise<void> } | undefined;
@@ -257,6 +291,7 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
     await Promise.all([...inboxes].map((i) => i.close()));
     const j = await joined?.catch(() => undefined);
     j?.controls.close();
+    j?.cancels.stop();
     j?.registry.close();
     await nc.drain().catch(() => {});
   };
@@ -264,8 +299,15 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
     name: identity.name,
     publicKey: identity.publicKey,
     send: (channel, act, body, sendOptions = {}) => sendChecked(channel, act, body, sendOptions),
+    cancel: (channel, conv, body = {}) => sendChecked(channel, "cancel", body, { conv }),
+    conversation(conv) {
+      const c = conversations.get(conv);
+      if (!c) return undefined;
+      const cancel = joinedNow?.cancels.of({ conv, id: "" });
+      return cancel && c.state !== "cancelled" ? { ...c, state: "cancelled", cancelledBy: cancel.id } : { ...c };
+    },
     async inbox(inboxOptions = {}) {
-      const { config, infra, verifier, standing } = await join();
+      const { config, infra, verifier, standing, cancels } = await join();
       const grant = config.external.find((e) => e.name === identity.name);
       if (!grant) {
         throw new AgoraError(
@@ -283,10 +325,13 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
       }
       if (channels.length === 0)
         throw new AgoraError("AGORA_ERR_NOT_GRANTED", `${identity.name} may read no channel: nothing to receive`);
-      const inbox = await Inbox.open(identity.name, config, infra, verifier, standing, channels, {
+      const inbox = await Inbox.open(identity.name, config, infra, verifier, { standing, cancels }, channels, {
         ...inboxOptions,
         // A message handed over again (its turn did not complete) numbers its replies from 0 again: same ids.
-        onHandOver: (m) => m.redelivered && forget(m.env.id),
+        onHandOver: (m) => {
+          if (m.redelivered) forget(m.env.id);
+          else see(m.env);
+        },
       });
       inboxes.add(inbox);
       return inbox;
@@ -384,6 +429,8 @@ interface Joined {
   standing: SenderStanding;
   /** This agent's own send budget. */
   budget: SendBudget;
+  /** Cancelled conversations, followed: their later acts are dropped. */
+  cancels: CancelledConversations;
 }
 
 /** Bind to the deployment: its config, the stream and buckets, the keys (pinned from config, first-seen from KV). */
@@ -408,8 +455,16 @@ async function joinDeployment(
     throw err;
   }
   const standing = new SenderStanding(config, controls.state);
+  const cancels = new CancelledConversations(infra.convs);
+  try {
+    await cancels.start();
+  } catch (err) {
+    controls.close();
+    registry.close();
+    throw err;
+  }
   const limits = [config.external.find((e) => e.name === identity.name)?.actsPerMinute, ownLimit];
   const limit = Math.min(...limits.filter((l) => l !== undefined));
   const budget = new SendBudget(() => (Number.isFinite(limit) ? limit : undefined));
-  return { config, infra, registry, verifier, controls, standing, budget };
+  return { config, infra, registry, verifier, controls, standing, budget, cancels };
 }

@@ -18,6 +18,7 @@ import type { Infrastructure } from "../transport/infrastructure.js";
 import { pullLoop } from "../transport/pull-loop.js";
 import type { Verifier } from "../trust/verifier.js";
 import { SENDER_REFUSAL_CODES, type SenderStanding } from "../trust/budget.js";
+import type { CancelledConversations } from "../transport/cancels.js";
 
 /** A verified message, handed to the agent once. */
 export interface InboxMessage {
@@ -30,6 +31,14 @@ export interface InboxMessage {
 }
 
 /** What the inbox did with messages it did not hand over. */
+/** What decides, beside the signature, that a message is dropped for good. */
+export interface InboxJudges {
+  /** Killed senders and send budgets. */
+  standing: Pick<SenderStanding, "of">;
+  /** Cancelled conversations. */
+  cancels: Pick<CancelledConversations, "of">;
+}
+
 export interface InboxCounters {
   delivered: number;
   /** Failed verification (unknown sender, bad signature, wrong channel, no grant, malformed). */
@@ -38,7 +47,7 @@ export interface InboxCounters {
   echoDropped: number;
   /** Already handled (by an earlier turn, before a restart). */
   duplicates: number;
-  /** From a sender the operator killed, or beyond its sender's send budget (reported as rejections). */
+  /** From a sender the operator killed, beyond its sender's send budget, or of a cancelled conversation (reported as rejections). */
   refused: number;
 }
 
@@ -81,7 +90,7 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
     private readonly agent: string,
     private readonly infra: Infrastructure,
     private readonly verifier: Verifier,
-    private readonly standing: SenderStanding,
+    private readonly judge: InboxJudges,
     private readonly options: InboxOptions,
     /** Older messages are refused: their markers may have expired. */
     private readonly maxAgeMs: number,
@@ -93,11 +102,11 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
     config: AgoraConfig,
     infra: Infrastructure,
     verifier: Verifier,
-    standing: SenderStanding,
+    judge: InboxJudges,
     channels: readonly string[],
     options: InboxOptions = {},
   ): Promise<Inbox> {
-    const inbox = new Inbox(agent, infra, verifier, standing, options, config.limits.maxMessageAgeMs);
+    const inbox = new Inbox(agent, infra, verifier, judge, options, config.limits.maxMessageAgeMs);
     const consumers: [string, Consumer][] = [];
     for (const channel of channels) {
       consumers.push([
@@ -162,11 +171,19 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
       return;
     }
     // A killed sender, or one past its send budget: refused for good, as the hosts refuse it.
-    const refusal = this.standing.of(env, m.time.getTime());
+    const refusal = this.judge.standing.of(env, m.time.getTime());
     if (refusal) {
       this.counters.refused++;
       const reason = refusal === "sender_killed" ? `${env.sender} is killed` : `${env.sender} is over its send budget`;
       await this.refuse(channel, m.seq, SENDER_REFUSAL_CODES[refusal], reason, env, true);
+      m.ack();
+      return;
+    }
+    const cancel = this.judge.cancels.of(env);
+    if (cancel) {
+      this.counters.refused++;
+      const reason = `conversation ${cancel.conv} was cancelled by ${cancel.by} (${cancel.id})`;
+      await this.refuse(channel, m.seq, "AGORA_ERR_CANCELLED", reason, env, true);
       m.ack();
       return;
     }

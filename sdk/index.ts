@@ -33,3 +33,13 @@ export { KeyStore, type Identity } from "../trust/key-store.js";
 export { presenceOf, HEARTBEATS_MISSED, type AgentCard, type CardSkill, type CardStatus } from "../protocol/cards.js";
 export type { Presence } from "../transport/presence.js";
 export type { DeliveryStatus, RecipientStatus, Trace } from "../transport/delivery.js";
+export {
+  advance,
+  openConversation,
+  mayCancel,
+  ENDED,
+  type Conversation,
+  type ConvAct,
+  type ConvState,
+} from "../protocol/conversation.js";
+export type { CancelRecord } from "../protocol/records.js";

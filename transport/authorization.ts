@@ -21,6 +21,7 @@ import {
   channelSubject,
   consumerName,
   CONTROL_BUCKET,
+  CONVS_BUCKET,
   controlSubject,
   DLQ_SUBJECTS,
   durableSubjects,
@@ -68,7 +69,8 @@ export interface NatsUser {
  * writes its own key and card.
  */
 const own = (name: string) => [kvSubject(KEYS_BUCKET, name), kvSubject(CARDS_BUCKET, name)];
-const COMMON_READS = [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET];
+// Every identity reads cancelled conversations: its inbox drops their later acts.
+const COMMON_READS = [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET, CONVS_BUCKET];
 const streamInfo = (streams: readonly string[]) => streams.map((s) => `${JS_API}STREAM.INFO.${s}`);
 const reads = (buckets: readonly string[]) => buckets.flatMap(kvReadSubjects);
 const writes = (buckets: readonly string[]) => buckets.map((b) => kvSubject(b));
@@ -113,9 +115,10 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
   }
   users.push({
     name: RECORDER_IDENTITY,
-    role: "facts recorder (reads the whole stream through its own consumer)",
+    role: "facts recorder (reads the whole stream through its own consumer; decides cancels)",
     publish: [
       ...durableSubjects(STREAM, RECORDER_CONSUMER),
+      kvSubject(CONVS_BUCKET),
       ...own(RECORDER_IDENTITY),
       ...reads(COMMON_READS),
       ...streamInfo([STREAM]),

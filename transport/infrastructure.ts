@@ -21,6 +21,7 @@ import {
   AGORA_BUCKETS,
   CARDS_BUCKET,
   TIMERS_BUCKET,
+  CONVS_BUCKET,
   CONTROL_BUCKET,
   DLQ_STREAM,
   DLQ_SUBJECTS,
@@ -49,6 +50,8 @@ export interface Infrastructure {
   cards: KV;
   /** Hosted agents' timers waiting to fire. */
   timers: KV;
+  /** Cancelled conversations (the recorder writes them, every reader follows them). */
+  convs: KV;
   /** The GitHub bridge's memory, when a bridge is configured. */
   github?: KV;
 }
@@ -136,13 +139,13 @@ async function bindInfrastructure(nc: NatsConnection, options: InfrastructureOpt
   await jsm.streams.info(STREAM);
   const kvm = new Kvm(nc);
   // In the order of AGORA_BUCKETS.
-  const [keys, state, processed, control, agents, leases, cards, timers] = await Promise.all(
+  const [keys, state, processed, control, agents, leases, cards, timers, convs] = await Promise.all(
     AGORA_BUCKETS.map((b) => kvm.open(b, { allow_direct: true })),
   );
   // A handle is bound without a round trip; one status call proves the bucket is there.
   await keys.status();
   const github = options.github ? await kvm.open(GITHUB_BUCKET, { allow_direct: true }) : undefined;
-  return { js: jetstream(nc), jsm, keys, state, processed, control, agents, leases, cards, timers, github };
+  return { js: jetstream(nc), jsm, keys, state, processed, control, agents, leases, cards, timers, convs, github };
 }
 
 /** Age and size limits of a stream: past either, the oldest messages are discarded. */
@@ -195,7 +198,7 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
   await ensureStream(jsm, stream(DLQ_STREAM, DLQ_SUBJECTS, options.dlqMaxAgeMs, options.dlqMaxBytes));
   const kvm = new Kvm(nc);
   const replicas = options.replicas ?? 1;
-  const [keys, state, processed, control, agents, leases, cards, timers] = await Promise.all([
+  const [keys, state, processed, control, agents, leases, cards, timers, convs] = await Promise.all([
     kvm.create(KEYS_BUCKET, { history: 1, replicas }),
     kvm.create(STATE_BUCKET, { history: 1, replicas }),
     kvm.create(PROCESSED_BUCKET, { history: 1, ttl: options.processedTtlMs ?? MARKER_TTL_MS, replicas }),
@@ -204,6 +207,8 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
     kvm.create(LEASES_BUCKET, { history: 1, ttl: options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, replicas }),
     kvm.create(CARDS_BUCKET, { history: 1, replicas }),
     kvm.create(TIMERS_BUCKET, { history: 1, replicas }),
+    // A cancel outlives every message it can still drop: one older than a marker is refused for its age.
+    kvm.create(CONVS_BUCKET, { history: 1, ttl: options.processedTtlMs ?? MARKER_TTL_MS, replicas }),
   ]);
   const github = options.github
     ? await kvm.create(GITHUB_BUCKET, { history: 1, ttl: GITHUB_MEMORY_TTL_MS, replicas })
@@ -215,5 +220,5 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
     if (info.config.allow_rollup_hdrs)
       await jsm.streams.update(kvStream(b), { ...info.config, allow_rollup_hdrs: false });
   }
-  return { js: jetstream(nc), jsm, keys, state, processed, control, agents, leases, cards, timers, github };
+  return { js: jetstream(nc), jsm, keys, state, processed, control, agents, leases, cards, timers, convs, github };
 }

@@ -5,7 +5,8 @@
 // {result, question, quorum, votes}` answering the proposal: `accepted` when
 // `quorum` voters agreed, `rejected` as soon as that can no longer happen, or
 // `expired` when the deadline (a timer) passes first. `votes` lists every vote
-// counted with its message id, so the decision points at each of them.
+// counted with its message id, so the decision points at each of them. A
+// `cancel` from the proposer closes it without an announcement.
 import { open } from "agora:agent/channels";
 import { get, set } from "agora:agent/state";
 import { after, cancel } from "agora:agent/timers";
@@ -18,6 +19,8 @@ interface Vote {
 }
 
 interface Ballot {
+  /** Who proposed it: the one (with an operator, whom the host enforces) who may cancel it. */
+  proposer: string;
   question: unknown;
   voters: string[];
   quorum: number;
@@ -58,7 +61,9 @@ function outcome(b: Ballot): string | undefined {
   return undefined;
 }
 
-function opening(body: Record<string, unknown>): Omit<Ballot, "channel" | "votes"> & { deadlineMs: number } {
+function opening(
+  body: Record<string, unknown>,
+): Omit<Ballot, "proposer" | "channel" | "votes"> & { deadlineMs: number } {
   const { question, voters, quorum, deadlineMs } = body;
   if (!Array.isArray(voters) || voters.length === 0 || !voters.every((v) => typeof v === "string"))
     throw "AGORA_ERR_BAD_BODY: voters must be a list of names";
@@ -75,8 +80,17 @@ export function handle(msg: Envelope): void {
   if (msg.act === "propose" && "voters" in body) {
     if (load(msg.id)) return; // already open
     const { deadlineMs, ...b } = opening(body);
-    save(msg.id, { ...b, channel: msg.channel, votes: [] });
+    save(msg.id, { ...b, proposer: msg.sender, channel: msg.channel, votes: [] });
     after(deadlineMs, msg.id);
+    return;
+  }
+  if (msg.act === "cancel" && msg.conv) {
+    // Its proposer withdrew it: closed without an announcement (the conversation's later acts are dropped).
+    const b = load(msg.conv);
+    if (!b || b.result || msg.sender !== b.proposer) return;
+    b.result = "cancelled";
+    save(msg.conv, b);
+    cancel(msg.conv);
     return;
   }
   if (msg.act === "inform" && typeof body.timeout === "string") {

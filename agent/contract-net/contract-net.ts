@@ -7,7 +7,8 @@
 // deadline — for the winner's `inform` or `failure`. It answers the request
 // once: `inform {result: "done", …}` or `failure {reason, …}` (no proposals,
 // the winner failed, or the winner did not report in time). A conversation is
-// keyed by its `conv`: every act of it carries the request's.
+// keyed by its `conv`: every act of it carries the request's. A `cancel` from the
+// requester ends it quietly, timers and all.
 import { open } from "agora:agent/channels";
 import { get, set } from "agora:agent/state";
 import { after, cancel } from "agora:agent/timers";
@@ -24,7 +25,9 @@ interface Net {
   channel: string;
   /** The request's id: the answer's `re`. */
   request: string;
-  phase: "bidding" | "awarded" | "done" | "failed";
+  /** Who asked: the one (with an operator, whom the host enforces) who may cancel it. */
+  requester: string;
+  phase: "bidding" | "awarded" | "done" | "failed" | "cancelled";
   bids: Bid[];
   winner?: Bid;
   resultDeadlineMs: number;
@@ -88,6 +91,7 @@ export function handle(msg: Envelope): void {
       task: body.task,
       channel: msg.channel,
       request: msg.id,
+      requester: msg.sender,
       phase: "bidding",
       bids: [],
       resultDeadlineMs,
@@ -107,7 +111,14 @@ export function handle(msg: Envelope): void {
   }
   const n = load(msg.conv);
   if (!n) return;
-  if (msg.act === "propose" && n.phase === "bidding") {
+  if (msg.act === "cancel") {
+    // Its requester ended it: no award, no answer (the conversation's later acts are dropped anyway).
+    if (msg.sender !== n.requester || (n.phase !== "bidding" && n.phase !== "awarded")) return;
+    n.phase = "cancelled";
+    save(msg.conv!, n);
+    cancel(`bids:${msg.conv}`);
+    cancel(`result:${msg.conv}`);
+  } else if (msg.act === "propose" && n.phase === "bidding") {
     const cost = body.cost;
     if (typeof cost !== "number" || !Number.isFinite(cost) || n.bids.some((b) => b.bidder === msg.sender)) return;
     n.bids.push({ bidder: msg.sender, cost, id: msg.id });

@@ -394,6 +394,82 @@ async function trace(e) {
   }
 }
 
+// --- conversations -----------------------------------------------------------------
+/** Conversations from the facts, most recently active first; a click opens one. */
+async function renderConvs() {
+  if (!state.token) return;
+  try {
+    const list = await api("GET", "/api/convs?limit=30");
+    $("#convs tbody").replaceChildren(
+      ...list.map((c) =>
+        el(
+          "tr",
+          { "data-conv": c.conv, "data-state": c.state, onclick: () => openConv(c.conv) },
+          el("td", {}, c.conv.slice(0, 14) + (c.conv.length > 14 ? "…" : "")),
+          el("td", { class: "status" }, c.state),
+          el("td", {}, c.dropped ? `${c.acts} (+${c.dropped} dropped)` : c.acts),
+          el("td", {}, [c.initiator, ...c.participants.filter((p) => p !== c.initiator)].join(" → ")),
+          el("td", {}, c.last.slice(11, 23)),
+        ),
+      ),
+    );
+  } catch (err) {
+    showError(String(err.message || err));
+  }
+}
+
+/** One conversation: its acts as a tree that follows their re links. */
+async function openConv(conv) {
+  try {
+    const c = await api("GET", `/api/convs/${encodeURIComponent(conv)}`);
+    state.conv = c;
+    $("#conv-view").hidden = false;
+    $("#conv-head").textContent =
+      `${c.conv}: ${c.state} — opened by ${c.initiator}, ${c.acts} act(s)` +
+      (c.dropped ? `, ${c.dropped} dropped after the cancel` : "");
+    $("#conv-cancel").disabled = ["done", "failed", "refused", "cancelled"].includes(c.state);
+    const acts = c.actList || [];
+    const ids = new Set(acts.map((a) => a.id));
+    const items = [];
+    const walk = (parent, depth) => {
+      for (const a of acts.filter((x) => (x.re && ids.has(x.re) ? x.re : undefined) === parent)) {
+        items.push(
+          el(
+            "li",
+            { "data-act": a.act, "data-status": a.status, style: `margin-left: ${depth * 1.5}em` },
+            `${a.sender} → ${a.channel}: `,
+            el("strong", {}, a.act),
+            ` ${a.body.slice(0, 120)} `,
+            el("small", {}, `${a.fact} hop ${a.hop}${a.status === "accepted" ? "" : ` [${a.status}]`}`),
+          ),
+        );
+        walk(a.id, depth + 1);
+      }
+    };
+    walk(undefined, 0);
+    $("#conv-acts").replaceChildren(...items);
+  } catch (err) {
+    showError(String(err.message || err));
+  }
+}
+
+/** The operator ends the open conversation: a cancel signed by the gateway, on its first channel. */
+async function cancelConv() {
+  const c = state.conv;
+  if (!c) return;
+  try {
+    await api("POST", "/api/inject", {
+      channel: c.channels[0],
+      act: "cancel",
+      body: { reason: "operator" },
+      conv: c.conv,
+    });
+    setTimeout(() => openConv(c.conv), 500);
+  } catch (err) {
+    showError(String(err.message || err));
+  }
+}
+
 // --- start -------------------------------------------------------------------------
 $("#inject-act").replaceChildren(...ACTS.map((a) => el("option", { value: a, selected: a === "request" }, a)));
 $("#login-form").addEventListener("submit", (e) => {
@@ -403,9 +479,13 @@ $("#login-form").addEventListener("submit", (e) => {
   sessionStorage.setItem("agora-token", state.token);
   connect();
   void renderPresence();
+  void renderConvs();
 });
 $("#inject").addEventListener("submit", inject);
 $("#trace").addEventListener("submit", trace);
+$("#convs-refresh").addEventListener("click", renderConvs);
+$("#conv-cancel").addEventListener("click", cancelConv);
+setInterval(renderConvs, 5000);
 $("#browser-keygen").addEventListener("click", browserKeygen);
 $("#kill-all").addEventListener("click", () => control("kill", "*"));
 $("#revive-all").addEventListener("click", () => control("revive", "*"));
@@ -414,4 +494,5 @@ renderCounters();
 if (state.token) {
   connect();
   void renderPresence();
+  void renderConvs();
 }

@@ -42,6 +42,21 @@ export async function restRoutes(app: FastifyInstance, { ctx }: { ctx: GatewayCo
       .send(await facts.recent({ channel: req.query.channel, limit }));
   });
 
+  // Conversations and where each stands, from the facts; one with its acts (a tree by their `re`).
+  app.get<{ Querystring: { all?: string; limit?: string } }>("/api/convs", viewer, async (req, reply) => {
+    const limit = Math.min(Math.max(Number(req.query.limit ?? 50) || 50, 1), 500);
+    return reply
+      .type("application/json; charset=utf-8")
+      .send(await facts.conversations({ all: req.query.all === "1" || req.query.all === "true", limit }));
+  });
+  app.get<{ Params: { conv: string } }>("/api/convs/:conv", viewer, async (req, reply) => {
+    assertId(req.params.conv, "conversation id");
+    const [c] = JSON.parse(await facts.conversations({ conv: req.params.conv, limit: 1 })) as unknown[];
+    if (!c)
+      return reply.code(404).send({ code: "AGORA_ERR_USAGE", message: `no act of conversation ${req.params.conv}` });
+    return c;
+  });
+
   app.get<{ Params: { id: string } }>("/api/facts/:id", viewer, async (req, reply) => {
     if (!/^FACT-\d{9}$/.test(req.params.id))
       throw new AgoraError("AGORA_ERR_USAGE", "a fact id looks like FACT-000000123");

@@ -25,6 +25,8 @@ export interface AdmitContext {
   held: boolean;
   /** The sender's own standing: killed by the operator, or over its send budget (see SenderRefusal). */
   sender?: SenderRefusal;
+  /** Its conversation was cancelled before it came. */
+  cancelled?: boolean;
 }
 
 /** What happens to a message: handed to the component, dropped by a control, or rejected with a code. */
@@ -39,14 +41,15 @@ export type Admission =
  * to another host (`handover`), killed, or held after a trap — or, for good,
  * refused for its sender (killed, over budget: acknowledged and recorded).
  */
-export type DropReason = "echo" | "handover" | "killed" | "held" | SenderRefusal;
+export type DropReason = "echo" | "handover" | "killed" | "held" | "cancelled" | SenderRefusal;
 
 /**
  * Decide one message. Order: the verifier's verdict (signature, shape, channel,
  * grant), self-echo, age, then — last, so nothing starts once it is set — the
  * agent leaving; the sender's standing (refused for good, even while the
  * agent itself is killed or held: a revive of both must not let a killed
- * sender's flood through); the kill switch and supervision's hold.
+ * sender's flood through); a cancelled conversation (for good, too); the
+ * kill switch and supervision's hold.
  */
 export function admit(verdict: Verdict, ctx: AdmitContext): Admission {
   if (!verdict.ok) return { decision: "reject", code: verdict.code, reason: verdict.reason, env: verdict.env };
@@ -62,6 +65,7 @@ export function admit(verdict: Verdict, ctx: AdmitContext): Admission {
   }
   if (ctx.leaving) return { decision: "drop", control: "handover", env };
   if (ctx.sender) return { decision: "drop", control: ctx.sender, env };
+  if (ctx.cancelled) return { decision: "drop", control: "cancelled", env };
   if (ctx.killed) return { decision: "drop", control: "killed", env };
   if (ctx.held) return { decision: "drop", control: "held", env };
   return { decision: "deliver", env };

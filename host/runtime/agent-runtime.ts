@@ -10,7 +10,7 @@ import type { AgoraConfig, HostedAgentConfig } from "../../config/config.js";
 import type { Envelope, UnsignedEnvelope } from "../../protocol/envelope.js";
 import { AgoraError, type ErrorCode } from "../../protocol/errors.js";
 import type { HostEvent } from "../../protocol/events.js";
-import type { CommitRecord, ReportedStatus, TimerCommit } from "../../protocol/records.js";
+import type { CancelRecord, CommitRecord, ReportedStatus, TimerCommit } from "../../protocol/records.js";
 import { dlqSubject, PROCESSED_BUCKET, timerSubject } from "../../protocol/subjects.js";
 import { timerId } from "../../protocol/ids.js";
 import { publishWithRetry } from "../../transport/publisher.js";
@@ -41,6 +41,8 @@ export interface RuntimeContext {
   holdsLease(agent: string): boolean;
   /** The sender's standing for a message stored at `atMs` (stream time): killed, over budget, or fine. */
   senderRefusal(env: Envelope, atMs: number): SenderRefusal | undefined;
+  /** The cancel that ended `env`'s conversation before it came, if one did. */
+  cancelOf(env: Envelope): CancelRecord | undefined;
   /** A commit of `agent` wrote its timers (set or cancelled): schedule them, report them. */
   timersApplied(agent: string, commit: CommitRecord, applied: AppliedTimer[]): void;
   log(line: string): void;
@@ -325,6 +327,7 @@ export class AgentRuntime {
         verdict.ok && !own && !timer && verdict.env.sender !== agent
           ? this.ctx.senderRefusal(verdict.env, m.time.getTime())
           : undefined,
+      cancelled: verdict.ok && this.ctx.cancelOf(verdict.env) !== undefined,
     });
     if (admission.decision === "reject") {
       // Recorded once by the facts recorder from the stream; here only counted.
@@ -354,6 +357,17 @@ export class AgentRuntime {
         // Refused for good, recorded, and marked so its trace says why.
         await this.ctx.report({ type: admission.control, ...base, sender: env.sender });
         await this.commits.refuse(env.id, SENDER_REFUSAL_CODES[admission.control]);
+        m.ack();
+      } else if (admission.control === "cancelled") {
+        const cancel = this.ctx.cancelOf(env)!;
+        await this.ctx.report({
+          type: "cancelled_dropped",
+          ...base,
+          sender: env.sender,
+          conv: cancel.conv,
+          cancel: cancel.id,
+        });
+        await this.commits.refuse(env.id, "AGORA_ERR_CANCELLED");
         m.ack();
       } else if (admission.control === "handover") {
         m.nak(); // the agent's next host takes it at once

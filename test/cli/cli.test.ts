@@ -17,6 +17,7 @@ const COMMANDS = [
   "status",
   "agents",
   "trace",
+  "convs",
   "send",
   "watch",
   "keys gen",
@@ -165,6 +166,18 @@ describe("cli", () => {
     expect(counts.replayDropped).toBe(true);
     expect(counts.facts - counts.echoFacts).toBe(10);
     expect(counts.factsVerified).toBe(true);
+  });
+});
+
+describe("cli - protocol demos", () => {
+  it("cli - demo ballot and demo contract-net come out as promised, with their facts verified", () => {
+    for (const name of ["ballot", "contract-net"]) {
+      const r = agora(["demo", name, "--json"]);
+      expect(r.code, r.err + r.out).toBe(0);
+      const result = JSON.parse(r.out) as { ok: boolean; rows: [string, string][]; factsVerified: boolean };
+      console.log(`demo ${name}: ${result.rows.map(([k, v]) => `${k.trim()}: ${v}`).join("; ")}`);
+      expect(result).toMatchObject({ ok: true, factsVerified: true });
+    }
   });
 });
 

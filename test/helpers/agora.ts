@@ -36,6 +36,8 @@ export interface AgoraSpec {
   limits?: Record<string, unknown>;
   github?: Record<string, unknown>;
   gateway?: Record<string, unknown>;
+  /** More hosts' names (each logs in with its own key; events they sign are accepted). */
+  hosts?: string[];
 }
 
 export interface TestAgora {
@@ -84,6 +86,7 @@ export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }
     limits: spec.limits ?? {},
     ...(spec.github ? { github: spec.github } : {}),
     ...(spec.gateway ? { gateway: spec.gateway } : {}),
+    ...(spec.hosts ? { hosts: spec.hosts } : {}),
     host: { workers: 1 },
   };
   const auth = !existing?.nats;

@@ -67,6 +67,13 @@ describe("ballot", () => {
       expect(voters).toContain(v.voter);
       expect(votes.find((e) => e.agent === v.voter)?.id).toBe(v.id); // each counted vote, by its message id
     }
+    // The decision's fact cites each vote's fact.
+    const recorded = readFacts(a.config.factsDir);
+    const factOf = (id: string) => recorded.find((f) => f.type === "speech-act" && f.fields["envelope-id"] === id)!;
+    const decided = recorded.find((f) => f.type === "speech-act" && f.fields.sender === "ballot")!;
+    expect(decided.links?.filter((l) => l.type === "cites").map((l) => l.target)).toEqual(
+      decision!.body.votes.map((v) => factOf(v.id).id),
+    );
     // The timer's set and cancel are recorded off the agent's path: wait for them.
     const timerFacts = async (type: string) => {
       await a.settleFacts();

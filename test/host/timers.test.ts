@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import type { HostEvent } from "../../protocol/events.js";
 import { verifyFacts } from "../../facts/verify.js";
+import { Host } from "../../host/host.js";
 import { collectEvents, readFacts, startAgora, until, type TestAgora } from "../helpers/agora.js";
 import { fixtureWasm } from "../helpers/paths.js";
 
@@ -101,5 +102,33 @@ describe("timers", () => {
     expect(acts.filter((x) => x.body.fired === "later")).toHaveLength(1);
     expect(readFacts(a.config.factsDir).filter((f) => f.type === "timer-fired")).toHaveLength(1);
     expect(verifyFacts(a.config.factsDir).problems).toEqual([]);
+  });
+
+  it("timers - a timer moves with its agent: set on one host, fired once by the host the agent was handed to", async () => {
+    await using a = await startAgora({ ...spec, hosts: ["h2"], limits: { ...spec.limits, leaseTtl: "2s" } });
+    await a.startRecorder();
+    const events: HostEvent[] = [];
+    const h1 = await a.startHost();
+    collectEvents(h1, events);
+    expect(h1.placed()).toEqual(["alarm"]);
+    const m = await a.client("maintainer");
+    const set = (await m.send("work", "request", { set: "moved", ms: 2500 })).env;
+    await until(() => events.some((e) => e.type === "emitted" && e.re === set.id), 10_000, "the timer to be set");
+    const h2 = await Host.start({
+      config: { ...a.config, host: { ...a.config.host, name: "h2" } },
+      nc: await a.connect("h2"),
+    });
+    try {
+      await a.stopHost(); // h1 hands the agent over on its way out
+      await until(() => h2.placed().includes("alarm"), 10_000, "the agent on h2");
+      await until(async () => (await said(a)).some((x) => x.body.fired === "moved"), 15_000, "the timer to fire");
+      await new Promise((r) => setTimeout(r, 1000));
+      expect((await said(a)).filter((x) => x.body.fired === "moved")).toHaveLength(1);
+      const firedFacts = readFacts(a.config.factsDir).filter((f) => f.type === "timer-fired");
+      expect(firedFacts.map((f) => f.fields.host)).toEqual(["h2"]);
+      expect(verifyFacts(a.config.factsDir).problems).toEqual([]);
+    } finally {
+      await h2.close();
+    }
   });
 });

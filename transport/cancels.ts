@@ -1,0 +1,52 @@
+// CancelledConversations: every reader's view of agora-convs, the conversations
+// the recorder saw cancelled by their initiator or an operator. A reader drops
+// their later acts (one Map lookup a message); the cancel itself is delivered.
+import type { KV } from "@nats-io/kv";
+import type { Envelope } from "../protocol/envelope.js";
+import { parseCancel, type CancelRecord } from "../protocol/records.js";
+import { followBucket, type BucketFollower } from "./kv-follow.js";
+
+export class CancelledConversations {
+  private readonly cancels = new Map<string, CancelRecord>();
+  private follower?: BucketFollower;
+
+  constructor(
+    private readonly kv: KV,
+    /** Hears of an entry that is not a cancel record (it is ignored). */
+    private readonly refused: (key: string, reason: string) => void = () => {},
+  ) {}
+
+  /** Follow the bucket; resolves once its current entries are in. */
+  async start(): Promise<void> {
+    this.follower = await followBucket(
+      this.kv,
+      (e) => {
+        if (e.operation !== "PUT") {
+          this.cancels.delete(e.key);
+          return;
+        }
+        const c = parseCancel(e.value);
+        if (c && c.conv === e.key) this.cancels.set(c.conv, c);
+        else this.refused(e.key, `agora-convs ${e.key} is not a cancel record; ignored`);
+      },
+      { expiring: true },
+    );
+    await this.follower.ready;
+  }
+
+  /** The cancel that ended `env`'s conversation before it, if one did (never for the cancel itself). */
+  of(env: Pick<Envelope, "id" | "conv">): CancelRecord | undefined {
+    if (env.conv === undefined) return undefined;
+    const c = this.cancels.get(env.conv);
+    return c && c.id !== env.id ? c : undefined;
+  }
+
+  /** Resolves when the watch ends: undefined when stopped, else why. */
+  closed(): Promise<void | Error> {
+    return this.follower?.closed() ?? Promise.resolve();
+  }
+
+  stop(): void {
+    this.follower?.stop();
+  }
+}
