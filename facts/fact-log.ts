@@ -71,7 +71,7 @@ export class FactLog {
   lastDigest = GENESIS;
   /** Envelope id → fact id, for `traces-to` links (most recent 100k). */
   readonly byEnvelope = new Map<string, string>();
-  /** Conversation id → its initiator, the sender of its first act (most recent 100k conversations). */
+  /** Conversation id → its initiator, the sender of the message that opened it (most recent 100k). */
   readonly initiators = new Map<string, string>();
   private file?: string;
   private fileBytes = 0;
@@ -121,9 +121,11 @@ export class FactLog {
     const envId = f.fields["envelope-id"];
     if (f.type === "speech-act" && typeof envId === "string") {
       bounded(this.byEnvelope, envId, f.id);
-      // A conversation's initiator sent its first act; a cancel never opens one (it could claim a forgotten one).
+      // A conversation's initiator sent its opening: the message whose id is the conv. Not whoever first
+      // used a conv — a predictable one (the bridge's issue-<n>) could be claimed before it opens; and a
+      // cancel never opens one. A conv no message opened only an operator can cancel.
       const conv = typeof f.fields.conv === "string" ? f.fields.conv : envId;
-      if (f.fields.act !== "cancel" && !this.initiators.has(conv))
+      if (conv === envId && f.fields.act !== "cancel" && !this.initiators.has(conv))
         bounded(this.initiators, conv, String(f.fields.sender));
     }
   }

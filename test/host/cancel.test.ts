@@ -64,6 +64,15 @@ describe("conversations", () => {
     expect(await a.infra.convs.get(request.id)).toBeNull();
     expect(conv(a, request.id)!.state).toBe("proposals");
 
+    // A conv no message opened (a label, like the bridge's issue-<n>) cannot be claimed by using it first.
+    await mallory.send("net", "inform", { mine: true }, { conv: "issue-7" });
+    const { env: claimed } = await mallory.send("net", "cancel", {}, { conv: "issue-7" });
+    await a.settleFacts();
+    expect(readFacts(a.config.factsDir).find((f) => f.fields["envelope-id"] === claimed.id)!.tags).toContain(
+      "cancel-refused",
+    );
+    expect(await a.infra.convs.get("issue-7")).toBeNull();
+
     // The requester's cancel: recorded in agora-convs; the manager gets it and stops its timers.
     const { env: cancel } = await buyer.send("net", "cancel", { reason: "changed my mind" }, { conv: request.id });
     await until(async () => (await a.infra.convs.get(request.id)) !== null, 10_000, "the cancel recorded");
