@@ -199,6 +199,8 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
   /** The conversations this agent took part in, as it saw them. */
   const conversations = new Map<string, Conversation>();
   const see = (env: Envelope) => {
+    // A cancel counts once the recorder accepted it (agora-convs): conversation() asks there.
+    if (env.act === "cancel") return;
     const conv = env.conv ?? env.id;
     const c = conversations.get(conv);
     if (c) {
@@ -375,6 +377,7 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
             if (!v.ok || v.env.re !== id || v.env.sender === identity.name) return;
             if (standing.of(v.env, Date.now())) return; // a killed or over-budget sender
             answers.push(v.env);
+            see(v.env);
             if (answers.length >= expect) done();
           });
         },

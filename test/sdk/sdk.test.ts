@@ -33,6 +33,43 @@ describe("sdk", () => {
     expect((stored!.json() as Envelope).re).toBe(env.id);
   });
 
+  it("sdk - a conversation as the agent saw it: requested, then agreed by the answer; cancel ends it for every reader", async () => {
+    await using a = await startAgora({
+      channels: ["build-coord"],
+      agents: {
+        responder: {
+          component: join(ROOT, "dist", "agents", "responder.wasm"),
+          read: ["build-coord"],
+          write: ["build-coord"],
+        },
+      },
+      external: { maintainer: { read: ["build-coord"], write: ["build-coord"] } },
+    });
+    await a.startRecorder();
+    await a.startHost();
+    await using agent = await connect({
+      name: "maintainer",
+      keysDir: a.config.keysDir,
+      servers: a.nats.url,
+      config: a.config,
+    });
+    const [answer] = await agent.request("build-coord", "request", { task: "build" }, { timeoutMs: 10_000 });
+    const conv = answer!.conv!;
+    expect(agent.conversation(conv)).toMatchObject({
+      conv,
+      state: "agreed",
+      initiator: "maintainer",
+      participants: ["maintainer", "responder"],
+      acts: 2,
+    });
+    const { env: cancel } = await agent.cancel("build-coord", conv, { reason: "not needed" });
+    await until(() => agent.conversation(conv)?.state === "cancelled", 10_000, "the cancel in force");
+    expect(agent.conversation(conv)!.cancelledBy).toBe(cancel.id);
+    await expect(agent.send("build-coord", "inform", { more: 1 }, { conv })).rejects.toMatchObject({
+      code: "AGORA_ERR_CANCELLED",
+    });
+  });
+
   it("sdk - connect without a key, or to no server, fails with a code that says what to do", async () => {
     await expect(connect({ name: "x" })).rejects.toMatchObject({ code: "AGORA_ERR_KEY_MISSING" });
     await expect(connect({ name: "Bad.Name" })).rejects.toBeInstanceOf(AgoraError);
