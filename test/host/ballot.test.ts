@@ -97,10 +97,15 @@ describe("ballot", () => {
       quorum: 2,
       deadlineMs: 2500,
     });
+    // voter-a's vote handed to the ballot and committed (every message handed to it so far handled): a vote
+    // still in flight at the stop would come back only after the ack wait, behind the overdue timer.
+    const toBallot = () => events.filter((e) => e.type === "delivered" && e.agent === "ballot");
     await until(
-      () => events.some((e) => e.type === "delivered" && e.agent === "ballot" && e.act === "agree"),
+      () =>
+        toBallot().some((e) => e.type === "delivered" && e.sender === "voter-a" && e.act === "agree") &&
+        (a.host!.handled().ballot ?? 0) >= toBallot().length,
       20_000,
-      "voter-a's vote to reach the ballot",
+      "voter-a's vote counted by the ballot",
     );
     await a.stopHost();
     await new Promise((r) => setTimeout(r, 3000)); // the deadline passes while no host runs
