@@ -17,6 +17,7 @@ import {
   CARDS_BUCKET,
   consumerName,
   TIMERS_BUCKET,
+  CONVS_BUCKET,
   timerConsumerName,
   timerSubject,
   CONTROL_BUCKET,
@@ -53,6 +54,7 @@ const BUCKETS = [
   LEASES_BUCKET,
   CARDS_BUCKET,
   TIMERS_BUCKET,
+  CONVS_BUCKET,
   GITHUB_BUCKET,
 ];
 const STREAMS = [STREAM, DLQ_STREAM, ...BUCKETS.map(kvStream)];
@@ -71,12 +73,13 @@ const EVERY_AGORA_BUCKET = BUCKETS.filter((b) => b !== GITHUB_BUCKET);
 /** The intended policy: the buckets each identity reads (direct and message gets, info, watches). */
 const READS: Record<string, readonly string[]> = {
   [HOST]: EVERY_AGORA_BUCKET,
-  // Everyone reads the signed controls: a killed identity's sends are refused by every reader.
-  [RECORDER_IDENTITY]: [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET],
+  // Everyone reads the signed controls (a killed identity's sends are refused by every reader) and the
+  // cancelled conversations (every reader drops their later acts).
+  [RECORDER_IDENTITY]: [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET, CONVS_BUCKET],
   [GATEWAY]: EVERY_AGORA_BUCKET,
-  [BRIDGE]: [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET, GITHUB_BUCKET],
+  [BRIDGE]: [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET, CONVS_BUCKET, GITHUB_BUCKET],
   // External agents read processed markers by key only, and never a write-ahead log (it holds other channels' messages).
-  [EXT]: [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET],
+  [EXT]: [KEYS_BUCKET, CARDS_BUCKET, CONTROL_BUCKET, CONVS_BUCKET],
 };
 /** Stream info beyond the buckets it reads. */
 const INFO: Record<string, readonly string[]> = {
@@ -97,7 +100,12 @@ const WRITES: Record<string, Record<string, readonly string[]>> = {
     [KEYS_BUCKET]: [HOST, "responder"],
     [CARDS_BUCKET]: [HOST, "responder"],
   },
-  [RECORDER_IDENTITY]: { [KEYS_BUCKET]: [RECORDER_IDENTITY], [CARDS_BUCKET]: [RECORDER_IDENTITY] },
+  // Only the recorder decides cancels: one another identity could write would silence a conversation.
+  [RECORDER_IDENTITY]: {
+    [KEYS_BUCKET]: [RECORDER_IDENTITY],
+    [CARDS_BUCKET]: [RECORDER_IDENTITY],
+    [CONVS_BUCKET]: ["*"],
+  },
   [GATEWAY]: { [CONTROL_BUCKET]: ["*"], [KEYS_BUCKET]: [GATEWAY, "browser"], [CARDS_BUCKET]: [GATEWAY, "browser"] },
   [BRIDGE]: { [GITHUB_BUCKET]: ["*"], [KEYS_BUCKET]: [BRIDGE], [CARDS_BUCKET]: [BRIDGE] },
   [EXT]: { [KEYS_BUCKET]: [EXT], [CARDS_BUCKET]: [EXT], [PROCESSED_BUCKET]: [`${EXT}.m1`] },
