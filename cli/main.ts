@@ -12,6 +12,7 @@ import { status } from "./status.js";
 import { agents } from "./agents.js";
 import { trace } from "./trace.js";
 import { convs } from "./convs.js";
+import { componentsLs, componentsPush, componentsRm, componentsShow, componentsVerify, deploy } from "./components.js";
 import { bridge } from "./bridge.js";
 import { gateway } from "./gateway.js";
 import { hostDrain, hostUndrain, kill, revive } from "./hosts.js";
@@ -35,6 +36,12 @@ export const COMMANDS: Command[] = [
   mcp,
   watch,
   keysGen,
+  componentsPush,
+  componentsLs,
+  componentsShow,
+  componentsVerify,
+  componentsRm,
+  deploy,
   factsVerify,
   natsConfig,
   demo,

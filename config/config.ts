@@ -8,6 +8,7 @@ import { AgoraError } from "../protocol/errors.js";
 import { ADMIN_IDENTITY, RESERVED_IDENTITIES } from "../protocol/names.js";
 import type { CardSkill } from "../protocol/cards.js";
 import type { Act } from "../protocol/envelope.js";
+import { parseComponentRef } from "../protocol/components.js";
 import { CONFIG_SCHEMA } from "./schema.js";
 import type { DEFAULTS } from "./defaults.js";
 import { durationMs, MARKER_TTL_MS, MIN_LEASE_TTL_MS } from "./defaults.js";
@@ -20,7 +21,7 @@ export interface Grant {
 
 export interface HostedAgentConfig extends Grant {
   name: string;
-  /** Absolute path of the component's .wasm. */
+  /** Absolute path of the component's .wasm, or a registry reference `name@version` (protocol/components.ts). */
   component: string;
   /** Linear-memory limit of this agent's instance, in MiB. */
   memoryMb: number;
@@ -106,6 +107,8 @@ export interface AgoraConfig {
   github?: GithubConfig;
   /** Identities whose signed control envelopes (kill, revive) hosts obey. */
   controllers: readonly string[];
+  /** The component registry: publishers whose signed components hosts load (name → base64url public key). */
+  components: { publishers: Readonly<Record<string, string>> };
   channels: readonly string[];
   agents: readonly HostedAgentConfig[];
   external: readonly ExternalAgentConfig[];
@@ -181,6 +184,7 @@ interface RawConfig {
   nats: { url?: string; host: string; port: number; auth: "none" | "nkey"; replicas: number };
   host: { name: string; workers: number };
   hosts?: string[];
+  components?: { publishers?: Record<string, string> };
   gateway: Omit<AgoraConfig["gateway"], "allowedHosts"> & { allowedHosts?: string[] };
   github?: Mutable<typeof DEFAULTS.github> & {
     botLogin?: string;
@@ -266,7 +270,7 @@ export function parseConfig(
     checkGrants(`agents.${name}`, a);
     return Object.freeze({
       name,
-      component: abs(a.component),
+      component: parseComponentRef(a.component) ? a.component : abs(a.component),
       read: Object.freeze([...(a.read ?? [])]),
       write: Object.freeze([...(a.write ?? [])]),
       memoryMb: a.memoryMb ?? c.limits.agentMemoryMb,
@@ -387,6 +391,7 @@ export function parseConfig(
       maxFailedLogins: c.gateway.maxFailedLogins,
     }),
     controllers: Object.freeze([c.gateway.identity]),
+    components: Object.freeze({ publishers: Object.freeze({ ...(c.components?.publishers ?? {}) }) }),
     github,
     channels: Object.freeze(channels),
     agents: Object.freeze(agents),

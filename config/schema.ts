@@ -109,6 +109,19 @@ export const CONFIG_SCHEMA = {
       },
       { nullable: true },
     ),
+    components: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        publishers: {
+          type: "object",
+          description:
+            "trusted component publishers: name → base64url Ed25519 public key (agora components push --as <name>)",
+          additionalProperties: false,
+          patternProperties: { [NAME_KEY]: { type: "string", pattern: "^[A-Za-z0-9_-]{43}$" } },
+        },
+      },
+    },
     gateway: {
       type: "object",
       additionalProperties: false,

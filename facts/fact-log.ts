@@ -73,6 +73,8 @@ export class FactLog {
   readonly byEnvelope = new Map<string, string>();
   /** Conversation id → its initiator, the sender of the message that opened it (most recent 100k). */
   readonly initiators = new Map<string, string>();
+  /** Hosted agent → the digest of the component it last started with (agent-started facts). */
+  readonly components = new Map<string, string>();
   private file?: string;
   private fileBytes = 0;
   private keys = new Map<string, string>();
@@ -118,6 +120,14 @@ export class FactLog {
   }
 
   private remember(f: Fact): void {
+    if (f.type === "agent-started") {
+      try {
+        const e = JSON.parse(String(f.fields.event)) as { agent?: unknown; digest?: unknown };
+        if (typeof e.agent === "string" && typeof e.digest === "string") this.components.set(e.agent, e.digest);
+      } catch {
+        /* a malformed event is the verifier's business */
+      }
+    }
     const envId = f.fields["envelope-id"];
     if (f.type === "speech-act" && typeof envId === "string") {
       bounded(this.byEnvelope, envId, f.id);

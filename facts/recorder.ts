@@ -70,10 +70,13 @@ export class Recorder {
   private readonly waiters = new Set<{ seq: number; resolve: () => void }>();
   /** Cancelled conversations → the cancel's id (agora-convs, as written here; the most recent 100k). */
   private readonly cancelled = new Map<string, string>();
+  /** The hosted agents of the config (only their acts name a component). */
+  private readonly hosted: ReadonlySet<string>;
 
   private constructor(options: RecorderOptions) {
     this.options = options;
     this.facts = new FactLog(options.config.factsDir, options.config.limits.factsMaxFileBytes);
+    this.hosted = new Set(options.config.agents.map((a) => a.name));
   }
 
   static async start(options: RecorderOptions): Promise<Recorder> {
@@ -240,6 +243,9 @@ export class Recorder {
       ...(env.conv !== undefined ? { conv: env.conv } : {}),
       sig: env.sig,
     });
+    // A hosted agent's act names the component that produced it: the one its host last started it with.
+    const component = this.facts.components.get(env.sender);
+    if (component !== undefined && this.hosted.has(env.sender)) f.fields.component = component;
     const kill = this.killOf(env.sender, m.time);
     if (kill) {
       f.status = "killed";

@@ -6,7 +6,7 @@ import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { AgentRuntime } from "./runtime/agent-runtime.js";
 import { loadAgentState, loadAgentTimers, type AppliedTimer } from "./runtime/commit.js";
 import { TimerClock } from "./runtime/timers.js";
-import { ComponentLoader } from "./components/component-loader.js";
+import { ComponentLoader, type LoadedComponent } from "./components/component-loader.js";
 import { ControlFollower } from "../transport/control-plane.js";
 import { HostMetrics } from "./metrics.js";
 import type { AgoraConfig, HostedAgentConfig } from "../config/config.js";
@@ -19,6 +19,10 @@ import type { Infrastructure } from "../transport/infrastructure.js";
 import { Placement, type StopReason } from "./placement/scheduler.js";
 import { channelSubject } from "../protocol/subjects.js";
 import { CancelledConversations } from "../transport/cancels.js";
+import { followBucket, type BucketFollower } from "../transport/kv-follow.js";
+import { ComponentRegistry } from "../transport/component-registry.js";
+import { verifyComponent } from "../trust/components.js";
+import { parseComponentRef } from "../protocol/components.js";
 import { publishEvent } from "../transport/publisher.js";
 import { pullLoop } from "../transport/pull-loop.js";
 import { openSession } from "../transport/session.js";
@@ -30,13 +34,15 @@ import {
   STREAM,
   TIMERS_BUCKET,
   CONVS_BUCKET,
+  COMPONENTS_STORE,
+  DEPLOYS_BUCKET,
   timerConsumerName,
   timerSubject,
 } from "../protocol/subjects.js";
 import { isName } from "../protocol/names.js";
 import { ensureDurableConsumer } from "../transport/consumer.js";
 import { isNotFound } from "../transport/jetstream-errors.js";
-import type { AgentStatusRecord, CommitRecord, ReportedStatus } from "../protocol/records.js";
+import { parseDeploy, type AgentStatusRecord, type CommitRecord, type ReportedStatus } from "../protocol/records.js";
 import { ALL_AGENTS, HOST_VERBS, type ControlEnvelope } from "../protocol/control.js";
 import { makeCard, type AgentCard } from "../protocol/cards.js";
 import { signCard } from "../trust/cards.js";
@@ -76,6 +82,10 @@ export class Host {
   /** Killed senders and send budgets, shared by this host's agents (one budget count per message). */
   private standing?: SenderStanding;
   private cancels?: CancelledConversations;
+  private components?: Promise<ComponentRegistry>;
+  /** Agent → the registry component deployed for it (agora-deploys), over its config's. */
+  private readonly deployed = new Map<string, string>();
+  private deploysFollower?: BucketFollower;
   /** Pull loops of each running agent. */
   private readonly loops = new Map<string, Promise<void>[]>();
   private presence?: CardHeartbeat;
@@ -145,6 +155,24 @@ export class Host {
       this.refusedRecord(config.host.name, CONVS_BUCKET, key, reason),
     );
     await this.cancels.start();
+    // Deploys: an agent running here switches between two messages to the component deployed for it.
+    this.deploysFollower = await followBucket(this.infra.deploys, (e) => {
+      const d = e.operation === "PUT" ? parseDeploy(e.value) : undefined;
+      if (e.operation === "PUT" && (!d || d.agent !== e.key)) {
+        this.refusedRecord(
+          config.host.name,
+          DEPLOYS_BUCKET,
+          e.key,
+          `agora-deploys ${e.key} is not a deploy record; ignored`,
+        );
+        return;
+      }
+      const before = this.deployed.get(e.key);
+      if (d) this.deployed.set(e.key, d.component);
+      else this.deployed.delete(e.key);
+      if (before !== this.deployed.get(e.key) && this.runtimes.has(e.key)) void this.redeploy(e.key);
+    });
+    await this.deploysFollower.ready;
     void this.control
       .closed()
       .then(
@@ -230,7 +258,41 @@ export class Host {
     return this.placement?.held() ?? [];
   }
 
-  private async startAgent(agent: HostedAgentConfig): Promise<void> {
+  /** `agent` as it runs here: with the component deployed for it, when one is. */
+  private deployedConfig(agent: HostedAgentConfig): HostedAgentConfig {
+    const component = this.deployed.get(agent.name);
+    return component === undefined ? agent : { ...agent, component };
+  }
+
+  /**
+   * Switch `name` to the component now deployed for it, between two messages: the new one is fetched and
+   * checked first (a refused one leaves the running version alone, with an agent-refused fact); then the
+   * agent stops here — the message in hand finishes and commits on the old version — and starts on the
+   * new one, its state from KV; what arrived meanwhile waits in its consumer. The lease stays here.
+   */
+  private redeploy(name: string): Promise<void> {
+    return this.inTurn(name, async () => {
+      const agent = this.config.agents.find((a) => a.name === name);
+      if (!agent || !this.runtimes.has(name)) return;
+      const next = this.deployedConfig(agent);
+      try {
+        await this.loadComponent(next);
+      } catch (err) {
+        const e = err instanceof AgoraError ? err : new AgoraError("AGORA_ERR_COMPONENT_LOAD", String(err));
+        this.log(
+          `agent ${name}: deploy of ${next.component} refused: ${e.code}: ${e.message}; the running version stays`,
+        );
+        await this.report({ type: "agent_refused", agent: name, code: e.code, reason: e.message.slice(0, 500) });
+        return;
+      }
+      this.log(`agent ${name}: switching to ${next.component}`);
+      await this.stopAgent(name, "redeployed");
+      await this.startAgent(next);
+    }).catch((err: unknown) => this.log(`agent ${name}: redeploy failed: ${String(err)}`));
+  }
+
+  private async startAgent(configured: HostedAgentConfig): Promise<void> {
+    const agent = this.deployedConfig(configured);
     const infra = this.infra!;
     const id = this.store!.load(agent.name);
     this.agentIds.set(agent.name, id);
@@ -252,7 +314,7 @@ export class Host {
     try {
       // A component that cannot load here is refused (recorded once: the event id is stable) and its lease
       // given back, so a host that can load it takes it; this one tries again after a pause.
-      const component = await this.loader.load(agent.component, { memoryBytes: agent.memoryMb * 1024 * 1024 });
+      const component = await this.loadComponent(agent);
       await this.pool!.spawn(
         agent.name,
         component,
@@ -263,7 +325,9 @@ export class Host {
       await this.report({
         type: "agent_started",
         agent: agent.name,
-        digest: component.digest,
+        digest: `sha256:${component.digest.split(":")[0]}`,
+        component: agent.component.slice(0, 300),
+        started: new Date().toISOString(),
         ms: Math.round(performance.now() - started),
       });
     } catch (err) {
@@ -313,6 +377,27 @@ export class Host {
       });
       this.loops.get(agent.name)!.push(this.consume(agent.name, runtime, consumer, channel));
     }
+  }
+
+  /**
+   * An agent's component: a file, or `name@version` from the registry — there only when its bytes match
+   * the manifest a trusted publisher signed (AGORA_ERR_COMPONENT_UNSIGNED / _UNTRUSTED / _DIGEST otherwise).
+   */
+  private async loadComponent(agent: HostedAgentConfig): Promise<LoadedComponent> {
+    const memoryBytes = agent.memoryMb * 1024 * 1024;
+    const ref = parseComponentRef(agent.component);
+    if (!ref) return this.loader.load(agent.component, { memoryBytes });
+    this.components ??= ComponentRegistry.open(this.nc).catch((cause: unknown) => {
+      this.components = undefined;
+      throw new AgoraError(
+        "AGORA_ERR_COMPONENT_NOT_FOUND",
+        `the component registry (${COMPONENTS_STORE}) is not there: push ${agent.component} with 'agora components push' first`,
+        { cause },
+      );
+    });
+    const { bytes, manifest } = await (await this.components).get(ref);
+    verifyComponent(ref, manifest, bytes, this.config.components.publishers);
+    return this.loader.loadBytes(agent.component, bytes, { memoryBytes });
   }
 
   /** Whether `agent` has had a timer consumer (it keeps its position across hosts and restarts). */
@@ -395,7 +480,7 @@ export class Host {
    * finishes (unless the lease was lost, which fences its commit), unhandled
    * messages go back to the consumer for the agent's next host.
    */
-  private async stopAgent(name: string, reason: StopReason): Promise<void> {
+  private async stopAgent(name: string, reason: StopReason | "redeployed"): Promise<void> {
     const runtime = this.runtimes.get(name);
     runtime?.stop(reason === "lost");
     this.clock?.drop(name); // its timers stay in KV for its next host
@@ -517,6 +602,7 @@ export class Host {
     await this.pool?.close();
     this.control?.close();
     this.cancels?.stop();
+    this.deploysFollower?.stop();
     this.registry?.close();
     this.events.close();
   }

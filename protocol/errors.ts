@@ -38,6 +38,20 @@ export const ERROR_CODES = {
     status: 422,
     message: "a component imports something outside agora:agent and was refused at load",
   },
+  AGORA_ERR_COMPONENT_UNSIGNED: {
+    status: 422,
+    message: "a registry component has no well-formed publisher-signed manifest for its name and version",
+  },
+  AGORA_ERR_COMPONENT_UNTRUSTED: {
+    status: 422,
+    message:
+      "a registry component is signed by a publisher the config does not trust, or its signature does not verify",
+  },
+  AGORA_ERR_COMPONENT_DIGEST: {
+    status: 422,
+    message: "a registry component's bytes do not match the digest its publisher signed",
+  },
+  AGORA_ERR_COMPONENT_NOT_FOUND: { status: 404, message: "no component of that name and version in the registry" },
   AGORA_ERR_COMPONENT_LOAD: { status: 422, message: "a component could not be read, transpiled or instantiated" },
   AGORA_ERR_COMPONENT_TRAP: {
     status: 500,

@@ -66,7 +66,8 @@ export interface HostEventFields {
     id: string;
     channel: string;
   };
-  agent_started: { agent: string; digest: string; ms: number };
+  /** `digest`: sha256:<hex> of the component's bytes; `component`: its path or registry name@version; `started`: when. */
+  agent_started: { agent: string; digest: string; component: string; started: string; ms: number };
   agent_refused: { agent: string; code: ErrorCode; reason: string };
   /** A record read from KV was not well-formed and was ignored (`agent`: its owner, or the host that read it). */
   record_refused: { agent: string; bucket: string; key: string; code: ErrorCode; reason: string };
@@ -112,7 +113,7 @@ export interface EventSpec {
   /** Counted in `agora_drops_total{control}` (by `dropped` when the event has it). */
   drop?: DropControl;
   /** The field that makes two events of one (type, agent, seq) distinct (their Nats-Msg-Id). */
-  distinctBy?: "target" | "control" | "key" | "window" | "tag";
+  distinctBy?: "target" | "control" | "key" | "window" | "tag" | "started";
   /** Published on `agora.ev.<type>.<agent>` instead: also a delivery to that agent. */
   perAgent?: true;
 }
@@ -137,7 +138,7 @@ export const EVENTS = {
   github_failed: { fact: { type: "github-failed", status: "failed" } },
   dead_lettered: { fact: { type: "dead-lettered", status: "failed" } },
   agent_failed: { fact: { type: "agent-failed", status: "failed" } },
-  agent_started: {},
+  agent_started: { fact: { type: "agent-started", status: "enforced" }, distinctBy: "started" },
   record_refused: { fact: { type: "record-refused", status: "rejected" }, console: true, distinctBy: "key" },
   signin_refused: { fact: { type: "signin-refused", status: "rejected" }, distinctBy: "window" },
   timer_set: { fact: { type: "timer-set", status: "enforced" }, distinctBy: "tag" },

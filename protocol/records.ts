@@ -3,6 +3,7 @@
 // that is not a well-formed record, so a bad entry is refused, never a crash.
 import type { Act, Envelope } from "./envelope.js";
 import { ID_RE, isName } from "./names.js";
+import { parseComponentRef } from "./components.js";
 
 /** What hosts report of a hosted agent (bucket agora-agents, key = agent name). */
 export type ReportedStatus = "running" | "failed" | "stopped";
@@ -71,6 +72,15 @@ export interface CancelRecord {
   initiator: string;
   /** The cancel's stream sequence. */
   seq: number;
+  ts: string;
+}
+
+/** Value of `<agent>` in agora-deploys: the registry component an agent runs now, instead of its config's. */
+export interface DeployRecord {
+  agent: string;
+  /** `name@version` in the registry (hosts still check its publisher's signature). */
+  component: string;
+  by: string;
   ts: string;
 }
 
@@ -153,6 +163,21 @@ export function statusView(
   if (killed) return { status: "killed", host: record?.host, since: killed.since, reason: record?.reason };
   if (!record) return { status: "unknown" };
   return { status: record.status, host: record.host, since: record.since, reason: record.reason };
+}
+
+/** A deploy record read back from agora-deploys, or undefined when it is not one. */
+export function parseDeploy(data: Uint8Array | string): DeployRecord | undefined {
+  const r = object(parseJson(data));
+  if (
+    !r ||
+    !isName(r.agent) ||
+    !isString(r.component) ||
+    !parseComponentRef(r.component) ||
+    !isString(r.by) ||
+    !isString(r.ts)
+  )
+    return undefined;
+  return r as unknown as DeployRecord;
 }
 
 /** A cancel record read back from agora-convs, or undefined when it is not one. */

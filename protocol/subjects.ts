@@ -64,6 +64,8 @@ export const CARDS_BUCKET = "agora-cards";
 export const TIMERS_BUCKET = "agora-timers";
 /** Cancelled conversations: key = conv id, value = CancelRecord; written by the recorder alone. */
 export const CONVS_BUCKET = "agora-convs";
+/** What each hosted agent runs when not what its config names: key = agent, value = DeployRecord (agora deploy). */
+export const DEPLOYS_BUCKET = "agora-deploys";
 /** The GitHub bridge's memory: deliveries seen, issue ↔ envelope links, comments posted. */
 export const GITHUB_BUCKET = "agora-github";
 
@@ -196,6 +198,7 @@ export const AGORA_BUCKETS: readonly string[] = [
   CARDS_BUCKET,
   TIMERS_BUCKET,
   CONVS_BUCKET,
+  DEPLOYS_BUCKET,
 ];
 
 /** The JetStream stream behind a KV bucket. */
@@ -217,7 +220,16 @@ export function kvDirectGet(bucket: string, key = ">"): string {
  * name on that bucket's stream) with their flow-control replies.
  */
 export function kvReadSubjects(bucket: string): string[] {
-  const s = kvStream(bucket);
+  return streamReadSubjects(kvStream(bucket));
+}
+
+/** The component registry, a JetStream Object Store: object `<name>@<version>`, its signed manifest in the metadata. */
+export const COMPONENTS_STORE = "agora-components";
+/** The stream behind the component registry. */
+export const COMPONENTS_STREAM = `OBJ_${COMPONENTS_STORE}`;
+
+/** The same calls on any stream: what reading a KV bucket or an object store takes. */
+export function streamReadSubjects(s: string): string[] {
   return [
     `${JS_API}DIRECT.GET.${s}.>`,
     `${JS_API}STREAM.INFO.${s}`,

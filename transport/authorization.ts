@@ -22,6 +22,7 @@ import {
   consumerName,
   CONTROL_BUCKET,
   CONVS_BUCKET,
+  DEPLOYS_BUCKET,
   controlSubject,
   DLQ_SUBJECTS,
   durableSubjects,
@@ -34,6 +35,8 @@ import {
   JS_API,
   KEYS_BUCKET,
   kvReadSubjects,
+  streamReadSubjects,
+  COMPONENTS_STREAM,
   kvSubject,
   LEASES_BUCKET,
   markerKeys,
@@ -102,6 +105,8 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
         ...writes([STATE_BUCKET, PROCESSED_BUCKET, AGENTS_BUCKET, LEASES_BUCKET, TIMERS_BUCKET]),
         ...[host, ...config.agents.map((a) => a.name)].flatMap(own),
         ...reads(AGORA_BUCKETS),
+        // The component registry: hosts fetch the components they run (only the admin pushes).
+        ...streamReadSubjects(COMPONENTS_STREAM),
         ...streamInfo([STREAM]),
         ...agentDurables,
         // agora watch runs as the host.
@@ -134,6 +139,8 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
     publish: unique([
       controlSubject(">"),
       kvSubject(CONTROL_BUCKET),
+      // Deploys from the console: which registry component an agent runs (hosts still check its signature).
+      kvSubject(DEPLOYS_BUCKET),
       ...[gw, ...browser.map((e) => e.name)].flatMap(own),
       ...channels([...(config.external.find((e) => e.name === gw)?.write ?? []), ...browser.flatMap((e) => e.write)]),
       eventSubject("signin_refused"),

@@ -15,6 +15,7 @@ import { isNotFound, isNotReady } from "./jetstream-errors.js";
 import { AgoraError } from "../protocol/errors.js";
 import { ADMIN_IDENTITY } from "../protocol/names.js";
 import { sleep } from "./backoff.js";
+import { ComponentRegistry } from "./component-registry.js";
 import { DEFAULT_LEASE_TTL_MS, GITHUB_MEMORY_TTL_MS, MARKER_TTL_MS } from "../config/defaults.js";
 import {
   AGENTS_BUCKET,
@@ -22,6 +23,7 @@ import {
   CARDS_BUCKET,
   TIMERS_BUCKET,
   CONVS_BUCKET,
+  DEPLOYS_BUCKET,
   CONTROL_BUCKET,
   DLQ_STREAM,
   DLQ_SUBJECTS,
@@ -52,6 +54,8 @@ export interface Infrastructure {
   timers: KV;
   /** Cancelled conversations (the recorder writes them, every reader follows them). */
   convs: KV;
+  /** Deployed components per agent (agora deploy): hosts follow them. */
+  deploys: KV;
   /** The GitHub bridge's memory, when a bridge is configured. */
   github?: KV;
 }
@@ -139,13 +143,27 @@ async function bindInfrastructure(nc: NatsConnection, options: InfrastructureOpt
   await jsm.streams.info(STREAM);
   const kvm = new Kvm(nc);
   // In the order of AGORA_BUCKETS.
-  const [keys, state, processed, control, agents, leases, cards, timers, convs] = await Promise.all(
+  const [keys, state, processed, control, agents, leases, cards, timers, convs, deploys] = await Promise.all(
     AGORA_BUCKETS.map((b) => kvm.open(b, { allow_direct: true })),
   );
   // A handle is bound without a round trip; one status call proves the bucket is there.
   await keys.status();
   const github = options.github ? await kvm.open(GITHUB_BUCKET, { allow_direct: true }) : undefined;
-  return { js: jetstream(nc), jsm, keys, state, processed, control, agents, leases, cards, timers, convs, github };
+  return {
+    js: jetstream(nc),
+    jsm,
+    keys,
+    state,
+    processed,
+    control,
+    agents,
+    leases,
+    cards,
+    timers,
+    convs,
+    deploys,
+    github,
+  };
 }
 
 /** Age and size limits of a stream: past either, the oldest messages are discarded. */
@@ -198,7 +216,7 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
   await ensureStream(jsm, stream(DLQ_STREAM, DLQ_SUBJECTS, options.dlqMaxAgeMs, options.dlqMaxBytes));
   const kvm = new Kvm(nc);
   const replicas = options.replicas ?? 1;
-  const [keys, state, processed, control, agents, leases, cards, timers, convs] = await Promise.all([
+  const [keys, state, processed, control, agents, leases, cards, timers, convs, deploys] = await Promise.all([
     kvm.create(KEYS_BUCKET, { history: 1, replicas }),
     kvm.create(STATE_BUCKET, { history: 1, replicas }),
     kvm.create(PROCESSED_BUCKET, { history: 1, ttl: options.processedTtlMs ?? MARKER_TTL_MS, replicas }),
@@ -209,7 +227,10 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
     kvm.create(TIMERS_BUCKET, { history: 1, replicas }),
     // A cancel outlives every message it can still drop: one older than a marker is refused for its age.
     kvm.create(CONVS_BUCKET, { history: 1, ttl: options.processedTtlMs ?? MARKER_TTL_MS, replicas }),
+    kvm.create(DEPLOYS_BUCKET, { history: 5, replicas }),
   ]);
+  // The component registry: made here, opened by hosts only when an agent names a registry component.
+  await ComponentRegistry.open(nc, { create: true, replicas });
   const github = options.github
     ? await kvm.create(GITHUB_BUCKET, { history: 1, ttl: GITHUB_MEMORY_TTL_MS, replicas })
     : undefined;
@@ -220,5 +241,19 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
     if (info.config.allow_rollup_hdrs)
       await jsm.streams.update(kvStream(b), { ...info.config, allow_rollup_hdrs: false });
   }
-  return { js: jetstream(nc), jsm, keys, state, processed, control, agents, leases, cards, timers, convs, github };
+  return {
+    js: jetstream(nc),
+    jsm,
+    keys,
+    state,
+    processed,
+    control,
+    agents,
+    leases,
+    cards,
+    timers,
+    convs,
+    deploys,
+    github,
+  };
 }

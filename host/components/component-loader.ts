@@ -77,6 +77,11 @@ export class ComponentLoader {
         { cause },
       );
     }
+    return this.loadBytes(path, bytes, options);
+  }
+
+  /** Load a component's `bytes` (from the registry, say), named `path` in errors. */
+  async loadBytes(path: string, bytes: Uint8Array, options: { memoryBytes?: number } = {}): Promise<LoadedComponent> {
     const digest = createHash("sha256").update(bytes).digest("hex");
     let t = this.transpiled.get(digest);
     if (!t) {
@@ -110,7 +115,7 @@ export class ComponentLoader {
     return { digest: key, path: t.path, gluePath: t.gluePath, modules, imports: t.imports, bytes: t.bytes };
   }
 
-  private async transpile(path: string, digest: string, bytes: Buffer): Promise<Transpiled> {
+  private async transpile(path: string, digest: string, bytes: Uint8Array): Promise<Transpiled> {
     const { transpile } = await import("@bytecodealliance/jco");
     const name = "component";
     let out: Awaited<ReturnType<typeof transpile>>;

@@ -125,7 +125,8 @@ describe("cli", () => {
         env,
       );
       expect(sent.code).toBe(0);
-      expect(sent.out).toMatch(/sent request \S+ on build-coord as maintainer \(hop 3, stream seq 1\)/);
+      // After the host's agent-started event (seq 1).
+      expect(sent.out).toMatch(/sent request \S+ on build-coord as maintainer \(hop 3, stream seq 2\)/);
       const plain = agora(["send", "build-coord", "inform", "just words", "--as", "maintainer", "--config", file], env);
       expect(plain.code).toBe(0);
       const w = agora(["watch", "build-coord", "--all", "--count", "3", "--config", file], env);
@@ -164,7 +165,8 @@ describe("cli", () => {
     expect(counts.hopExhausted).toBe(2);
     expect(counts.secretDelivered).toBe(0);
     expect(counts.replayDropped).toBe(true);
-    expect(counts.facts - counts.echoFacts).toBe(10);
+    // 7 acts on build-coord, the secret, 2 hop-0 drops, and each agent's start (the component it runs).
+    expect(counts.facts - counts.echoFacts).toBe(12);
     expect(counts.factsVerified).toBe(true);
   });
 });

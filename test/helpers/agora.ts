@@ -38,6 +38,7 @@ export interface AgoraSpec {
   gateway?: Record<string, unknown>;
   /** More hosts' names (each logs in with its own key; events they sign are accepted). */
   hosts?: string[];
+  components?: Record<string, unknown>;
 }
 
 export interface TestAgora {
@@ -87,6 +88,7 @@ export async function startAgora(spec: AgoraSpec, existing?: { nats?: TestNats }
     ...(spec.github ? { github: spec.github } : {}),
     ...(spec.gateway ? { gateway: spec.gateway } : {}),
     ...(spec.hosts ? { hosts: spec.hosts } : {}),
+    ...(spec.components ? { components: spec.components } : {}),
     host: { workers: 1 },
   };
   const auth = !existing?.nats;

@@ -18,6 +18,9 @@ import {
   consumerName,
   TIMERS_BUCKET,
   CONVS_BUCKET,
+  COMPONENTS_STORE,
+  COMPONENTS_STREAM,
+  DEPLOYS_BUCKET,
   timerConsumerName,
   timerSubject,
   CONTROL_BUCKET,
@@ -55,9 +58,10 @@ const BUCKETS = [
   CARDS_BUCKET,
   TIMERS_BUCKET,
   CONVS_BUCKET,
+  DEPLOYS_BUCKET,
   GITHUB_BUCKET,
 ];
-const STREAMS = [STREAM, DLQ_STREAM, ...BUCKETS.map(kvStream)];
+const STREAMS = [STREAM, DLQ_STREAM, ...BUCKETS.map(kvStream), COMPONENTS_STREAM];
 /** Consumers on AGORA: owner, and the filter it was made with (none: the whole stream). */
 const DURABLES: { name: string; owner: string; filter?: string }[] = [
   { name: consumerName("responder", "work"), owner: HOST, filter: "agora.ch.work" },
@@ -106,7 +110,12 @@ const WRITES: Record<string, Record<string, readonly string[]>> = {
     [CARDS_BUCKET]: [RECORDER_IDENTITY],
     [CONVS_BUCKET]: ["*"],
   },
-  [GATEWAY]: { [CONTROL_BUCKET]: ["*"], [KEYS_BUCKET]: [GATEWAY, "browser"], [CARDS_BUCKET]: [GATEWAY, "browser"] },
+  [GATEWAY]: {
+    [CONTROL_BUCKET]: ["*"],
+    [DEPLOYS_BUCKET]: ["*"],
+    [KEYS_BUCKET]: [GATEWAY, "browser"],
+    [CARDS_BUCKET]: [GATEWAY, "browser"],
+  },
   [BRIDGE]: { [GITHUB_BUCKET]: ["*"], [KEYS_BUCKET]: [BRIDGE], [CARDS_BUCKET]: [BRIDGE] },
   [EXT]: { [KEYS_BUCKET]: [EXT], [CARDS_BUCKET]: [EXT], [PROCESSED_BUCKET]: [`${EXT}.m1`] },
 };
@@ -130,7 +139,8 @@ function probes(): Probe[] {
   out.push({ what: "account INFO", subject: api("INFO"), intended: () => true });
   for (const s of STREAMS) {
     const bucket = BUCKETS.find((b) => kvStream(b) === s);
-    const read = bucket ? reads(bucket) : admin;
+    // The component registry: hosts read it (only the admin pushes).
+    const read = bucket ? reads(bucket) : s === COMPONENTS_STREAM ? (who: string) => admin(who) || who === HOST : admin;
     out.push({
       what: `STREAM.INFO ${s}`,
       subject: api(`STREAM.INFO.${s}`),
@@ -177,6 +187,13 @@ function probes(): Probe[] {
       subject: api(`CONSUMER.DELETE.${STREAM}.${d}`),
       intended: owner,
       destructive: true,
+    });
+  }
+  for (const part of ["C", "M"]) {
+    out.push({
+      what: `object store put (${part}) ${COMPONENTS_STORE}`,
+      subject: `$O.${COMPONENTS_STORE}.${part}.x`,
+      intended: admin,
     });
   }
   const markerGet = (key: string) => api(`DIRECT.GET.${kvStream(PROCESSED_BUCKET)}.$KV.${PROCESSED_BUCKET}.${key}`);
