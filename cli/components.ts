@@ -6,10 +6,9 @@ import { ComponentLoader } from "../host/components/component-loader.js";
 import { AGENT_WORLD, parseComponentRef, refString, type ComponentRef } from "../protocol/components.js";
 import { AgoraError } from "../protocol/errors.js";
 import { ADMIN_IDENTITY } from "../protocol/names.js";
-import { ComponentRegistry } from "../transport/component-registry.js";
+import { ComponentRegistry, deployComponent, deployTargets } from "../transport/component-registry.js";
 import { Kvm } from "@nats-io/kv";
 import { DEPLOYS_BUCKET } from "../protocol/subjects.js";
-import type { DeployRecord } from "../protocol/records.js";
 import { signManifest, verifyComponent } from "../trust/components.js";
 import { KeyStore } from "../trust/key-store.js";
 import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command } from "./command.js";
@@ -206,10 +205,7 @@ ${CONFIG_HELP}
     if (positionals.length !== 1) throw usageError(deploy, "deploy needs exactly one <name@version>");
     const ref = refOf(deploy, positionals[0]);
     const config = loadConfig(values.config as string | undefined);
-    const agents =
-      typeof values.agent === "string"
-        ? config.agents.filter((a) => a.name === values.agent)
-        : config.agents.filter((a) => parseComponentRef(a.component)?.name === ref.name);
+    const agents = deployTargets(config, ref.name, values.agent as string | undefined);
     if (agents.length === 0)
       throw usageError(
         deploy,
@@ -217,21 +213,13 @@ ${CONFIG_HELP}
           ? `no hosted agent ${values.agent} in the config`
           : `no hosted agent's component is ${ref.name}@…; name one with --agent`,
       );
-    const { bytes, manifest } = await withRegistry(config, config.host.name, (r) => r.get(ref));
-    const m = verifyComponent(ref, manifest, bytes, config.components.publishers);
     const nc = await connectAs(config, ADMIN_IDENTITY, "agora-deploy");
     try {
-      const kv = await new Kvm(nc).open(DEPLOYS_BUCKET);
-      for (const a of agents) {
-        const record: DeployRecord = {
-          agent: a.name,
-          component: refString(ref),
-          by: ADMIN_IDENTITY,
-          ts: new Date().toISOString(),
-        };
-        await kv.put(a.name, JSON.stringify(record));
-        console.log(`deployed ${refString(ref)} (${m.digest.slice(0, 19)}…, ${m.publisher}) to ${a.name}`);
-      }
+      const registry = await ComponentRegistry.open(nc);
+      const deploys = await new Kvm(nc).open(DEPLOYS_BUCKET);
+      const m = await deployComponent(registry, deploys, config.components.publishers, agents, ref, ADMIN_IDENTITY);
+      for (const a of agents)
+        console.log(`deployed ${refString(ref)} (${m.digest.slice(0, 19)}…, ${m.publisher}) to ${a}`);
     } finally {
       await nc.drain().catch(() => {});
     }

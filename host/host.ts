@@ -287,7 +287,14 @@ export class Host {
       }
       this.log(`agent ${name}: switching to ${next.component}`);
       await this.stopAgent(name, "redeployed");
-      await this.startAgent(next);
+      try {
+        await this.startAgent(next);
+      } catch (err) {
+        // Stopped here but not started again (NATS trouble): hand the lease back rather than hold a dead agent.
+        // Not awaited: the hand-over takes this agent's turn, which this one holds.
+        this.log(`agent ${name}: not restarted after the deploy: ${String(err)}; handing it back`);
+        void this.placement?.handBack(name, "not restarted after a deploy");
+      }
     }).catch((err: unknown) => this.log(`agent ${name}: redeploy failed: ${String(err)}`));
   }
 

@@ -141,6 +141,7 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
       kvSubject(CONTROL_BUCKET),
       // Deploys from the console: which registry component an agent runs (hosts still check its signature).
       kvSubject(DEPLOYS_BUCKET),
+      ...streamReadSubjects(COMPONENTS_STREAM),
       ...[gw, ...browser.map((e) => e.name)].flatMap(own),
       ...channels([...(config.external.find((e) => e.name === gw)?.write ?? []), ...browser.flatMap((e) => e.write)]),
       eventSubject("signin_refused"),

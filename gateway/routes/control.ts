@@ -3,6 +3,8 @@ import type { FastifyRequest } from "fastify";
 import { ALL_AGENTS, HOST_VERBS, type ControlVerb } from "../../protocol/control.js";
 import { AgoraError } from "../../protocol/errors.js";
 import { isName } from "../../protocol/names.js";
+import { parseComponentRef, refString } from "../../protocol/components.js";
+import { ComponentRegistry, deployComponent, deployTargets } from "../../transport/component-registry.js";
 import { issueControl, recordSenderControl } from "../../transport/control-plane.js";
 import { makeControl } from "../../trust/control.js";
 import { killTarget } from "../../config/config.js";
@@ -39,4 +41,41 @@ export async function controlRoutes(app: FastifyInstance, { ctx }: { ctx: Gatewa
   app.post<{ Body: { agent?: unknown } }>("/api/revive", operator, control("revive"));
   app.post<{ Body: { host?: unknown } }>("/api/drain", operator, control("drain"));
   app.post<{ Body: { host?: unknown } }>("/api/undrain", operator, control("undrain"));
+
+  // Deploys: which registry component an agent runs. Checked as a host would check it before it is written.
+  let registry: Promise<ComponentRegistry> | undefined;
+  const components = () =>
+    (registry ??= ComponentRegistry.open(nc).catch((cause: unknown) => {
+      registry = undefined;
+      throw new AgoraError("AGORA_ERR_COMPONENT_NOT_FOUND", "the component registry is not there yet", { cause });
+    }));
+  app.get("/api/components", ctx.viewer, async () =>
+    (await (await components()).list()).map((c) => ({
+      ...c,
+      trusted: c.manifest !== undefined && config.components.publishers[c.manifest.publisher] !== undefined,
+    })),
+  );
+  app.post<{ Body: { component?: unknown; agent?: unknown } }>("/api/deploy", operator, async (req) => {
+    const ref = typeof req.body?.component === "string" ? parseComponentRef(req.body.component) : undefined;
+    if (!ref) throw new AgoraError("AGORA_ERR_USAGE", "component must be <name>@<version>, e.g. voter@1.3.0");
+    const agent = req.body?.agent;
+    if (agent !== undefined && !isName(agent)) throw new AgoraError("AGORA_ERR_BAD_NAME", "agent must be a name");
+    const agents = deployTargets(config, ref.name, agent);
+    if (agents.length === 0)
+      throw new AgoraError(
+        "AGORA_ERR_BAD_NAME",
+        agent === undefined
+          ? `no hosted agent's component is ${ref.name}@…; name one as agent`
+          : `no hosted agent ${agent}`,
+      );
+    const m = await deployComponent(
+      await components(),
+      infra.deploys,
+      config.components.publishers,
+      agents,
+      ref,
+      identity.name,
+    );
+    return { component: refString(ref), digest: m.digest, publisher: m.publisher, agents };
+  });
 }

@@ -446,6 +446,11 @@ export class Placement {
   }
 
   /** Hand every agent over and leave (graceful shutdown). */
+  /** Give `agent`'s lease back (it could not be restarted here): another host, or this one later, takes it. */
+  handBack(agent: string, why: string): Promise<void> {
+    return this.release(agent, why);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -14,7 +14,7 @@ import { ComponentRegistry } from "../../transport/component-registry.js";
 import { signManifest } from "../../trust/components.js";
 import { AGENT_WORLD } from "../../protocol/components.js";
 import { verifyFacts } from "../../facts/verify.js";
-import { collectEvents, readFacts, startAgora, until } from "../helpers/agora.js";
+import { collectEvents, readFacts, startAgora, TOKENS, until } from "../helpers/agora.js";
 import { agentWasm, ROOT } from "../helpers/paths.js";
 
 const IMPORTS = ["agora:agent/channels@0.1.0", "agora:agent/state@0.1.0", "agora:agent/types@0.1.0"];
@@ -156,6 +156,42 @@ describe("component registry", () => {
       expect(host.runtimes.has("tampered") || host.runtimes.has("unsigned") || host.runtimes.has("untrusted")).toBe(
         false,
       );
+
+      // The console's deploy: checked as a host would check it, refused when a host would refuse it.
+      const { Gateway } = await import("../../gateway/gateway.js");
+      const gw = await Gateway.create({ config: trusting, nc: await a.connect("operator"), tokens: TOKENS });
+      try {
+        const op = { authorization: `Bearer ${TOKENS.operator}` };
+        const listed = await gw.app.inject({
+          url: "/api/components",
+          headers: { authorization: `Bearer ${TOKENS.viewer}` },
+        });
+        expect((listed.json() as { object: string; trusted: boolean }[]).map((c) => [c.object, c.trusted])).toEqual([
+          ["tampered@1.0.0", true],
+          ["unsigned@1.0.0", false],
+          ["untrusted@1.0.0", false],
+          ["voter@1.0.0", true],
+        ]);
+        const refusedDeploy = await gw.app.inject({
+          method: "POST",
+          url: "/api/deploy",
+          headers: op,
+          payload: { component: "tampered@1.0.0", agent: "voter" },
+        });
+        expect(refusedDeploy.json()).toMatchObject({ code: "AGORA_ERR_COMPONENT_DIGEST" });
+        expect(await a.infra.deploys.get("voter")).toBeNull();
+        const deployed = await gw.app.inject({
+          method: "POST",
+          url: "/api/deploy",
+          headers: op,
+          payload: { component: "voter@1.0.0" },
+        });
+        expect(deployed.statusCode, deployed.body).toBe(200);
+        expect(deployed.json()).toMatchObject({ component: "voter@1.0.0", publisher: "acme", agents: ["voter"] });
+        expect(await a.infra.deploys.get("voter")).not.toBeNull();
+      } finally {
+        await gw.close();
+      }
       expect(verifyFacts(a.config.factsDir).problems).toEqual([]);
     } finally {
       await host.close();

@@ -139,8 +139,9 @@ function probes(): Probe[] {
   out.push({ what: "account INFO", subject: api("INFO"), intended: () => true });
   for (const s of STREAMS) {
     const bucket = BUCKETS.find((b) => kvStream(b) === s);
-    // The component registry: hosts read it (only the admin pushes).
-    const read = bucket ? reads(bucket) : s === COMPONENTS_STREAM ? (who: string) => admin(who) || who === HOST : admin;
+    // The component registry: hosts and the gateway (its deploy checks) read it; only the admin pushes.
+    const registryReader = (who: string) => admin(who) || who === HOST || who === GATEWAY;
+    const read = bucket ? reads(bucket) : s === COMPONENTS_STREAM ? registryReader : admin;
     out.push({
       what: `STREAM.INFO ${s}`,
       subject: api(`STREAM.INFO.${s}`),
