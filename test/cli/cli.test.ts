@@ -22,6 +22,12 @@ const COMMANDS = [
   "watch",
   "keys gen",
   "facts verify",
+  "components push",
+  "components ls",
+  "components show",
+  "components verify",
+  "components rm",
+  "deploy",
   "nats-config",
   "demo",
 ];
