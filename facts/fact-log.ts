@@ -131,12 +131,12 @@ export class FactLog {
     const envId = f.fields["envelope-id"];
     if (f.type === "speech-act" && typeof envId === "string") {
       bounded(this.byEnvelope, envId, f.id);
-      // A conversation's initiator sent its opening: the message whose id is the conv. Not whoever first
-      // used a conv — a predictable one (the bridge's issue-<n>) could be claimed before it opens; and a
-      // cancel never opens one. A conv no message opened only an operator can cancel.
+      // A conversation's initiator sent its opening: the message whose id is the conv, seen before any act
+      // that carries it. A conv first used as a label (the bridge's issue-<n>) has none ("", operators only):
+      // a message sent later with that label as its id claims nothing. A cancel never opens one.
       const conv = typeof f.fields.conv === "string" ? f.fields.conv : envId;
-      if (conv === envId && f.fields.act !== "cancel" && !this.initiators.has(conv))
-        bounded(this.initiators, conv, String(f.fields.sender));
+      if (!this.initiators.has(conv) && f.fields.act !== "cancel")
+        bounded(this.initiators, conv, conv === envId ? String(f.fields.sender) : "");
     }
   }
 

@@ -68,8 +68,8 @@ export class Recorder {
   /** Why recording stopped on its own, if it did. */
   private failure?: Error;
   private readonly waiters = new Set<{ seq: number; resolve: () => void }>();
-  /** Cancelled conversations → the cancel's id (agora-convs, as written here; the most recent 100k). */
-  private readonly cancelled = new Map<string, string>();
+  /** Cancelled conversations → the cancel's id and stream seq (agora-convs, as written here; the most recent 100k). */
+  private readonly cancelled = new Map<string, { id: string; seq: number }>();
   /** The hosted agents of the config (only their acts name a component). */
   private readonly hosted: ReadonlySet<string>;
 
@@ -96,7 +96,7 @@ export class Recorder {
     for (const key of await keysOf(this.infra.convs)) {
       const e = await this.infra.convs.get(key);
       const c = e?.operation === "PUT" ? parseCancel(e.value) : undefined;
-      if (c) this.cancelled.set(c.conv, c.id);
+      if (c) this.cancelled.set(c.conv, { id: c.id, seq: c.seq });
     }
     if (this.facts.repaired) {
       const r = this.facts.repaired;
@@ -273,10 +273,15 @@ export class Recorder {
   private async conversation(env: Envelope, seq: number, f: Fact): Promise<void> {
     const conv = env.conv ?? env.id;
     const cancel = this.cancelled.get(conv);
-    if (cancel !== undefined && cancel !== env.id) {
+    // Only what the stream stored after the cancel (a re-recording knows of later cancels).
+    if (cancel !== undefined && cancel.seq < seq) {
       f.status = "cancelled";
       f.tags.push("cancelled");
-      f.fields["cancelled-by"] = cancel;
+      f.fields["cancelled-by"] = cancel.id;
+      return;
+    }
+    if (cancel?.id === env.id) {
+      f.tags.push("conversation-cancelled"); // recorded again (a retry, a re-recording): it did end it
       return;
     }
     if (env.act !== "cancel" || env.conv === undefined || cancel !== undefined) return;
@@ -286,8 +291,8 @@ export class Recorder {
       return;
     }
     const record: CancelRecord = { conv: env.conv, id: env.id, by: env.sender, initiator, seq, ts: env.ts };
-    await this.infra!.convs.put(env.conv, JSON.stringify(record)); // before the fact: a retry writes it again
-    this.cancelled.set(env.conv, env.id);
+    await this.infra!.convs.put(env.conv, JSON.stringify(record)); // before the fact is written
+    this.cancelled.set(env.conv, { id: env.id, seq });
     if (this.cancelled.size > REMEMBERED_CANCELS) this.cancelled.delete(this.cancelled.keys().next().value!);
     f.tags.push("conversation-cancelled");
   }

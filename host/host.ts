@@ -85,6 +85,8 @@ export class Host {
   private components?: Promise<ComponentRegistry>;
   /** Agent → the registry component deployed for it (agora-deploys), over its config's. */
   private readonly deployed = new Map<string, string>();
+  /** Agent → the component it runs here now. */
+  private readonly running = new Map<string, string>();
   private deploysFollower?: BucketFollower;
   /** Pull loops of each running agent. */
   private readonly loops = new Map<string, Promise<void>[]>();
@@ -170,7 +172,8 @@ export class Host {
       const before = this.deployed.get(e.key);
       if (d) this.deployed.set(e.key, d.component);
       else this.deployed.delete(e.key);
-      if (before !== this.deployed.get(e.key) && this.runtimes.has(e.key)) void this.redeploy(e.key);
+      // Queued in the agent's turn even when it is not running yet: a start under way may have read the old one.
+      if (before !== this.deployed.get(e.key)) void this.redeploy(e.key);
     });
     await this.deploysFollower.ready;
     void this.control
@@ -275,6 +278,7 @@ export class Host {
       const agent = this.config.agents.find((a) => a.name === name);
       if (!agent || !this.runtimes.has(name)) return;
       const next = this.deployedConfig(agent);
+      if (this.running.get(name) === next.component) return; // started on it already
       try {
         await this.loadComponent(next);
       } catch (err) {
@@ -358,7 +362,7 @@ export class Host {
       setStatus: (a, status, reason) => this.setStatus(a, status, reason),
       holdsLease: (a) => this.placement!.valid(a),
       senderRefusal: (env, at) => this.standing!.of(env, at),
-      cancelOf: (env) => this.cancels!.of(env),
+      cancelOf: (env, seq) => this.cancels!.of(env, seq),
       timers: infra.timers,
       timersApplied: (a, commit, applied) => this.timersApplied(a, commit, applied),
       log: (l) => this.log(l),
@@ -366,6 +370,7 @@ export class Host {
     await runtime.recover();
     runtime.setKilled(this.control!.killed(agent.name));
     this.runtimes.set(agent.name, runtime);
+    this.running.set(agent.name, agent.component);
     await this.setStatus(agent.name, "running");
     void this.presence?.now();
     this.loops.set(agent.name, []);
@@ -496,6 +501,7 @@ export class Host {
     await runtime?.idle();
     this.loops.delete(name);
     this.runtimes.delete(name);
+    this.running.delete(name);
     this.pool?.remove(name);
     // An agent that never started here keeps the status its failure wrote.
     if (runtime && reason === "released")

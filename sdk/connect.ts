@@ -220,7 +220,7 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
    */
   const admitSend = (re: string | undefined, conv: string | undefined, act: Act, deliberate?: boolean) => {
     const j = joinedNow; // checked as far as this process knows the deployment (a config was given or joined)
-    const cancel = conv === undefined ? undefined : j?.cancels.of({ conv, id: "" });
+    const cancel = conv === undefined ? undefined : j?.cancels.of({ conv, id: "" }, Infinity);
     if (cancel && act !== "cancel") {
       throw new AgoraError(
         "AGORA_ERR_CANCELLED",
@@ -305,7 +305,7 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
     conversation(conv) {
       const c = conversations.get(conv);
       if (!c) return undefined;
-      const cancel = joinedNow?.cancels.of({ conv, id: "" });
+      const cancel = joinedNow?.cancels.of({ conv, id: "" }, Infinity);
       return cancel && c.state !== "cancelled" ? { ...c, state: "cancelled", cancelledBy: cancel.id } : { ...c };
     },
     async inbox(inboxOptions = {}) {

@@ -179,7 +179,7 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
       m.ack();
       return;
     }
-    const cancel = this.judge.cancels.of(env);
+    const cancel = this.judge.cancels.of(env, m.seq);
     if (cancel) {
       this.counters.refused++;
       const reason = `conversation ${cancel.conv} was cancelled by ${cancel.by} (${cancel.id})`;

@@ -5,6 +5,7 @@ import type { KV } from "@nats-io/kv";
 import type { Envelope } from "../protocol/envelope.js";
 import { parseCancel, type CancelRecord } from "../protocol/records.js";
 import { followBucket, type BucketFollower } from "./kv-follow.js";
+import { MARKER_TTL_MS } from "../config/defaults.js";
 
 export class CancelledConversations {
   private readonly cancels = new Map<string, CancelRecord>();
@@ -14,6 +15,8 @@ export class CancelledConversations {
     private readonly kv: KV,
     /** Hears of an entry that is not a cancel record (it is ignored). */
     private readonly refused: (key: string, reason: string) => void = () => {},
+    /** How long a record lives in agora-convs (its bucket's TTL). */
+    private readonly ttlMs = MARKER_TTL_MS,
   ) {}
 
   /** Follow the bucket; resolves once its current entries are in. */
@@ -34,11 +37,20 @@ export class CancelledConversations {
     await this.follower.ready;
   }
 
-  /** The cancel that ended `env`'s conversation before it, if one did (never for the cancel itself). */
-  of(env: Pick<Envelope, "id" | "conv">): CancelRecord | undefined {
+  /**
+   * The cancel that ended `env`'s conversation before the stream stored it (at `seq`), if one did: never
+   * the cancel itself, nor what came before it. A cancel is in force as long as its record lives in KV
+   * (`ttlMs` from its time: an expiry sends no watch event, so each reader ages it out itself).
+   */
+  of(env: Pick<Envelope, "id" | "conv">, seq: number, now = Date.now()): CancelRecord | undefined {
     if (env.conv === undefined) return undefined;
     const c = this.cancels.get(env.conv);
-    return c && c.id !== env.id ? c : undefined;
+    if (!c) return undefined;
+    if (now - Date.parse(c.ts) > this.ttlMs) {
+      this.cancels.delete(env.conv);
+      return undefined;
+    }
+    return c.seq < seq ? c : undefined;
   }
 
   /** Resolves when the watch ends: undefined when stopped, else why. */

@@ -1,7 +1,7 @@
 // ComponentLoader: read, audit and compile a component once per digest.
 import { DEFAULTS } from "../../config/defaults.js";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from "node:fs";
+import { lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import v8 from "node:v8";
@@ -148,12 +148,19 @@ export class ComponentLoader {
       if (file.endsWith(".wasm")) wasm[file] = data;
     }
     mkdirSync(this.cacheDir, { recursive: true, mode: 0o700 });
+    // The glue is imported into the workers: a directory another user could write to (a predictable name
+    // under /tmp) could hold glue planted for a known digest. Only our own, private directory; and the
+    // glue is written every time, never taken as found.
+    const dir = lstatSync(this.cacheDir);
+    if (!dir.isDirectory() || (process.getuid && dir.uid !== process.getuid()) || (dir.mode & 0o077) !== 0)
+      throw new AgoraError(
+        "AGORA_ERR_COMPONENT_LOAD",
+        `${this.cacheDir} is not a private directory of this user (mode ${(dir.mode & 0o777).toString(8)}); remove it`,
+      );
     const gluePath = join(this.cacheDir, `${digest}.mjs`);
-    if (!existsSync(gluePath)) {
-      const tmp = `${gluePath}.${process.pid}.tmp`;
-      writeFileSync(tmp, (out.files as Record<string, Uint8Array>)[`${name}.js`]!);
-      renameSync(tmp, gluePath);
-    }
+    const tmp = `${gluePath}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    writeFileSync(tmp, (out.files as Record<string, Uint8Array>)[`${name}.js`]!, { mode: 0o600 });
+    renameSync(tmp, gluePath);
     return { path, gluePath, imports, wasm, bytes: bytes.byteLength };
   }
 }

@@ -41,8 +41,8 @@ export interface RuntimeContext {
   holdsLease(agent: string): boolean;
   /** The sender's standing for a message stored at `atMs` (stream time): killed, over budget, or fine. */
   senderRefusal(env: Envelope, atMs: number): SenderRefusal | undefined;
-  /** The cancel that ended `env`'s conversation before it came, if one did. */
-  cancelOf(env: Envelope): CancelRecord | undefined;
+  /** The cancel that ended `env`'s conversation before the stream stored it (at `seq`), if one did. */
+  cancelOf(env: Envelope, seq: number): CancelRecord | undefined;
   /** A commit of `agent` wrote its timers (set or cancelled): schedule them, report them. */
   timersApplied(agent: string, commit: CommitRecord, applied: AppliedTimer[]): void;
   log(line: string): void;
@@ -327,7 +327,7 @@ export class AgentRuntime {
         verdict.ok && !own && !timer && verdict.env.sender !== agent
           ? this.ctx.senderRefusal(verdict.env, m.time.getTime())
           : undefined,
-      cancelled: verdict.ok && this.ctx.cancelOf(verdict.env) !== undefined,
+      cancelled: verdict.ok && this.ctx.cancelOf(verdict.env, m.seq) !== undefined,
     });
     if (admission.decision === "reject") {
       // Recorded once by the facts recorder from the stream; here only counted.
@@ -359,7 +359,7 @@ export class AgentRuntime {
         await this.commits.refuse(env.id, SENDER_REFUSAL_CODES[admission.control]);
         m.ack();
       } else if (admission.control === "cancelled") {
-        const cancel = this.ctx.cancelOf(env)!;
+        const cancel = this.ctx.cancelOf(env, seq)!;
         await this.ctx.report({
           type: "cancelled_dropped",
           ...base,

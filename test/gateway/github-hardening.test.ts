@@ -131,8 +131,11 @@ describe("github bridge - hardening", () => {
     const { a, gh, bridge } = await start({ responder: true, apiUrl: `http://127.0.0.1:${port}` });
     await gh.openIssue(4, "unreachable", "api down");
     await until(() => bridge.counters.failed === 1, 20_000, "the failure to be recorded");
-    await a.settleFacts();
-    const failed = readFacts(a.config.factsDir).filter((f) => f.type === "github-failed");
+    // Counted when it fails; its event is published right after: wait for its fact, not for one settle.
+    const failedFacts = async () =>
+      (await a.settleFacts(), readFacts(a.config.factsDir)).filter((f) => f.type === "github-failed");
+    await until(async () => (await failedFacts()).length > 0, 10_000, "the failure's fact");
+    const failed = await failedFacts();
     expect(failed).toHaveLength(1);
     expect(JSON.parse(String(failed[0]!.fields.event))).toMatchObject({ status: 0, issue: 4 });
   });

@@ -64,8 +64,10 @@ describe("conversations", () => {
     expect(await a.infra.convs.get(request.id)).toBeNull();
     expect(conv(a, request.id)!.state).toBe("proposals");
 
-    // A conv no message opened (a label, like the bridge's issue-<n>) cannot be claimed by using it first.
+    // A conv first used as a label (like the bridge's issue-<n>) cannot be claimed by using it first.
     await mallory.send("net", "inform", { mine: true }, { conv: "issue-7" });
+    // Nor by sending, once it is in use, a message with the label as its id.
+    await mallory.send("net", "inform", { opening: true }, { id: "issue-7" });
     const { env: claimed } = await mallory.send("net", "cancel", {}, { conv: "issue-7" });
     await a.settleFacts();
     expect(readFacts(a.config.factsDir).find((f) => f.fields["envelope-id"] === claimed.id)!.tags).toContain(
