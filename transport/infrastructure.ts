@@ -143,12 +143,27 @@ async function bindInfrastructure(nc: NatsConnection, options: InfrastructureOpt
   await jsm.streams.info(STREAM);
   const kvm = new Kvm(nc);
   // In the order of AGORA_BUCKETS.
-  const [keys, state, processed, control, agents, leases, cards, timers, convs, deploys] = await Promise.all(
-    AGORA_BUCKETS.map((b) => kvm.open(b, { allow_direct: true })),
-  );
+  const buckets = await Promise.all(AGORA_BUCKETS.map((b) => kvm.open(b, { allow_direct: true })));
   // A handle is bound without a round trip; one status call proves the bucket is there.
-  await keys.status();
+  await buckets[0]!.status();
   const github = options.github ? await kvm.open(GITHUB_BUCKET, { allow_direct: true }) : undefined;
+  return handles(nc, jsm, buckets, github);
+}
+
+/** The handles, from the buckets in the order of AGORA_BUCKETS. */
+function handles(nc: NatsConnection, jsm: JetStreamManager, buckets: KV[], github: KV | undefined): Infrastructure {
+  const [keys, state, processed, control, agents, leases, cards, timers, convs, deploys] = buckets as [
+    KV,
+    KV,
+    KV,
+    KV,
+    KV,
+    KV,
+    KV,
+    KV,
+    KV,
+    KV,
+  ];
   return {
     js: jetstream(nc),
     jsm,
@@ -216,7 +231,8 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
   await ensureStream(jsm, stream(DLQ_STREAM, DLQ_SUBJECTS, options.dlqMaxAgeMs, options.dlqMaxBytes));
   const kvm = new Kvm(nc);
   const replicas = options.replicas ?? 1;
-  const [keys, state, processed, control, agents, leases, cards, timers, convs, deploys] = await Promise.all([
+  // In the order of AGORA_BUCKETS.
+  const buckets = await Promise.all([
     kvm.create(KEYS_BUCKET, { history: 1, replicas }),
     kvm.create(STATE_BUCKET, { history: 1, replicas }),
     kvm.create(PROCESSED_BUCKET, { history: 1, ttl: options.processedTtlMs ?? MARKER_TTL_MS, replicas }),
@@ -241,19 +257,5 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
     if (info.config.allow_rollup_hdrs)
       await jsm.streams.update(kvStream(b), { ...info.config, allow_rollup_hdrs: false });
   }
-  return {
-    js: jetstream(nc),
-    jsm,
-    keys,
-    state,
-    processed,
-    control,
-    agents,
-    leases,
-    cards,
-    timers,
-    convs,
-    deploys,
-    github,
-  };
+  return handles(nc, jsm, buckets, github);
 }

@@ -9,19 +9,22 @@ import { channelSubject, STREAM } from "../../protocol/subjects.js";
 import { startAgora, until } from "../helpers/agora.js";
 import { ROOT } from "../helpers/paths.js";
 
+/** A responder on build-coord, and maintainer, who may write and read there. */
+const RESPONDER = {
+  channels: ["build-coord"],
+  agents: {
+    responder: {
+      component: join(ROOT, "dist", "agents", "responder.wasm"),
+      read: ["build-coord"],
+      write: ["build-coord"],
+    },
+  },
+  external: { maintainer: { read: ["build-coord"], write: ["build-coord"] } },
+};
+
 describe("sdk", () => {
   it("sdk - connect with the agent's own key, send, and the hosted agent answers what it verified", async () => {
-    await using a = await startAgora({
-      channels: ["build-coord"],
-      agents: {
-        responder: {
-          component: join(ROOT, "dist", "agents", "responder.wasm"),
-          read: ["build-coord"],
-          write: ["build-coord"],
-        },
-      },
-      external: { maintainer: { read: ["build-coord"], write: ["build-coord"] } },
-    });
+    await using a = await startAgora(RESPONDER);
     await a.client("maintainer"); // key made and registered
     const host = await a.startHost();
     await using agent = await connect({ name: "maintainer", keyFile: a.keys.path("maintainer"), servers: a.nats.url });
@@ -34,17 +37,7 @@ describe("sdk", () => {
   });
 
   it("sdk - a conversation as the agent saw it: requested, then agreed by the answer; cancel ends it for every reader", async () => {
-    await using a = await startAgora({
-      channels: ["build-coord"],
-      agents: {
-        responder: {
-          component: join(ROOT, "dist", "agents", "responder.wasm"),
-          read: ["build-coord"],
-          write: ["build-coord"],
-        },
-      },
-      external: { maintainer: { read: ["build-coord"], write: ["build-coord"] } },
-    });
+    await using a = await startAgora(RESPONDER);
     await a.startRecorder();
     await a.startHost();
     await using agent = await connect({
