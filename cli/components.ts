@@ -9,7 +9,7 @@ import { ADMIN_IDENTITY } from "../protocol/names.js";
 import { ComponentRegistry, deployComponent, deployTargets } from "../transport/component-registry.js";
 import { Kvm } from "@nats-io/kv";
 import { DEPLOYS_BUCKET } from "../protocol/subjects.js";
-import { signManifest, verifyComponent } from "../trust/components.js";
+import { signManifest, trustedKey, verifyComponent } from "../trust/components.js";
 import { KeyStore } from "../trust/key-store.js";
 import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command } from "./command.js";
 import { connectAs } from "./nats-url.js";
@@ -77,7 +77,7 @@ ${CONFIG_HELP}
     if (values.json) console.log(JSON.stringify(manifest, null, 2));
     else
       console.log(`pushed ${refString(ref)}: ${manifest.digest}, ${manifest.size} bytes, signed by ${publisher.name}`);
-    if (config.components.publishers[publisher.name] !== publisher.publicKey)
+    if (trustedKey(config.components.publishers, publisher.name) !== publisher.publicKey)
       console.error(
         `warning: ${publisher.name} is not a trusted publisher in ${config.file ?? "this config"}; hosts will refuse ${refString(ref)} until components.publishers.${publisher.name} is ${publisher.publicKey}`,
       );
@@ -103,7 +103,7 @@ ${CONFIG_HELP}
     if (list.length === 0) console.log("no components in the registry (agora components push adds one)");
     for (const c of list) {
       const m = c.manifest;
-      const trusted = m && config.components.publishers[m.publisher] !== undefined ? "trusted" : "NOT trusted";
+      const trusted = m && trustedKey(config.components.publishers, m.publisher) ? "trusted" : "NOT trusted";
       console.log(
         `${c.object.padEnd(28)}  ${m ? `${m.digest.slice(0, 19)}…  ${String(c.size).padStart(9)} B  ${m.publisher} (${trusted})` : "no manifest (unsigned)"}  ${c.modified}`,
       );

@@ -6,6 +6,11 @@ import { AgoraError } from "../protocol/errors.js";
 import type { Identity } from "./key-store.js";
 import { publicKeyObject, signBytes, verifyBytes } from "./signing.js";
 
+/** The key `publishers` trusts `name` with (own entries only: a name like "constructor" is no publisher). */
+export function trustedKey(publishers: Readonly<Record<string, string>>, name: string): string | undefined {
+  return Object.hasOwn(publishers, name) ? publishers[name] : undefined;
+}
+
 /** `sha256:<hex>` of a component's bytes. */
 export function componentDigest(bytes: Uint8Array): string {
   return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
@@ -55,7 +60,7 @@ export function verifyComponent(
       "AGORA_ERR_COMPONENT_UNSIGNED",
       `${what} carries the manifest of ${manifest.name}@${manifest.version}: a manifest signs one name and version`,
     );
-  const key = publishers[manifest.publisher];
+  const key = trustedKey(publishers, manifest.publisher);
   if (key === undefined)
     throw new AgoraError(
       "AGORA_ERR_COMPONENT_UNTRUSTED",

@@ -3,6 +3,7 @@ import type { FastifyRequest } from "fastify";
 import { ALL_AGENTS, HOST_VERBS, type ControlVerb } from "../../protocol/control.js";
 import { AgoraError } from "../../protocol/errors.js";
 import { isName } from "../../protocol/names.js";
+import { trustedKey } from "../../trust/components.js";
 import { parseComponentRef, refString } from "../../protocol/components.js";
 import { ComponentRegistry, deployComponent, deployTargets } from "../../transport/component-registry.js";
 import { issueControl, recordSenderControl } from "../../transport/control-plane.js";
@@ -52,7 +53,7 @@ export async function controlRoutes(app: FastifyInstance, { ctx }: { ctx: Gatewa
   app.get("/api/components", ctx.viewer, async () =>
     (await (await components()).list()).map((c) => ({
       ...c,
-      trusted: c.manifest !== undefined && config.components.publishers[c.manifest.publisher] !== undefined,
+      trusted: c.manifest !== undefined && trustedKey(config.components.publishers, c.manifest.publisher) !== undefined,
     })),
   );
   app.post<{ Body: { component?: unknown; agent?: unknown } }>("/api/deploy", operator, async (req) => {

@@ -316,6 +316,7 @@ export class AgentRuntime {
         : await this.ctx.verifier.verify(m.data, m.subject);
     // The kill switch is read here, right before the call: no delivery starts once it is set.
     const now = Date.now();
+    const cancel = verdict.ok ? this.ctx.cancelOf(verdict.env, m.seq) : undefined;
     const admission = admit(verdict, {
       agent,
       now,
@@ -327,7 +328,7 @@ export class AgentRuntime {
         verdict.ok && !own && !timer && verdict.env.sender !== agent
           ? this.ctx.senderRefusal(verdict.env, m.time.getTime())
           : undefined,
-      cancelled: verdict.ok && this.ctx.cancelOf(verdict.env, m.seq) !== undefined,
+      cancelled: cancel !== undefined,
     });
     if (admission.decision === "reject") {
       // Recorded once by the facts recorder from the stream; here only counted.
@@ -359,13 +360,13 @@ export class AgentRuntime {
         await this.commits.refuse(env.id, SENDER_REFUSAL_CODES[admission.control]);
         m.ack();
       } else if (admission.control === "cancelled") {
-        const cancel = this.ctx.cancelOf(env, seq)!;
+        // `cancel` is set: admit drops as cancelled only when it is.
         await this.ctx.report({
           type: "cancelled_dropped",
           ...base,
           sender: env.sender,
-          conv: cancel.conv,
-          cancel: cancel.id,
+          conv: cancel!.conv,
+          cancel: cancel!.id,
         });
         await this.commits.refuse(env.id, "AGORA_ERR_CANCELLED");
         m.ack();
