@@ -6,9 +6,7 @@ import { ComponentLoader } from "../host/components/component-loader.js";
 import { AGENT_WORLD, parseComponentRef, refString, type ComponentRef } from "../protocol/components.js";
 import { AgoraError } from "../protocol/errors.js";
 import { ADMIN_IDENTITY } from "../protocol/names.js";
-import { ComponentRegistry, deployComponent, deployTargets } from "../transport/component-registry.js";
-import { Kvm } from "@nats-io/kv";
-import { DEPLOYS_BUCKET } from "../protocol/subjects.js";
+import { ComponentRegistry } from "../transport/component-registry.js";
 import { signManifest, trustedKey, verifyComponent } from "../trust/components.js";
 import { KeyStore } from "../trust/key-store.js";
 import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command } from "./command.js";
@@ -31,7 +29,7 @@ async function withRegistry<T>(
   }
 }
 
-function refOf(cmd: Command, s: string | undefined): ComponentRef {
+export function refOf(cmd: Command, s: string | undefined): ComponentRef {
   const ref = s === undefined ? undefined : parseComponentRef(s);
   if (!ref)
     throw usageError(cmd, `name a component as <name>@<version>, e.g. voter@1.3.0 (got ${JSON.stringify(s ?? "")})`);
@@ -181,48 +179,6 @@ ${CONFIG_HELP}`,
         `${refString(ref)} is not in the registry (agora components ls)`,
       );
     console.log(`removed ${refString(ref)}`);
-    return 0;
-  },
-};
-
-export const deploy: Command = {
-  name: "deploy",
-  usage: "deploy <name@version> [--agent NAME] [--config FILE]",
-  summary:
-    "Switch every agent running component <name> (or the one --agent names) to <name@version> from the registry, without a restart: each host finishes the message in hand on the old version and takes the next on the new one.",
-  help: `The component is checked first as a host would (a trusted publisher's signature over
-exactly the stored bytes); a deploy a host would refuse is not written. The
-deploy is recorded in agora-deploys; every host follows it, and a host that
-starts the agent later runs the deployed version too. Agent state (KV) carries
-over. Each host records agent-started with the new digest, and the agent's acts
-name it from then on.
-
-options:
-${CONFIG_HELP}
-      --agent NAME        only this agent (default: every agent whose config names component <name>)`,
-  options: { ...CONFIG_OPTION, agent: { type: "string" } },
-  async run({ values, positionals }) {
-    if (positionals.length !== 1) throw usageError(deploy, "deploy needs exactly one <name@version>");
-    const ref = refOf(deploy, positionals[0]);
-    const config = loadConfig(values.config as string | undefined);
-    const agents = deployTargets(config, ref.name, values.agent as string | undefined);
-    if (agents.length === 0)
-      throw usageError(
-        deploy,
-        typeof values.agent === "string"
-          ? `no hosted agent ${values.agent} in the config`
-          : `no hosted agent's component is ${ref.name}@…; name one with --agent`,
-      );
-    const nc = await connectAs(config, ADMIN_IDENTITY, "agora-deploy");
-    try {
-      const registry = await ComponentRegistry.open(nc);
-      const deploys = await new Kvm(nc).open(DEPLOYS_BUCKET);
-      const m = await deployComponent(registry, deploys, config.components.publishers, agents, ref, ADMIN_IDENTITY);
-      for (const a of agents)
-        console.log(`deployed ${refString(ref)} (${m.digest.slice(0, 19)}…, ${m.publisher}) to ${a}`);
-    } finally {
-      await nc.drain().catch(() => {});
-    }
     return 0;
   },
 };

@@ -12,7 +12,8 @@ import { status } from "./status.js";
 import { agents } from "./agents.js";
 import { trace } from "./trace.js";
 import { convs } from "./convs.js";
-import { componentsLs, componentsPush, componentsRm, componentsShow, componentsVerify, deploy } from "./components.js";
+import { componentsLs, componentsPush, componentsRm, componentsShow, componentsVerify } from "./components.js";
+import { deploy, rollback, rolloutStatus } from "./rollouts.js";
 import { bridge } from "./bridge.js";
 import { gateway } from "./gateway.js";
 import { hostDrain, hostUndrain, kill, revive } from "./hosts.js";
@@ -42,6 +43,8 @@ export const COMMANDS: Command[] = [
   componentsVerify,
   componentsRm,
   deploy,
+  rollback,
+  rolloutStatus,
   factsVerify,
   natsConfig,
   demo,

@@ -9,6 +9,7 @@ import { ADMIN_IDENTITY, RESERVED_IDENTITIES } from "../protocol/names.js";
 import type { CardSkill } from "../protocol/cards.js";
 import type { Act } from "../protocol/envelope.js";
 import { parseComponentRef } from "../protocol/components.js";
+import type { RolloutPolicy } from "../protocol/rollout.js";
 import { CONFIG_SCHEMA } from "./schema.js";
 import type { DEFAULTS } from "./defaults.js";
 import { durationMs, MARKER_TTL_MS, MIN_LEASE_TTL_MS } from "./defaults.js";
@@ -108,7 +109,7 @@ export interface AgoraConfig {
   /** Identities whose signed control envelopes (kill, revive) hosts obey. */
   controllers: readonly string[];
   /** The component registry: publishers whose signed components hosts load (name → base64url public key). */
-  components: { publishers: Readonly<Record<string, string>> };
+  components: { publishers: Readonly<Record<string, string>>; rollout: Readonly<RolloutPolicy> };
   channels: readonly string[];
   agents: readonly HostedAgentConfig[];
   external: readonly ExternalAgentConfig[];
@@ -184,7 +185,7 @@ interface RawConfig {
   nats: { url?: string; host: string; port: number; auth: "none" | "nkey"; replicas: number };
   host: { name: string; workers: number };
   hosts?: string[];
-  components?: { publishers?: Record<string, string> };
+  components: { publishers?: Record<string, string>; rollout: RolloutPolicy };
   gateway: Omit<AgoraConfig["gateway"], "allowedHosts"> & { allowedHosts?: string[] };
   github?: Mutable<typeof DEFAULTS.github> & {
     botLogin?: string;
@@ -391,7 +392,10 @@ export function parseConfig(
       maxFailedLogins: c.gateway.maxFailedLogins,
     }),
     controllers: Object.freeze([c.gateway.identity]),
-    components: Object.freeze({ publishers: Object.freeze({ ...(c.components?.publishers ?? {}) }) }),
+    components: Object.freeze({
+      publishers: Object.freeze({ ...(c.components.publishers ?? {}) }),
+      rollout: Object.freeze({ ...c.components.rollout }),
+    }),
     github,
     channels: Object.freeze(channels),
     agents: Object.freeze(agents),

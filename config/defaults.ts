@@ -34,6 +34,10 @@ export const DEFAULTS = {
     /** Webhook bodies above this are refused (413) before they are read whole, let alone HMAC-checked. */
     maxBodyBytes: 1024 * 1024,
   },
+  components: {
+    /** A canary is rolled back by its host when it traps maxTraps times, or fails failureMargin more often than the current version once it has handled minCalls messages. */
+    rollout: { failureMargin: 0.1, minCalls: 20, maxTraps: 3 },
+  },
   mcp: {
     /** Send budget `agora mcp` applies before signing when the config gives the identity none. */
     actsPerMinute: 30,

@@ -112,6 +112,7 @@ export const CONFIG_SCHEMA = {
     components: {
       type: "object",
       additionalProperties: false,
+      default: {},
       properties: {
         publishers: {
           type: "object",
@@ -119,6 +120,35 @@ export const CONFIG_SCHEMA = {
             "trusted component publishers: name → base64url Ed25519 public key (agora components push --as <name>)",
           additionalProperties: false,
           patternProperties: { [NAME_KEY]: { type: "string", pattern: "^[A-Za-z0-9_-]{43}$" } },
+        },
+        rollout: {
+          type: "object",
+          additionalProperties: false,
+          default: {},
+          description: "when a host rolls a canary back on its own (agora deploy --canary)",
+          properties: {
+            failureMargin: {
+              type: "number",
+              minimum: 0,
+              maximum: 1,
+              default: DEFAULTS.components.rollout.failureMargin,
+              description: "the canary's failure rate may exceed the current version's by this much (0.1 = 10 points)",
+            },
+            minCalls: {
+              type: "integer",
+              minimum: 1,
+              maximum: 1000000,
+              default: DEFAULTS.components.rollout.minCalls,
+              description: "messages the canary handles before its failure rate is judged",
+            },
+            maxTraps: {
+              type: "integer",
+              minimum: 1,
+              maximum: 1000000,
+              default: DEFAULTS.components.rollout.maxTraps,
+              description: "traps of the canary that roll it back whatever the rates",
+            },
+          },
         },
       },
     },

@@ -12,6 +12,8 @@ import {
 import { basename, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { factDigest, GENESIS, type Fact } from "./fact.js";
+import type { HostEventOf } from "../protocol/events.js";
+import { inCanary } from "../protocol/rollout.js";
 import { factToYaml, FILE_HEADER, yamlString } from "./yaml-writer.js";
 
 export const FACTS_FILE_RE = /^facts-(\d{8})-(\d{4})\.yaml$/;
@@ -73,8 +75,11 @@ export class FactLog {
   readonly byEnvelope = new Map<string, string>();
   /** Conversation id → its initiator, the sender of the message that opened it (most recent 100k). */
   readonly initiators = new Map<string, string>();
-  /** Hosted agent → the digest of the component it last started with (agent-started facts). */
-  readonly components = new Map<string, string>();
+  /**
+   * Hosted agent → the component it last started with (agent-started facts): its digest, and a canary's
+   * beside it with its share of the conversations, until a canary-rolled-back fact ends it.
+   */
+  private readonly components = new Map<string, { digest: string; canary?: { digest: string; percent: number } }>();
   private file?: string;
   private fileBytes = 0;
   private keys = new Map<string, string>();
@@ -119,14 +124,34 @@ export class FactLog {
     this.fileBytes = statSync(path).size;
   }
 
+  /**
+   * The digest of the component that produced an act of hosted agent `sender` in conversation `conv`:
+   * the canary's when the conversation falls in its share (the rule hosts route by), else the current one's.
+   */
+  componentOf(sender: string, conv: string): string | undefined {
+    const c = this.components.get(sender);
+    return c?.canary && inCanary(conv, c.canary.percent) ? c.canary.digest : c?.digest;
+  }
+
   private remember(f: Fact): void {
-    if (f.type === "agent-started") {
+    if (f.type === "agent-started" || f.type === "canary-rolled-back") {
       try {
-        const e = JSON.parse(String(f.fields.event)) as { agent?: unknown; digest?: unknown };
-        if (typeof e.agent === "string" && typeof e.digest === "string") this.components.set(e.agent, e.digest);
+        const e = JSON.parse(String(f.fields.event)) as Partial<HostEventOf<"agent_started">>;
+        if (typeof e.agent !== "string") return;
+        if (f.type === "canary-rolled-back") {
+          const c = this.components.get(e.agent);
+          if (c) this.components.set(e.agent, { digest: c.digest });
+        } else if (typeof e.digest === "string") {
+          const { canaryDigest: digest, canaryPercent: percent } = e;
+          this.components.set(e.agent, {
+            digest: e.digest,
+            ...(typeof digest === "string" && typeof percent === "number" ? { canary: { digest, percent } } : {}),
+          });
+        }
       } catch {
         /* a malformed event is the verifier's business */
       }
+      return;
     }
     const envId = f.fields["envelope-id"];
     if (f.type === "speech-act" && typeof envId === "string") {

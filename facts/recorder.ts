@@ -243,8 +243,9 @@ export class Recorder {
       ...(env.conv !== undefined ? { conv: env.conv } : {}),
       sig: env.sig,
     });
-    // A hosted agent's act names the component that produced it: the one its host last started it with.
-    const component = this.facts.components.get(env.sender);
+    // A hosted agent's act names the component that produced it: the one its host last started it with
+    // (or, during a canary rollout, the version its conversation was routed to).
+    const component = this.facts.componentOf(env.sender, env.conv ?? env.id);
     if (component !== undefined && this.hosted.has(env.sender)) f.fields.component = component;
     const kill = this.killOf(env.sender, m.time);
     if (kill) {

@@ -19,7 +19,6 @@ import type { Infrastructure } from "../transport/infrastructure.js";
 import { Placement, type StopReason } from "./placement/scheduler.js";
 import { channelSubject } from "../protocol/subjects.js";
 import { CancelledConversations } from "../transport/cancels.js";
-import { followBucket, type BucketFollower } from "../transport/kv-follow.js";
 import { ComponentRegistry } from "../transport/component-registry.js";
 import { verifyComponent } from "../trust/components.js";
 import { parseComponentRef } from "../protocol/components.js";
@@ -42,13 +41,23 @@ import {
 import { isName } from "../protocol/names.js";
 import { ensureDurableConsumer } from "../transport/consumer.js";
 import { isNotFound } from "../transport/jetstream-errors.js";
-import { parseDeploy, type AgentStatusRecord, type CommitRecord, type ReportedStatus } from "../protocol/records.js";
+import {
+  type CanaryDeploy,
+  type AgentStatusRecord,
+  type CommitRecord,
+  type ReportedStatus,
+} from "../protocol/records.js";
 import { ALL_AGENTS, HOST_VERBS, type ControlEnvelope } from "../protocol/control.js";
 import { makeCard, type AgentCard } from "../protocol/cards.js";
 import { signCard } from "../trust/cards.js";
 import { CardHeartbeat } from "../transport/presence.js";
 import { SenderStanding } from "../trust/budget.js";
 import { EchoTally } from "./echo-tally.js";
+import { AgentDeploys, planKey } from "./deploys.js";
+import { Canary, tallies } from "./runtime/canary.js";
+
+/** `sha256:<hex>` of a loaded component's bytes. */
+const digestOf = (c: LoadedComponent) => `sha256:${c.digest.split(":")[0]}`;
 
 export interface HostOptions {
   config: AgoraConfig;
@@ -83,11 +92,10 @@ export class Host {
   private standing?: SenderStanding;
   private cancels?: CancelledConversations;
   private components?: Promise<ComponentRegistry>;
-  /** Agent → the registry component deployed for it (agora-deploys), over its config's. */
-  private readonly deployed = new Map<string, string>();
-  /** Agent → the component it runs here now. */
+  /** What each agent should run (agora-deploys), and its rollout's reports. */
+  private deploys?: AgentDeploys;
+  /** Agent → the plan it runs here now (planKey). */
   private readonly running = new Map<string, string>();
-  private deploysFollower?: BucketFollower;
   /** Pull loops of each running agent. */
   private readonly loops = new Map<string, Promise<void>[]>();
   private presence?: CardHeartbeat;
@@ -157,25 +165,18 @@ export class Host {
       this.refusedRecord(config.host.name, CONVS_BUCKET, key, reason),
     );
     await this.cancels.start();
-    // Deploys: an agent running here switches between two messages to the component deployed for it.
-    this.deploysFollower = await followBucket(this.infra.deploys, (e) => {
-      const d = e.operation === "PUT" ? parseDeploy(e.value) : undefined;
-      if (e.operation === "PUT" && (!d || d.agent !== e.key)) {
-        this.refusedRecord(
-          config.host.name,
-          DEPLOYS_BUCKET,
-          e.key,
-          `agora-deploys ${e.key} is not a deploy record; ignored`,
-        );
-        return;
-      }
-      const before = this.deployed.get(e.key);
-      if (d) this.deployed.set(e.key, d.component);
-      else this.deployed.delete(e.key);
-      // Queued in the agent's turn even when it is not running yet: a start under way may have read the old one.
-      if (before !== this.deployed.get(e.key)) void this.redeploy(e.key);
+    // Deploys: an agent running here switches between two messages to what is deployed for it.
+    const configured = new Map(config.agents.map((a) => [a.name, a.component]));
+    this.deploys = new AgentDeploys({
+      deploys: this.infra.deploys,
+      rollouts: this.infra.rollouts,
+      host: config.host.name,
+      configured: (agent) => configured.get(agent),
+      changed: (agent) => void this.redeploy(agent),
+      refused: (key, reason) => this.refusedRecord(config.host.name, DEPLOYS_BUCKET, key, reason),
+      log: (l) => this.log(l),
     });
-    await this.deploysFollower.ready;
+    await this.deploys.start();
     void this.control
       .closed()
       .then(
@@ -261,12 +262,6 @@ export class Host {
     return this.placement?.held() ?? [];
   }
 
-  /** `agent` as it runs here: with the component deployed for it, when one is. */
-  private deployedConfig(agent: HostedAgentConfig): HostedAgentConfig {
-    const component = this.deployed.get(agent.name);
-    return component === undefined ? agent : { ...agent, component };
-  }
-
   /**
    * Switch `name` to the component now deployed for it, between two messages: the new one is fetched and
    * checked first (a refused one leaves the running version alone, with an agent-refused fact); then the
@@ -277,10 +272,11 @@ export class Host {
     return this.inTurn(name, async () => {
       const agent = this.config.agents.find((a) => a.name === name);
       if (!agent || !this.runtimes.has(name)) return;
-      const next = this.deployedConfig(agent);
-      if (this.running.get(name) === next.component) return; // started on it already
+      const plan = this.deploys!.plan(name, agent.component);
+      if (this.running.get(name) === planKey(plan)) return; // started on it already
+      const next = { ...agent, component: plan.component };
       try {
-        await this.loadComponent(next);
+        await this.loadComponent(next); // a canary refused at the start is rolled back there
       } catch (err) {
         const e = err instanceof AgoraError ? err : new AgoraError("AGORA_ERR_COMPONENT_LOAD", String(err));
         this.log(
@@ -289,7 +285,7 @@ export class Host {
         await this.report({ type: "agent_refused", agent: name, code: e.code, reason: e.message.slice(0, 500) });
         return;
       }
-      this.log(`agent ${name}: switching to ${next.component}`);
+      this.log(`agent ${name}: switching to ${planKey(plan)}`);
       await this.stopAgent(name, "redeployed");
       try {
         await this.startAgent(next);
@@ -303,7 +299,8 @@ export class Host {
   }
 
   private async startAgent(configured: HostedAgentConfig): Promise<void> {
-    const agent = this.deployedConfig(configured);
+    const plan = this.deploys!.plan(configured.name, configured.component);
+    const agent = plan.component === configured.component ? configured : { ...configured, component: plan.component };
     const infra = this.infra!;
     const id = this.store!.load(agent.name);
     this.agentIds.set(agent.name, id);
@@ -322,13 +319,15 @@ export class Host {
     const timers = await loadAgentTimers(infra.timers, agent.name, (key, reason) =>
       this.refusedRecord(agent.name, TIMERS_BUCKET, key, reason),
     );
+    let canary: { loaded: LoadedComponent; rollout: Canary } | undefined;
     try {
       // A component that cannot load here is refused (recorded once: the event id is stable) and its lease
       // given back, so a host that can load it takes it; this one tries again after a pause.
       const component = await this.loadComponent(agent);
+      canary = plan.canary && (await this.loadCanary(agent, component, plan.canary));
       await this.pool!.spawn(
         agent.name,
-        component,
+        canary ? [component, canary.loaded] : [component],
         agent.write,
         { state, timers: timers.map((t) => t.timer.tag) },
         { ...DEFAULT_WORKER_LIMITS, maxTimers: this.config.limits.maxTimers },
@@ -336,10 +335,17 @@ export class Host {
       await this.report({
         type: "agent_started",
         agent: agent.name,
-        digest: `sha256:${component.digest.split(":")[0]}`,
+        digest: digestOf(component),
         component: agent.component.slice(0, 300),
         started: new Date().toISOString(),
         ms: Math.round(performance.now() - started),
+        ...(canary
+          ? {
+              canary: canary.rollout.canary.component,
+              canaryDigest: canary.rollout.canary.digest,
+              canaryPercent: canary.rollout.percent,
+            }
+          : {}),
       });
     } catch (err) {
       const e =
@@ -365,12 +371,16 @@ export class Host {
       cancelOf: (env, seq) => this.cancels!.of(env, seq),
       timers: infra.timers,
       timersApplied: (a, commit, applied) => this.timersApplied(a, commit, applied),
+      ...(canary ? { canary: canary.rollout } : {}),
+      rollout: this.config.components.rollout,
+      canaryRolledBack: (a, c, reason) => void this.deploys?.canaryFailed(a, c.canary.component, reason, c),
       log: (l) => this.log(l),
     });
+    if (canary) this.deploys!.track(agent.name, canary.rollout);
     await runtime.recover();
     runtime.setKilled(this.control!.killed(agent.name));
     this.runtimes.set(agent.name, runtime);
-    this.running.set(agent.name, agent.component);
+    this.running.set(agent.name, planKey(canary ? plan : { component: plan.component }));
     await this.setStatus(agent.name, "running");
     void this.presence?.now();
     this.loops.set(agent.name, []);
@@ -410,6 +420,42 @@ export class Host {
     const { bytes, manifest } = await (await this.components).get(ref);
     verifyComponent(ref, manifest, bytes, this.config.components.publishers);
     return this.loader.loadBytes(agent.component, bytes, { memoryBytes });
+  }
+
+  /**
+   * The canary beside `agent`'s current `component`, loaded and checked as any registry component. One that
+   * cannot load is rolled back at once (a canary-rolled-back fact, its deploy record rewritten) and the agent
+   * starts on its current version alone.
+   */
+  private async loadCanary(
+    agent: HostedAgentConfig,
+    component: LoadedComponent,
+    deploy: CanaryDeploy,
+  ): Promise<{ loaded: LoadedComponent; rollout: Canary } | undefined> {
+    try {
+      const loaded = await this.loadComponent({ ...agent, component: deploy.component });
+      const rollout = new Canary(
+        { component: agent.component, digest: digestOf(component) },
+        { component: deploy.component, digest: digestOf(loaded) },
+        deploy.percent,
+      );
+      return { loaded, rollout };
+    } catch (err) {
+      const e = err instanceof AgoraError ? err : new AgoraError("AGORA_ERR_COMPONENT_LOAD", String(err));
+      const reason = `refused at load: ${e.code}: ${e.message}`.slice(0, 500);
+      this.log(`agent ${agent.name}: canary ${deploy.component} ${reason}`);
+      await this.report({
+        type: "canary_rolled_back",
+        agent: agent.name,
+        component: deploy.component,
+        digest: "",
+        reason,
+        at: new Date().toISOString(),
+        ...tallies(),
+      });
+      void this.deploys?.canaryFailed(agent.name, deploy.component, reason);
+      return undefined;
+    }
   }
 
   /** Whether `agent` has had a timer consumer (it keeps its position across hosts and restarts). */
@@ -502,6 +548,7 @@ export class Host {
     this.loops.delete(name);
     this.runtimes.delete(name);
     this.running.delete(name);
+    await this.deploys?.untrack(name);
     this.pool?.remove(name);
     // An agent that never started here keeps the status its failure wrote.
     if (runtime && reason === "released")
@@ -615,7 +662,7 @@ export class Host {
     await this.pool?.close();
     this.control?.close();
     this.cancels?.stop();
-    this.deploysFollower?.stop();
+    this.deploys?.stop();
     this.registry?.close();
     this.events.close();
   }

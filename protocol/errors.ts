@@ -34,6 +34,10 @@ export const ERROR_CODES = {
     message:
       "a timer was refused: a bad tag or delay, or the agent already has its maximum of timers (limits.maxTimers)",
   },
+  AGORA_ERR_NO_ROLLOUT: {
+    status: 409,
+    message: "nothing to promote or roll back: the agent has no canary (and, for a rollback, no previous version)",
+  },
   AGORA_ERR_COMPONENT_IMPORTS: {
     status: 422,
     message: "a component imports something outside agora:agent and was refused at load",

@@ -66,8 +66,38 @@ export interface HostEventFields {
     id: string;
     channel: string;
   };
-  /** `digest`: sha256:<hex> of the component's bytes; `component`: its path or registry name@version; `started`: when. */
-  agent_started: { agent: string; digest: string; component: string; started: string; ms: number };
+  /**
+   * `digest`: sha256:<hex> of the component's bytes; `component`: its path or registry name@version; `started`: when.
+   * During a rollout, `canary` (name@version) runs beside it with digest `canaryDigest` and handles
+   * `canaryPercent` % of the conversations (protocol/rollout.ts). Events are flat: scalars only.
+   */
+  agent_started: {
+    agent: string;
+    digest: string;
+    component: string;
+    started: string;
+    ms: number;
+    canary?: string;
+    canaryDigest?: string;
+    canaryPercent?: number;
+  };
+  /**
+   * A host stopped routing conversations to `agent`'s canary (`component`, `digest`), which failed its rollout:
+   * why, and what each version did (`calls`, `failures`, `traps`: the canary's; `currentCalls`,
+   * `currentFailures`: the current version's). Every act of the agent after this fact is the current version's.
+   */
+  canary_rolled_back: {
+    agent: string;
+    component: string;
+    digest: string;
+    reason: string;
+    at: string;
+    calls: number;
+    failures: number;
+    traps: number;
+    currentCalls: number;
+    currentFailures: number;
+  };
   agent_refused: { agent: string; code: ErrorCode; reason: string };
   /** A record read from KV was not well-formed and was ignored (`agent`: its owner, or the host that read it). */
   record_refused: { agent: string; bucket: string; key: string; code: ErrorCode; reason: string };
@@ -113,7 +143,7 @@ export interface EventSpec {
   /** Counted in `agora_drops_total{control}` (by `dropped` when the event has it). */
   drop?: DropControl;
   /** The field that makes two events of one (type, agent, seq) distinct (their Nats-Msg-Id). */
-  distinctBy?: "target" | "control" | "key" | "window" | "tag" | "started";
+  distinctBy?: "target" | "control" | "key" | "window" | "tag" | "started" | "at";
   /** Published on `agora.ev.<type>.<agent>` instead: also a delivery to that agent. */
   perAgent?: true;
 }
@@ -139,6 +169,7 @@ export const EVENTS = {
   dead_lettered: { fact: { type: "dead-lettered", status: "failed" } },
   agent_failed: { fact: { type: "agent-failed", status: "failed" } },
   agent_started: { fact: { type: "agent-started", status: "enforced" }, distinctBy: "started" },
+  canary_rolled_back: { fact: { type: "canary-rolled-back", status: "enforced" }, console: true, distinctBy: "at" },
   record_refused: { fact: { type: "record-refused", status: "rejected" }, console: true, distinctBy: "key" },
   signin_refused: { fact: { type: "signin-refused", status: "rejected" }, distinctBy: "window" },
   timer_set: { fact: { type: "timer-set", status: "enforced" }, distinctBy: "tag" },

@@ -4,6 +4,7 @@
 import type { Act, Envelope } from "./envelope.js";
 import { ID_RE, isName } from "./names.js";
 import { parseComponentRef } from "./components.js";
+import type { VersionTally } from "./rollout.js";
 
 /** What hosts report of a hosted agent (bucket agora-agents, key = agent name). */
 export type ReportedStatus = "running" | "failed" | "stopped";
@@ -80,8 +81,43 @@ export interface DeployRecord {
   agent: string;
   /** `name@version` in the registry (hosts still check its publisher's signature). */
   component: string;
+  /** A second version handling a share of the conversations (`agora deploy --canary`). */
+  canary?: CanaryDeploy;
+  /** What the agent ran before `component`: `agora rollback` returns to it. */
+  previous?: string;
+  /** The last canary rolled back, and why (by hand or by the host that saw it fail). */
+  rolledBack?: { component: string; reason: string; at: string };
+  /** Who wrote the record: the admin, the gateway's identity, or the host that rolled a canary back. */
   by: string;
   ts: string;
+}
+
+export interface CanaryDeploy {
+  component: string;
+  /** The share of conversations it handles, 0 < percent < 100 (protocol/rollout.ts). */
+  percent: number;
+}
+
+/** One version's tally in a rollout record. */
+export interface VersionReport extends VersionTally {
+  component: string;
+  /** `sha256:<hex>` of its bytes. */
+  digest: string;
+}
+
+/**
+ * Value of `<agent>` in agora-rollouts: how a canary rollout goes, as the host running the agent
+ * counts it (since the rollout began there); kept after a rollback, with why.
+ */
+export interface RolloutRecord {
+  agent: string;
+  host: string;
+  percent: number;
+  current: VersionReport;
+  canary: VersionReport;
+  since: string;
+  updated: string;
+  rolledBack?: { reason: string; at: string };
 }
 
 /** A timer write of a commit: set (the record) or cancel (by tag). */
@@ -165,19 +201,60 @@ export function statusView(
   return { status: record.status, host: record.host, since: record.since, reason: record.reason };
 }
 
+const isRef = (v: unknown): v is string => isString(v) && parseComponentRef(v) !== undefined;
+const isPercent = (v: unknown): v is number => typeof v === "number" && v > 0 && v < 100;
+
 /** A deploy record read back from agora-deploys, or undefined when it is not one. */
 export function parseDeploy(data: Uint8Array | string): DeployRecord | undefined {
+  const r = object(parseJson(data));
+  if (!r || !isName(r.agent) || !isRef(r.component) || !isString(r.by) || !isString(r.ts)) return undefined;
+  if (r.previous !== undefined && !isRef(r.previous)) return undefined;
+  if (r.canary !== undefined) {
+    const c = object(r.canary);
+    if (!c || !isRef(c.component) || !isPercent(c.percent)) return undefined;
+  }
+  if (r.rolledBack !== undefined) {
+    const b = object(r.rolledBack);
+    if (!b || !isRef(b.component) || !isString(b.reason) || !isString(b.at)) return undefined;
+  }
+  return r as unknown as DeployRecord;
+}
+
+function versionReport(v: unknown): boolean {
+  const r = object(v);
+  const count = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+  const ms = (x: unknown) => typeof x === "number" && x >= 0;
+  return (
+    !!r &&
+    isString(r.component) &&
+    isString(r.digest) &&
+    count(r.calls) &&
+    count(r.failures) &&
+    count(r.traps) &&
+    ms(r.p50Ms) &&
+    ms(r.p99Ms)
+  );
+}
+
+/** A rollout record read back from agora-rollouts, or undefined when it is not one. */
+export function parseRollout(data: Uint8Array | string): RolloutRecord | undefined {
   const r = object(parseJson(data));
   if (
     !r ||
     !isName(r.agent) ||
-    !isString(r.component) ||
-    !parseComponentRef(r.component) ||
-    !isString(r.by) ||
-    !isString(r.ts)
+    !isName(r.host) ||
+    !isPercent(r.percent) ||
+    !versionReport(r.current) ||
+    !versionReport(r.canary) ||
+    !isString(r.since) ||
+    !isString(r.updated)
   )
     return undefined;
-  return r as unknown as DeployRecord;
+  if (r.rolledBack !== undefined) {
+    const b = object(r.rolledBack);
+    if (!b || !isString(b.reason) || !isString(b.at)) return undefined;
+  }
+  return r as unknown as RolloutRecord;
 }
 
 /** A cancel record read back from agora-convs, or undefined when it is not one. */

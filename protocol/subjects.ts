@@ -66,6 +66,8 @@ export const TIMERS_BUCKET = "agora-timers";
 export const CONVS_BUCKET = "agora-convs";
 /** What each hosted agent runs when not what its config names: key = agent, value = DeployRecord (agora deploy). */
 export const DEPLOYS_BUCKET = "agora-deploys";
+/** How canary rollouts go: key = agent, value = RolloutRecord, written by the host running the agent. */
+export const ROLLOUTS_BUCKET = "agora-rollouts";
 /** The GitHub bridge's memory: deliveries seen, issue ↔ envelope links, comments posted. */
 export const GITHUB_BUCKET = "agora-github";
 
@@ -199,6 +201,7 @@ export const AGORA_BUCKETS: readonly string[] = [
   TIMERS_BUCKET,
   CONVS_BUCKET,
   DEPLOYS_BUCKET,
+  ROLLOUTS_BUCKET,
 ];
 
 /** The JetStream stream behind a KV bucket. */

@@ -23,6 +23,7 @@ import {
   CONTROL_BUCKET,
   CONVS_BUCKET,
   DEPLOYS_BUCKET,
+  ROLLOUTS_BUCKET,
   controlSubject,
   DLQ_SUBJECTS,
   durableSubjects,
@@ -102,7 +103,9 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
         ...channels(config.agents.flatMap((a) => a.write)),
         `${EVENT_PREFIX}>`,
         ...DLQ_SUBJECTS,
-        ...writes([STATE_BUCKET, PROCESSED_BUCKET, AGENTS_BUCKET, LEASES_BUCKET, TIMERS_BUCKET]),
+        ...writes([STATE_BUCKET, PROCESSED_BUCKET, AGENTS_BUCKET, LEASES_BUCKET, TIMERS_BUCKET, ROLLOUTS_BUCKET]),
+        // A host rolls a failing canary back by rewriting its agent's deploy record (compare-and-set).
+        kvSubject(DEPLOYS_BUCKET),
         ...[host, ...config.agents.map((a) => a.name)].flatMap(own),
         ...reads(AGORA_BUCKETS),
         // The component registry: hosts fetch the components they run (only the admin pushes).

@@ -4,13 +4,8 @@
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { COMPONENTS_STORE } from "../protocol/subjects.js";
-import type { KV } from "@nats-io/kv";
-import type { AgoraConfig } from "../config/config.js";
-import type { DeployRecord } from "../protocol/records.js";
-import { verifyComponent } from "../trust/components.js";
 import {
   MANIFEST_KEY,
-  parseComponentRef,
   parseManifest,
   refString,
   type ComponentManifest,
@@ -80,32 +75,4 @@ export class ComponentRegistry {
     await this.store.delete(refString(ref));
     return true;
   }
-}
-
-/**
- * Deploy `ref` to `agents`: checked first as a host would check it (a deploy every host would refuse is
- * not written), then one record per agent in agora-deploys, which hosts follow.
- */
-export async function deployComponent(
-  registry: ComponentRegistry,
-  deploys: KV,
-  publishers: Readonly<Record<string, string>>,
-  agents: readonly string[],
-  ref: ComponentRef,
-  by: string,
-): Promise<ComponentManifest> {
-  const { bytes, manifest } = await registry.get(ref);
-  const m = verifyComponent(ref, manifest, bytes, publishers);
-  for (const agent of agents) {
-    const record: DeployRecord = { agent, component: refString(ref), by, ts: new Date().toISOString() };
-    await deploys.put(agent, JSON.stringify(record));
-  }
-  return m;
-}
-
-/** The hosted agents a deploy of `name` reaches: `agent` if given, else those whose config names component `name`. */
-export function deployTargets(config: AgoraConfig, name: string, agent?: string): string[] {
-  return config.agents
-    .filter((a) => (agent !== undefined ? a.name === agent : parseComponentRef(a.component)?.name === name))
-    .map((a) => a.name);
 }

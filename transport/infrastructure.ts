@@ -24,6 +24,7 @@ import {
   TIMERS_BUCKET,
   CONVS_BUCKET,
   DEPLOYS_BUCKET,
+  ROLLOUTS_BUCKET,
   CONTROL_BUCKET,
   DLQ_STREAM,
   DLQ_SUBJECTS,
@@ -56,6 +57,8 @@ export interface Infrastructure {
   convs: KV;
   /** Deployed components per agent (agora deploy): hosts follow them. */
   deploys: KV;
+  /** How canary rollouts go (agora-rollouts), written by the host running each agent. */
+  rollouts: KV;
   /** The GitHub bridge's memory, when a bridge is configured. */
   github?: KV;
 }
@@ -152,7 +155,8 @@ async function bindInfrastructure(nc: NatsConnection, options: InfrastructureOpt
 
 /** The handles, from the buckets in the order of AGORA_BUCKETS. */
 function handles(nc: NatsConnection, jsm: JetStreamManager, buckets: KV[], github: KV | undefined): Infrastructure {
-  const [keys, state, processed, control, agents, leases, cards, timers, convs, deploys] = buckets as [
+  const [keys, state, processed, control, agents, leases, cards, timers, convs, deploys, rollouts] = buckets as [
+    KV,
     KV,
     KV,
     KV,
@@ -177,6 +181,7 @@ function handles(nc: NatsConnection, jsm: JetStreamManager, buckets: KV[], githu
     timers,
     convs,
     deploys,
+    rollouts,
     github,
   };
 }
@@ -244,6 +249,7 @@ async function createInfrastructure(nc: NatsConnection, options: InfrastructureO
     // A cancel outlives every message it can still drop: one older than a marker is refused for its age.
     kvm.create(CONVS_BUCKET, { history: 1, ttl: options.processedTtlMs ?? MARKER_TTL_MS, replicas }),
     kvm.create(DEPLOYS_BUCKET, { history: 5, replicas }),
+    kvm.create(ROLLOUTS_BUCKET, { history: 1, replicas }),
   ]);
   // The component registry: made here, opened by hosts only when an agent names a registry component.
   await ComponentRegistry.open(nc, { create: true, replicas });

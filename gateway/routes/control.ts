@@ -5,7 +5,9 @@ import { AgoraError } from "../../protocol/errors.js";
 import { isName } from "../../protocol/names.js";
 import { trustedKey } from "../../trust/components.js";
 import { parseComponentRef, refString } from "../../protocol/components.js";
-import { ComponentRegistry, deployComponent, deployTargets } from "../../transport/component-registry.js";
+import { ComponentRegistry } from "../../transport/component-registry.js";
+import { applyDeploy, readRollouts, type DeployRequest } from "../../transport/deploys.js";
+import { parseCanaryPercent } from "../../protocol/rollout.js";
 import { issueControl, recordSenderControl } from "../../transport/control-plane.js";
 import { makeControl } from "../../trust/control.js";
 import { killTarget } from "../../config/config.js";
@@ -56,27 +58,58 @@ export async function controlRoutes(app: FastifyInstance, { ctx }: { ctx: Gatewa
       trusted: c.manifest !== undefined && trustedKey(config.components.publishers, c.manifest.publisher) !== undefined,
     })),
   );
-  app.post<{ Body: { component?: unknown; agent?: unknown } }>("/api/deploy", operator, async (req) => {
-    const ref = typeof req.body?.component === "string" ? parseComponentRef(req.body.component) : undefined;
-    if (!ref) throw new AgoraError("AGORA_ERR_USAGE", "component must be <name>@<version>, e.g. voter@1.3.0");
-    const agent = req.body?.agent;
+  // { component, agent?, canary? } deploys (all at once, or a canary on canary % of the conversations);
+  // { promote: true } or { rollback: true } (with agent? / name?) ends a rollout either way.
+  app.post<{
+    Body: {
+      component?: unknown;
+      agent?: unknown;
+      canary?: unknown;
+      promote?: unknown;
+      rollback?: unknown;
+      name?: unknown;
+    };
+  }>("/api/deploy", operator, async (req) => {
+    const body = req.body ?? {};
+    const agent = body.agent;
     if (agent !== undefined && !isName(agent)) throw new AgoraError("AGORA_ERR_BAD_NAME", "agent must be a name");
-    const agents = deployTargets(config, ref.name, agent);
-    if (agents.length === 0)
-      throw new AgoraError(
-        "AGORA_ERR_BAD_NAME",
-        agent === undefined
-          ? `no hosted agent's component is ${ref.name}@…; name one as agent`
-          : `no hosted agent ${agent}`,
-      );
-    const m = await deployComponent(
-      await components(),
-      infra.deploys,
-      config.components.publishers,
-      agents,
-      ref,
-      identity.name,
-    );
-    return { component: refString(ref), digest: m.digest, publisher: m.publisher, agents };
+    const name = body.name;
+    if (name !== undefined && !isName(name)) throw new AgoraError("AGORA_ERR_BAD_NAME", "name must be a name");
+    const target = { ...(agent !== undefined ? { agent } : {}) };
+    let request: DeployRequest;
+    if (body.promote === true || body.rollback === true) {
+      if (body.promote === true && body.rollback === true)
+        throw new AgoraError("AGORA_ERR_USAGE", "promote or rollback, not both");
+      request = { op: body.promote === true ? "promote" : "rollback", ...target, ...(name ? { name } : {}) };
+    } else {
+      const component = typeof body.component === "string" ? parseComponentRef(body.component) : undefined;
+      if (!component) throw new AgoraError("AGORA_ERR_USAGE", "component must be <name>@<version>, e.g. voter@1.3.0");
+      request = { op: "deploy", component, ...target };
+      if (body.canary !== undefined) {
+        const percent = typeof body.canary === "number" ? body.canary : parseCanaryPercent(String(body.canary));
+        if (percent === undefined || !(percent > 0 && percent < 100))
+          throw new AgoraError("AGORA_ERR_USAGE", 'canary is a share strictly between 0 and 100 (e.g. 20 or "20%")');
+        request = { ...request, op: "canary", percent };
+      }
+    }
+    const { records, manifest } = await applyDeploy(components, infra.deploys, config, request, identity.name);
+    return {
+      records,
+      ...(manifest
+        ? {
+            component: refString(manifest),
+            digest: manifest.digest,
+            publisher: manifest.publisher,
+          }
+        : {}),
+      agents: records.map((r) => r.agent),
+    };
   });
+  // What each hosted agent runs, and how its canary rollout goes (as `agora rollout status`).
+  app.get("/api/rollouts", ctx.viewer, () =>
+    readRollouts(
+      infra,
+      config.agents.map((a) => a.name),
+    ),
+  );
 }

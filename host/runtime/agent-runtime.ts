@@ -22,6 +22,8 @@ import { admit, stamp } from "./admit.js";
 import { SENDER_REFUSAL_CODES, type SenderRefusal } from "../../trust/budget.js";
 import { Commits, type AppliedTimer } from "./commit.js";
 import { Supervision } from "./supervision.js";
+import { CANARY, tallies, type Canary } from "./canary.js";
+import type { RolloutPolicy } from "../../protocol/rollout.js";
 
 /** What the runtime needs from its host. */
 export interface RuntimeContext {
@@ -43,6 +45,12 @@ export interface RuntimeContext {
   senderRefusal(env: Envelope, atMs: number): SenderRefusal | undefined;
   /** The cancel that ended `env`'s conversation before the stream stored it (at `seq`), if one did. */
   cancelOf(env: Envelope, seq: number): CancelRecord | undefined;
+  /** This agent's canary rollout here, when it has one: which version each conversation goes to. */
+  canary?: Canary;
+  /** When a canary is rolled back on its own (components.rollout). */
+  rollout: RolloutPolicy;
+  /** The canary failed by the rollout rule and its fact is recorded: make the rollback last (the deploy record). */
+  canaryRolledBack(agent: string, canary: Canary, reason: string): void;
   /** A commit of `agent` wrote its timers (set or cancelled): schedule them, report them. */
   timersApplied(agent: string, commit: CommitRecord, applied: AppliedTimer[]): void;
   log(line: string): void;
@@ -88,6 +96,8 @@ export class AgentRuntime {
   private readonly committing = new Set<Promise<void>>();
   /** Resolves when the latest commit has issued its publishes: the next one issues after it. */
   private issued: Promise<void> = Promise.resolve();
+  /** The canary handled the last call: judge the rollout when its message is done. */
+  private judgeCanary = false;
   /** Where this agent's timers fire (a message there is a timeout, not a speech act). */
   private readonly timerSubject: string;
 
@@ -217,6 +227,13 @@ export class AgentRuntime {
   private async process(m: JsMsg): Promise<void> {
     try {
       await this.handle(m);
+      if (this.judgeCanary) {
+        // Judged once the message is done (its commit queued, its acts among those judge() waits for).
+        this.judgeCanary = false;
+        await this.judge(this.ctx.canary!).catch((err: unknown) =>
+          this.ctx.log(`agent ${this.name}: canary rollback: ${String(err)}`),
+        );
+      }
     } catch (err) {
       // NATS or KV unavailable mid-commit: hand the message back. A commit already
       // in the WAL is applied on the next attempt; otherwise the instance is
@@ -385,10 +402,18 @@ export class AgentRuntime {
       (seen) => ({ seen }),
       (error: unknown) => ({ error }),
     );
+    // A rollout sends a share of the conversations to the canary, by a stable hash of the conv.
+    const canary = this.ctx.canary;
+    const version = canary?.versionOf(env.conv ?? env.id) ?? 0;
     const result = await this.ctx.pool.call(agent, toComponentEnvelope(env), {
       now,
       ...(timer ? { timeout: (env.body as { timeout: string }).timeout } : {}),
+      ...(version === CANARY ? { version } : {}),
     });
+    if (canary) {
+      canary.record(version, result, performance.now() - started);
+      this.judgeCanary ||= version === CANARY;
+    }
     if (result.ok && result.state.length === 0 && !result.timers) {
       // Sends only: nothing the next call sees changed, so the next call starts while this one commits.
       // Its publishes still go out in input order (after the previous commit's), and its ack after them.
@@ -411,7 +436,7 @@ export class AgentRuntime {
     }
     await this.reportDelivery(env, seq, result, started);
     if (!result.ok) {
-      await this.failure(m, env, result);
+      await this.failure(m, env, result, version);
       return;
     }
     // It wrote state: its commit comes after every commit still in flight (so a re-run of one of them
@@ -516,7 +541,7 @@ export class AgentRuntime {
    * too many restarts in the window. The message is retried up to maxDeliver
    * attempts, then dead-lettered.
    */
-  private async failure(m: JsMsg, env: Envelope, result: CallResult): Promise<void> {
+  private async failure(m: JsMsg, env: Envelope, result: CallResult, version: number): Promise<void> {
     const agent = this.name;
     if (result.retry) {
       m.nak(100); // collateral of another agent's restart: not this message's fault
@@ -533,7 +558,8 @@ export class AgentRuntime {
       code,
       error: text.slice(0, 500),
     });
-    if (result.trapped) await this.restart(code);
+    // A canary's trap is the rollout's to judge: its instance is already replaced, the current one never trapped.
+    if (result.trapped && version !== CANARY) await this.restart(code);
     const next = this.supervision.attemptFailed(env.id);
     if (!next.deadLetter) {
       m.nak(next.retryInMs);
@@ -562,6 +588,29 @@ export class AgentRuntime {
     await this.commits.deadLettered(env.id, m.seq);
     this.supervision.deadLettered(env.id);
     m.ack();
+  }
+
+  /**
+   * After a canary call: if the canary has failed by the rollout rule, stop routing to it at once,
+   * let the commits in flight (the canary's acts among them) publish, and record why — so every act
+   * of this agent after that fact is the current version's, as the recorder attributes them.
+   */
+  private async judge(canary: Canary): Promise<void> {
+    const reason = canary.verdict(this.ctx.rollout);
+    if (reason === undefined) return;
+    const { canary: tally, current, at } = canary.stop(reason);
+    this.ctx.log(`agent ${this.name}: canary ${canary.canary.component} rolled back: ${reason}`);
+    await this.committed();
+    await this.ctx.report({
+      type: "canary_rolled_back",
+      agent: this.name,
+      component: canary.canary.component,
+      digest: canary.canary.digest,
+      reason,
+      at,
+      ...tallies(tally, current),
+    });
+    this.ctx.canaryRolledBack(this.name, canary, reason);
   }
 
   private async restart(code: ErrorCode): Promise<void> {

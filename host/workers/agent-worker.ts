@@ -36,15 +36,21 @@ interface CallContext {
   now: number;
 }
 
+type Instance = { handle(env: ComponentEnvelope): void };
+
+/**
+ * One agent on this worker: an instance per version (the current one, and a canary beside it
+ * during a rollout), sharing one committed state — a canary's writes are the current version's reads.
+ */
 interface AgentSlot {
-  digest: string;
+  digests: string[];
   writable: ReadonlySet<string>;
   state: Map<string, string>;
   /** Tags of the timers waiting to fire, as committed. */
   timers: Set<string>;
   limits: WorkerLimits;
   ctx?: CallContext;
-  instance?: { handle(env: ComponentEnvelope): void };
+  instances: (Instance | undefined)[];
 }
 
 const components = new Map<string, { glue: Glue; modules: Record<string, WebAssembly.Module> }>();
@@ -148,10 +154,14 @@ function makeImports(slot: AgentSlot): object {
   };
 }
 
-async function instantiate(agent: string, slot: AgentSlot): Promise<void> {
-  const component = components.get(slot.digest);
-  if (!component) throw new Error(`component ${slot.digest} not loaded`);
-  slot.instance = await component.glue.instantiate((name) => component.modules[name]!, makeImports(slot));
+/** Make the instance of `version`, or of every version. */
+async function instantiate(agent: string, slot: AgentSlot, version?: number): Promise<void> {
+  for (const [v, digest] of slot.digests.entries()) {
+    if (version !== undefined && v !== version) continue;
+    const component = components.get(digest);
+    if (!component) throw new Error(`component ${digest} not loaded`);
+    slot.instances[v] = await component.glue.instantiate((name) => component.modules[name]!, makeImports(slot));
+  }
   agents.set(agent, slot);
 }
 
@@ -173,10 +183,17 @@ function wireError(err: unknown, fallback: ErrorCode): WireError {
   return m && isErrorCode(m[1]) ? { code: m[1], message: text.slice(m[0].length) } : { code: fallback, message: text };
 }
 
-async function call(agent: string, env: ComponentEnvelope, now: number, timeout?: string): Promise<CallResult> {
+async function call(
+  agent: string,
+  env: ComponentEnvelope,
+  now: number,
+  timeout?: string,
+  version = 0,
+): Promise<CallResult> {
   const slot = agents.get(agent);
+  const instance = slot?.instances[version];
   const empty = { sends: [], state: [], blocked: [], micros: 0 };
-  if (!slot?.instance)
+  if (!slot || !instance)
     return {
       ok: false,
       error: { code: "AGORA_ERR_COMPONENT_LOAD", message: `agent ${agent} is not running` },
@@ -195,7 +212,7 @@ async function call(agent: string, env: ComponentEnvelope, now: number, timeout?
   slot.ctx = ctx;
   const started = performance.now();
   try {
-    slot.instance.handle(env);
+    instance.handle(env);
     for (const [k, v] of ctx.staged) {
       if (v === null) slot.state.delete(k);
       else slot.state.set(k, v);
@@ -219,9 +236,9 @@ async function call(agent: string, env: ComponentEnvelope, now: number, timeout?
     const trapped =
       err instanceof WebAssembly.RuntimeError || typeof payload !== "string" || !payload.startsWith("AGORA_ERR_");
     if (trapped) {
-      // A trapped instance is poisoned: replace it, keeping committed state.
-      slot.instance = undefined;
-      await instantiate(agent, slot).catch(() => {});
+      // A trapped instance is poisoned: replace it (the other version's stays), keeping committed state.
+      slot.instances[version] = undefined;
+      await instantiate(agent, slot, version).catch(() => {});
     }
     return {
       ok: false,
@@ -251,7 +268,8 @@ parentPort!.on("message", async (msg: ToWorker) => {
     case "spawn":
       try {
         const slot: AgentSlot = {
-          digest: msg.digest,
+          digests: msg.digests,
+          instances: [],
           writable: new Set(msg.writable),
           state: new Map(msg.state),
           timers: new Set(msg.timers),
@@ -265,7 +283,11 @@ parentPort!.on("message", async (msg: ToWorker) => {
       break;
     case "call":
       post({ type: "started", callId: msg.callId }); // the deadline runs from here, not from the queue
-      post({ type: "result", callId: msg.callId, result: await call(msg.agent, msg.env, msg.now, msg.timeout) });
+      post({
+        type: "result",
+        callId: msg.callId,
+        result: await call(msg.agent, msg.env, msg.now, msg.timeout, msg.version),
+      });
       break;
     case "drop":
       agents.delete(msg.agent);

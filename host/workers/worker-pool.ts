@@ -16,10 +16,12 @@ export const DEFAULT_WORKER_LIMITS: WorkerLimits = {
   maxTimers: 16,
 };
 
-/** When a call runs: the host time it sees, and the timer it is the timeout of, if any. */
+/** When a call runs: the host time it sees, the timer it is the timeout of (if any), and which version handles it. */
 export interface CallTime {
   now: number;
   timeout?: string;
+  /** An index into the versions the agent was spawned with (0, the current one, when absent). */
+  version?: number;
 }
 
 /** What an agent is instantiated from: its committed state and the tags of its timers waiting to fire. */
@@ -122,7 +124,8 @@ class PoolWorker {
 }
 
 interface Placement {
-  component: LoadedComponent;
+  /** The current version, and the canary beside it during a rollout: one instance each, one state. */
+  versions: readonly LoadedComponent[];
   writable: readonly string[];
   limits: WorkerLimits;
   worker: PoolWorker;
@@ -209,12 +212,12 @@ export class WorkerPool {
     p.ready = (async () => {
       await previous;
       const w = p.worker;
-      await w.load(p.component);
+      await Promise.all(p.versions.map((v) => w.load(v)));
       const { state, timers } = await snapshot;
       await w.request(`spawn:${agent}`, {
         type: "spawn",
         agent,
-        digest: p.component.digest,
+        digests: p.versions.map((v) => v.digest),
         writable: [...p.writable],
         state,
         timers,
@@ -224,10 +227,13 @@ export class WorkerPool {
     return p.ready;
   }
 
-  /** Instantiate `agent` from `component` on the least-loaded worker, with its saved state. */
+  /**
+   * Instantiate `agent` on the least-loaded worker, with its saved state: one instance per
+   * version — `[current]`, or `[current, canary]` during a rollout (calls name theirs).
+   */
   async spawn(
     agent: string,
-    component: LoadedComponent,
+    versions: readonly LoadedComponent[],
     writable: readonly string[],
     snapshot: AgentSnapshot,
     limits: WorkerLimits = DEFAULT_WORKER_LIMITS,
@@ -235,7 +241,7 @@ export class WorkerPool {
     const worker =
       this.placement.get(agent)?.worker ?? this.workers.reduce((a, b) => (b.agents.size < a.agents.size ? b : a));
     const p: Placement = {
-      component,
+      versions,
       writable,
       limits,
       worker,
@@ -245,7 +251,7 @@ export class WorkerPool {
       lastUsed: Date.now(),
     };
     // Lazy: the component is compiled on the worker now (a bad one is refused at start), instantiated on its first call.
-    if (this.options.idleMs) await worker.load(component);
+    if (this.options.idleMs) await Promise.all(versions.map((v) => worker.load(v)));
     else await this.instantiate(agent, p, snapshot);
     worker.agents.add(agent);
     this.placement.set(agent, p);

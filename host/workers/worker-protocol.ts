@@ -42,7 +42,8 @@ export type ToWorker =
   | {
       type: "spawn";
       agent: string;
-      digest: string;
+      /** The component of each version: [current] or [current, canary]; they share the agent's state. */
+      digests: string[];
       writable: string[];
       state: [string, string][];
       /** Tags of the agent's timers waiting to fire (for limits.maxTimers). */
@@ -58,6 +59,8 @@ export type ToWorker =
       now: number;
       /** The tag of the timer this call is the timeout of: it no longer waits. */
       timeout?: string;
+      /** Which version handles it (an index into the spawn's digests; 0 when absent). */
+      version?: number;
     }
   | { type: "drop"; agent: string };
 

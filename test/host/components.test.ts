@@ -2,10 +2,8 @@
 // loading `name@version` only when a trusted publisher signed exactly those bytes.
 // An unsigned, an untrusted and a tampered component are refused — each with its
 // code and a fact — while the other agents run on.
-import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { Objm } from "@nats-io/obj";
 import { describe, expect, it } from "vitest";
 import type { HostEvent } from "../../protocol/events.js";
@@ -15,7 +13,8 @@ import { signManifest } from "../../trust/components.js";
 import { AGENT_WORLD } from "../../protocol/components.js";
 import { verifyFacts } from "../../facts/verify.js";
 import { collectEvents, readFacts, startAgora, TOKENS, until } from "../helpers/agora.js";
-import { agentWasm, ROOT } from "../helpers/paths.js";
+import { agentWasm } from "../helpers/paths.js";
+import { runCli } from "../helpers/cli.js";
 
 const IMPORTS = ["agora:agent/channels@0.1.0", "agora:agent/state@0.1.0", "agora:agent/types@0.1.0"];
 
@@ -43,19 +42,7 @@ describe("component registry", () => {
         components: { publishers: { acme: acme.publicKey } },
       }),
     );
-    const cli = (...args: string[]) =>
-      promisify(execFile)(process.execPath, ["--import", "tsx", join(ROOT, "cli", "main.ts"), ...args], {
-        cwd: ROOT,
-        env: { ...process.env, NATS_URL: a.nats.url },
-        timeout: 60_000,
-      }).then(
-        (r) => ({ code: 0, out: r.stdout, err: r.stderr }),
-        (e: { code?: number; stdout?: string; stderr?: string }) => ({
-          code: e.code,
-          out: e.stdout ?? "",
-          err: e.stderr ?? "",
-        }),
-      );
+    const cli = (...args: string[]) => runCli(a.nats.url, ...args);
 
     // Push through the CLI, signed by acme.
     const voterWasm = agentWasm("voter");
@@ -120,7 +107,7 @@ describe("component registry", () => {
 
     // A host with that config: voter (from the registry) and responder run; the three are refused.
     await a.startRecorder();
-    const trusting = { ...a.config, components: { publishers: { acme: acme.publicKey } } };
+    const trusting = { ...a.config, components: { ...a.config.components, publishers: { acme: acme.publicKey } } };
     const { Host } = await import("../../host/host.js");
     const events: HostEvent[] = [];
     const host = await Host.start({ config: trusting, nc: await a.connect(a.config.host.name) });
@@ -189,6 +176,21 @@ describe("component registry", () => {
         expect(deployed.statusCode, deployed.body).toBe(200);
         expect(deployed.json()).toMatchObject({ component: "voter@1.0.0", publisher: "acme", agents: ["voter"] });
         expect(await a.infra.deploys.get("voter")).not.toBeNull();
+        // Rollouts through the API: a canary is another version; nothing to promote; what each agent runs.
+        const post = (payload: object) => gw.app.inject({ method: "POST", url: "/api/deploy", headers: op, payload });
+        const same = await post({ component: "voter@1.0.0", agent: "voter", canary: "20%" });
+        expect([same.statusCode, same.json().code]).toEqual([400, "AGORA_ERR_USAGE"]);
+        const badShare = await post({ component: "voter@1.0.0", canary: 100 });
+        expect([badShare.statusCode, badShare.json().code]).toEqual([400, "AGORA_ERR_USAGE"]);
+        const promote = await post({ promote: true, agent: "voter" });
+        expect([promote.statusCode, promote.json().code]).toEqual([409, "AGORA_ERR_NO_ROLLOUT"]);
+        const rollouts = await gw.app.inject({
+          url: "/api/rollouts",
+          headers: { authorization: `Bearer ${TOKENS.viewer}` },
+        });
+        expect(rollouts.json()).toContainEqual(
+          expect.objectContaining({ agent: "voter", deploy: expect.objectContaining({ component: "voter@1.0.0" }) }),
+        );
       } finally {
         await gw.close();
       }

@@ -7,25 +7,12 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { AGENT_WORLD } from "../../protocol/components.js";
-import { ComponentRegistry } from "../../transport/component-registry.js";
-import { componentDigest, signManifest } from "../../trust/components.js";
+import { componentDigest } from "../../trust/components.js";
+import { pushSigned, withCustomSection } from "../helpers/registry.js";
 import { verifyFacts } from "../../facts/verify.js";
 import { readFacts, startAgora, until } from "../helpers/agora.js";
 import { counted, describeTally, expectExactlyOnce, sendAll } from "../helpers/counting.js";
 import { fixtureWasm, ROOT } from "../helpers/paths.js";
-
-const IMPORTS = ["agora:agent/channels@0.1.0", "agora:agent/state@0.1.0", "agora:agent/types@0.1.0"];
-
-/** The same component with a custom section appended: another digest, the same behaviour. */
-function withCustomSection(bytes: Uint8Array, name: string, data: string): Uint8Array {
-  const enc = new TextEncoder();
-  const n = enc.encode(name);
-  const d = enc.encode(data);
-  const payload = [n.length, ...n, ...d];
-  if (payload.length > 127) throw new Error("keep the section short (one-byte LEB sizes)");
-  return new Uint8Array([...bytes, 0, payload.length, ...payload]);
-}
 
 describe("hot update", () => {
   it("deploy - a new version under steady traffic: each message handled once, state kept, each act naming its digest", async () => {
@@ -36,23 +23,25 @@ describe("hot update", () => {
     };
     await using a = await startAgora({ ...spec, components: { publishers: {} } });
     const acme = a.keys.loadOrGenerate("acme");
-    const registry = await ComponentRegistry.open(a.nc);
     const v1 = readFileSync(fixtureWasm("counter"));
     const v2 = withCustomSection(v1, "agora-version", "1.1.0");
-    const about = { world: AGENT_WORLD, imports: IMPORTS };
-    await registry.push(signManifest(acme, { name: "counter", version: "1.0.0" }, v1, about), v1);
-    await registry.push(signManifest(acme, { name: "counter", version: "1.1.0" }, v2, about), v2);
+    await pushSigned(a.nc, acme, { "counter@1.0.0": v1, "counter@1.1.0": v2 });
     const publishers = { acme: acme.publicKey };
     const file = join(a.dir, "agora.json");
     writeFileSync(
       file,
-      JSON.stringify({ data: a.config.data, ...spec, channels: { work: null, out: null }, components: { publishers } }),
+      JSON.stringify({
+        data: a.config.data,
+        ...spec,
+        channels: { work: null, out: null },
+        components: { ...a.config.components, publishers },
+      }),
     );
 
     await a.startRecorder();
     const { Host } = await import("../../host/host.js");
     const host = await Host.start({
-      config: { ...a.config, components: { publishers } },
+      config: { ...a.config, components: { ...a.config.components, publishers } },
       nc: await a.connect(a.config.host.name),
     });
     try {
@@ -71,7 +60,7 @@ describe("hot update", () => {
         await new Promise((r) => setTimeout(r, 40));
       });
       const out = await deploying!;
-      expect(out.stdout).toMatch(/deployed counter@1\.1\.0 .* to c1/);
+      expect(out.stdout).toMatch(/c1: runs counter@1\.1\.0 \(sha256:.*, acme\)/);
       const t = await counted(a.infra, ["c1"], N, 60_000);
       console.log(`deploy under traffic: ${N} sent, deploy from message 20: ${describeTally(t)}`);
       expectExactlyOnce(t, N); // the count is KV state: kept across the switch

@@ -21,6 +21,7 @@ import {
   COMPONENTS_STORE,
   COMPONENTS_STREAM,
   DEPLOYS_BUCKET,
+  ROLLOUTS_BUCKET,
   timerConsumerName,
   timerSubject,
   CONTROL_BUCKET,
@@ -59,6 +60,7 @@ const BUCKETS = [
   TIMERS_BUCKET,
   CONVS_BUCKET,
   DEPLOYS_BUCKET,
+  ROLLOUTS_BUCKET,
   GITHUB_BUCKET,
 ];
 const STREAMS = [STREAM, DLQ_STREAM, ...BUCKETS.map(kvStream), COMPONENTS_STREAM];
@@ -101,6 +103,8 @@ const WRITES: Record<string, Record<string, readonly string[]>> = {
     [AGENTS_BUCKET]: ["*"],
     [LEASES_BUCKET]: ["*"],
     [TIMERS_BUCKET]: ["*"], // only hosts: a timer another identity could write would wake an agent as a host
+    [ROLLOUTS_BUCKET]: ["*"],
+    [DEPLOYS_BUCKET]: ["*"], // a failing canary is rolled back by the host that saw it fail
     [KEYS_BUCKET]: [HOST, "responder"],
     [CARDS_BUCKET]: [HOST, "responder"],
   },
