@@ -1,7 +1,7 @@
 // Canary rollouts, the pure parts: the conv hash every host and the recorder
 // route by, the share parser, the rollback rule, and the deploy record's changes.
 import { describe, expect, it } from "vitest";
-import { AgoraError } from "../../protocol/errors.js";
+import type { AgoraError } from "../../protocol/errors.js";
 import type { DeployRecord } from "../../protocol/records.js";
 import {
   convBucket,
