@@ -7,6 +7,9 @@ import { AGENT_WORLD, parseComponentRef, refString, type ComponentRef } from "..
 import { AgoraError } from "../protocol/errors.js";
 import { ADMIN_IDENTITY } from "../protocol/names.js";
 import { ComponentRegistry } from "../transport/component-registry.js";
+import { usesOf } from "../transport/deploys.js";
+import { Kvm } from "@nats-io/kv";
+import { DEPLOYS_BUCKET } from "../protocol/subjects.js";
 import { signManifest, trustedKey, verifyComponent } from "../trust/components.js";
 import { KeyStore } from "../trust/key-store.js";
 import { CONFIG_HELP, CONFIG_OPTION, usageError, type Command } from "./command.js";
@@ -163,21 +166,40 @@ async function verifyRef(
 
 export const componentsRm: Command = {
   name: "components rm",
-  usage: "components rm <name@version> [--config FILE]",
+  usage: "components rm <name@version> [--force] [--config FILE]",
   summary: "Remove a component from the registry (hosts running it keep it until they restart it).",
-  help: `options:
-${CONFIG_HELP}`,
-  options: { ...CONFIG_OPTION },
+  help: `A version an agent still needs is not removed (AGORA_ERR_COMPONENT_IN_USE): one it
+runs or has as a canary (agora-deploys), its previous version (agora rollback
+returns to it), or one its config names — a host that starts the agent later
+would be refused. --force removes it anyway.
+
+options:
+${CONFIG_HELP}
+      --force             remove it even if an agent still needs it`,
+  options: { ...CONFIG_OPTION, force: { type: "boolean" } },
   async run({ values, positionals }) {
     if (positionals.length !== 1) throw usageError(componentsRm, "components rm needs exactly one <name@version>");
     const ref = refOf(componentsRm, positionals[0]);
     const config = loadConfig(values.config as string | undefined);
-    const removed = await withRegistry(config, ADMIN_IDENTITY, (r) => r.remove(ref));
-    if (!removed)
-      throw new AgoraError(
-        "AGORA_ERR_COMPONENT_NOT_FOUND",
-        `${refString(ref)} is not in the registry (agora components ls)`,
-      );
+    const nc = await connectAs(config, ADMIN_IDENTITY, "agora-components");
+    try {
+      if (!values.force) {
+        const uses = await usesOf(await new Kvm(nc).open(DEPLOYS_BUCKET), config, ref);
+        if (uses.length > 0)
+          throw new AgoraError(
+            "AGORA_ERR_COMPONENT_IN_USE",
+            `${refString(ref)} is still needed: ${uses.join("; ")} — deploy another version first, or --force`,
+          );
+      }
+      const registry = await ComponentRegistry.open(nc, { create: true, replicas: config.nats.replicas });
+      if (!(await registry.remove(ref)))
+        throw new AgoraError(
+          "AGORA_ERR_COMPONENT_NOT_FOUND",
+          `${refString(ref)} is not in the registry (agora components ls)`,
+        );
+    } finally {
+      await nc.drain().catch(() => {});
+    }
     console.log(`removed ${refString(ref)}`);
     return 0;
   },

@@ -20,6 +20,7 @@ import { ControlFollower } from "../transport/control-plane.js";
 import { senderKillable } from "../config/config.js";
 import { keysOf } from "../transport/kv-list.js";
 import { mayCancel } from "../protocol/conversation.js";
+import { SenderStanding } from "../trust/budget.js";
 import { parseCancel, type CancelRecord } from "../protocol/records.js";
 import type { Envelope } from "../protocol/envelope.js";
 
@@ -63,6 +64,8 @@ export class Recorder {
   private verifier?: Verifier;
   private identity?: Identity;
   private controls?: ControlFollower;
+  /** Send budgets, counted over every act as readers count them: an act beyond one may not end a conversation. */
+  private standing?: SenderStanding;
   private closing = false;
   private loop?: Promise<void>;
   /** Why recording stopped on its own, if it did. */
@@ -92,6 +95,7 @@ export class Recorder {
     // Who the operator killed: what such an identity publishes is recorded as said, with status "killed".
     this.controls = new ControlFollower(nc, this.infra.control, this.registry, config.controllers, undefined, () => {});
     await this.controls.start();
+    this.standing = new SenderStanding(config, this.controls.state);
     this.facts.open();
     for (const key of await keysOf(this.infra.convs)) {
       const e = await this.infra.convs.get(key);
@@ -248,11 +252,14 @@ export class Recorder {
     const component = this.facts.componentOf(env.sender, env.conv ?? env.id);
     if (component !== undefined && this.hosted.has(env.sender)) f.fields.component = component;
     const kill = this.killOf(env.sender, m.time);
+    // Counted for every act (the budget is per minute of stream time), whatever else is decided.
+    const overBudget = this.standing?.of(env, m.time.getTime()) === "over_budget";
+    if (overBudget) f.tags.push("over-budget");
     if (kill) {
       f.status = "killed";
       f.tags.push("killed");
       f.fields["killed-by"] = kill;
-    } else await this.conversation(env, m.seq, f);
+    } else await this.conversation(env, m.seq, f, overBudget);
     const answered = env.re !== undefined ? this.facts.byEnvelope.get(env.re) : undefined;
     const links = [
       ...(answered ? [{ type: "traces-to", target: answered }] : []),
@@ -269,9 +276,10 @@ export class Recorder {
   /**
    * An act of a cancelled conversation is recorded as said, with status "cancelled" (every reader
    * drops it). A cancel from the conversation's initiator or an operator ends it: recorded in
-   * agora-convs, which every reader follows. Anyone else's cancel changes nothing (tag `cancel-refused`).
+   * agora-convs, which every reader follows. Anyone else's cancel changes nothing (tag `cancel-refused`),
+   * and neither does one beyond its sender's send budget (every reader dropped it).
    */
-  private async conversation(env: Envelope, seq: number, f: Fact): Promise<void> {
+  private async conversation(env: Envelope, seq: number, f: Fact, overBudget: boolean): Promise<void> {
     const conv = env.conv ?? env.id;
     const cancel = this.cancelled.get(conv);
     // Only what the stream stored after the cancel (a re-recording knows of later cancels).
@@ -287,7 +295,7 @@ export class Recorder {
     }
     if (env.act !== "cancel" || env.conv === undefined || cancel !== undefined) return;
     const initiator = this.facts.initiators.get(env.conv) ?? "";
-    if (!mayCancel({ initiator }, env.sender, this.options.config.controllers)) {
+    if (overBudget || !mayCancel({ initiator }, env.sender, this.options.config.controllers)) {
       f.tags.push("cancel-refused");
       return;
     }

@@ -11,7 +11,10 @@ export const ERROR_CODES = {
     status: 400,
     message: "the JSON is not a valid v1 envelope (missing, extra or mistyped field)",
   },
-  AGORA_ERR_TOO_LARGE: { status: 413, message: "the envelope is larger than the limit (64 KiB by default)" },
+  AGORA_ERR_TOO_LARGE: {
+    status: 413,
+    message: "the envelope is larger than the limit (64 KiB by default), or a registry component than 32 MiB",
+  },
   AGORA_ERR_UNKNOWN_SENDER: { status: 403, message: "no public key is registered for the sender" },
   AGORA_ERR_BAD_SIGNATURE: { status: 403, message: "the signature does not verify with the sender's key" },
   AGORA_ERR_CHANNEL_MISMATCH: {
@@ -37,6 +40,11 @@ export const ERROR_CODES = {
   AGORA_ERR_NO_ROLLOUT: {
     status: 409,
     message: "nothing to promote or roll back: the agent has no canary (and, for a rollback, no previous version)",
+  },
+  AGORA_ERR_COMPONENT_IN_USE: {
+    status: 409,
+    message:
+      "a registry component an agent runs, has as a canary or previous version, or is configured with (remove with --force)",
   },
   AGORA_ERR_COMPONENT_IMPORTS: {
     status: 422,

@@ -6,6 +6,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { COMPONENTS_STORE } from "../protocol/subjects.js";
 import {
   MANIFEST_KEY,
+  MAX_COMPONENT_BYTES,
   parseManifest,
   refString,
   type ComponentManifest,
@@ -19,6 +20,15 @@ export interface StoredComponent {
   manifest?: ComponentManifest;
   size: number;
   modified: string;
+}
+
+/** AGORA_ERR_TOO_LARGE for a component of more than MAX_COMPONENT_BYTES. */
+function tooLarge(name: string, size: number): void {
+  if (size > MAX_COMPONENT_BYTES)
+    throw new AgoraError(
+      "AGORA_ERR_TOO_LARGE",
+      `${name} is ${size} bytes; a registry component is ${MAX_COMPONENT_BYTES} bytes at most`,
+    );
 }
 
 export class ComponentRegistry {
@@ -35,6 +45,7 @@ export class ComponentRegistry {
 
   /** Store `bytes` as `manifest`'s name@version (replacing an earlier push of the same one). */
   async push(manifest: ComponentManifest, bytes: Uint8Array): Promise<void> {
+    tooLarge(refString(manifest), bytes.byteLength);
     await this.store.putBlob(
       { name: refString(manifest), metadata: { [MANIFEST_KEY]: JSON.stringify(manifest) } },
       bytes,
@@ -45,6 +56,8 @@ export class ComponentRegistry {
   async get(ref: ComponentRef): Promise<{ bytes: Uint8Array; manifest?: ComponentManifest }> {
     const name = refString(ref);
     const info = await this.store.info(name);
+    // The size is known before a byte is fetched: a huge object is refused, never read into memory.
+    if (info && !info.deleted) tooLarge(name, info.size);
     const bytes = info && !info.deleted ? await this.store.getBlob(name) : null;
     if (!info || !bytes)
       throw new AgoraError(

@@ -146,3 +146,17 @@ export async function readRollouts(
     }),
   );
 }
+
+/** What still needs `ref`: each hosted agent that runs it, has it as a canary or a previous version, or is configured with it. */
+export async function usesOf(kv: KV, config: AgoraConfig, ref: ComponentRef): Promise<string[]> {
+  const name = refString(ref);
+  const uses: string[] = [];
+  for (const { name: agent } of config.agents) {
+    const { record: deploy } = await readDeploy(kv, agent);
+    if (deploy?.component === name) uses.push(`agent ${agent} runs it (agora-deploys)`);
+    if (deploy?.canary?.component === name) uses.push(`agent ${agent} runs it as a canary`);
+    if (deploy?.previous === name) uses.push(`agent ${agent} returns to it on agora rollback`);
+  }
+  for (const a of config.agents) if (a.component === name) uses.push(`agent ${a.name} names it in the config`);
+  return uses;
+}

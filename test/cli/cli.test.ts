@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { ROOT } from "../helpers/paths.js";
 import { startNats } from "../helpers/nats-server.js";
 import { connectNats } from "../../transport/connect.js";
+import { COMMANDS as ALL, resolveCommand } from "../../cli/commands.js";
+import { helpText, parse } from "../../cli/command.js";
 
 const CLI = join(ROOT, "cli", "main.ts");
 const COMMANDS = [
@@ -28,6 +30,8 @@ const COMMANDS = [
   "components verify",
   "components rm",
   "deploy",
+  "rollback",
+  "rollout status",
   "nats-config",
   "demo",
 ];
@@ -63,12 +67,18 @@ describe("cli", () => {
   it("cli - every command has --help", () => {
     const top = agora(["--help"]);
     expect(top.code).toBe(0);
-    for (const name of COMMANDS) {
+    // Resolved and parsed as main() does, in this process (a process per command costs seconds each).
+    expect(COMMANDS.every((name) => ALL.some((c) => c.name === name))).toBe(true);
+    for (const { name } of ALL) {
       expect(top.out).toContain(name);
-      const r = agora([...name.split(" "), "--help"]);
-      expect(r.code, name).toBe(0);
-      expect(r.out).toContain(`usage: agora ${name}`);
+      const { cmd, rest } = resolveCommand([...name.split(" "), "--help"]);
+      expect(cmd?.name, name).toBe(name);
+      expect(parse(cmd!, rest), name).toBe("help");
+      expect(helpText(cmd!)).toContain(`usage: agora ${name}`);
     }
+    // And once through a process, end to end.
+    const r = agora(["rollout", "status", "--help"]);
+    expect([r.code, r.out]).toEqual([0, expect.stringContaining("usage: agora rollout status")]);
   });
 
   it("cli - usage errors are coded and point to --help", () => {

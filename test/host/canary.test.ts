@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { verifyFacts } from "../../facts/verify.js";
 import type { HostEvent, HostEventOf } from "../../protocol/events.js";
 import { parseComponentRef } from "../../protocol/components.js";
-import { inCanary } from "../../protocol/rollout.js";
+import { inCanary, type RolloutPolicy } from "../../protocol/rollout.js";
 import { ComponentRegistry } from "../../transport/component-registry.js";
 import { applyDeploy, readDeploy, readRollouts, type RolloutView } from "../../transport/deploys.js";
 import { componentDigest } from "../../trust/components.js";
@@ -23,11 +23,15 @@ import { pushSigned, trusting, withCustomSection } from "../helpers/registry.js"
 type Started = HostEventOf<"agent_started">;
 
 /** A deployment whose agent c1 runs counter@1.0.0 from the registry, with `more` versions pushed beside it. */
-async function counterDeployment(a: TestAgora, more: Record<string, Uint8Array>) {
+async function counterDeployment(a: TestAgora, more: Record<string, Uint8Array>, rollout?: Partial<RolloutPolicy>) {
   const acme = a.keys.loadOrGenerate("acme");
   const v1 = readFileSync(fixtureWasm("counter"));
   await pushSigned(a.nc, acme, { "counter@1.0.0": v1, ...more });
-  const config = trusting(a.config, acme);
+  const trusted = trusting(a.config, acme);
+  const config = {
+    ...trusted,
+    components: { ...trusted.components, rollout: { ...trusted.components.rollout, ...rollout } },
+  };
   const file = join(a.dir, "agora.json");
   writeFileSync(
     file,
@@ -133,17 +137,27 @@ describe("canary", () => {
       const none = await runCli(a.nats.url, "rollback", "c1", "--config", file);
       expect(none.code).not.toBe(0);
       expect(none.err).toMatch(/AGORA_ERR_NO_ROLLOUT/);
+      // A version an agent still runs stays in the registry; the one rolled back from may go.
+      const rmUsed = await runCli(a.nats.url, "components", "rm", "counter@1.0.0", "--config", file);
+      expect([rmUsed.code, rmUsed.err]).toEqual([
+        1,
+        expect.stringMatching(/AGORA_ERR_COMPONENT_IN_USE.*agent c1 runs it/),
+      ]);
+      const rmOld = await runCli(a.nats.url, "components", "rm", "counter@1.1.0", "--config", file);
+      expect(rmOld.out).toMatch(/removed counter@1\.1\.0/);
       expect(verifyFacts(a.config.factsDir).problems).toEqual([]);
     } finally {
       await host.close();
     }
   });
 
-  it("canary - a trapping canary is rolled back within maxTraps messages, with a fact saying why; nothing lost", async () => {
-    // The canary "counter@2.0.0" is the trapper fixture: it traps on every `failure` act.
+  it("canary - a trapping canary is rolled back within maxTraps messages, a failing one by its failure rate; facts say why; nothing lost", async () => {
+    // The canary "counter@2.0.0" is the trapper fixture: it traps on every `failure` act and returns an
+    // error for every `cancel`. Judged by its rate after 3 messages here (minCalls), before any retried
+    // message runs out of attempts (limits.maxDeliver).
     await using a = await startAgora(spec(["out", "work"]));
     const trapper = readFileSync(fixtureWasm("trapper"));
-    const d = await counterDeployment(a, { "counter@2.0.0": trapper });
+    const d = await counterDeployment(a, { "counter@2.0.0": trapper }, { minCalls: 3 });
     const { v1, host, events, config } = d;
     try {
       await applyDeploy(
@@ -190,13 +204,41 @@ describe("canary", () => {
       const [view] = await readRollouts(a.infra, ["c1"]);
       expect(view!.rollout?.rolledBack?.reason).toBe(rolled[0]!.reason);
 
+      // The same canary again, failing without a trap: rolled back once its rate is judged.
+      const starts = d.started().length;
+      await applyDeploy(
+        () => ComponentRegistry.open(a.nc),
+        a.infra.deploys,
+        config,
+        { op: "canary", component: parseComponentRef("counter@2.0.0")!, percent: 50 },
+        "admin",
+      );
+      await until(
+        () =>
+          d
+            .started()
+            .slice(starts)
+            .some((e) => e.canary),
+        20_000,
+        "c1 with its canary again",
+      );
+      const M = 20;
+      for (let i = 0; i < M; i++) await sender.send("work", "cancel", { i });
+      expectExactlyOnce(await counted(a.infra, ["c1"], N + M, 60_000), N + M);
+      const failing = events.filter((e): e is HostEventOf<"canary_rolled_back"> => e.type === "canary_rolled_back");
+      expect(failing).toHaveLength(2);
+      expect(failing[1]).toMatchObject({ calls: 3, failures: 3, traps: 0 });
+      expect(failing[1]!.reason).toMatch(/failed 100\.0% of 3 messages against 0\.0% of \d+ for the current version/);
+      console.log(`failing canary: ${failing[1]!.reason}`);
+
       await a.settleFacts();
       const facts = readFacts(a.config.factsDir);
       const fact = facts.find((f) => f.type === "canary-rolled-back");
+      expect(facts.filter((f) => f.type === "canary-rolled-back")).toHaveLength(2);
       expect(JSON.parse(String(fact!.fields.event))).toMatchObject({ reason: rolled[0]!.reason });
       // No act came from the canary: each trapped call's effects were discarded.
       const acts = facts.filter((f) => f.type === "speech-act" && f.fields.sender === "c1");
-      expect(acts).toHaveLength(N);
+      expect(acts).toHaveLength(N + M);
       expect(acts.every((f) => f.fields.component === componentDigest(v1))).toBe(true);
       expect(verifyFacts(a.config.factsDir).problems).toEqual([]);
     } finally {

@@ -28,6 +28,7 @@ const spec = {
     late: { write: ["net"], read: ["net"] },
     ops: { write: ["cfg-a"] },
     operator: { write: ["net"] },
+    stingy: { write: ["net"], actsPerMinute: 2 },
   },
 };
 
@@ -74,6 +75,17 @@ describe("conversations", () => {
       "cancel-refused",
     );
     expect(await a.infra.convs.get("issue-7")).toBeNull();
+
+    // Nor by its own initiator's cancel beyond its send budget: every reader dropped it.
+    const stingy = await a.client("stingy");
+    const { env: opening } = await stingy.send("net", "inform", { open: true });
+    await stingy.send("net", "inform", { more: true }, { conv: opening.id });
+    const { env: overBudget } = await stingy.send("net", "cancel", {}, { conv: opening.id });
+    await a.settleFacts();
+    expect(readFacts(a.config.factsDir).find((f) => f.fields["envelope-id"] === overBudget.id)!.tags).toEqual(
+      expect.arrayContaining(["over-budget", "cancel-refused"]),
+    );
+    expect(await a.infra.convs.get(opening.id)).toBeNull();
 
     // The requester's cancel: recorded in agora-convs; the manager gets it and stops its timers.
     const { env: cancel } = await buyer.send("net", "cancel", { reason: "changed my mind" }, { conv: request.id });

@@ -10,7 +10,7 @@ import type { HostEvent } from "../../protocol/events.js";
 import { COMPONENTS_STORE } from "../../protocol/subjects.js";
 import { ComponentRegistry } from "../../transport/component-registry.js";
 import { signManifest } from "../../trust/components.js";
-import { AGENT_WORLD } from "../../protocol/components.js";
+import { AGENT_WORLD, MAX_COMPONENT_BYTES } from "../../protocol/components.js";
 import { verifyFacts } from "../../facts/verify.js";
 import { collectEvents, readFacts, startAgora, TOKENS, until } from "../helpers/agora.js";
 import { agentWasm } from "../helpers/paths.js";
@@ -84,6 +84,14 @@ describe("component registry", () => {
       bytes,
     );
     await (await new Objm(a.nc).open(COMPONENTS_STORE)).putBlob({ name: "unsigned@1.0.0" }, bytes);
+    // A component past the size limit is refused before a byte is stored.
+    const huge = new Uint8Array(MAX_COMPONENT_BYTES + 1);
+    await expect(
+      registry.push(
+        signManifest(acme, { name: "huge", version: "1.0.0" }, huge, { world: AGENT_WORLD, imports: [] }),
+        huge,
+      ),
+    ).rejects.toMatchObject({ code: "AGORA_ERR_TOO_LARGE" });
 
     const ls = await cli("components", "ls", "--config", file, "--json");
     expect(ls.code, ls.err).toBe(0);

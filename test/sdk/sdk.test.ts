@@ -63,6 +63,50 @@ describe("sdk", () => {
     });
   });
 
+  it("sdk - request() drops an answer that comes after its conversation was cancelled", async () => {
+    await using a = await startAgora(RESPONDER);
+    await a.startRecorder(); // no host: the test answers as the responder, when it chooses
+    await using agent = await connect({
+      name: "maintainer",
+      keysDir: a.config.keysDir,
+      servers: a.nats.url,
+      config: a.config,
+    });
+    const responder = await a.client("responder"); // its key, through the admin's connection
+    const requests = new Map<string, string>(); // conv → the request's id
+    const sub = a.nc.subscribe(channelSubject("build-coord"), {
+      callback: (_err, m) => {
+        const env = m.json<Envelope>();
+        if (env.act === "request" && env.re === undefined) requests.set(env.conv ?? env.id, env.id);
+      },
+    });
+    try {
+      const answer = async (conv: string) => {
+        await until(() => requests.has(conv), 10_000, `the request in ${conv}`);
+        await responder.send("build-coord", "agree", {}, { re: requests.get(conv)!, conv, hop: 2 });
+      };
+      const { env: kept } = await agent.send("build-coord", "inform", { open: "kept" });
+      const { env: ended } = await agent.send("build-coord", "inform", { open: "ended" });
+      // Answered in a live conversation: taken (the control: the answer itself is good).
+      const live = agent.request("build-coord", "request", {}, { conv: kept.id, timeoutMs: 10_000 });
+      await answer(kept.id);
+      expect((await live)[0]).toMatchObject({ sender: "responder", conv: kept.id });
+      // The same answer after the conversation was cancelled: dropped, so the request times out.
+      const late = agent.request("build-coord", "request", {}, { conv: ended.id, timeoutMs: 4000 });
+      const settled = late.then(
+        () => "answered",
+        (err: AgoraError) => err.code,
+      );
+      await until(() => requests.has(ended.id), 10_000, "the second request");
+      await agent.cancel("build-coord", ended.id);
+      await until(() => agent.conversation(ended.id)?.state === "cancelled", 10_000, "the cancel in force");
+      await answer(ended.id);
+      expect(await settled).toBe("AGORA_ERR_REQUEST_TIMEOUT");
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
   it("sdk - connect without a key, or to no server, fails with a code that says what to do", async () => {
     await expect(connect({ name: "x" })).rejects.toMatchObject({ code: "AGORA_ERR_KEY_MISSING" });
     await expect(connect({ name: "Bad.Name" })).rejects.toBeInstanceOf(AgoraError);
