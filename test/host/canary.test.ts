@@ -159,14 +159,16 @@ describe("canary", () => {
     const trapper = readFileSync(fixtureWasm("trapper"));
     const d = await counterDeployment(a, { "counter@2.0.0": trapper }, { minCalls: 3 });
     const { v1, host, events, config } = d;
-    try {
-      await applyDeploy(
+    const canary = () =>
+      applyDeploy(
         () => ComponentRegistry.open(a.nc),
         a.infra.deploys,
         config,
         { op: "canary", component: parseComponentRef("counter@2.0.0")!, percent: 50 },
         "admin",
       );
+    try {
+      await canary();
       await until(() => d.started().some((e) => e.canary), 20_000, "c1 started with its canary");
 
       const sender = await a.client("sender");
@@ -206,13 +208,7 @@ describe("canary", () => {
 
       // The same canary again, failing without a trap: rolled back once its rate is judged.
       const starts = d.started().length;
-      await applyDeploy(
-        () => ComponentRegistry.open(a.nc),
-        a.infra.deploys,
-        config,
-        { op: "canary", component: parseComponentRef("counter@2.0.0")!, percent: 50 },
-        "admin",
-      );
+      await canary();
       await until(
         () =>
           d
