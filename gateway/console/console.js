@@ -470,6 +470,72 @@ async function cancelConv() {
   }
 }
 
+// --- deploys ----------------------------------------------------------------------
+/** One version's counts in a rollout, in a line. */
+function versionLine(label, v) {
+  const rate = v.calls ? ` (${((v.failures / v.calls) * 100).toFixed(1)}%)` : "";
+  return `${label} ${v.component}: ${v.calls} msgs, ${v.failures} failed${rate}, ${v.traps} traps, p99 ${v.p99Ms} ms`;
+}
+
+/** What each hosted agent runs; a canary with its per-version counts, and the operator's promote and rollback. */
+async function renderDeploys() {
+  if (!state.token) return;
+  try {
+    const list = await api("GET", "/api/rollouts");
+    $("#deploys").replaceChildren(
+      ...list.map(({ agent, deploy, rollout }) => {
+        const canary = deploy?.canary;
+        const live = rollout && (canary?.component === rollout.canary.component || rollout.rolledBack);
+        const runs = deploy ? deploy.component : "its config's component";
+        return el(
+          "li",
+          { "data-agent": agent, "data-canary": canary ? canary.component : "" },
+          el("strong", {}, agent),
+          ` runs ${runs}`,
+          canary ? ` + canary ${canary.component} on ${canary.percent}%` : "",
+          !canary && deploy?.rolledBack
+            ? el("small", {}, ` rolled back from ${deploy.rolledBack.component}: ${deploy.rolledBack.reason}`)
+            : "",
+          live ? el("div", {}, el("small", {}, versionLine("current", rollout.current))) : "",
+          live ? el("div", {}, el("small", {}, versionLine("canary", rollout.canary))) : "",
+          canary
+            ? el(
+                "button",
+                { "data-operator": "", "data-promote": agent, onclick: () => changeRollout(agent, "promote") },
+                "promote",
+              )
+            : "",
+          canary || deploy?.previous
+            ? el(
+                "button",
+                {
+                  "data-operator": "",
+                  class: "kill",
+                  "data-rollback": agent,
+                  onclick: () => changeRollout(agent, "rollback"),
+                },
+                "roll back",
+              )
+            : "",
+        );
+      }),
+    );
+    applyRole();
+  } catch (err) {
+    showError(String(err.message || err));
+  }
+}
+
+/** Promote an agent's canary, or roll it back (POST /api/deploy). */
+async function changeRollout(agent, op) {
+  try {
+    await api("POST", "/api/deploy", { agent, [op]: true });
+    setTimeout(renderDeploys, 500);
+  } catch (err) {
+    showError(String(err.message || err));
+  }
+}
+
 // --- start -------------------------------------------------------------------------
 $("#inject-act").replaceChildren(...ACTS.map((a) => el("option", { value: a, selected: a === "request" }, a)));
 $("#login-form").addEventListener("submit", (e) => {
@@ -480,12 +546,14 @@ $("#login-form").addEventListener("submit", (e) => {
   connect();
   void renderPresence();
   void renderConvs();
+  void renderDeploys();
 });
 $("#inject").addEventListener("submit", inject);
 $("#trace").addEventListener("submit", trace);
 $("#convs-refresh").addEventListener("click", renderConvs);
 $("#conv-cancel").addEventListener("click", cancelConv);
 setInterval(renderConvs, 5000);
+setInterval(renderDeploys, 5000);
 $("#browser-keygen").addEventListener("click", browserKeygen);
 $("#kill-all").addEventListener("click", () => control("kill", "*"));
 $("#revive-all").addEventListener("click", () => control("revive", "*"));
@@ -495,4 +563,5 @@ if (state.token) {
   connect();
   void renderPresence();
   void renderConvs();
+  void renderDeploys();
 }

@@ -52,6 +52,10 @@ describe("console", () => {
       // Presence: the responder's signed card, and the operator's own.
       await page.waitForSelector('#presence li[data-card="responder"] .status[data-presence="idle"]');
       await page.waitForSelector('#presence li[data-card="operator"]');
+      // What each agent runs (GET /api/rollouts): the responder, from its config.
+      expect(await page.locator('#deploys li[data-agent="responder"]').textContent({ timeout: 10_000 })).toContain(
+        "runs its config's component",
+      );
 
       // Inject through the form; the request and the agent's reply appear live.
       await page.fill("#inject-body", '{"task":"from the browser"}');
