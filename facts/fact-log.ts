@@ -79,7 +79,10 @@ export class FactLog {
    * Hosted agent → the component it last started with (agent-started facts): its digest, and a canary's
    * beside it with its share of the conversations, until a canary-rolled-back fact ends it.
    */
-  private readonly components = new Map<string, { digest: string; canary?: { digest: string; percent: number } }>();
+  private readonly components = new Map<
+    string,
+    { digest: string; canary?: { component: string; digest: string; percent: number } }
+  >();
   private file?: string;
   private fileBytes = 0;
   private keys = new Map<string, string>();
@@ -139,13 +142,16 @@ export class FactLog {
         const e = JSON.parse(String(f.fields.event)) as Partial<HostEventOf<"agent_started">>;
         if (typeof e.agent !== "string") return;
         if (f.type === "canary-rolled-back") {
+          // Only the canary it names ends (a late fact of an earlier rollout leaves a newer one alone).
           const c = this.components.get(e.agent);
-          if (c) this.components.set(e.agent, { digest: c.digest });
+          if (c?.canary && c.canary.component === e.component) this.components.set(e.agent, { digest: c.digest });
         } else if (typeof e.digest === "string") {
-          const { canaryDigest: digest, canaryPercent: percent } = e;
+          const { canary: component, canaryDigest: digest, canaryPercent: percent } = e;
           this.components.set(e.agent, {
             digest: e.digest,
-            ...(typeof digest === "string" && typeof percent === "number" ? { canary: { digest, percent } } : {}),
+            ...(typeof component === "string" && typeof digest === "string" && typeof percent === "number"
+              ? { canary: { component, digest, percent } }
+              : {}),
           });
         }
       } catch {

@@ -13,7 +13,8 @@ import type { Canary } from "./runtime/canary.js";
 /** What an agent runs: a component (a path or `name@version`) and maybe a canary beside it. */
 export interface AgentPlan {
   component: string;
-  canary?: CanaryDeploy;
+  /** The canary, and `ts` of the deploy record that started its rollout (a new record is a new rollout). */
+  canary?: CanaryDeploy & { since: string };
 }
 
 /** One string per plan: a host switches an agent when its plan's key changes. */
@@ -74,7 +75,9 @@ export class AgentDeploys {
   /** What `agent` runs: its deploy record's component and canary, else what its config names. */
   plan(agent: string, configured: string): AgentPlan {
     const d = this.records.get(agent);
-    return d ? { component: d.component, ...(d.canary ? { canary: d.canary } : {}) } : { component: configured };
+    return d
+      ? { component: d.component, ...(d.canary ? { canary: { ...d.canary, since: d.ts } } : {}) }
+      : { component: configured };
   }
 
   /** `agent` as it runs here: with the component deployed for it, when one is. */
@@ -99,7 +102,13 @@ export class AgentDeploys {
    * `agent`'s canary failed (or was refused at load) here: its tally is written at once, and its deploy
    * record loses the canary — unless someone replaced that canary meanwhile — so no host starts it again.
    */
-  async canaryFailed(agent: string, canaryComponent: string, reason: string, canary?: Canary): Promise<void> {
+  async canaryFailed(
+    agent: string,
+    canaryComponent: string,
+    since: string,
+    reason: string,
+    canary?: Canary,
+  ): Promise<void> {
     if (canary) await this.put(agent, canary);
     const configured = this.options.configured(agent);
     if (configured === undefined) return;
@@ -107,7 +116,7 @@ export class AgentDeploys {
       this.options.deploys,
       agent,
       configured,
-      { op: "canary_failed", component: canaryComponent, reason },
+      { op: "canary_failed", component: canaryComponent, since, reason },
       this.options.host,
     ).catch((err: unknown) =>
       this.options.log(`agent ${agent}: the rollback of canary ${canaryComponent} was not written: ${String(err)}`),

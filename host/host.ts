@@ -12,7 +12,13 @@ import { HostMetrics } from "./metrics.js";
 import type { AgoraConfig, HostedAgentConfig } from "../config/config.js";
 import { AgoraError } from "../protocol/errors.js";
 import { EventHub } from "./event-hub.js";
-import { RECORDED_EVENTS, zeroCounts, type HostEvent, type HostEventType } from "../protocol/events.js";
+import {
+  RECORDED_EVENTS,
+  zeroCounts,
+  type HostEvent,
+  type HostEventOf,
+  type HostEventType,
+} from "../protocol/events.js";
 import type { KeyRegistry } from "../trust/key-registry.js";
 import { KeyStore, type Identity } from "../trust/key-store.js";
 import type { Infrastructure } from "../transport/infrastructure.js";
@@ -55,6 +61,15 @@ import { SenderStanding } from "../trust/budget.js";
 import { EchoTally } from "./echo-tally.js";
 import { AgentDeploys, planKey } from "./deploys.js";
 import { Canary, tallies } from "./runtime/canary.js";
+
+/**
+ * Events whose facts decide how the recorder attributes the acts after them (which digest produced each):
+ * report() returns only once they are in the stream, so nothing the agent does next can come before them.
+ */
+const ORDERED_EVENTS: ReadonlySet<HostEvent["type"]> = new Set(["agent_started", "canary_rolled_back"]);
+
+/** A canary that could not be fetched (not refused) is tried again after this long. */
+const CANARY_RETRY_MS = 30_000;
 
 /** `sha256:<hex>` of a loaded component's bytes. */
 const digestOf = (c: LoadedComponent) => `sha256:${c.digest.split(":")[0]}`;
@@ -320,10 +335,11 @@ export class Host {
       this.refusedRecord(agent.name, TIMERS_BUCKET, key, reason),
     );
     let canary: { loaded: LoadedComponent; rollout: Canary } | undefined;
+    let component: LoadedComponent;
     try {
       // A component that cannot load here is refused (recorded once: the event id is stable) and its lease
       // given back, so a host that can load it takes it; this one tries again after a pause.
-      const component = await this.loadComponent(agent);
+      component = await this.loadComponent(agent);
       canary = plan.canary && (await this.loadCanary(agent, component, plan.canary));
       await this.pool!.spawn(
         agent.name,
@@ -332,21 +348,6 @@ export class Host {
         { state, timers: timers.map((t) => t.timer.tag) },
         { ...DEFAULT_WORKER_LIMITS, maxTimers: this.config.limits.maxTimers },
       );
-      await this.report({
-        type: "agent_started",
-        agent: agent.name,
-        digest: digestOf(component),
-        component: agent.component.slice(0, 300),
-        started: new Date().toISOString(),
-        ms: Math.round(performance.now() - started),
-        ...(canary
-          ? {
-              canary: canary.rollout.canary.component,
-              canaryDigest: canary.rollout.canary.digest,
-              canaryPercent: canary.rollout.percent,
-            }
-          : {}),
-      });
     } catch (err) {
       const e =
         err instanceof AgoraError ? err : new AgoraError("AGORA_ERR_COMPONENT_LOAD", String(err), { cause: err });
@@ -373,11 +374,29 @@ export class Host {
       timersApplied: (a, commit, applied) => this.timersApplied(a, commit, applied),
       ...(canary ? { canary: canary.rollout } : {}),
       rollout: this.config.components.rollout,
-      canaryRolledBack: (a, c, reason) => void this.deploys?.canaryFailed(a, c.canary.component, reason, c),
+      canaryRolledBack: (a, c, reason) =>
+        void this.deploys?.canaryFailed(a, c.canary.component, c.deployedAt, reason, c),
       log: (l) => this.log(l),
     });
     if (canary) this.deploys!.track(agent.name, canary.rollout);
+    // A commit a crash interrupted is finished first: its acts are the previous run's, before this start's fact.
     await runtime.recover();
+    const startedEvent: HostEventOf<"agent_started"> = {
+      type: "agent_started",
+      agent: agent.name,
+      digest: digestOf(component),
+      component: agent.component.slice(0, 300),
+      started: new Date().toISOString(),
+      ms: Math.round(performance.now() - started),
+      ...(canary
+        ? {
+            canary: canary.rollout.canary.component,
+            canaryDigest: canary.rollout.canary.digest,
+            canaryPercent: canary.rollout.percent,
+          }
+        : {}),
+    };
+    await this.report(startedEvent);
     runtime.setKilled(this.control!.killed(agent.name));
     this.runtimes.set(agent.name, runtime);
     this.running.set(agent.name, planKey(canary ? plan : { component: plan.component }));
@@ -430,7 +449,7 @@ export class Host {
   private async loadCanary(
     agent: HostedAgentConfig,
     component: LoadedComponent,
-    deploy: CanaryDeploy,
+    deploy: CanaryDeploy & { since: string },
   ): Promise<{ loaded: LoadedComponent; rollout: Canary } | undefined> {
     try {
       const loaded = await this.loadComponent({ ...agent, component: deploy.component });
@@ -438,11 +457,18 @@ export class Host {
         { component: agent.component, digest: digestOf(component) },
         { component: deploy.component, digest: digestOf(loaded) },
         deploy.percent,
+        deploy.since,
       );
       return { loaded, rollout };
     } catch (err) {
-      const e = err instanceof AgoraError ? err : new AgoraError("AGORA_ERR_COMPONENT_LOAD", String(err));
-      const reason = `refused at load: ${e.code}: ${e.message}`.slice(0, 500);
+      if (!(err instanceof AgoraError)) {
+        // Not the canary's fault (the registry unreachable, say): the agent runs without it for now, and the
+        // canary is tried again shortly — nothing is written, so no other host gives it up either.
+        this.log(`agent ${agent.name}: canary ${deploy.component} not loaded (${String(err)}); trying again in 30 s`);
+        setTimeout(() => void (!this.closed && this.redeploy(agent.name)), CANARY_RETRY_MS).unref();
+        return undefined;
+      }
+      const reason = `refused at load: ${err.code}: ${err.message}`.slice(0, 500);
       this.log(`agent ${agent.name}: canary ${deploy.component} ${reason}`);
       await this.report({
         type: "canary_rolled_back",
@@ -453,7 +479,7 @@ export class Host {
         at: new Date().toISOString(),
         ...tallies(),
       });
-      void this.deploys?.canaryFailed(agent.name, deploy.component, reason);
+      void this.deploys?.canaryFailed(agent.name, deploy.component, deploy.since, reason);
       return undefined;
     }
   }
@@ -608,17 +634,19 @@ export class Host {
     this.metrics.observe(event);
     this.events.emit(event);
     if (event.type === "echo_dropped" && event.count === undefined) this.echoes.add(event);
-    else this.record(event);
+    else if (ORDERED_EVENTS.has(event.type)) await this.record(event);
+    else void this.record(event);
   }
 
   /** Record a decision: published signed on `agora.ev.<type>`, where the recorder makes it a fact. */
-  private record(event: HostEvent): void {
-    if (!RECORDED_EVENTS.has(event.type) || !this.infra || !this.identity) return;
+  private record(event: HostEvent): Promise<void> {
+    if (!RECORDED_EVENTS.has(event.type) || !this.infra || !this.identity) return Promise.resolve();
     // Recorded off the agent's path: publishEvent retries through outages with a stable Nats-Msg-Id.
     const publishing = publishEvent(this.infra.js, this.identity, event, undefined, this.idSecretOf(event.agent))
       .catch((err) => this.log(`cannot record ${event.type}: ${String(err)}`))
       .finally(() => this.recording.delete(publishing));
     this.recording.add(publishing);
+    return publishing;
   }
 
   /** An agent's identity from the key directory (cached), or undefined for a name that is not one. */

@@ -7,7 +7,7 @@ import { isName } from "./names.js";
 /** The metadata key holding the manifest (JSON). */
 export const MANIFEST_KEY = "agora-manifest";
 /** The largest component the registry stores or a host fetches (the reference agents are about 1.6 MiB). */
-export const MAX_COMPONENT_BYTES = 32 * 1024 * 1024;
+export const MAX_COMPONENT_BYTES = 64 * 1024 * 1024;
 /** The world every agora component targets. */
 export const AGENT_WORLD = "agora:agent/agent";
 

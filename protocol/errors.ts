@@ -13,7 +13,7 @@ export const ERROR_CODES = {
   },
   AGORA_ERR_TOO_LARGE: {
     status: 413,
-    message: "the envelope is larger than the limit (64 KiB by default), or a registry component than 32 MiB",
+    message: "the envelope is larger than the limit (64 KiB by default), or a registry component than 64 MiB",
   },
   AGORA_ERR_UNKNOWN_SENDER: { status: 403, message: "no public key is registered for the sender" },
   AGORA_ERR_BAD_SIGNATURE: { status: 403, message: "the signature does not verify with the sender's key" },

@@ -4,7 +4,7 @@
 import type { Act, Envelope } from "./envelope.js";
 import { ID_RE, isName } from "./names.js";
 import { parseComponentRef } from "./components.js";
-import type { VersionTally } from "./rollout.js";
+import { parseCanaryPercent, type VersionTally } from "./rollout.js";
 
 /** What hosts report of a hosted agent (bucket agora-agents, key = agent name). */
 export type ReportedStatus = "running" | "failed" | "stopped";
@@ -202,7 +202,7 @@ export function statusView(
 }
 
 const isRef = (v: unknown): v is string => isString(v) && parseComponentRef(v) !== undefined;
-const isPercent = (v: unknown): v is number => typeof v === "number" && v > 0 && v < 100;
+const isPercent = (v: unknown): v is number => typeof v === "number" && parseCanaryPercent(String(v)) === v;
 
 /** A deploy record read back from agora-deploys, or undefined when it is not one. */
 export function parseDeploy(data: Uint8Array | string): DeployRecord | undefined {

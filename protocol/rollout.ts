@@ -77,10 +77,13 @@ export type DeployChange =
   | { op: "deploy"; component: string }
   | { op: "canary"; component: string; percent: number }
   | { op: "promote" }
-  /** By hand: end the canary, or (without one) return to the previous version. */
-  | { op: "rollback"; reason: string }
-  /** By the host that saw canary `component` fail: ends it only if it is still the agent's canary. */
-  | { op: "canary_failed"; component: string; reason: string };
+  /** By hand: end the canary, or (without one, unless `canaryOnly`) return to the previous version. */
+  | { op: "rollback"; reason: string; canaryOnly?: boolean }
+  /**
+   * By the host that saw canary `component` fail, in the rollout the deploy record of time `since` began:
+   * ends it only if that record still stands (a newer deploy by an operator is never undone).
+   */
+  | { op: "canary_failed"; component: string; since: string; reason: string };
 
 /**
  * The deploy record after `change`, from the agent's record now (`current`, none when it runs what its
@@ -136,6 +139,7 @@ export function nextDeploy(
       return { agent, component: current.canary.component, previous: current.component, by, ts };
     case "rollback":
       if (current?.canary) return endCanary(current.canary, change.reason);
+      if (change.canaryOnly) throw new AgoraError("AGORA_ERR_NO_ROLLOUT", `agent ${agent} has no canary`);
       if (current?.previous === undefined)
         throw new AgoraError(
           "AGORA_ERR_NO_ROLLOUT",
@@ -149,6 +153,8 @@ export function nextDeploy(
         ts,
       };
     case "canary_failed":
-      return current?.canary?.component === change.component ? endCanary(current.canary, change.reason) : undefined;
+      return current?.canary?.component === change.component && current.ts === change.since
+        ? endCanary(current.canary, change.reason)
+        : undefined;
   }
 }

@@ -61,25 +61,29 @@ export type DeployRequest =
   /** `name`: an agent, or a component name (the agents whose config names it); neither: every agent with a canary. */
   | { op: "promote" | "rollback"; name?: string; agent?: string; reason?: string };
 
-/** The hosted agents a request reaches (unchecked names are refused with AGORA_ERR_BAD_NAME). */
-export function deployTargets(config: AgoraConfig, name: string | undefined, agent?: string): string[] {
-  const byComponent = (a: { component: string }) => parseComponentRef(a.component)?.name === name;
-  const agents =
-    agent !== undefined
-      ? config.agents.filter((a) => a.name === agent)
-      : name === undefined
-        ? config.agents
-        : config.agents.some((a) => a.name === name)
-          ? config.agents.filter((a) => a.name === name)
-          : config.agents.filter(byComponent);
+/** The hosted agents a deploy of component `name` reaches: `agent`, or every agent whose config names `name`. */
+export function deployTargets(config: AgoraConfig, name: string, agent?: string): string[] {
+  const agents = config.agents.filter((a) =>
+    agent !== undefined ? a.name === agent : parseComponentRef(a.component)?.name === name,
+  );
   if (agents.length === 0)
     throw new AgoraError(
       "AGORA_ERR_BAD_NAME",
       agent !== undefined
         ? `no hosted agent ${agent} in the config`
-        : `no hosted agent is named ${name} or runs component ${name}@…; name one with --agent`,
+        : `no hosted agent's config names component ${name}@…; name one with --agent`,
     );
   return agents.map((a) => a.name);
+}
+
+/**
+ * The agents a promote or rollback reaches, and whether one was named: `agent`; else `name` as an agent;
+ * else `name` as a component (the agents whose config names it); else every hosted agent.
+ */
+function rolloutTargets(config: AgoraConfig, name?: string, agent?: string): { agents: string[]; named: boolean } {
+  if (agent !== undefined) return { agents: deployTargets(config, "", agent), named: true };
+  if (name !== undefined && config.agents.some((a) => a.name === name)) return { agents: [name], named: true };
+  return { agents: name === undefined ? config.agents.map((a) => a.name) : deployTargets(config, name), named: false };
 }
 
 /**
@@ -106,9 +110,12 @@ export async function applyDeploy(
     for (const a of agents) records.push((await changeDeploy(kv, a, configured.get(a)!, change, by))!);
     return { records, manifest: m };
   }
-  const agents = deployTargets(config, request.name, request.agent);
+  // Several agents (none named): a rollback ends their canaries; an agent without one is left alone.
+  const { agents, named } = rolloutTargets(config, request.name, request.agent);
   const change: DeployChange =
-    request.op === "promote" ? { op: "promote" } : { op: "rollback", reason: request.reason ?? `by ${by}` };
+    request.op === "promote"
+      ? { op: "promote" }
+      : { op: "rollback", reason: request.reason ?? `by ${by}`, ...(named ? {} : { canaryOnly: true }) };
   const records: DeployRecord[] = [];
   let refusal: unknown;
   for (const a of agents) {
@@ -116,7 +123,7 @@ export async function applyDeploy(
       const r = await changeDeploy(kv, a, configured.get(a)!, change, by);
       if (r) records.push(r);
     } catch (err) {
-      if (!(err instanceof AgoraError && err.code === "AGORA_ERR_NO_ROLLOUT") || agents.length === 1) throw err;
+      if (!(err instanceof AgoraError && err.code === "AGORA_ERR_NO_ROLLOUT") || named) throw err;
       refusal = err;
     }
   }

@@ -86,8 +86,11 @@ export async function controlRoutes(app: FastifyInstance, { ctx }: { ctx: Gatewa
       if (!component) throw new AgoraError("AGORA_ERR_USAGE", "component must be <name>@<version>, e.g. voter@1.3.0");
       request = { op: "deploy", component, ...target };
       if (body.canary !== undefined) {
-        const percent = typeof body.canary === "number" ? body.canary : parseCanaryPercent(String(body.canary));
-        if (percent === undefined || !(percent > 0 && percent < 100))
+        const percent =
+          typeof body.canary === "number" || typeof body.canary === "string"
+            ? parseCanaryPercent(String(body.canary))
+            : undefined;
+        if (percent === undefined)
           throw new AgoraError("AGORA_ERR_USAGE", 'canary is a share strictly between 0 and 100 (e.g. 20 or "20%")');
         request = { ...request, op: "canary", percent };
       }

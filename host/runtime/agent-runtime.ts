@@ -559,7 +559,8 @@ export class AgentRuntime {
       error: text.slice(0, 500),
     });
     // A canary's trap is the rollout's to judge: its instance is already replaced, the current one never trapped.
-    if (result.trapped && version !== CANARY) await this.restart(code);
+    // An agent with no instance at all is restarted whichever version the call was for.
+    if (result.trapped && (version !== CANARY || result.unplaced)) await this.restart(code);
     const next = this.supervision.attemptFailed(env.id);
     if (!next.deadLetter) {
       m.nak(next.retryInMs);

@@ -75,10 +75,14 @@ export class Canary {
   /** Something changed since the last report(). */
   dirty = true;
 
-  constructor(current: RolloutVersion, canary: RolloutVersion, percent: number) {
+  /** `ts` of the deploy record that began this rollout: a rollback changes that record only. */
+  readonly deployedAt: string;
+
+  constructor(current: RolloutVersion, canary: RolloutVersion, percent: number, deployedAt: string) {
     this.current = current;
     this.canary = canary;
     this.percent = percent;
+    this.deployedAt = deployedAt;
   }
 
   /** The version conversation `conv` goes to: the canary's share by the stable hash, until it is stopped. */
@@ -86,9 +90,12 @@ export class Canary {
     return !this.stopped && inCanary(conv, this.percent) ? CANARY : CURRENT;
   }
 
-  /** Count a call's result (a retry — collateral of another agent's worker restart — is nobody's). */
+  /**
+   * Count a call's result. A retry (collateral of another agent's worker restart) and a call that found the
+   * agent with no instance at all (its state unreadable, say) are no version's doing, and not counted.
+   */
   record(version: number, result: CallResult, ms: number): void {
-    if (result.retry) return;
+    if (result.retry || result.unplaced) return;
     this.tallies[version === CANARY ? 1 : 0].add(result, ms);
     this.dirty = true;
   }

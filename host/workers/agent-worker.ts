@@ -154,13 +154,22 @@ function makeImports(slot: AgentSlot): object {
   };
 }
 
-/** Make the instance of `version`, or of every version. */
+/**
+ * Make the instance of `version`, or of every version. The current version's failure is the agent's
+ * (it throws); a canary that cannot be instantiated is left without an instance, and each call routed
+ * to it traps — so its rollout rolls it back, while the current version runs on.
+ */
 async function instantiate(agent: string, slot: AgentSlot, version?: number): Promise<void> {
   for (const [v, digest] of slot.digests.entries()) {
     if (version !== undefined && v !== version) continue;
     const component = components.get(digest);
-    if (!component) throw new Error(`component ${digest} not loaded`);
-    slot.instances[v] = await component.glue.instantiate((name) => component.modules[name]!, makeImports(slot));
+    try {
+      if (!component) throw new Error(`component ${digest} not loaded`);
+      slot.instances[v] = await component.glue.instantiate((name) => component.modules[name]!, makeImports(slot));
+    } catch (err) {
+      slot.instances[v] = undefined;
+      if (v === 0) throw err;
+    }
   }
   agents.set(agent, slot);
 }
@@ -193,7 +202,18 @@ async function call(
   const slot = agents.get(agent);
   const instance = slot?.instances[version];
   const empty = { sends: [], state: [], blocked: [], micros: 0 };
-  if (!slot || !instance)
+  if (slot && !instance && version > 0) {
+    // A canary with no instance (it could not be instantiated, or again after a trap): a trap of that version.
+    await instantiate(agent, slot, version);
+    if (!slot.instances[version])
+      return {
+        ok: false,
+        trapped: true,
+        error: { code: "AGORA_ERR_COMPONENT_LOAD", message: `version ${version} of ${agent} cannot be instantiated` },
+        ...empty,
+      };
+  }
+  if (!slot || !slot.instances[version])
     return {
       ok: false,
       error: { code: "AGORA_ERR_COMPONENT_LOAD", message: `agent ${agent} is not running` },
@@ -212,7 +232,7 @@ async function call(
   slot.ctx = ctx;
   const started = performance.now();
   try {
-    instance.handle(env);
+    slot.instances[version]!.handle(env);
     for (const [k, v] of ctx.staged) {
       if (v === null) slot.state.delete(k);
       else slot.state.set(k, v);

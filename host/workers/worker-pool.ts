@@ -290,7 +290,7 @@ export class WorkerPool {
       } catch (err) {
         return failed(
           { code: "AGORA_ERR_COMPONENT_LOAD", message: `${agent} could not be instantiated: ${String(err)}` },
-          { trapped: true },
+          { trapped: true, unplaced: true },
         );
       }
       if (ready === p.ready && !p.worker.terminated) break;

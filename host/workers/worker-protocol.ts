@@ -28,6 +28,8 @@ export interface CallResult {
   trapped?: boolean;
   /** Not this agent's fault (its worker was restarted for another agent): try again. */
   retry?: boolean;
+  /** The agent has no instance at all (its state could not be read, or its current version failed to instantiate): no one version's fault. */
+  unplaced?: boolean;
   sends: Send[];
   state: StateOp[];
   /** Timers set or cancelled (absent when none). */

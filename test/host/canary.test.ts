@@ -151,13 +151,14 @@ describe("canary", () => {
     }
   });
 
-  it("canary - a trapping canary is rolled back within maxTraps messages, a failing one by its failure rate; facts say why; nothing lost", async () => {
+  it("canary - a trapping canary is rolled back within maxTraps messages, a failing one by its failure rate, a refused one at once; facts say why; nothing lost", async () => {
     // The canary "counter@2.0.0" is the trapper fixture: it traps on every `failure` act and returns an
     // error for every `cancel`. Judged by its rate after 3 messages here (minCalls), before any retried
     // message runs out of attempts (limits.maxDeliver).
     await using a = await startAgora(spec(["out", "work"]));
     const trapper = readFileSync(fixtureWasm("trapper"));
-    const d = await counterDeployment(a, { "counter@2.0.0": trapper }, { minCalls: 3 });
+    const importer = readFileSync(fixtureWasm("wasi-importer"));
+    const d = await counterDeployment(a, { "counter@2.0.0": trapper, "counter@3.0.0": importer }, { minCalls: 3 });
     const { v1, host, events, config } = d;
     const canary = () =>
       applyDeploy(
@@ -227,14 +228,41 @@ describe("canary", () => {
       expect(failing[1]!.reason).toMatch(/failed 100\.0% of 3 messages against 0\.0% of \d+ for the current version/);
       console.log(`failing canary: ${failing[1]!.reason}`);
 
+      // A canary every host would refuse at load (it imports WASI): rolled back at once; 1.0.0 runs on.
+      const before = d.started().length;
+      await applyDeploy(
+        () => ComponentRegistry.open(a.nc),
+        a.infra.deploys,
+        config,
+        { op: "canary", component: parseComponentRef("counter@3.0.0")!, percent: 50 },
+        "admin",
+      ).catch(() => {}); // applyDeploy checks the signature only; the host is the one that loads it
+      await until(
+        () => events.filter((e) => e.type === "canary_rolled_back").length === 3,
+        20_000,
+        "the refused canary rolled back",
+      );
+      const refused = events.filter((e): e is HostEventOf<"canary_rolled_back"> => e.type === "canary_rolled_back")[2]!;
+      expect(refused).toMatchObject({ component: "counter@3.0.0", calls: 0 });
+      expect(refused.reason).toMatch(/refused at load: AGORA_ERR_COMPONENT_IMPORTS/);
+      await until(
+        async () => (await readDeploy(a.infra.deploys, "c1")).record?.rolledBack?.component === "counter@3.0.0",
+        10_000,
+        "the refused canary's rollback in agora-deploys",
+      );
+      await until(() => d.started().length > before, 20_000, "c1 started again");
+      expect(d.started().at(-1)!.canary).toBeUndefined();
+      await sender.send("work", "request", { after: "refused canary" });
+      expectExactlyOnce(await counted(a.infra, ["c1"], N + M + 1, 30_000), N + M + 1);
+
       await a.settleFacts();
       const facts = readFacts(a.config.factsDir);
       const fact = facts.find((f) => f.type === "canary-rolled-back");
-      expect(facts.filter((f) => f.type === "canary-rolled-back")).toHaveLength(2);
+      expect(facts.filter((f) => f.type === "canary-rolled-back")).toHaveLength(3);
       expect(JSON.parse(String(fact!.fields.event))).toMatchObject({ reason: rolled[0]!.reason });
       // No act came from the canary: each trapped call's effects were discarded.
       const acts = facts.filter((f) => f.type === "speech-act" && f.fields.sender === "c1");
-      expect(acts).toHaveLength(N + M);
+      expect(acts).toHaveLength(N + M + 1);
       expect(acts.every((f) => f.fields.component === componentDigest(v1))).toBe(true);
       expect(verifyFacts(a.config.factsDir).problems).toEqual([]);
     } finally {

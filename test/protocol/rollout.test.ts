@@ -62,6 +62,7 @@ describe("rollout", () => {
       { component: "v@1.0.0", digest: "sha256:a" },
       { component: "v@1.1.0", digest: "sha256:b" },
       50,
+      at.toISOString(),
     );
     const result = (r: Partial<CallResult>): CallResult => ({
       ok: true,
@@ -106,14 +107,26 @@ describe("rollout", () => {
     });
     expect(next(canary, { op: "promote" })).toMatchObject({ component: "voter@1.2.0", previous: "voter@1.1.0" });
     expect(next(canary, { op: "promote" })!.canary).toBeUndefined();
-    const failed = next(canary, { op: "canary_failed", component: "voter@1.2.0", reason: "trapped" })!;
+    const failed = next(canary, {
+      op: "canary_failed",
+      component: "voter@1.2.0",
+      since: canary.ts,
+      reason: "trapped",
+    })!;
     expect(failed).toMatchObject({
       component: "voter@1.1.0",
       rolledBack: { component: "voter@1.2.0", reason: "trapped" },
     });
     expect(failed.canary).toBeUndefined();
     // A host that saw an older canary fail does not undo the operator's newer one.
-    expect(next(canary, { op: "canary_failed", component: "voter@1.1.9", reason: "old" })).toBeUndefined();
+    expect(
+      next(canary, { op: "canary_failed", component: "voter@1.1.9", since: canary.ts, reason: "old" }),
+    ).toBeUndefined();
+    // Nor the same canary deployed again since (a new rollout, a new record).
+    const again = { ...canary, ts: "2026-12-03T10:05:00.000Z" };
+    expect(
+      next(again, { op: "canary_failed", component: "voter@1.2.0", since: canary.ts, reason: "old" }),
+    ).toBeUndefined();
     // By hand: without a canary, back to the previous version; then nothing is left.
     const back = next(deployed, { op: "rollback", reason: "bad" })!;
     expect(back).toMatchObject({ component: "voter@1.0.0", rolledBack: { component: "voter@1.1.0" } });
@@ -126,6 +139,10 @@ describe("rollout", () => {
       return "none";
     };
     expect(code(() => next(back, { op: "rollback", reason: "again" }))).toBe("AGORA_ERR_NO_ROLLOUT");
+    // A rollback over many agents ends canaries only: one without a canary keeps its version.
+    expect(code(() => next(deployed, { op: "rollback", reason: "all", canaryOnly: true }))).toBe(
+      "AGORA_ERR_NO_ROLLOUT",
+    );
     expect(code(() => next(deployed, { op: "promote" }))).toBe("AGORA_ERR_NO_ROLLOUT");
     expect(code(() => next(deployed, { op: "canary", component: "voter@1.1.0", percent: 5 }))).toBe("AGORA_ERR_USAGE");
     // A canary needs a registry version to run beside: not a file.
