@@ -30,12 +30,19 @@ import { STREAM } from "../protocol/subjects.js";
 import { connectNats } from "../transport/connect.js";
 import { reloadConfiguredNats, startConfiguredNats } from "../transport/embedded.js";
 import { ADMIN_IDENTITY } from "../protocol/names.js";
+import { Kvm } from "@nats-io/kv";
+import { AGENT_WORLD } from "../protocol/components.js";
+import type { DeployRecord } from "../protocol/records.js";
+import { DEPLOYS_BUCKET } from "../protocol/subjects.js";
+import { ComponentLoader } from "../host/components/component-loader.js";
+import { ComponentRegistry } from "../transport/component-registry.js";
+import { signManifest } from "../trust/components.js";
 
 if (process.argv.includes("--help") || process.argv.includes("-h")) {
   process.stdout.write(`npm run bench [-- options]: measure agora against raw JetStream on this machine
 
   --quick              fewer messages and agents (results.json says "quick": true)
-  --only a,b           only these phases: crypto, raw, agora, roundTrip, latency, agents, kill
+  --only a,b           only these phases: crypto, raw, agora, roundTrip, canary (with roundTrip), latency, agents, kill
                        (a partial run does not write results.json)
   --agents N,M         agent counts of the many-agents phase (default 1000)
   --profile            a CPU profile of each round-trip loop into bench/profiles/
@@ -87,6 +94,8 @@ interface Results {
   roundTrip: {
     rawJetStream: { serial: RoundTrip; parallel32: RoundTrip };
     agora: { serial: RoundTrip; parallel32: RoundTrip };
+    /** The same with a canary of the responder on half the conversations (`--only roundTrip,canary`). */
+    canary?: { serial: RoundTrip; parallel32: RoundTrip };
     /** How far the recorder was behind when the last reply of the 32-in-flight run arrived (ms until it caught up). */
     recorderLagMs: number;
     /** Round trips per measured run, after 300 warm-up ones. */
@@ -442,16 +451,54 @@ async function rawRoundTrip(dir: string, url: string, n: number): Promise<Result
 }
 
 /** agora: signed request → verify → controls → wasm responder → signed reply, verified by the caller; recorder running. */
+/**
+ * The responder, from the registry, with a canary of it (the same bytes as another version) on
+ * `percent` % of the conversations: what the rollout adds to each call (routing, tally, judging).
+ */
+async function withCanary(keysDir: string, nc: NatsConnection, percent: number): Promise<Record<string, unknown>> {
+  const publisher = new KeyStore(keysDir).loadOrGenerate("bench-publisher");
+  const bytes = readFileSync(builtAgent("responder"));
+  const loaded = await new ComponentLoader().loadBytes("responder", bytes);
+  const registry = await ComponentRegistry.open(nc);
+  for (const version of ["1.0.0", "1.1.0"])
+    await registry.push(
+      signManifest(publisher, { name: "responder", version }, bytes, { world: AGENT_WORLD, imports: loaded.imports }),
+      bytes,
+    );
+  const deploys = await new Kvm(nc).open(DEPLOYS_BUCKET);
+  const record: DeployRecord = {
+    agent: "responder",
+    component: "responder@1.0.0",
+    canary: { component: "responder@1.1.0", percent },
+    by: ADMIN_IDENTITY,
+    ts: new Date().toISOString(),
+  };
+  await deploys.put("responder", JSON.stringify(record));
+  return { publishers: { "bench-publisher": publisher.publicKey } };
+}
+
 async function agoraRoundTrip(
   dir: string,
   url: string,
   n: number,
+  canaryPercent?: number,
 ): Promise<Omit<Results["roundTrip"], "rawJetStream" | "n"> & { orderKept: boolean }> {
-  const { config, nc, connect, close } = await agora(dir, url, {
+  const spec = {
     channels: { rt: null },
     agents: { responder: { component: builtAgent("responder"), read: ["rt"], write: ["rt"] } },
     external: { bench: { write: ["rt"] } },
-  });
+  };
+  const setup = await agora(dir, url, spec);
+  const { nc, connect, close } = setup;
+  let config = setup.config;
+  if (canaryPercent !== undefined) {
+    const components = await withCanary(config.keysDir, nc, canaryPercent);
+    config = await secure(dir, {
+      ...spec,
+      agents: { responder: { ...spec.agents.responder, component: "responder@1.0.0" } },
+      components,
+    });
+  }
   const infra = await ensureInfrastructure(nc, { dedupWindowMs: 600_000 });
   const id = new KeyStore(config.keysDir).loadOrGenerate("bench");
   await KeyRegistry.publish(infra.keys, "bench", id.publicKey);
@@ -497,6 +544,7 @@ async function agoraRoundTrip(
   sub.unsubscribe();
   await host.close();
   await recorder.close();
+  if (canaryPercent !== undefined) await infra.deploys.delete("responder");
   await close();
   return { agora: result, recorderLagMs, orderKept };
 }
@@ -738,7 +786,7 @@ async function kill(dir: string, url: string, queued: number): Promise<Results["
 /** The round-trip rows, with their targets. */
 function rt(r: Partial<Results>): [string, string, string][] {
   if (!r.roundTrip) return [];
-  const { rawJetStream: raw, agora: a, recorderLagMs } = r.roundTrip;
+  const { rawJetStream: raw, agora: a, canary, recorderLagMs } = r.roundTrip;
   const row = (x: RoundTrip) => `${x.perSec.toLocaleString("en")}/s · p50 ${x.p50} ms · p99 ${x.p99} ms`;
   const pct = (x: number, y: number) => `${((x / y) * 100).toFixed(0)} %`;
   return [
@@ -751,6 +799,16 @@ function rt(r: Partial<Results>): [string, string, string][] {
       `${pct(a.parallel32.perSec, raw.parallel32.perSec)} of raw (target ≥ 45 %, p99 ≤ 50 ms)`,
     ],
     ["recorder behind at the last reply", `${recorderLagMs} ms`, "target < 1,000 ms"],
+    ...(canary
+      ? ([
+          ["round trip, agora, canary on 50 % of conversations, 1 in flight", row(canary.serial), ""],
+          [
+            "round trip, agora, canary on 50 %, 32 in flight",
+            row(canary.parallel32),
+            `${pct(canary.parallel32.perSec, a.parallel32.perSec)} of agora without a canary`,
+          ],
+        ] as [string, string, string][])
+      : []),
   ];
 }
 
@@ -853,6 +911,11 @@ async function main(): Promise<void> {
       const { orderKept, ...a } = await agoraRoundTrip(dir, server.url, n);
       if (!orderKept) throw new Error("the responder's replies came back out of their requests' stream order");
       results.roundTrip = { rawJetStream, ...a, n };
+      if (runs("canary")) {
+        log(`round trips, agora with a canary on 50 % of conversations: ${WARMUP} warm-up + ${n} …`);
+        await purge(nc);
+        results.roundTrip.canary = (await agoraRoundTrip(dir, server.url, n, 50)).agora;
+      }
     }
     if (runs("latency")) {
       results.latency = [];

@@ -4,7 +4,7 @@
 // rolled back in the deploy record so no host starts it again.
 import type { KV } from "@nats-io/kv";
 import type { HostedAgentConfig } from "../config/config.js";
-import { parseDeploy, type CanaryDeploy, type DeployRecord } from "../protocol/records.js";
+import { parseDeploy, parseRollout, type CanaryDeploy, type DeployRecord } from "../protocol/records.js";
 import { DEPLOYS_BUCKET } from "../protocol/subjects.js";
 import { changeDeploy } from "../transport/deploys.js";
 import { followBucket, type BucketFollower } from "../transport/kv-follow.js";
@@ -24,6 +24,8 @@ export function planKey(plan: AgentPlan): string {
     : plan.component;
 }
 
+/** Attempts to write a failed canary's rollback, backing off up to 30 s between them. */
+const ROLLBACK_ATTEMPTS = 8;
 /** How often a rollout's tally is written to agora-rollouts (when it changed). */
 const REPORT_MS = 1000;
 
@@ -47,6 +49,7 @@ export class AgentDeploys {
   private readonly canaries = new Map<string, Canary>();
   private follower?: BucketFollower;
   private reporter?: NodeJS.Timeout;
+  private stopped = false;
 
   constructor(options: AgentDeploysOptions) {
     this.options = options;
@@ -112,29 +115,48 @@ export class AgentDeploys {
     if (canary) await this.put(agent, canary);
     const configured = this.options.configured(agent);
     if (configured === undefined) return;
-    await changeDeploy(
-      this.options.deploys,
-      agent,
-      configured,
-      { op: "canary_failed", component: canaryComponent, since, reason },
-      this.options.host,
-    ).catch((err: unknown) =>
-      this.options.log(`agent ${agent}: the rollback of canary ${canaryComponent} was not written: ${String(err)}`),
-    );
+    // Retried through a NATS outage: until it is written, the next host to start the agent runs the canary again.
+    for (let attempt = 1; !this.stopped; attempt++) {
+      try {
+        await changeDeploy(
+          this.options.deploys,
+          agent,
+          configured,
+          { op: "canary_failed", component: canaryComponent, since, reason },
+          this.options.host,
+        );
+        return;
+      } catch (err) {
+        this.options.log(
+          `agent ${agent}: the rollback of canary ${canaryComponent} was not written (attempt ${attempt}): ${String(err)}`,
+        );
+        if (attempt >= ROLLBACK_ATTEMPTS) return;
+        await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** attempt)).unref());
+      }
+    }
   }
 
   private async report(): Promise<void> {
     for (const [agent, canary] of this.canaries) if (canary.dirty) await this.put(agent, canary);
   }
 
-  private put(agent: string, canary: Canary): Promise<void> {
-    return this.options.rollouts.put(agent, JSON.stringify(canary.report(agent, this.options.host))).then(
-      () => {},
-      (err: unknown) => this.options.log(`rollout of ${agent}: ${String(err)}`),
-    );
+  /**
+   * Write `canary`'s tally — unless another host's newer rollout of the agent is there already (a lease
+   * moved while this host still had a final tally to write).
+   */
+  private async put(agent: string, canary: Canary): Promise<void> {
+    try {
+      const e = await this.options.rollouts.get(agent);
+      const there = e?.operation === "PUT" ? parseRollout(e.value) : undefined;
+      if (there && there.host !== this.options.host && there.since > canary.since) return;
+      await this.options.rollouts.put(agent, JSON.stringify(canary.report(agent, this.options.host)));
+    } catch (err) {
+      this.options.log(`rollout of ${agent}: ${String(err)}`);
+    }
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.reporter);
     this.follower?.stop();
   }

@@ -58,12 +58,19 @@ export interface VersionTally {
   p99Ms: number;
 }
 
+/** What the rollback rule judges by. */
+export type VersionCounts = Pick<VersionTally, "calls" | "failures" | "traps">;
+
 /** Why the canary must be rolled back now, or undefined while it may go on. */
-export function rollbackReason(canary: VersionTally, current: VersionTally, policy: RolloutPolicy): string | undefined {
+export function rollbackReason(
+  canary: VersionCounts,
+  current: VersionCounts,
+  policy: RolloutPolicy,
+): string | undefined {
   if (canary.traps >= policy.maxTraps)
     return `the canary trapped ${canary.traps} times (components.rollout.maxTraps: ${policy.maxTraps})`;
   if (canary.calls < policy.minCalls) return undefined;
-  const rate = (t: VersionTally) => (t.calls === 0 ? 0 : t.failures / t.calls);
+  const rate = (t: VersionCounts) => (t.calls === 0 ? 0 : t.failures / t.calls);
   const [c, s] = [rate(canary), rate(current)];
   if (c > s + policy.failureMargin)
     return `the canary failed ${pct(c)} of ${canary.calls} messages against ${pct(s)} of ${current.calls} for the current version (components.rollout.failureMargin: ${pct(policy.failureMargin)})`;

@@ -102,7 +102,8 @@ export class Canary {
 
   /** Why the canary must stop now, by `policy`; undefined while it may go on (or once stopped). */
   verdict(policy: RolloutPolicy): string | undefined {
-    return this.stopped ? undefined : rollbackReason(this.tallies[1].snapshot(), this.tallies[0].snapshot(), policy);
+    // Counts only (no percentiles to sort): this runs after every canary call.
+    return this.stopped ? undefined : rollbackReason(this.tallies[1], this.tallies[0], policy);
   }
 
   /** Stop routing to the canary: every conversation goes to the current version from now on. */
