@@ -503,7 +503,11 @@ async function agoraRoundTrip(
   const id = new KeyStore(config.keysDir).loadOrGenerate("bench");
   await KeyRegistry.publish(infra.keys, "bench", id.publicKey);
   const recorder = await RecorderThread.start({ config, url }); // as `agora up` runs it
-  const host = await Host.start({ config, nc: await connect(config.host.name) });
+  const host = await Host.start({
+    config,
+    nc: await connect(config.host.name),
+    ...(canaryPercent !== undefined ? { log: (l: string) => log(`  host: ${l}`) } : {}),
+  });
   const responderKey = publicKeyObject((await infra.keys.get("responder"))!.string());
   const replies = new Replies();
   // Per-channel order: the replies come back in the stream order of their requests.
@@ -529,7 +533,7 @@ async function agoraRoundTrip(
     ["parallel32", 32],
   ] as const) {
     result[key] = await closedLoop(`agora-${key}`, inFlight, n, async (i) => {
-      const envId = `rt-${key}-${i}`;
+      const envId = `${canaryPercent === undefined ? "rt" : "rtc"}-${key}-${i}`; // not the ids of an earlier run (markers)
       const back = replies.expect(envId);
       const { ack } = await client.send("rt", "request", PAYLOAD, { hop: 1, id: envId });
       seqOf.set(envId, ack.seq);
@@ -805,7 +809,7 @@ function rt(r: Partial<Results>): [string, string, string][] {
           [
             "round trip, agora, canary on 50 %, 32 in flight",
             row(canary.parallel32),
-            `${pct(canary.parallel32.perSec, a.parallel32.perSec)} of agora without a canary`,
+            `${pct(canary.parallel32.perSec, a.parallel32.perSec)} of agora without a canary (which ran first: a second run on one server is slower anyway)`,
           ],
         ] as [string, string, string][])
       : []),
