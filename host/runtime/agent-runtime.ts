@@ -562,6 +562,14 @@ export class AgentRuntime {
     // An agent with no instance at all is restarted whichever version the call was for.
     if (result.trapped && (version !== CANARY || result.unplaced)) await this.restart(code);
     const next = this.supervision.attemptFailed(env.id);
+    const canary = this.ctx.canary;
+    if (next.deadLetter && version === CANARY && canary && !canary.rolledBack) {
+      // Only the canary failed it, on every attempt: the canary goes, and the message is retried on the current version.
+      this.judgeCanary = false;
+      await this.judge(canary, `a message failed on the canary ${next.attempts} times (limits.maxDeliver)`);
+      m.nak(0);
+      return;
+    }
     if (!next.deadLetter) {
       m.nak(next.retryInMs);
       return;
@@ -592,13 +600,13 @@ export class AgentRuntime {
   }
 
   /**
-   * After a canary call: if the canary has failed by the rollout rule, stop routing to it at once,
+   * After a canary call (or with `reason`, when a message only the canary failed would be dead-lettered):
+   * if the canary has failed by the rollout rule, stop routing to it at once,
    * let the commits in flight (the canary's acts among them) publish, and record why — so every act
    * of this agent after that fact is the current version's, as the recorder attributes them.
    */
-  private async judge(canary: Canary): Promise<void> {
-    const reason = canary.verdict(this.ctx.rollout);
-    if (reason === undefined) return;
+  private async judge(canary: Canary, reason = canary.verdict(this.ctx.rollout)): Promise<void> {
+    if (reason === undefined || canary.rolledBack) return;
     const { canary: tally, current, at } = canary.stop(reason);
     this.ctx.log(`agent ${this.name}: canary ${canary.canary.component} rolled back: ${reason}`);
     await this.committed();

@@ -269,4 +269,33 @@ describe("canary", () => {
       await host.close();
     }
   });
+
+  it("canary - a message only the canary fails is never dead-lettered: on its last attempt the canary goes and the message runs on the current version", async () => {
+    // Rules that would not trip within limits.maxDeliver (5) attempts of one message.
+    await using a = await startAgora(spec(["out", "work"]));
+    const trapper = readFileSync(fixtureWasm("trapper"));
+    const d = await counterDeployment(a, { "counter@2.0.0": trapper }, { minCalls: 1000, maxTraps: 1000 });
+    try {
+      await applyDeploy(
+        () => ComponentRegistry.open(a.nc),
+        a.infra.deploys,
+        d.config,
+        { op: "canary", component: parseComponentRef("counter@2.0.0")!, percent: 50 },
+        "admin",
+      );
+      await until(() => d.started().some((e) => e.canary), 20_000, "c1 started with its canary");
+      const sender = await a.client("sender");
+      const N = 10;
+      for (let i = 0; i < N; i++) await sender.send("work", "failure", { i });
+      expectExactlyOnce(await counted(a.infra, ["c1"], N, 60_000), N);
+      const rolled = d.events.filter((e): e is HostEventOf<"canary_rolled_back"> => e.type === "canary_rolled_back");
+      expect(rolled).toHaveLength(1);
+      expect(rolled[0]!.reason).toBe(
+        `a message failed on the canary ${a.config.limits.maxDeliver} times (limits.maxDeliver)`,
+      );
+      expect(d.events.some((e) => e.type === "dead_lettered")).toBe(false);
+    } finally {
+      await d.host.close();
+    }
+  });
 });
