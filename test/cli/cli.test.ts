@@ -9,8 +9,8 @@ import { startNats } from "../helpers/nats-server.js";
 import { connectNats } from "../../transport/connect.js";
 import { COMMANDS as ALL, resolveCommand } from "../../cli/commands.js";
 import { helpText, parse } from "../../cli/command.js";
+import { CLI_ARGS } from "../helpers/cli.js";
 
-const CLI = join(ROOT, "cli", "main.ts");
 const COMMANDS = [
   "up",
   "host",
@@ -37,7 +37,7 @@ const COMMANDS = [
 ];
 
 function agora(args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT) {
-  const r = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], {
+  const r = spawnSync(process.execPath, [...CLI_ARGS, ...args], {
     cwd,
     env: { ...process.env, ...env },
     encoding: "utf8",
@@ -125,7 +125,7 @@ describe("cli", () => {
     expect(conf.err).toMatch(/generated keys for agora-admin, host, recorder, operator/);
     await using nats = await startNats({ args: ["-c", join(dir, "auth.conf")] });
     const env = { NATS_URL: nats.url };
-    const host = spawn(process.execPath, ["--import", "tsx", CLI, "host", "--config", file], {
+    const host = spawn(process.execPath, [...CLI_ARGS, "host", "--config", file], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
@@ -218,7 +218,7 @@ external:
     );
     const env = { ...process.env };
     delete env.NATS_URL;
-    const up = spawn(process.execPath, ["--import", "tsx", CLI, "up", "--config", file], {
+    const up = spawn(process.execPath, [...CLI_ARGS, "up", "--config", file], {
       cwd: ROOT,
       env,
       stdio: ["ignore", "pipe", "pipe"],

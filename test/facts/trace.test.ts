@@ -12,6 +12,7 @@ import { encodeEnvelope } from "../../protocol/envelope.js";
 import { signEnvelope } from "../../trust/signing.js";
 import { startAgora, TOKENS, until } from "../helpers/agora.js";
 import { agentWasm, fixtureWasm, ROOT } from "../helpers/paths.js";
+import { CLI_ARGS } from "../helpers/cli.js";
 
 describe("trace", () => {
   it("trace - handled with its answer, dead-lettered by its fact, pending, rejected: agora trace, /api/trace and status()", async () => {
@@ -65,7 +66,7 @@ describe("trace", () => {
       }),
     );
     const cli = (args: string[]) =>
-      execFileSync(process.execPath, ["--import", "tsx", join(ROOT, "cli", "main.ts"), ...args], {
+      execFileSync(process.execPath, [...CLI_ARGS, ...args], {
         cwd: ROOT,
         env: { ...process.env, NATS_URL: a.nats.url },
         encoding: "utf8",

@@ -10,9 +10,18 @@ export interface CliRun {
   err: string;
 }
 
+/**
+ * How tests run `agora`: from the sources through tsx (the default), or — with AGORA_TEST_CLI=dist, as CI
+ * sets it right after building — the compiled CLI, about a second faster per process.
+ */
+export const CLI_ARGS: readonly string[] =
+  process.env.AGORA_TEST_CLI === "dist"
+    ? [join(ROOT, "dist", "cli", "main.js")]
+    : ["--import", "tsx", join(ROOT, "cli", "main.ts")];
+
 /** Run the CLI with NATS_URL = `natsUrl`; resolves with its exit code and output, never rejects on a failing exit. */
 export function runCli(natsUrl: string, ...args: string[]): Promise<CliRun> {
-  return promisify(execFile)(process.execPath, ["--import", "tsx", join(ROOT, "cli", "main.ts"), ...args], {
+  return promisify(execFile)(process.execPath, [...CLI_ARGS, ...args], {
     cwd: ROOT,
     env: { ...process.env, NATS_URL: natsUrl },
     timeout: 60_000,

@@ -1,7 +1,6 @@
 // Counting agents (test/fixtures/counter) for crash and cluster tests: what each
 // counter did, read from KV and the stream — its count, its replies, duplicates.
 import { spawn, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { expect } from "vitest";
 import type { AgoraClient } from "../../sdk/client.js";
@@ -9,6 +8,7 @@ import { type Infrastructure } from "../../transport/infrastructure.js";
 import { until } from "./agora.js";
 import { ROOT } from "./paths.js";
 import { STREAM } from "../../protocol/subjects.js";
+import { CLI_ARGS } from "./cli.js";
 
 export interface Tally {
   count: number;
@@ -110,15 +110,11 @@ export interface HostProcess {
 
 /** `agora host --config <config> --no-facts` as a child process (from the TypeScript sources). */
 export function hostProcess(config: string, env: Record<string, string>): HostProcess {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", join(ROOT, "cli", "main.ts"), "host", "--config", config, "--no-facts"],
-    {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const child = spawn(process.execPath, [...CLI_ARGS, "host", "--config", config, "--no-facts"], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));

@@ -15,6 +15,7 @@ import { connect } from "../../sdk/index.js";
 import { parseCancel } from "../../protocol/records.js";
 import { collectEvents, readFacts, startAgora, TOKENS, until, type TestAgora } from "../helpers/agora.js";
 import { agentWasm, ROOT } from "../helpers/paths.js";
+import { CLI_ARGS } from "../helpers/cli.js";
 
 const spec = {
   channels: ["net", "cfg-a"],
@@ -136,11 +137,10 @@ describe("conversations", () => {
     // agora convs says the same.
     const file = join(a.dir, "agora.json");
     writeFileSync(file, JSON.stringify({ data: a.config.data, ...spec, channels: { net: null, "cfg-a": null } }));
-    const cli = await promisify(execFile)(
-      process.execPath,
-      ["--import", "tsx", join(ROOT, "cli", "main.ts"), "convs", request.id, "--config", file],
-      { cwd: ROOT, timeout: 30_000 },
-    );
+    const cli = await promisify(execFile)(process.execPath, [...CLI_ARGS, "convs", request.id, "--config", file], {
+      cwd: ROOT,
+      timeout: 30_000,
+    });
     expect(cli.stdout).toMatch(new RegExp(`^${request.id}: cancelled; opened by buyer`));
     expect(cli.stdout).toMatch(/late → net: propose .*\[cancelled\]/);
 

@@ -29,6 +29,7 @@ import { readPlacement } from "../../host/placement/leases.js";
 import { connectNats } from "../../transport/connect.js";
 import { ensureIdentityKeys, writeAuthorization } from "../../transport/embedded.js";
 import { ADMIN_IDENTITY } from "../../protocol/names.js";
+import { CLI_ARGS } from "../helpers/cli.js";
 
 const COUNTERS = ["c1", "c2", "c3", "c4"];
 const LEASE_TTL_MS = 3000;
@@ -225,7 +226,7 @@ describe("cluster", { timeout: 180_000 }, () => {
     // Async, so the sender keeps sending while the drain runs.
     const drain = await promisify(execFile)(
       process.execPath,
-      ["--import", "tsx", join(ROOT, "cli", "main.ts"), "host", "drain", "h2", "--config", file, "--wait", "30s"],
+      [...CLI_ARGS, "host", "drain", "h2", "--config", file, "--wait", "30s"],
       {
         cwd: ROOT,
         env: { ...process.env, NATS_URL: cluster.url },

@@ -13,6 +13,7 @@ import { verifyFacts } from "../../facts/verify.js";
 import { readFacts, startAgora, until } from "../helpers/agora.js";
 import { counted, describeTally, expectExactlyOnce, sendAll } from "../helpers/counting.js";
 import { fixtureWasm, ROOT } from "../helpers/paths.js";
+import { CLI_ARGS } from "../helpers/cli.js";
 
 describe("hot update", () => {
   it("deploy - a new version under steady traffic: each message handled once, state kept, each act naming its digest", async () => {
@@ -54,7 +55,7 @@ describe("hot update", () => {
         if (i === 20)
           deploying = promisify(execFile)(
             process.execPath,
-            ["--import", "tsx", join(ROOT, "cli", "main.ts"), "deploy", "counter@1.1.0", "--config", file],
+            [...CLI_ARGS, "deploy", "counter@1.1.0", "--config", file],
             { cwd: ROOT, env: { ...process.env, NATS_URL: a.nats.url }, timeout: 60_000 },
           );
         await new Promise((r) => setTimeout(r, 40));

@@ -25,8 +25,8 @@ import {
   type TestAgora,
 } from "../helpers/agora.js";
 import { agentWasm, ROOT } from "../helpers/paths.js";
+import { CLI_ARGS } from "../helpers/cli.js";
 
-const CLI = join(ROOT, "cli", "main.ts");
 const execFileP = promisify(execFile);
 const op = { authorization: `Bearer ${TOKENS.operator}` };
 const TOOLS = ["agora_agents", "agora_channels", "agora_read", "agora_request", "agora_send", "agora_status"];
@@ -56,7 +56,7 @@ afterEach(async () => {
 async function mcpAs(name: string, file: string, natsUrl: string): Promise<Client> {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: ["--import", "tsx", CLI, "mcp", "--as", name, "--config", file],
+    args: [...CLI_ARGS, "mcp", "--as", name, "--config", file],
     env: { ...(process.env as Record<string, string>), NATS_URL: natsUrl },
     cwd: ROOT,
     stderr: process.env.AGORA_TEST_MCP_STDERR ? "inherit" : "ignore",
@@ -282,7 +282,7 @@ describe("mcp", () => {
     expect((await call(alice, "agora_channels")).value.killed).toBe(true);
 
     // Revived from the CLI this time.
-    const revived = await execFileP(process.execPath, ["--import", "tsx", CLI, "revive", "alice", "--config", file], {
+    const revived = await execFileP(process.execPath, [...CLI_ARGS, "revive", "alice", "--config", file], {
       cwd: ROOT,
       env: { ...process.env, NATS_URL: a.nats.url },
     });
@@ -309,7 +309,7 @@ describe("mcp", () => {
 
   it("mcp - the command says what is missing: --as, the identity, its key", () => {
     const run = (args: string[]) =>
-      spawnSync(process.execPath, ["--import", "tsx", CLI, "mcp", ...args], { cwd: ROOT, encoding: "utf8" });
+      spawnSync(process.execPath, [...CLI_ARGS, "mcp", ...args], { cwd: ROOT, encoding: "utf8" });
     const help = run(["--help"]);
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/claude mcp add agora -- agora mcp --as <name>/);
