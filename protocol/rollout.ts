@@ -6,6 +6,8 @@ import { parseComponentRef } from "./components.js";
 import { AgoraError } from "./errors.js";
 import type { CanaryDeploy, DeployRecord } from "./records.js";
 
+const utf8 = new TextEncoder();
+
 /** A share of conversations as a percentage, 0 < p < 100, to a hundredth. */
 export const CANARY_PERCENT_RE = /^(?:[1-9]\d?|0)(?:\.\d{1,2})?%?$/;
 
@@ -23,7 +25,7 @@ export function parseCanaryPercent(s: string): number | undefined {
  */
 export function convBucket(conv: string): number {
   let h = 0x811c9dc5;
-  for (const b of new TextEncoder().encode(conv)) {
+  for (const b of utf8.encode(conv)) {
     h ^= b;
     h = Math.imul(h, 0x01000193) >>> 0;
   }

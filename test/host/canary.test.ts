@@ -50,7 +50,16 @@ async function counterDeployment(a: TestAgora, more: Record<string, Uint8Array>,
   collectEvents(host, events);
   await until(() => host.runtimes.has("c1"), 20_000, "c1 on counter@1.0.0");
   const started = () => events.filter((e): e is Started => e.type === "agent_started");
-  return { v1, config, file, host, events, started };
+  /** `agora deploy <ref> --canary <percent>%`, as the admin (checked as a host would; the host loads it). */
+  const deployCanary = (ref: string, percent = 50) =>
+    applyDeploy(
+      () => ComponentRegistry.open(a.nc),
+      a.infra.deploys,
+      config,
+      { op: "canary", component: parseComponentRef(ref)!, percent },
+      "admin",
+    );
+  return { v1, config, file, host, events, started, deployCanary };
 }
 
 const spec = (write: string[]) => ({
@@ -160,14 +169,7 @@ describe("canary", () => {
     const importer = readFileSync(fixtureWasm("wasi-importer"));
     const d = await counterDeployment(a, { "counter@2.0.0": trapper, "counter@3.0.0": importer }, { minCalls: 3 });
     const { v1, host, events, config } = d;
-    const canary = () =>
-      applyDeploy(
-        () => ComponentRegistry.open(a.nc),
-        a.infra.deploys,
-        config,
-        { op: "canary", component: parseComponentRef("counter@2.0.0")!, percent: 50 },
-        "admin",
-      );
+    const canary = () => d.deployCanary("counter@2.0.0");
     try {
       await canary();
       await until(() => d.started().some((e) => e.canary), 20_000, "c1 started with its canary");
@@ -230,13 +232,7 @@ describe("canary", () => {
 
       // A canary every host would refuse at load (it imports WASI): rolled back at once; 1.0.0 runs on.
       const before = d.started().length;
-      await applyDeploy(
-        () => ComponentRegistry.open(a.nc),
-        a.infra.deploys,
-        config,
-        { op: "canary", component: parseComponentRef("counter@3.0.0")!, percent: 50 },
-        "admin",
-      ).catch(() => {}); // applyDeploy checks the signature only; the host is the one that loads it
+      await d.deployCanary("counter@3.0.0").catch(() => {}); // checks the signature only; the host loads it
       await until(
         () => events.filter((e) => e.type === "canary_rolled_back").length === 3,
         20_000,
@@ -276,13 +272,7 @@ describe("canary", () => {
     const trapper = readFileSync(fixtureWasm("trapper"));
     const d = await counterDeployment(a, { "counter@2.0.0": trapper }, { minCalls: 1000, maxTraps: 1000 });
     try {
-      await applyDeploy(
-        () => ComponentRegistry.open(a.nc),
-        a.infra.deploys,
-        d.config,
-        { op: "canary", component: parseComponentRef("counter@2.0.0")!, percent: 50 },
-        "admin",
-      );
+      await d.deployCanary("counter@2.0.0");
       await until(() => d.started().some((e) => e.canary), 20_000, "c1 started with its canary");
       const sender = await a.client("sender");
       const N = 10;
