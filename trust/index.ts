@@ -10,6 +10,7 @@ export {
   verifyEnvelope,
   type RawKeyPair,
 } from "./signing.js";
+export { ED25519_BACKEND, type Ed25519Backend } from "./ed25519.js";
 export { KeyStore, identityOf, type Identity } from "./key-store.js";
 export { KeyRegistry } from "./key-registry.js";
 export { Verifier, type Verdict, type EventVerdict } from "./verifier.js";

@@ -1,7 +1,8 @@
-// Ed25519 signing and verification on node:crypto (the host's hot path).
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
+// Ed25519 keys, signing and verification (the implementation is ed25519.ts's choice).
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { AgoraError } from "../protocol/errors.js";
 import { signingInput, type Envelope, type UnsignedEnvelope } from "../protocol/envelope.js";
+import { ed25519Sign, ed25519Verify } from "./ed25519.js";
 
 const B64URL_32 = /^[A-Za-z0-9_-]{43}$/;
 
@@ -42,17 +43,11 @@ export function privateKeyObject(pair: RawKeyPair): KeyObject {
 
 /** Sign arbitrary bytes; base64url signature. */
 export function signBytes(key: KeyObject, data: Uint8Array): string {
-  return sign(null, data, key).toString("base64url");
+  return ed25519Sign(key, data).toString("base64url");
 }
 
 export function verifyBytes(key: KeyObject, data: Uint8Array, sig: string): boolean {
-  const raw = Buffer.from(sig, "base64url");
-  if (raw.length !== 64) return false;
-  try {
-    return verify(null, data, key, raw);
-  } catch {
-    return false;
-  }
+  return ed25519Verify(key, data, Buffer.from(sig, "base64url"));
 }
 
 /** Sign an envelope: returns it with `sig` set. */
