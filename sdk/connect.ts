@@ -12,10 +12,10 @@ import { identityOf, KeyStore, readKeyFile, type Identity } from "../trust/key-s
 import type { RawKeyPair } from "../trust/signing.js";
 import { AgoraClient, type SendOptions } from "./client.js";
 import { Inbox, type InboxMessage, type InboxOptions } from "./inbox.js";
+import { Answers } from "./answers.js";
 import { loadConfig, type AgoraConfig } from "../config/config.js";
 import { natsUrlOf } from "../config/paths.js";
 import { emittedId, randomId } from "../protocol/ids.js";
-import { channelSubject } from "../protocol/subjects.js";
 import { openInfrastructure, type Infrastructure } from "../transport/infrastructure.js";
 import { KeyRegistry } from "../trust/key-registry.js";
 import { Verifier } from "../trust/verifier.js";
@@ -180,6 +180,8 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
   let closing = false;
   const ended = nc.closed().then((err) => (closing ? undefined : (err ?? new Error("connection closed"))));
   const inboxes = new Set<Inbox>();
+  /** The subscriptions request() shares, one per channel (made on the first request). */
+  let answering: Answers | undefined;
   let joined: Promise<Joined> | undefined;
   /** The deployment once joined (for synchronous questions). */
   let joinedNow: Joined | undefined;
@@ -291,6 +293,7 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
     closing = true;
     await presence?.stop();
     await Promise.all([...inboxes].map((i) => i.close()));
+    answering?.close();
     const j = await joined?.catch(() => undefined);
     j?.controls.close();
     j?.cancels.stop();
@@ -370,29 +373,30 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
       let done!: () => void;
       const finished = new Promise<void>((resolve) => (done = resolve));
       // Listening before sending: an answer cannot come before the subscription.
-      const sub = nc.subscribe(channelSubject(channel), {
-        callback: (err, m) => {
-          if (err) return done();
-          void verifier.verify(m.data, m.subject).then((v) => {
-            if (!v.ok || v.env.re !== id || v.env.sender === identity.name) return;
-            if (standing.of(v.env, Date.now())) return; // a killed or over-budget sender
+      const stop = await (answering ??= new Answers(nc, (data, subject) => verifier.verify(data, subject))).listen(
+        channel,
+        id,
+        {
+          answer: (env) => {
+            if (env.sender === identity.name) return;
+            if (standing.of(env, Date.now())) return; // a killed or over-budget sender
             // An answer in a conversation cancelled by now is dropped, as every reader drops it (a core
             // delivery has no stream sequence to order it against the cancel: the cancel wins).
-            if (v.env.act !== "cancel" && cancels.of(v.env, Infinity)) return;
-            answers.push(v.env);
-            see(v.env);
+            if (env.act !== "cancel" && cancels.of(env, Infinity)) return;
+            answers.push(env);
+            see(env);
             if (answers.length >= expect) done();
-          });
+          },
+          end: () => done(),
         },
-      });
+      );
       const timer = setTimeout(done, timeoutMs);
       try {
-        await nc.flush();
         await sendChecked(channel, act, body, { ...send, id });
         await finished;
       } finally {
         clearTimeout(timer);
-        sub.unsubscribe();
+        stop();
       }
       if (answers.length === 0) {
         throw new AgoraError(
