@@ -55,6 +55,8 @@ interface AgentSlot {
 
 const components = new Map<string, { glue: Glue; modules: Record<string, WebAssembly.Module> }>();
 const agents = new Map<string, AgentSlot>();
+/** [the call running (0: none), when it started]: shared with the pool, which stops a call past its deadline. */
+let clock: Float64Array<ArrayBufferLike> = new Float64Array(2);
 const actSet: ReadonlySet<string> = new Set(ACTS);
 const utf8 = new TextEncoder();
 /** The longest timer tag, in UTF-8 bytes. */
@@ -301,13 +303,17 @@ parentPort!.on("message", async (msg: ToWorker) => {
         post({ type: "spawned", agent: msg.agent, error: wireError(err, "AGORA_ERR_COMPONENT_LOAD") });
       }
       break;
-    case "call":
-      post({ type: "started", callId: msg.callId }); // the deadline runs from here, not from the queue
-      post({
-        type: "result",
-        callId: msg.callId,
-        result: await call(msg.agent, msg.env, msg.now, msg.timeout, msg.version),
-      });
+    case "call": {
+      // The deadline runs from here, not from the queue: the pool's watchdog reads this clock.
+      clock[1] = Date.now();
+      clock[0] = msg.callId;
+      const result = await call(msg.agent, msg.env, msg.now, msg.timeout, msg.version);
+      clock[0] = 0;
+      post({ type: "result", callId: msg.callId, result });
+      break;
+    }
+    case "clock":
+      clock = new Float64Array(msg.clock);
       break;
     case "drop":
       agents.delete(msg.agent);

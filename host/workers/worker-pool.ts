@@ -60,11 +60,14 @@ class PoolWorker {
   readonly loaded = new Map<string, Promise<void>>();
   readonly agents = new Set<string>();
   private readonly waiting = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
-  readonly calls = new Map<number, { agent: string; resolve: (r: CallResult) => void; started?: () => void }>();
+  readonly calls = new Map<number, { agent: string; resolve: (r: CallResult) => void }>();
+  /** Written by the worker: [the call it runs (0: none), when that call started (ms since the epoch)]. */
+  readonly clock = new Float64Array(new SharedArrayBuffer(16));
   terminated = false;
 
   constructor(onDeath: (w: PoolWorker, err: Error) => void) {
     this.worker = startModuleWorker(import.meta.url, "agent-worker");
+    this.worker.postMessage({ type: "clock", clock: this.clock.buffer as SharedArrayBuffer } satisfies ToWorker);
     this.worker.on("message", (msg: FromWorker) => this.onMessage(msg));
     this.worker.on("error", (err) => onDeath(this, err));
     this.worker.on("exit", (code) => onDeath(this, new Error(`worker exited with code ${code}`)));
@@ -72,10 +75,6 @@ class PoolWorker {
   }
 
   private onMessage(msg: FromWorker): void {
-    if (msg.type === "started") {
-      this.calls.get(msg.callId)?.started?.();
-      return;
-    }
     if (msg.type === "result") {
       this.calls.get(msg.callId)?.resolve(msg.result);
       this.calls.delete(msg.callId);
@@ -147,10 +146,14 @@ export class WorkerPool {
   restarts = 0;
 
   private readonly sweeper?: NodeJS.Timeout;
+  private readonly watchdog: NodeJS.Timeout;
 
   constructor(options: WorkerPoolOptions) {
     this.options = options;
     this.workers = Array.from({ length: Math.max(1, options.size) }, () => this.newWorker());
+    const deadline = options.deadlineMs ?? DEFAULT_CALL_DEADLINE_MS;
+    this.watchdog = setInterval(() => this.watch(), Math.min(250, Math.max(5, deadline / 20)));
+    this.watchdog.unref();
     const idle = options.idleMs ?? 0;
     if (idle > 0) {
       this.sweeper = setInterval(() => this.evictIdle(idle), Math.max(50, idle / 2));
@@ -297,19 +300,26 @@ export class WorkerPool {
     }
     const w = p.worker;
     const callId = this.nextCall++;
-    const deadline = this.options.deadlineMs ?? DEFAULT_CALL_DEADLINE_MS;
     return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      w.calls.set(callId, {
-        agent,
-        started: () => (timer = setTimeout(() => this.overrun(w, agent, deadline), deadline)),
-        resolve: (r) => {
-          clearTimeout(timer);
-          resolve(r);
-        },
-      });
+      w.calls.set(callId, { agent, resolve });
       w.worker.postMessage({ type: "call", callId, agent, env, ...at } satisfies ToWorker);
     });
+  }
+
+  /**
+   * The watchdog: a call running past its deadline on any worker is stopped (its worker replaced).
+   * One timer for the pool reading each worker's clock, instead of a message and a timer per call.
+   */
+  private watch(): void {
+    const deadline = this.options.deadlineMs ?? DEFAULT_CALL_DEADLINE_MS;
+    const now = Date.now();
+    for (const w of this.workers) {
+      const callId = w.clock[0]!;
+      const started = w.clock[1]!;
+      if (callId === 0 || w.clock[0] !== callId || now - started <= deadline) continue;
+      const call = w.calls.get(callId);
+      if (call) this.overrun(w, call.agent, deadline);
+    }
   }
 
   /** A call overran its deadline: stop its worker, replace it, bring its agents back from KV. */
@@ -333,6 +343,7 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
+    clearInterval(this.watchdog);
     for (const w of this.workers) w.terminated = true;
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }

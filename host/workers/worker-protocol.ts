@@ -64,12 +64,13 @@ export type ToWorker =
       /** Which version handles it (an index into the spawn's digests; 0 when absent). */
       version?: number;
     }
-  | { type: "drop"; agent: string };
+  | { type: "drop"; agent: string }
+  /** The worker's call clock, shared with the pool: [id of the call running (0: none), when it started (ms)]. */
+  | { type: "clock"; clock: SharedArrayBuffer };
 
 export type FromWorker =
   | { type: "loaded"; digest: string; error?: WireError }
   | { type: "spawned"; agent: string; error?: WireError }
-  | { type: "started"; callId: number }
   | { type: "result"; callId: number; result: CallResult };
 
 export interface WorkerLimits {
