@@ -125,6 +125,11 @@ export type TimerCommit = { op: "set"; timer: TimerRecord } | { op: "cancel"; ta
 
 /** The effects of one successful call as written to the write-ahead log `wal.<agent>`. */
 export interface CommitRecord {
+  /**
+   * 2: the WAL entry is deleted once applied (its marker was written by the claim). Absent in entries
+   * written before: applied when the input's marker is final.
+   */
+  wal?: 2;
   /** The input envelope's id. */
   id: string;
   /** The input's stream sequence. */

@@ -398,7 +398,7 @@ export class AgentRuntime {
     // The processed-marker claim runs alongside the call: a duplicate is rare, and
     // its speculative call has no effect (nothing is committed, a changed instance is reloaded).
     const started = performance.now();
-    const claim = this.commits.claim(env.id).then(
+    const claim = this.commits.claim(env.id, seq).then(
       (seen) => ({ seen }),
       (error: unknown) => ({ error }),
     );
@@ -544,6 +544,7 @@ export class AgentRuntime {
   private async failure(m: JsMsg, env: Envelope, result: CallResult, version: number): Promise<void> {
     const agent = this.name;
     if (result.retry) {
+      await this.commits.retrying(env.id);
       m.nak(100); // collateral of another agent's restart: not this message's fault
       return;
     }
@@ -567,10 +568,12 @@ export class AgentRuntime {
       // Only the canary failed it, on every attempt: the canary goes, and the message is retried on the current version.
       this.judgeCanary = false;
       await this.judge(canary, `a message failed on the canary ${next.attempts} times (limits.maxDeliver)`);
+      await this.commits.retrying(env.id);
       m.nak(0);
       return;
     }
     if (!next.deadLetter) {
+      await this.commits.retrying(env.id);
       m.nak(next.retryInMs);
       return;
     }

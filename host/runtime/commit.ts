@@ -1,18 +1,23 @@
 // The commit protocol: exactly-once effect per (agent, id).
 //
-// 1. claim   — the processed marker `<agent>.<id>` is created atomically as
-//              "inflight" (alongside the call); an existing final marker means
-//              a duplicate, an "inflight" one an interrupted attempt to finish.
+// 1. claim   — the processed marker `<agent>.<id>` is created atomically with
+//              the input's stream sequence (alongside the call). A marker of
+//              another sequence means a duplicate (the same id stored again: a
+//              replay); one of this sequence, or "inflight", an interrupted
+//              attempt at this very message, ours to finish. The claim is the
+//              marker's only write on the way: no second write marks it done.
 // 2. prepare — the host signs what the call emitted (stamped by admit.stamp).
 // 3. WAL     — only when the call wrote state: the whole commit goes to the
 //              one-entry write-ahead log `wal.<agent>`. Sends alone need none:
 //              their ids derive from (agent, input id, index), so a re-run
 //              republishes the same ids and JetStream's dedup window drops them.
 // 4. apply   — publish (Nats-Msg-Id = envelope id), write state (last write of
-//              each key wins), write the final marker (the input's seq).
+//              each key wins), then delete the WAL entry.
 // 5. ack     — by the runtime, after apply.
-// A crash anywhere is repaired at the next start (recover): the WAL is applied
-// again, which is idempotent. Every write is fenced by the placement lease.
+// A crash anywhere is repaired at the next start (recover): a WAL entry still
+// there is applied again, which is idempotent. Every write is fenced by the
+// placement lease. A failed attempt sets its marker back to "inflight" while
+// the message is retried (delivery status reads it).
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { KeyObject } from "node:crypto";
@@ -90,6 +95,7 @@ export function parseCommit(data: Uint8Array | string): CommitRecord | undefined
   const c = parseJson(data) as Partial<CommitRecord> | undefined;
   if (
     !c ||
+    (c.wal !== undefined && c.wal !== 2) ||
     typeof c.id !== "string" ||
     typeof c.seq !== "number" ||
     !Array.isArray(c.envelopes) ||
@@ -113,20 +119,31 @@ export class Commits {
   ) {}
 
   /**
-   * Claim (agent, id): an atomic create of the processed marker as "inflight".
-   * True when the id was already processed (or dead-lettered); an "inflight"
-   * marker left by an interrupted attempt is ours to finish.
+   * Claim (agent, id) for the message at stream sequence `seq`: an atomic create
+   * of the processed marker with `seq`. True when the id was already processed
+   * from another sequence (or refused, or dead-lettered); a marker of this
+   * sequence, or "inflight", is an interrupted attempt at this message: ours to
+   * finish (an "inflight" one is taken over with `seq`).
    */
-  async claim(id: string): Promise<boolean> {
+  async claim(id: string, seq: number): Promise<boolean> {
     const key = markerKey(this.agent, id);
+    const mine = String(seq);
     try {
-      await this.store.processed.create(key, INFLIGHT);
+      await this.store.processed.create(key, mine);
       return false;
     } catch (err) {
       if (!isWrongRevision(err)) throw err; // NATS trouble: the message is handed back and retried
       const e = await this.store.processed.get(key);
-      return e?.operation === "PUT" && e.string() !== INFLIGHT;
+      if (e?.operation !== "PUT") return false;
+      const value = e.string();
+      if (value === INFLIGHT) await this.store.processed.put(key, mine); // rare: a failed attempt's, or an older host's
+      return value !== INFLIGHT && value !== mine;
     }
+  }
+
+  /** An attempt at `id` failed and the message will be retried: its marker says so meanwhile. */
+  async retrying(id: string): Promise<void> {
+    await this.store.processed.put(markerKey(this.agent, id), INFLIGHT);
   }
 
   /** Mark (agent, id) refused with `code` (a verified message it will not handle), unless already marked. */
@@ -143,6 +160,7 @@ export class Commits {
     timers: TimerCommit[] = [],
   ): CommitRecord {
     return {
+      wal: 2,
       id,
       seq,
       envelopes: stamped.map((e) => signEnvelope(this.key, e)),
@@ -159,8 +177,8 @@ export class Commits {
   }
 
   /**
-   * Apply a commit: publish (deduplicated by id), write state, mark processed.
-   * Idempotent. `published` is told of each envelope JetStream stored (not a replay).
+   * Apply a commit: publish (deduplicated by id), write state and timers, then
+   * delete its WAL entry (an entry of before `wal: 2`: write the final marker). Idempotent. `published` is told of each envelope JetStream stored (not a replay).
    */
   async apply(
     c: CommitRecord,
@@ -206,7 +224,8 @@ export class Commits {
         ),
       );
     }
-    await this.store.processed.put(markerKey(this.agent, c.id), String(c.seq));
+    if (c.wal !== 2) await this.store.processed.put(markerKey(this.agent, c.id), String(c.seq));
+    else if (c.state.length > 0 || c.timers?.length) await this.store.processed.delete(walKey(this.agent));
   }
 
   /** Mark `id` as handled by dead-lettering (a redelivery is then a duplicate). */
@@ -214,7 +233,10 @@ export class Commits {
     await this.store.processed.put(markerKey(this.agent, id), `dlq:${seq}`);
   }
 
-  /** The commit a crash interrupted, if any: in the WAL and not marked processed. `refused` hears of a WAL that is not one. */
+  /**
+   * The commit a crash interrupted, if any: still in the WAL (an entry of before `wal: 2`: and not
+   * marked processed). `refused` hears of a WAL that is not one.
+   */
   async interrupted(refused: (key: string, reason: string) => void): Promise<CommitRecord | undefined> {
     const key = walKey(this.agent);
     const entry = await this.store.processed.get(key);
@@ -224,6 +246,7 @@ export class Commits {
       refused(key, `${key} is not a commit record; ignored`);
       return undefined;
     }
+    if (commit.wal === 2) return commit;
     const done = await this.store.processed.get(markerKey(this.agent, commit.id));
     return done?.operation === "PUT" && done.string() !== INFLIGHT ? undefined : commit;
   }
