@@ -42,17 +42,15 @@ export class Answers {
    * Call the returned `done` when the request ends.
    */
   async listen(channel: string, id: string, waiter: Waiter): Promise<() => void> {
-    let l = this.channels.get(channel);
-    if (!l) l = this.open(channel);
+    const l = this.channels.get(channel) ?? this.open(channel);
     clearTimeout(l.linger);
     l.linger = undefined;
     l.waiting.set(id, waiter);
-    const listening = l;
     const done = () => {
-      listening.waiting.delete(id);
-      if (listening.waiting.size > 0 || this.channels.get(channel) !== listening) return;
-      listening.linger = setTimeout(() => this.drop(channel, listening), ANSWERS_LINGER_MS);
-      listening.linger.unref?.();
+      l.waiting.delete(id);
+      if (l.waiting.size > 0 || this.channels.get(channel) !== l) return;
+      l.linger = setTimeout(() => this.drop(channel, l), ANSWERS_LINGER_MS);
+      l.linger.unref?.();
     };
     try {
       await l.ready;

@@ -544,8 +544,7 @@ export class AgentRuntime {
   private async failure(m: JsMsg, env: Envelope, result: CallResult, version: number): Promise<void> {
     const agent = this.name;
     if (result.retry) {
-      await this.commits.retrying(env.id);
-      m.nak(100); // collateral of another agent's restart: not this message's fault
+      await this.retry(m, env, 100); // collateral of another agent's restart: not this message's fault
       return;
     }
     const { code, message } = result.error ?? { code: "AGORA_ERR_COMPONENT_TRAP" as ErrorCode, message: "" };
@@ -568,13 +567,11 @@ export class AgentRuntime {
       // Only the canary failed it, on every attempt: the canary goes, and the message is retried on the current version.
       this.judgeCanary = false;
       await this.judge(canary, `a message failed on the canary ${next.attempts} times (limits.maxDeliver)`);
-      await this.commits.retrying(env.id);
-      m.nak(0);
+      await this.retry(m, env, 0);
       return;
     }
     if (!next.deadLetter) {
-      await this.commits.retrying(env.id);
-      m.nak(next.retryInMs);
+      await this.retry(m, env, next.retryInMs);
       return;
     }
     const dead = {
@@ -600,6 +597,12 @@ export class AgentRuntime {
     await this.commits.deadLettered(env.id, m.seq);
     this.supervision.deadLettered(env.id);
     m.ack();
+  }
+
+  /** Hand a failed message back for another attempt in `ms`; meanwhile its marker says it is not done. */
+  private async retry(m: JsMsg, env: Envelope, ms: number): Promise<void> {
+    await this.commits.retrying(env.id);
+    m.nak(ms);
   }
 
   /**

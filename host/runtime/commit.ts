@@ -90,6 +90,11 @@ function timerCommit(t: unknown): boolean {
   return op?.op === "set" && timerRecord(op.timer) !== undefined;
 }
 
+/** Whether a commit goes through the WAL: it writes state or timers (sends alone are re-derivable). */
+function writesAhead(c: CommitRecord): boolean {
+  return c.state.length > 0 || (c.timers?.length ?? 0) > 0;
+}
+
 /** A WAL entry read back: a commit record, or undefined when it is not one (never trusted blindly). */
 export function parseCommit(data: Uint8Array | string): CommitRecord | undefined {
   const c = parseJson(data) as Partial<CommitRecord> | undefined;
@@ -171,14 +176,15 @@ export class Commits {
 
   /** Write the commit ahead when it has state or timer writes (sends alone are re-derivable). */
   async writeAhead(c: CommitRecord): Promise<void> {
-    if (c.state.length === 0 && !c.timers?.length) return;
+    if (!writesAhead(c)) return;
     this.fence(); // a stale owner must not leave a WAL for the next one to replay
     await this.store.processed.put(walKey(this.agent), JSON.stringify(c));
   }
 
   /**
    * Apply a commit: publish (deduplicated by id), write state and timers, then
-   * delete its WAL entry (an entry of before `wal: 2`: write the final marker). Idempotent. `published` is told of each envelope JetStream stored (not a replay).
+   * delete its WAL entry (an entry of before `wal: 2`: write the final marker).
+   * Idempotent. `published` is told of each envelope JetStream stored (not a replay).
    */
   async apply(
     c: CommitRecord,
@@ -225,7 +231,7 @@ export class Commits {
       );
     }
     if (c.wal !== 2) await this.store.processed.put(markerKey(this.agent, c.id), String(c.seq));
-    else if (c.state.length > 0 || c.timers?.length) await this.store.processed.delete(walKey(this.agent));
+    else if (writesAhead(c)) await this.store.processed.delete(walKey(this.agent));
   }
 
   /** Mark `id` as handled by dead-lettering (a redelivery is then a duplicate). */

@@ -147,12 +147,14 @@ export class WorkerPool {
 
   private readonly sweeper?: NodeJS.Timeout;
   private readonly watchdog: NodeJS.Timeout;
+  /** Per-call deadline in ms. */
+  private readonly deadline: number;
 
   constructor(options: WorkerPoolOptions) {
     this.options = options;
     this.workers = Array.from({ length: Math.max(1, options.size) }, () => this.newWorker());
-    const deadline = options.deadlineMs ?? DEFAULT_CALL_DEADLINE_MS;
-    this.watchdog = setInterval(() => this.watch(), Math.min(250, Math.max(5, deadline / 20)));
+    this.deadline = options.deadlineMs ?? DEFAULT_CALL_DEADLINE_MS;
+    this.watchdog = setInterval(() => this.watch(), Math.min(250, Math.max(5, this.deadline / 20)));
     this.watchdog.unref();
     const idle = options.idleMs ?? 0;
     if (idle > 0) {
@@ -311,14 +313,13 @@ export class WorkerPool {
    * One timer for the pool reading each worker's clock, instead of a message and a timer per call.
    */
   private watch(): void {
-    const deadline = this.options.deadlineMs ?? DEFAULT_CALL_DEADLINE_MS;
     const now = Date.now();
     for (const w of this.workers) {
       const callId = w.clock[0]!;
       const started = w.clock[1]!;
-      if (callId === 0 || w.clock[0] !== callId || now - started <= deadline) continue;
+      if (callId === 0 || w.clock[0] !== callId || now - started <= this.deadline) continue;
       const call = w.calls.get(callId);
-      if (call) this.overrun(w, call.agent, deadline);
+      if (call) this.overrun(w, call.agent, this.deadline);
     }
   }
 

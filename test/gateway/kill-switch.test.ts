@@ -2,7 +2,7 @@
 // sticky across host restarts until revived.
 import { describe, expect, it } from "vitest";
 import type { HostEvent } from "../../protocol/events.js";
-import { collectEvents, readFacts, startAgora, TOKENS, until } from "../helpers/agora.js";
+import { collectEvents, readFacts, responderAndVoter, startAgora, TOKENS, until } from "../helpers/agora.js";
 import { agentWasm } from "../helpers/paths.js";
 import { STREAM } from "../../protocol/subjects.js";
 import { consumerName } from "../../protocol/subjects.js";
@@ -132,14 +132,7 @@ describe("kill switch - keys", () => {
   });
 
   it("kill switch - revive * and single revives mean the same on the host and in the console", async () => {
-    await using a = await startAgora({
-      channels: ["work"],
-      agents: {
-        responder: { component: agentWasm("responder"), read: ["work"], write: ["work"] },
-        voter: { component: agentWasm("voter"), read: ["work"], write: ["work"] },
-      },
-      external: { operator: { write: ["work"] } },
-    });
+    await using a = await startAgora(responderAndVoter("operator"));
     const host = await a.startHost();
     const g = await a.startGateway();
     const call = (verb: string, agent: string) =>

@@ -22,9 +22,22 @@ import { connectNats } from "../../transport/connect.js";
 import { ensureIdentityKeys, writeAuthorization } from "../../transport/embedded.js";
 import { natsIdentities } from "../../transport/authorization.js";
 import { ADMIN_IDENTITY } from "../../protocol/names.js";
+import { agentWasm } from "./paths.js";
 
 /** Gateway tokens used by tests. */
 export const TOKENS = { viewer: "viewer-token-0123456789", operator: "operator-token-0123456789", generated: false };
+
+/** The responder and the voter reading and writing `work`, where the external identity `writer` writes. */
+export function responderAndVoter(writer: string): AgoraSpec {
+  return {
+    channels: ["work"],
+    agents: {
+      responder: { component: agentWasm("responder"), read: ["work"], write: ["work"] },
+      voter: { component: agentWasm("voter"), read: ["work"], write: ["work"] },
+    },
+    external: { [writer]: { write: ["work"] } },
+  };
+}
 
 export interface AgoraSpec {
   channels: string[];

@@ -1,19 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { parseEnvelope } from "../../protocol/envelope.js";
 import { stateKey, STREAM } from "../../protocol/subjects.js";
-import { startAgora, until } from "../helpers/agora.js";
-import { agentWasm } from "../helpers/paths.js";
+import { responderAndVoter, startAgora, until } from "../helpers/agora.js";
 
 describe("pipelined commits", () => {
   it("host - 400 messages at once: each answered once by its agent, the answers stored in the order of their messages, the voter's state exact", async () => {
-    await using a = await startAgora({
-      channels: ["work"],
-      agents: {
-        responder: { component: agentWasm("responder"), read: ["work"], write: ["work"] },
-        voter: { component: agentWasm("voter"), read: ["work"], write: ["work"] },
-      },
-      external: { alice: { write: ["work"] } },
-    });
+    await using a = await startAgora(responderAndVoter("alice"));
     const host = await a.startHost();
     const alice = await a.client("alice");
     const n = 200;

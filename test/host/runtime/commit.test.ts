@@ -3,8 +3,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { Commits, INFLIGHT } from "../../../host/runtime/commit.js";
 import { markerKey, PROCESSED_BUCKET, walKey } from "../../../protocol/subjects.js";
-import { startAgora, until } from "../../helpers/agora.js";
-import { agentWasm } from "../../helpers/paths.js";
+import { responderAndVoter, startAgora, until } from "../../helpers/agora.js";
 
 const marker = async (a: Awaited<ReturnType<typeof startAgora>>, agent: string, id: string) =>
   (await a.infra.processed.get(markerKey(agent, id)))?.string();
@@ -32,14 +31,7 @@ describe("commit - processed markers", () => {
   });
 
   it("commit - a message that only sends costs one marker write; a state commit deletes its WAL once applied", async () => {
-    await using a = await startAgora({
-      channels: ["work"],
-      agents: {
-        responder: { component: agentWasm("responder"), read: ["work"], write: ["work"] },
-        voter: { component: agentWasm("voter"), read: ["work"], write: ["work"] },
-      },
-      external: { alice: { write: ["work"] } },
-    });
+    await using a = await startAgora(responderAndVoter("alice"));
     const host = await a.startHost();
     const alice = await a.client("alice");
     const writes = async () => (await a.infra.jsm.streams.info(`KV_${PROCESSED_BUCKET}`)).state.last_seq;
