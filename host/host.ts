@@ -522,7 +522,7 @@ export class Host {
     return ready;
   }
 
-  /** Hand what `consumer` delivers to `runtime`, one at a time, until the agent stops or is killed. */
+  /** Hand what `consumer` delivers to `runtime` (its queue), until the agent stops or is killed. */
   private consume(agent: string, runtime: AgentRuntime, consumer: Consumer, what: string): Promise<void> {
     return pullLoop(consumer, (m) => runtime.enqueue(m).catch((err) => this.log(`agent ${agent}: ${String(err)}`)), {
       closing: () => this.closed || runtime.stopping,

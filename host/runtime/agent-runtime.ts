@@ -1,5 +1,5 @@
-// AgentRuntime: one hosted agent on this host — its messages one at a time,
-// each through verify → admit → call → commit → ack, with the kill switch,
+// AgentRuntime: one hosted agent on this host — its messages in order, in
+// batches, each through verify → admit → call → commit → ack, with the kill switch,
 // supervision (restart, hold, dead letters) and the lease fence around it.
 // The decisions are pure and live beside it: admit.ts (the controls),
 // supervision.ts; the crash-safe commit is commit.ts.
@@ -17,7 +17,7 @@ import { publishWithRetry } from "../../transport/publisher.js";
 import type { Verdict, Verifier } from "../../trust/verifier.js";
 import type { HostMetrics } from "../metrics.js";
 import type { WorkerPool } from "../workers/worker-pool.js";
-import type { CallResult, ComponentEnvelope } from "../workers/worker-protocol.js";
+import { sendsOnly, type Call, type CallResult, type ComponentEnvelope } from "../workers/worker-protocol.js";
 import { admit, stamp } from "./admit.js";
 import { SENDER_REFUSAL_CODES, type SenderRefusal } from "../../trust/budget.js";
 import { Commits, type AppliedTimer } from "./commit.js";
@@ -74,6 +74,20 @@ function toComponentEnvelope(env: Envelope): ComponentEnvelope {
 
 /** Commits of one agent in flight at most; the next call waits for one to finish beyond this. */
 const MAX_COMMITTING = 256;
+/** The most calls handed to the worker in one batch. */
+const MAX_BATCH = 32;
+/** Messages taken from the pull loops and not handled yet, at most: the loops wait beyond this. */
+const MAX_QUEUED = 64;
+
+/** A message admitted for a call: its claim running, its call ready for the worker. */
+interface Admitted {
+  m: JsMsg;
+  env: Envelope;
+  claim: Promise<{ seen: boolean } | { error: unknown }>;
+  call: Call;
+  /** performance.now() when it was admitted. */
+  started: number;
+}
 
 export class AgentRuntime {
   readonly name: string;
@@ -81,7 +95,18 @@ export class AgentRuntime {
   private readonly ctx: RuntimeContext;
   private readonly commits: Commits;
   private readonly supervision: Supervision;
-  private tail: Promise<unknown> = Promise.resolve();
+  /** Messages taken from the pull loops and not handled yet, in arrival order. */
+  private readonly queue: JsMsg[] = [];
+  /** True while drain() runs (set and cleared in the same turn as the queue is found empty). */
+  private draining = false;
+  private drained: Promise<void> = Promise.resolve();
+  /** Pull loops waiting for room in the queue, and how they are woken. */
+  private room?: Promise<void>;
+  private roomy?: () => void;
+  /** How many queued messages the next batch takes (see drain). */
+  private batchSize = 1;
+  /** Sequences of messages claimed by a batch that did not run them (see notRun): claimed again when handled. */
+  private readonly claimedAhead = new Set<number>();
   /** Calls handed to the component whose effects were committed. */
   handled = 0;
   private killedFlag = false;
@@ -116,11 +141,19 @@ export class AgentRuntime {
     this.supervision = new Supervision(ctx.limits);
   }
 
-  /** Process messages one at a time per agent, whichever channel they come from. */
+  /**
+   * Take a message from one of the agent's pull loops (whichever channel): it is handled in arrival
+   * order, in batches (see drain). Resolves once the queue has room for more.
+   */
   enqueue(m: JsMsg): Promise<void> {
-    const run = this.tail.then(() => this.process(m));
-    this.tail = run.catch(() => {});
-    return run;
+    this.queue.push(m);
+    if (!this.draining) {
+      this.draining = true;
+      this.drained = this.drain();
+    }
+    if (this.queue.length < MAX_QUEUED) return Promise.resolve();
+    this.room ??= new Promise((resolve) => (this.roomy = resolve));
+    return this.room;
   }
 
   get killed(): boolean {
@@ -164,6 +197,8 @@ export class AgentRuntime {
       return;
     }
     this.killedFlag = killed;
+    // The worker reads it too: a call of a batch handed over before the kill does not start after it.
+    this.ctx.pool.halt(this.name, killed);
     if (!killed) this.unpause();
   }
 
@@ -185,6 +220,7 @@ export class AgentRuntime {
   stop(lost: boolean): void {
     this.stoppingFlag = true;
     if (lost) this.fencedFlag = true;
+    this.ctx.pool.halt(this.name, true);
     this.unpause();
   }
 
@@ -196,9 +232,9 @@ export class AgentRuntime {
       );
   }
 
-  /** Wait for the message in hand, and every commit in flight, to finish. */
+  /** Wait for the messages taken, and every commit in flight, to finish. */
   async idle(): Promise<void> {
-    await this.tail;
+    while (this.draining) await this.drained;
     await this.committed();
   }
 
@@ -224,24 +260,90 @@ export class AgentRuntime {
     await this.ctx.pool.respawn(this.name);
   }
 
-  private async process(m: JsMsg): Promise<void> {
-    try {
-      await this.handle(m);
-      if (this.judgeCanary) {
-        // Judged once the message is done (its commit queued, its acts among those judge() waits for).
-        this.judgeCanary = false;
-        await this.judge(this.ctx.canary!).catch((err: unknown) =>
-          this.ctx.log(`agent ${this.name}: canary rollback: ${String(err)}`),
-        );
-      }
-    } catch (err) {
-      // NATS or KV unavailable mid-commit: hand the message back. A commit already
-      // in the WAL is applied on the next attempt; otherwise the instance is
-      // reloaded from KV so the call's uncommitted state is forgotten.
-      this.ctx.log(`agent ${this.name}: seq ${m.seq}: ${String(err)}; will retry`);
-      if (!this.pending && !this.stoppingFlag) await this.ctx.pool.respawn(this.name).catch(() => {});
-      m.nak(500);
+  /**
+   * Handle what is queued, batch by batch (handleBatch). A batch doubles, up to MAX_BATCH, while its
+   * calls only send; it falls back to one call once a call wrote state or timers (the next call may
+   * only see them committed) or did not run.
+   */
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.batchSize);
+      if (this.queue.length < MAX_QUEUED) this.wakePullLoops();
+      await this.handleBatch(batch);
     }
+    this.draining = false;
+  }
+
+  private wakePullLoops(): void {
+    const wake = this.roomy;
+    this.room = this.roomy = undefined;
+    wake?.();
+  }
+
+  /**
+   * One batch: each message verified and admitted in order (refused and dropped ones end there),
+   * the admitted ones claimed and called in one message to the worker, then each result committed
+   * and reported in order. A call the batch did not run is handled again, first.
+   */
+  private async handleBatch(batch: JsMsg[]): Promise<void> {
+    try {
+      await this.settle();
+    } catch (err) {
+      for (const m of batch) await this.handBack(m, err);
+      return;
+    }
+    const admitted: Admitted[] = [];
+    for (const m of batch) {
+      try {
+        const a = await this.admitOne(m);
+        if (a) admitted.push(a);
+      } catch (err) {
+        await this.handBack(m, err);
+      }
+    }
+    if (admitted.length === 0) return;
+    const canary = this.ctx.canary;
+    const results = await this.ctx.pool.calls(
+      this.name,
+      admitted.map((a) => a.call),
+    );
+    const again: JsMsg[] = [];
+    let grow = true;
+    for (const [i, a] of admitted.entries()) {
+      const result = results[i]!;
+      // Not started — or run by the canary, which an earlier result of this batch rolled back: handled again.
+      if (result.notRun || (a.call.version === CANARY && canary?.rolledBack)) {
+        again.push(a.m);
+        this.claimedAhead.add(a.m.seq);
+        grow = false;
+        continue;
+      }
+      if (!sendsOnly(result)) grow = false;
+      try {
+        await this.conclude(a, result);
+        if (this.judgeCanary) {
+          // Judged once the message is done (its commit queued, its acts among those judge() waits for).
+          this.judgeCanary = false;
+          await this.judge(this.ctx.canary!).catch((err: unknown) =>
+            this.ctx.log(`agent ${this.name}: canary rollback: ${String(err)}`),
+          );
+        }
+      } catch (err) {
+        await this.handBack(a.m, err);
+      }
+    }
+    this.queue.unshift(...again);
+    this.batchSize = grow ? Math.min(MAX_BATCH, this.batchSize * 2) : 1;
+  }
+
+  /**
+   * NATS or KV unavailable mid-commit: hand the message back. A commit already in the WAL is applied
+   * on the next attempt; otherwise the instance is reloaded from KV so the call's uncommitted state is forgotten.
+   */
+  private async handBack(m: JsMsg, err: unknown): Promise<void> {
+    this.ctx.log(`agent ${this.name}: seq ${m.seq}: ${String(err)}; will retry`);
+    if (!this.pending && !this.stoppingFlag) await this.ctx.pool.respawn(this.name).catch(() => {});
+    m.nak(500);
   }
 
   /** Apply the pending commit (WAL written, apply interrupted) before anything else. */
@@ -319,10 +421,13 @@ export class AgentRuntime {
     );
   }
 
-  private async handle(m: JsMsg): Promise<void> {
+  /**
+   * Verify, check standing and admit one message. A refused or dropped one is finished here (acked,
+   * or handed back for later); an admitted one is claimed (alongside its call) and returned.
+   */
+  private async admitOne(m: JsMsg): Promise<Admitted | undefined> {
     const seq = m.seq;
     const agent = this.name;
-    await this.settle();
     // Byte for byte what this host signed and published for this agent: its echo, not verified again.
     const own = this.commits.echoOf(m.data);
     const timer = m.subject === this.timerSubject;
@@ -331,7 +436,7 @@ export class AgentRuntime {
       : timer
         ? this.timeout(m)
         : await this.ctx.verifier.verify(m.data, m.subject);
-    // The kill switch is read here, right before the call: no delivery starts once it is set.
+    // The kill switch is read here, right before the call (and by the worker before each call of a batch).
     const now = Date.now();
     const cancel = verdict.ok ? this.ctx.cancelOf(verdict.env, m.seq) : undefined;
     const admission = admit(verdict, {
@@ -347,6 +452,8 @@ export class AgentRuntime {
           : undefined,
       cancelled: cancel !== undefined,
     });
+    // Claimed by an earlier batch that did not run it: its marker is set back if it is not handled now.
+    const ahead = this.claimedAhead.delete(seq);
     if (admission.decision === "reject") {
       // Recorded once by the facts recorder from the stream; here only counted.
       const env = admission.env;
@@ -361,7 +468,7 @@ export class AgentRuntime {
       });
       // A genuine message refused (too old) leaves its mark for delivery status. Never one that failed
       // verification: a forgery carrying a real message's id must not pre-claim that id.
-      if (verdict.ok) await this.commits.refuse(verdict.env.id, admission.code);
+      if (verdict.ok) await this.commits.refuse(verdict.env.id, admission.code, ahead);
       m.ack();
       return;
     }
@@ -374,7 +481,7 @@ export class AgentRuntime {
       } else if (admission.control === "sender_killed" || admission.control === "over_budget") {
         // Refused for good, recorded, and marked so its trace says why.
         await this.ctx.report({ type: admission.control, ...base, sender: env.sender });
-        await this.commits.refuse(env.id, SENDER_REFUSAL_CODES[admission.control]);
+        await this.commits.refuse(env.id, SENDER_REFUSAL_CODES[admission.control], ahead);
         m.ack();
       } else if (admission.control === "cancelled") {
         // `cancel` is set: admit drops as cancelled only when it is.
@@ -385,13 +492,16 @@ export class AgentRuntime {
           conv: cancel!.conv,
           cancel: cancel!.id,
         });
-        await this.commits.refuse(env.id, "AGORA_ERR_CANCELLED");
+        await this.commits.refuse(env.id, "AGORA_ERR_CANCELLED", ahead);
         m.ack();
-      } else if (admission.control === "handover") {
-        m.nak(); // the agent's next host takes it at once
       } else {
-        this.ctx.metrics.drops.inc({ control: admission.control });
-        m.nak(250);
+        if (ahead) await this.commits.retrying(env.id);
+        if (admission.control === "handover")
+          m.nak(); // the agent's next host takes it at once
+        else {
+          this.ctx.metrics.drops.inc({ control: admission.control });
+          m.nak(250);
+        }
       }
       return;
     }
@@ -403,18 +513,30 @@ export class AgentRuntime {
       (error: unknown) => ({ error }),
     );
     // A rollout sends a share of the conversations to the canary, by a stable hash of the conv.
-    const canary = this.ctx.canary;
-    const version = canary?.versionOf(env.conv ?? env.id) ?? 0;
-    const result = await this.ctx.pool.call(agent, toComponentEnvelope(env), {
+    const version = this.ctx.canary?.versionOf(env.conv ?? env.id) ?? 0;
+    const call: Call = {
+      env: toComponentEnvelope(env),
       now,
       ...(timer ? { timeout: (env.body as { timeout: string }).timeout } : {}),
       ...(version === CANARY ? { version } : {}),
-    });
+    };
+    return { m, env, claim, call, started };
+  }
+
+  /** Commit and report one call's result (its message was admitted and claimed). */
+  private async conclude(a: Admitted, result: CallResult): Promise<void> {
+    const { m, env, claim, started } = a;
+    const { now } = a.call;
+    const version = a.call.version ?? 0;
+    const seq = m.seq;
+    const agent = this.name;
+    const base = { agent, seq, channel: env.channel, id: env.id };
+    const canary = this.ctx.canary;
     if (canary) {
       canary.record(version, result, performance.now() - started);
       this.judgeCanary ||= version === CANARY;
     }
-    if (result.ok && result.state.length === 0 && !result.timers) {
+    if (sendsOnly(result)) {
       // Sends only: nothing the next call sees changed, so the next call starts while this one commits.
       // Its publishes still go out in input order (after the previous commit's), and its ack after them.
       const emission = this.emit(env, result);
@@ -427,7 +549,7 @@ export class AgentRuntime {
       return;
     }
     const c = await claim;
-    if ("error" in c) throw c.error; // after the call returned: process() reloads the instance
+    if ("error" in c) throw c.error; // after the call returned: handBack() reloads the instance
     if (c.seen) {
       if (result.trapped || (result.ok && result.state.length > 0)) await this.ctx.pool.respawn(agent);
       await this.ctx.report({ type: "duplicate", ...base });

@@ -151,9 +151,14 @@ export class Commits {
     await this.store.processed.put(markerKey(this.agent, id), INFLIGHT);
   }
 
-  /** Mark (agent, id) refused with `code` (a verified message it will not handle), unless already marked. */
-  async refuse(id: string, code: string): Promise<void> {
-    await this.store.processed.create(markerKey(this.agent, id), `${REFUSED_MARKER}${code}`).catch(() => {});
+  /**
+   * Mark (agent, id) refused with `code` (a verified message it will not handle), unless already
+   * marked — or over its own claim, when this message was `claimed` (see AgentRuntime's notRun).
+   */
+  async refuse(id: string, code: string, claimed = false): Promise<void> {
+    const key = markerKey(this.agent, id);
+    const value = `${REFUSED_MARKER}${code}`;
+    await (claimed ? this.store.processed.put(key, value) : this.store.processed.create(key, value)).catch(() => {});
   }
 
   /** Sign the stamped envelopes: the commit of input `id` at stream sequence `seq`. */

@@ -5,15 +5,18 @@ import { pathToFileURL } from "node:url";
 import v8 from "node:v8";
 import { ACTS } from "../../protocol/envelope.js";
 import { isErrorCode, type ErrorCode, type WireError } from "../../protocol/errors.js";
-import type {
-  CallResult,
-  ComponentEnvelope,
-  FromWorker,
-  Send,
-  StateOp,
-  TimerOp,
-  ToWorker,
-  WorkerLimits,
+import {
+  NOT_RUN,
+  sendsOnly,
+  type Call,
+  type CallResult,
+  type ComponentEnvelope,
+  type FromWorker,
+  type Send,
+  type StateOp,
+  type TimerOp,
+  type ToWorker,
+  type WorkerLimits,
 } from "./worker-protocol.js";
 
 v8.setFlagsFromString("--experimental-wasm-extended-const");
@@ -49,14 +52,16 @@ interface AgentSlot {
   /** Tags of the timers waiting to fire, as committed. */
   timers: Set<string>;
   limits: WorkerLimits;
+  /** [1 while the host halts the agent (killed)]: read before each call. */
+  halt: Int32Array;
   ctx?: CallContext;
   instances: (Instance | undefined)[];
 }
 
 const components = new Map<string, { glue: Glue; modules: Record<string, WebAssembly.Module> }>();
 const agents = new Map<string, AgentSlot>();
-/** [the call running (0: none), when it started]: shared with the pool, which stops a call past its deadline. */
-let clock: Float64Array<ArrayBufferLike> = new Float64Array(2);
+/** [the batch running (0: none), when its current call started, that call's index]: shared with the pool, which stops a call past its deadline. */
+let clock: Float64Array<ArrayBufferLike> = new Float64Array(3);
 const actSet: ReadonlySet<string> = new Set(ACTS);
 const utf8 = new TextEncoder();
 /** The longest timer tag, in UTF-8 bytes. */
@@ -194,6 +199,28 @@ function wireError(err: unknown, fallback: ErrorCode): WireError {
   return m && isErrorCode(m[1]) ? { code: m[1], message: text.slice(m[0].length) } : { code: fallback, message: text };
 }
 
+/**
+ * Run a batch of one agent's calls in order until one fails or writes state or timers (the host
+ * commits that before any later call may see it) or the agent is halted; the rest are not run.
+ */
+async function runBatch(batch: number, agent: string, calls: Call[]): Promise<CallResult[]> {
+  const results: CallResult[] = [];
+  const halt = agents.get(agent)?.halt;
+  for (const [i, c] of calls.entries()) {
+    if ((results.length > 0 && !sendsOnly(results.at(-1)!)) || (halt && Atomics.load(halt, 0) !== 0)) {
+      results.push(NOT_RUN);
+      continue;
+    }
+    // The deadline runs from here, not from the queue: the pool's watchdog reads this clock.
+    clock[1] = Date.now();
+    clock[2] = i;
+    clock[0] = batch;
+    results.push(await call(agent, c.env, c.now, c.timeout, c.version));
+  }
+  clock[0] = 0;
+  return results;
+}
+
 async function call(
   agent: string,
   env: ComponentEnvelope,
@@ -296,6 +323,7 @@ parentPort!.on("message", async (msg: ToWorker) => {
           state: new Map(msg.state),
           timers: new Set(msg.timers),
           limits: msg.limits,
+          halt: new Int32Array(msg.halt),
         };
         await instantiate(msg.agent, slot);
         post({ type: "spawned", agent: msg.agent });
@@ -303,15 +331,9 @@ parentPort!.on("message", async (msg: ToWorker) => {
         post({ type: "spawned", agent: msg.agent, error: wireError(err, "AGORA_ERR_COMPONENT_LOAD") });
       }
       break;
-    case "call": {
-      // The deadline runs from here, not from the queue: the pool's watchdog reads this clock.
-      clock[1] = Date.now();
-      clock[0] = msg.callId;
-      const result = await call(msg.agent, msg.env, msg.now, msg.timeout, msg.version);
-      clock[0] = 0;
-      post({ type: "result", callId: msg.callId, result });
+    case "calls":
+      post({ type: "results", batch: msg.batch, results: await runBatch(msg.batch, msg.agent, msg.calls) });
       break;
-    }
     case "clock":
       clock = new Float64Array(msg.clock);
       break;

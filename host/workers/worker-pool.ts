@@ -6,7 +6,14 @@ import type { Worker } from "node:worker_threads";
 import { startModuleWorker } from "../../transport/start-worker.js";
 import { AgoraError, fromWireError, type WireError } from "../../protocol/errors.js";
 import type { LoadedComponent } from "../components/component-loader.js";
-import type { CallResult, ComponentEnvelope, FromWorker, ToWorker, WorkerLimits } from "./worker-protocol.js";
+import {
+  NOT_RUN,
+  type Call,
+  type CallResult,
+  type FromWorker,
+  type ToWorker,
+  type WorkerLimits,
+} from "./worker-protocol.js";
 
 export const DEFAULT_WORKER_LIMITS: WorkerLimits = {
   maxBodyBytes: 60 * 1024,
@@ -15,14 +22,6 @@ export const DEFAULT_WORKER_LIMITS: WorkerLimits = {
   maxStateValueBytes: 64 * 1024,
   maxTimers: 16,
 };
-
-/** When a call runs: the host time it sees, the timer it is the timeout of (if any), and which version handles it. */
-export interface CallTime {
-  now: number;
-  timeout?: string;
-  /** An index into the versions the agent was spawned with (0, the current one, when absent). */
-  version?: number;
-}
 
 /** What an agent is instantiated from: its committed state and the tags of its timers waiting to fire. */
 export interface AgentSnapshot {
@@ -60,9 +59,9 @@ class PoolWorker {
   readonly loaded = new Map<string, Promise<void>>();
   readonly agents = new Set<string>();
   private readonly waiting = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
-  readonly calls = new Map<number, { agent: string; resolve: (r: CallResult) => void }>();
-  /** Written by the worker: [the call it runs (0: none), when that call started (ms since the epoch)]. */
-  readonly clock = new Float64Array(new SharedArrayBuffer(16));
+  readonly batches = new Map<number, { agent: string; size: number; resolve: (r: CallResult[]) => void }>();
+  /** Written by the worker: [the batch it runs (0: none), when its current call started (ms since the epoch), that call's index]. */
+  readonly clock = new Float64Array(new SharedArrayBuffer(24));
   terminated = false;
 
   constructor(onDeath: (w: PoolWorker, err: Error) => void) {
@@ -75,9 +74,9 @@ class PoolWorker {
   }
 
   private onMessage(msg: FromWorker): void {
-    if (msg.type === "result") {
-      this.calls.get(msg.callId)?.resolve(msg.result);
-      this.calls.delete(msg.callId);
+    if (msg.type === "results") {
+      this.batches.get(msg.batch)?.resolve(msg.results);
+      this.batches.delete(msg.batch);
       return;
     }
     const key = msg.type === "loaded" ? `load:${msg.digest}` : `spawn:${msg.agent}`;
@@ -88,15 +87,21 @@ class PoolWorker {
     else w.resolve();
   }
 
-  /** Resolve everything outstanding: with a culprit, the other calls are marked `retry`. */
-  failAll(err: Error, culprit?: { agent: string; error: WireError }): void {
+  /**
+   * Resolve everything outstanding: the culprit's call (batch and index) as a trap; every other call
+   * — its batch's others too, whose effects died with the worker — as `retry`.
+   */
+  failAll(err: Error, culprit?: { batch: number; index: number; error: WireError }): void {
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
-    for (const { agent, resolve } of this.calls.values()) {
-      if (culprit?.agent === agent) resolve(failed(culprit.error, { trapped: true }));
-      else resolve(failed({ code: "AGORA_ERR_WORKER_RESTART", message: err.message }, { retry: true }));
-    }
-    this.calls.clear();
+    const retry = failed({ code: "AGORA_ERR_WORKER_RESTART", message: err.message }, { retry: true });
+    for (const [batch, { size, resolve }] of this.batches)
+      resolve(
+        Array.from({ length: size }, (_, i) =>
+          culprit?.batch === batch && culprit.index === i ? failed(culprit.error, { trapped: true }) : retry,
+        ),
+      );
+    this.batches.clear();
   }
 
   request(key: string, msg: ToWorker): Promise<void> {
@@ -135,13 +140,15 @@ interface Placement {
   /** Calls in flight, and when the last one ended (for idle eviction). */
   calls: number;
   lastUsed: number;
+  /** Int32 shared with the worker: 1 while the agent is halted (no call of it starts). */
+  halt: Int32Array;
 }
 
 export class WorkerPool {
   private readonly workers: PoolWorker[];
   private readonly placement = new Map<string, Placement>();
   private readonly options: WorkerPoolOptions;
-  private nextCall = 1;
+  private nextBatch = 1;
   /** Workers replaced after a deadline. */
   restarts = 0;
 
@@ -191,7 +198,7 @@ export class WorkerPool {
    * worker and are instantiated from KV before any call reaches them; calls in
    * flight fail — the culprit's as a trap, the others as `retry`.
    */
-  private replace(w: PoolWorker, err: Error, culprit?: { agent: string; error: WireError }): void {
+  private replace(w: PoolWorker, err: Error, culprit?: { batch: number; index: number; error: WireError }): void {
     if (w.terminated && !culprit) return;
     w.terminated = true;
     this.restarts++;
@@ -227,6 +234,7 @@ export class WorkerPool {
         state,
         timers,
         limits: p.limits,
+        halt: p.halt.buffer as SharedArrayBuffer,
       });
     })();
     return p.ready;
@@ -254,6 +262,7 @@ export class WorkerPool {
       instantiated: false,
       calls: 0,
       lastUsed: Date.now(),
+      halt: new Int32Array(new SharedArrayBuffer(4)),
     };
     // Lazy: the component is compiled on the worker now (a bad one is refused at start), instantiated on its first call.
     if (this.options.idleMs) await Promise.all(versions.map((v) => worker.load(v)));
@@ -270,22 +279,33 @@ export class WorkerPool {
   }
 
   /**
-   * Run `handle(env)` for `agent` at host time `now` (`timeout`: the tag of the
-   * timer `env` is the timeout of); resolves with the call's effects, never rejects.
+   * Halt `agent` (no call of it starts while halted, even one already handed to its worker) or let it run.
+   * Read by the worker before each call: a kill takes effect between two calls of a batch.
    */
-  async call(agent: string, env: ComponentEnvelope, at: CallTime = { now: Date.now() }): Promise<CallResult> {
+  halt(agent: string, halted: boolean): void {
     const p = this.placement.get(agent);
-    if (!p) return failed({ code: "AGORA_ERR_COMPONENT_LOAD", message: `${agent} is not spawned` });
+    if (p) Atomics.store(p.halt, 0, halted ? 1 : 0);
+  }
+
+  /**
+   * Run `calls` of `agent` in order, in one message to its worker: `handle(env)` at host time `now`
+   * (`timeout`: the tag of the timer `env` is the timeout of). One result each, in their order — the
+   * batch stops after a call that failed or wrote state, the rest are `notRun` (ToWorker "calls").
+   * Never rejects.
+   */
+  async calls(agent: string, calls: Call[]): Promise<CallResult[]> {
+    const p = this.placement.get(agent);
+    if (!p) return calls.map(() => failed({ code: "AGORA_ERR_COMPONENT_LOAD", message: `${agent} is not spawned` }));
     p.calls++;
     try {
-      return await this.callPlaced(agent, p, env, at);
+      return await this.callPlaced(agent, p, calls);
     } finally {
       p.calls--;
       p.lastUsed = Date.now();
     }
   }
 
-  private async callPlaced(agent: string, p: Placement, env: ComponentEnvelope, at: CallTime): Promise<CallResult> {
+  private async callPlaced(agent: string, p: Placement, calls: Call[]): Promise<CallResult[]> {
     if (!p.instantiated) void this.instantiate(agent, p, this.options.loadState(agent)).catch(() => {});
     // The worker may be replaced while we wait; always post to the current, ready one.
     for (;;) {
@@ -293,18 +313,20 @@ export class WorkerPool {
       try {
         await ready;
       } catch (err) {
-        return failed(
+        // The first call fails (the agent restarts, or is held); the others are handed back.
+        const error = failed(
           { code: "AGORA_ERR_COMPONENT_LOAD", message: `${agent} could not be instantiated: ${String(err)}` },
           { trapped: true, unplaced: true },
         );
+        return calls.map((_, i) => (i === 0 ? error : NOT_RUN));
       }
       if (ready === p.ready && !p.worker.terminated) break;
     }
     const w = p.worker;
-    const callId = this.nextCall++;
+    const batch = this.nextBatch++;
     return new Promise((resolve) => {
-      w.calls.set(callId, { agent, resolve });
-      w.worker.postMessage({ type: "call", callId, agent, env, ...at } satisfies ToWorker);
+      w.batches.set(batch, { agent, size: calls.length, resolve });
+      w.worker.postMessage({ type: "calls", batch, agent, calls } satisfies ToWorker);
     });
   }
 
@@ -315,20 +337,23 @@ export class WorkerPool {
   private watch(): void {
     const now = Date.now();
     for (const w of this.workers) {
-      const callId = w.clock[0]!;
+      const batch = w.clock[0]!;
       const started = w.clock[1]!;
-      if (callId === 0 || w.clock[0] !== callId || now - started <= this.deadline) continue;
-      const call = w.calls.get(callId);
-      if (call) this.overrun(w, call.agent, this.deadline);
+      const index = w.clock[2]!;
+      if (batch === 0 || w.clock[0] !== batch || now - started <= this.deadline) continue;
+      const running = w.batches.get(batch);
+      if (running) this.overrun(w, running.agent, batch, index);
     }
   }
 
-  /** A call overran its deadline: stop its worker, replace it, bring its agents back from KV. */
-  private overrun(w: PoolWorker, agent: string, deadline: number): void {
+  /** A call (`index` of `batch`) overran its deadline: stop its worker, replace it, bring its agents back from KV. */
+  private overrun(w: PoolWorker, agent: string, batch: number, index: number): void {
     if (w.terminated) return;
+    const deadline = this.deadline;
     this.options.log?.(`agent ${agent}: call exceeded the ${deadline} ms deadline; restarting its worker`);
     this.replace(w, new Error(`deadline of ${deadline} ms exceeded by ${agent}`), {
-      agent,
+      batch,
+      index,
       error: { code: "AGORA_ERR_DEADLINE", message: `handle did not return within ${deadline} ms` },
     });
   }
