@@ -54,7 +54,7 @@ async function agentControl(cmd: Command, verb: "kill" | "revive", { values, pos
     const c = makeControl(verb, target, { name: signer.name, key: signer.privateKey });
     const { hosts } = await issueControl(nc, infra.control, c);
     const ms = Math.round(performance.now() - started);
-    const failed = await recordSenderControl(infra.js, signer, config, c);
+    const failed = await recordSenderControl(infra.publisher, signer, config, c);
     if (failed) console.error(`could not record the ${verb} of external identities as facts: ${failed.message}`);
     console.log(
       `${verb} ${target}: signed by ${signer.name}, recorded in agora-control${hosts.length ? `, acknowledged by ${hosts.join(", ")}` : ""} in ${ms} ms`,

@@ -60,7 +60,7 @@ export async function buildApp(options: GatewayAppOptions): Promise<FastifyInsta
   // the connection goes (a caller that drains it next would lose them).
   const publishing = new Set<Promise<unknown>>();
   const throttle = new LoginThrottle(options.config.gateway.maxFailedLogins, 60_000, (w) => {
-    const p = publishEvent(options.infra.js, identity, {
+    const p = publishEvent(options.infra.publisher, identity, {
       type: "signin_refused",
       agent: identity.name,
       code: "AGORA_ERR_UNAUTHORIZED",

@@ -210,7 +210,7 @@ export class Host {
     });
     this.clock = new TimerClock({
       kv: infra.timers,
-      fire: (event, msgId) => publishEvent(infra.js, this.identity!, event, msgId),
+      fire: (event, msgId) => publishEvent(infra.publisher, this.identity!, event, msgId),
       holds: (agent) => this.placement?.valid(agent) ?? false,
       ready: (agent) => this.timerLoop(agent),
       log: (l) => this.log(l),
@@ -358,7 +358,7 @@ export class Host {
       throw e;
     }
     const runtime = new AgentRuntime(agent, id.privateKey, id.seed, {
-      js: infra.js,
+      publisher: infra.publisher,
       state: infra.state,
       processed: infra.processed,
       pool: this.pool!,
@@ -642,7 +642,7 @@ export class Host {
   private record(event: HostEvent): Promise<void> {
     if (!RECORDED_EVENTS.has(event.type) || !this.infra || !this.identity) return Promise.resolve();
     // Recorded off the agent's path: publishEvent retries through outages with a stable Nats-Msg-Id.
-    const publishing = publishEvent(this.infra.js, this.identity, event, undefined, this.idSecretOf(event.agent))
+    const publishing = publishEvent(this.infra.publisher, this.identity, event, undefined, this.idSecretOf(event.agent))
       .catch((err) => this.log(`cannot record ${event.type}: ${String(err)}`))
       .finally(() => this.recording.delete(publishing));
     this.recording.add(publishing);

@@ -1,13 +1,12 @@
 // AgoraClient: an external agent — signs with its own key and publishes on NATS.
-import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
-import { jetstream } from "@nats-io/jetstream";
+import type { PubAck } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AgoraError } from "../protocol/errors.js";
 import { bodyProblem, DEFAULT_HOP, isAct, MAX_HOP, type Act, type Envelope } from "../protocol/envelope.js";
 import { randomId } from "../protocol/ids.js";
 import type { Identity } from "../trust/key-store.js";
 import { assertName } from "../protocol/names.js";
-import { signAndPublish } from "../transport/publisher.js";
+import { signAndPublish, StreamPublisher } from "../transport/publisher.js";
 
 export interface SendOptions {
   /** Hop budget. @default 3 */
@@ -20,11 +19,11 @@ export interface SendOptions {
 
 export class AgoraClient {
   readonly identity: Identity;
-  private readonly js: JetStreamClient;
+  private readonly publisher: StreamPublisher;
 
   constructor(nc: NatsConnection, identity: Identity) {
     this.identity = identity;
-    this.js = jetstream(nc);
+    this.publisher = StreamPublisher.for(nc);
   }
 
   /** Sign and publish a speech act as this identity. */
@@ -46,7 +45,7 @@ export class AgoraClient {
     const hop = options.hop ?? DEFAULT_HOP;
     if (!Number.isInteger(hop) || hop < 0 || hop > MAX_HOP)
       throw new AgoraError("AGORA_ERR_BAD_ENVELOPE", `hop must be 0-${MAX_HOP}`);
-    return signAndPublish(this.js, this.identity.privateKey, {
+    return signAndPublish(this.publisher, this.identity.privateKey, {
       v: 1,
       id: options.id ?? randomId(),
       channel,

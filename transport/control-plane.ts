@@ -4,10 +4,9 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
 import { ALL_AGENTS, controlKeyOf, ControlState, HOST_VERBS, type ControlEnvelope } from "../protocol/control.js";
-import type { JetStreamClient } from "@nats-io/jetstream";
 import { senderKillable, type AgoraConfig } from "../config/config.js";
 import type { Identity } from "../trust/key-store.js";
-import { publishEvent } from "./publisher.js";
+import { publishEvent, type StreamPublish } from "./publisher.js";
 import { controlSubject } from "../protocol/subjects.js";
 import { verifyControl } from "../trust/control.js";
 import type { KeyRegistry } from "../trust/key-registry.js";
@@ -53,7 +52,7 @@ export async function issueControl(
  * a failure is returned, never thrown, for the caller to log.
  */
 export async function recordSenderControl(
-  js: JetStreamClient,
+  js: StreamPublish,
   signer: Pick<Identity, "name" | "privateKey" | "seed">,
   config: AgoraConfig,
   control: ControlEnvelope,

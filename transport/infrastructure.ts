@@ -16,6 +16,7 @@ import { AgoraError } from "../protocol/errors.js";
 import { ADMIN_IDENTITY } from "../protocol/names.js";
 import { sleep } from "./backoff.js";
 import { ComponentRegistry } from "./component-registry.js";
+import { StreamPublisher } from "./publisher.js";
 import { DEFAULT_LEASE_TTL_MS, GITHUB_MEMORY_TTL_MS, MARKER_TTL_MS } from "../config/defaults.js";
 import {
   AGENTS_BUCKET,
@@ -41,6 +42,8 @@ import {
 /** Handles to everything agora keeps in JetStream. */
 export interface Infrastructure {
   js: JetStreamClient;
+  /** Publishes to the stream (envelopes, events, claims): the connection's StreamPublisher. */
+  publisher: StreamPublisher;
   jsm: JetStreamManager;
   keys: KV;
   state: KV;
@@ -170,6 +173,7 @@ function handles(nc: NatsConnection, jsm: JetStreamManager, buckets: KV[], githu
   ];
   return {
     js: jetstream(nc),
+    publisher: StreamPublisher.for(nc),
     jsm,
     keys,
     state,

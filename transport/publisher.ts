@@ -1,5 +1,6 @@
 // Publisher: sign and publish envelopes and host events with their Nats-Msg-Id.
-import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+import { JetStreamApiError, type ApiError, type PubAck } from "@nats-io/jetstream";
+import { createInbox, errors, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import type { KeyObject } from "node:crypto";
 import { AgoraError } from "../protocol/errors.js";
 import { encodeEnvelope, type Envelope, type UnsignedEnvelope } from "../protocol/envelope.js";
@@ -18,6 +19,123 @@ import { signBytes, signEnvelope } from "../trust/signing.js";
 
 /** How long a publish keeps retrying through a NATS outage. @default 30000 */
 export const DEFAULT_PUBLISH_RETRY_MS = 30_000;
+/** How long one JetStream publish waits for the stream's ack, in ms. */
+const ACK_TIMEOUT_MS = 2000;
+
+/** What a JetStream publish may say about itself (the subset of nats.js's options agora uses). */
+export interface PublishOptions {
+  /** Nats-Msg-Id: a repeat within the duplicate window is dropped (the ack says `duplicate`). */
+  msgID?: string;
+  /** Only when the subject's last sequence is this (0: no entry yet — a KV create). */
+  expect?: { lastSubjectSequence?: number };
+  /** How long to wait for the ack, in ms. @default 2000 */
+  timeout?: number;
+}
+
+/** Something that publishes to a stream and resolves with its ack: a StreamPublisher, or nats.js's JetStreamClient. */
+export interface StreamPublish {
+  publish(subject: string, data: Uint8Array | string, options?: PublishOptions): Promise<PubAck>;
+}
+
+interface AckWaiter {
+  resolve(ack: PubAck): void;
+  reject(err: Error): void;
+  deadline: number;
+  subject: string;
+}
+
+/**
+ * JetStream publishes on one connection through one reply subscription: each publish is a core
+ * publish with a reply subject and its headers, and its ack is matched by that subject. One timer
+ * for every publish in flight, not one each. nats.js's `js.publish` makes a request per publish
+ * (its own timer and an Error object for async stack traces): about twice this one's CPU, on the
+ * path every message takes (the claim, the sends, the caller's request).
+ */
+export class StreamPublisher implements StreamPublish {
+  private static readonly of = new WeakMap<NatsConnection, StreamPublisher>();
+  private readonly waiting = new Map<string, AckWaiter>();
+  private readonly prefix: string;
+  private next = 0;
+  private sweeper?: NodeJS.Timeout;
+  private readonly decoder = new TextDecoder();
+
+  /** The publisher of `nc`, made on first use. */
+  static for(nc: NatsConnection): StreamPublisher {
+    let p = StreamPublisher.of.get(nc);
+    if (!p) StreamPublisher.of.set(nc, (p = new StreamPublisher(nc)));
+    return p;
+  }
+
+  private constructor(private readonly nc: NatsConnection) {
+    // Acks come under the connection's own inbox prefix (nats.js's requests use it; an identity's
+    // NATS permissions allow only its own, see connectNats).
+    const options = (nc as { options?: { inboxPrefix?: string } }).options;
+    this.prefix = `${createInbox(options?.inboxPrefix)}.`;
+    nc.subscribe(`${this.prefix}*`, { callback: (_err, m) => this.acked(m) });
+    void nc.closed().then(() => this.failAll(new errors.ClosedConnectionError()));
+  }
+
+  publish(subject: string, data: Uint8Array | string, options: PublishOptions = {}): Promise<PubAck> {
+    const h = headers();
+    if (options.msgID) h.set("Nats-Msg-Id", options.msgID);
+    const last = options.expect?.lastSubjectSequence;
+    if (last !== undefined) h.set("Nats-Expected-Last-Subject-Sequence", String(last));
+    const reply = this.prefix + (this.next++).toString(36);
+    return new Promise((resolve, reject) => {
+      this.waiting.set(reply, {
+        resolve,
+        reject,
+        deadline: Date.now() + (options.timeout ?? ACK_TIMEOUT_MS),
+        subject,
+      });
+      try {
+        this.nc.publish(subject, data, { reply, headers: h });
+      } catch (err) {
+        this.waiting.delete(reply);
+        reject(err as Error);
+        return;
+      }
+      this.sweeper ??= setInterval(() => this.sweep(), 250).unref();
+    });
+  }
+
+  /** The stream's answer to one publish: its ack, its error, or "no responders" (no stream for the subject). */
+  private acked(m: Msg): void {
+    const w = this.waiting.get(m.subject);
+    if (!w) return; // timed out already
+    this.waiting.delete(m.subject);
+    if (m.headers?.code === 503) return w.reject(new errors.NoRespondersError(w.subject));
+    try {
+      const a = JSON.parse(this.decoder.decode(m.data)) as PubAck & { error?: ApiError };
+      if (a.error) return w.reject(new JetStreamApiError(a.error));
+      if (typeof a.stream !== "string" || a.stream === "" || typeof a.seq !== "number")
+        return w.reject(new Error(`invalid ack of a publish on ${w.subject}`));
+      a.duplicate = a.duplicate === true;
+      w.resolve(a);
+    } catch (err) {
+      w.reject(err as Error);
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [reply, w] of this.waiting)
+      if (now > w.deadline) {
+        this.waiting.delete(reply);
+        w.reject(new errors.TimeoutError());
+      }
+    if (this.waiting.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  private failAll(err: Error): void {
+    for (const w of this.waiting.values()) w.reject(err);
+    this.waiting.clear();
+    clearInterval(this.sweeper);
+  }
+}
 
 /**
  * Publish with retries: while NATS is unreachable (a restart, a partition) the
@@ -25,7 +143,7 @@ export const DEFAULT_PUBLISH_RETRY_MS = 30_000;
  * once however often we try. Gives up after `retryMs`.
  */
 export async function publishWithRetry(
-  js: JetStreamClient,
+  js: StreamPublish,
   subject: string,
   data: Uint8Array | string,
   msgID: string,
@@ -34,7 +152,7 @@ export async function publishWithRetry(
   const deadline = Date.now() + retryMs;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await js.publish(subject, data, { msgID, timeout: 2000 });
+      return await js.publish(subject, data, { msgID, timeout: ACK_TIMEOUT_MS });
     } catch (cause) {
       if (Date.now() >= deadline) {
         throw new AgoraError(
@@ -49,13 +167,13 @@ export async function publishWithRetry(
 }
 
 /** Publish a signed envelope on its channel's subject; the ack's `duplicate` is true when JetStream dropped a replay. */
-export function publishEnvelope(js: JetStreamClient, env: Envelope, retryMs?: number): Promise<PubAck> {
+export function publishEnvelope(js: StreamPublish, env: Envelope, retryMs?: number): Promise<PubAck> {
   return publishWithRetry(js, channelSubject(env.channel), encodeEnvelope(env), env.id, retryMs);
 }
 
 /** Sign `unsigned` with `key` and publish it. */
 export async function signAndPublish(
-  js: JetStreamClient,
+  js: StreamPublish,
   key: KeyObject,
   unsigned: UnsignedEnvelope,
 ): Promise<{ env: Envelope; ack: PubAck }> {
@@ -72,7 +190,7 @@ export async function signAndPublish(
  * identifies it.
  */
 export async function publishEvent(
-  js: JetStreamClient,
+  js: StreamPublish,
   host: Pick<Identity, "name" | "privateKey" | "seed">,
   event: HostEvent,
   msgId?: string,

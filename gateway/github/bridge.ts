@@ -194,7 +194,7 @@ export class GithubBridge {
 
   private async record(event: HostEvent, key: string): Promise<void> {
     await publishEvent(
-      this.infra.js,
+      this.infra.publisher,
       this.identity,
       event,
       eventMsgId(this.identity.seed, event.type, this.identity.name, 0, key),

@@ -31,7 +31,7 @@ export async function controlRoutes(app: FastifyInstance, { ctx }: { ctx: Gatewa
     const c = makeControl(verb, target as string, { name: identity.name, key: identity.privateKey });
     const { hosts } = await issueControl(nc, infra.control, c, { expect: ctx.hub.directory.liveHosts() });
     // Hosts record what happens to their agents; the gateway records the identities whose sends the kill stops.
-    void recordSenderControl(infra.js, identity, config, c).then((err) => err && req.log.warn(String(err)));
+    void recordSenderControl(infra.publisher, identity, config, c).then((err) => err && req.log.warn(String(err)));
     return {
       [forHost ? "host" : "agent"]: target,
       verb,

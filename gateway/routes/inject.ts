@@ -83,7 +83,7 @@ export async function injectRoutes(app: FastifyInstance, { ctx }: { ctx: Gateway
     if (!verdict.ok) throw new AgoraError(verdict.code, verdict.reason);
     if (ctx.hub.directory.killed(env.sender))
       throw new AgoraError("AGORA_ERR_KILLED", `${env.sender} is killed: revive it before it may send again`);
-    const ack = await publishEnvelope(infra.js, env);
+    const ack = await publishEnvelope(infra.publisher, env);
     return { id: env.id, seq: ack.seq, duplicate: ack.duplicate };
   });
 

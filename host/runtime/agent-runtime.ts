@@ -3,7 +3,7 @@
 // supervision (restart, hold, dead letters) and the lease fence around it.
 // The decisions are pure and live beside it: admit.ts (the controls),
 // supervision.ts; the crash-safe commit is commit.ts.
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { KeyObject } from "node:crypto";
 import type { AgoraConfig, HostedAgentConfig } from "../../config/config.js";
@@ -13,7 +13,7 @@ import type { HostEvent } from "../../protocol/events.js";
 import type { CancelRecord, CommitRecord, ReportedStatus, TimerCommit } from "../../protocol/records.js";
 import { dlqSubject, PROCESSED_BUCKET, timerSubject } from "../../protocol/subjects.js";
 import { timerId } from "../../protocol/ids.js";
-import { publishWithRetry } from "../../transport/publisher.js";
+import { publishWithRetry, type StreamPublish } from "../../transport/publisher.js";
 import type { Verdict, Verifier } from "../../trust/verifier.js";
 import type { HostMetrics } from "../metrics.js";
 import type { WorkerPool } from "../workers/worker-pool.js";
@@ -27,7 +27,7 @@ import type { RolloutPolicy } from "../../protocol/rollout.js";
 
 /** What the runtime needs from its host. */
 export interface RuntimeContext {
-  js: JetStreamClient;
+  publisher: StreamPublish;
   state: KV;
   processed: KV;
   timers: KV;
@@ -706,7 +706,7 @@ export class AgentRuntime {
       id: env.id,
       envelope: env,
     };
-    await publishWithRetry(this.ctx.js, dlqSubject(agent), JSON.stringify(dead), `dlq-${agent}-${m.seq}`);
+    await publishWithRetry(this.ctx.publisher, dlqSubject(agent), JSON.stringify(dead), `dlq-${agent}-${m.seq}`);
     await this.ctx.report({
       type: "dead_lettered",
       agent,

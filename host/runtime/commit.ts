@@ -18,7 +18,7 @@
 // there is applied again, which is idempotent. Every write is fenced by the
 // placement lease. A failed attempt sets its marker back to "inflight" while
 // the message is retried (delivery status reads it).
-import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+import type { PubAck } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { KeyObject } from "node:crypto";
 import type { Envelope, UnsignedEnvelope } from "../../protocol/envelope.js";
@@ -27,7 +27,9 @@ import { parseJson, parseTimer, timerRecord } from "../../protocol/records.js";
 import {
   channelSubject,
   decodeStateKey,
+  kvSubject,
   markerKey,
+  PROCESSED_BUCKET,
   REFUSED_MARKER,
   stateKey,
   stateKeys,
@@ -36,7 +38,7 @@ import {
   walKey,
 } from "../../protocol/subjects.js";
 import { isWrongRevision } from "../../transport/jetstream-errors.js";
-import { publishWithRetry } from "../../transport/publisher.js";
+import { publishWithRetry, type StreamPublish } from "../../transport/publisher.js";
 import { signEnvelope } from "../../trust/signing.js";
 import { keysOf } from "../../transport/kv-list.js";
 
@@ -47,7 +49,7 @@ const MAX_REMEMBERED = 10_000;
 
 /** Where commits go. */
 export interface CommitStore {
-  js: JetStreamClient;
+  publisher: StreamPublish;
   state: KV;
   processed: KV;
   timers: KV;
@@ -134,12 +136,18 @@ export class Commits {
     const key = markerKey(this.agent, id);
     const mine = String(seq);
     try {
-      await this.store.processed.create(key, mine);
+      // kv.create as one publish with the expectation that the key has no entry (a lighter request than kv's).
+      await this.store.publisher.publish(kvSubject(PROCESSED_BUCKET, key), mine, {
+        expect: { lastSubjectSequence: 0 },
+      });
       return false;
     } catch (err) {
       if (!isWrongRevision(err)) throw err; // NATS trouble: the message is handed back and retried
       const e = await this.store.processed.get(key);
-      if (e?.operation !== "PUT") return false;
+      if (e?.operation !== "PUT") {
+        await this.store.processed.put(key, mine); // expired (or deleted) meanwhile: claimed now
+        return false;
+      }
       const value = e.string();
       if (value === INFLIGHT) await this.store.processed.put(key, mine); // rare: a failed attempt's, or an older host's
       return value !== INFLIGHT && value !== mine;
@@ -202,7 +210,7 @@ export class Commits {
         const text = JSON.stringify(env); // encoded once: published, and remembered to spot its echo
         this.published.add(text);
         if (this.published.size > MAX_REMEMBERED) this.published.delete(this.published.values().next().value!);
-        return publishWithRetry(this.store.js, channelSubject(env.channel), text, env.id);
+        return publishWithRetry(this.store.publisher, channelSubject(env.channel), text, env.id);
       }),
     );
     for (const [i, ack] of acks.entries()) if (!ack.duplicate) await published(c.envelopes[i]!);

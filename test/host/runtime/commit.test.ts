@@ -1,5 +1,4 @@
 // The commit protocol's marker: one write per message (the claim), a replay refused, an interrupted attempt finished.
-import { jetstream } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { Commits, INFLIGHT } from "../../../host/runtime/commit.js";
 import { markerKey, PROCESSED_BUCKET, walKey } from "../../../protocol/subjects.js";
@@ -15,7 +14,7 @@ describe("commit - processed markers", () => {
     const commits = new Commits(
       "responder",
       a.keys.loadOrGenerate("responder").privateKey,
-      { js: jetstream(a.nc), processed, state, timers },
+      { publisher: a.infra.publisher, processed, state, timers },
       () => {},
     );
     expect(await commits.claim("m1", 5)).toBe(false); // first: claimed with its sequence
