@@ -981,7 +981,7 @@ async function main(): Promise<void> {
   server = await startConfiguredNats(await secure(dir, { channels: {} }), {
     storeDir: join(dir, "nats"),
     configFile,
-    args: ["-m", String(monitorPort)],
+    args: ["-m", String(monitorPort), ...(process.env.BENCH_NATS_PROF ? ["--profile", process.env.BENCH_NATS_PROF] : [])],
   });
   const version = await import("node:child_process").then((cp) =>
     cp.execFileSync(server.process.spawnfile, ["--version"]).toString().trim(),

@@ -46,6 +46,16 @@ export function controlSubject(verb: string): string {
   return `${CONTROL_PREFIX}${verb}`;
 }
 
+/**
+ * The reply subject of a control's request, where hosts acknowledge it: `agora.ctlack.<token>`.
+ * Hosts may publish there and nowhere else a reply could go — no identity has dynamic response
+ * permissions (nats-server tracks every reply subject delivered to such a connection, at a cost
+ * that grows with its traffic).
+ */
+export function controlAckSubject(token: string): string {
+  return `agora.ctlack.${token}`;
+}
+
 /** Public keys of identities: key = name, value = base64url raw Ed25519 key. */
 export const KEYS_BUCKET = "agora-keys";
 /** Hosted agents' state: key = `<agent>.<base64url(key)>` (stateKey). */

@@ -24,6 +24,7 @@ import {
   CONVS_BUCKET,
   DEPLOYS_BUCKET,
   ROLLOUTS_BUCKET,
+  controlAckSubject,
   controlSubject,
   DLQ_SUBJECTS,
   durableSubjects,
@@ -63,8 +64,6 @@ export interface NatsUser {
   subscribe: readonly string[];
   /** Denied even where `publish` allows. */
   deny?: readonly string[];
-  /** May answer requests it received (hosts acknowledge controls). */
-  allowResponses?: boolean;
 }
 
 /**
@@ -115,10 +114,11 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
         // agora watch runs as the host.
         ...config.channels.flatMap((c) => durableSubjects(STREAM, watchConsumerName(host, c), channelSubject(c))),
         JS_ACCOUNT_INFO,
+        // Its acknowledgements of controls (the replies of their requests).
+        controlAckSubject(">"),
       ]),
       // Deliveries come to its inbox; core subscriptions only for the control fast path.
       subscribe: [inboxSubjects(host), controlSubject(">")],
-      allowResponses: true,
     });
   }
   users.push({
@@ -156,7 +156,8 @@ export function authorizationUsers(config: AgoraConfig): NatsUser[] {
       ...durableSubjects(STREAM, watchConsumerName(gw)),
       JS_ACCOUNT_INFO,
     ]),
-    subscribe: [inboxSubjects(gw)],
+    // The hosts' acknowledgements of its controls.
+    subscribe: [inboxSubjects(gw), controlAckSubject(">")],
   });
   if (config.github) {
     const bridge = config.github.identity;
@@ -230,10 +231,9 @@ export function natsAuthorization(config: AgoraConfig, publicKey: (name: string)
   ];
   for (const u of users) {
     lines.push(`    # ${u.name}: ${u.role}`);
-    const responses = u.allowResponses ? ", allow_responses: true" : "";
     const deny = u.deny ? `, deny: ${list(u.deny)}` : "";
     lines.push(
-      `    { nkey: ${userNkey(publicKey(u.name)!)}, permissions: { publish: { allow: ${list(u.publish)}${deny} }, subscribe: { allow: ${list(u.subscribe)} }${responses} } }`,
+      `    { nkey: ${userNkey(publicKey(u.name)!)}, permissions: { publish: { allow: ${list(u.publish)}${deny} }, subscribe: { allow: ${list(u.subscribe)} } } }`,
     );
   }
   lines.push("  ]", "}", "");

@@ -1,13 +1,13 @@
 // The control plane's transport: issue a signed control (KV agora-control, then
 // core NATS agora.ctl.<verb>, acknowledged by every host) and follow it (KV state
 // at start, core-NATS fast path, KV updates as catch-up).
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { nuid, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
 import { ALL_AGENTS, controlKeyOf, ControlState, HOST_VERBS, type ControlEnvelope } from "../protocol/control.js";
 import { senderKillable, type AgoraConfig } from "../config/config.js";
 import type { Identity } from "../trust/key-store.js";
 import { publishEvent, type StreamPublish } from "./publisher.js";
-import { controlSubject } from "../protocol/subjects.js";
+import { controlAckSubject, controlSubject } from "../protocol/subjects.js";
 import { verifyControl } from "../trust/control.js";
 import type { KeyRegistry } from "../trust/key-registry.js";
 import { followBucket, type BucketFollower } from "./kv-follow.js";
@@ -26,22 +26,33 @@ export async function issueControl(
 ): Promise<{ hosts: string[] }> {
   const data = JSON.stringify(control);
   await kv.put(controlKeyOf(control), data);
+  // A request whose replies come on agora.ctlack.<token> (controlAckSubject), not on an inbox.
+  const reply = controlAckSubject(nuid.next());
+  const expect = options.expect ?? [];
+  const waiting = new Set(expect);
   const hosts: string[] = [];
-  try {
-    const replies = await nc.requestMany(controlSubject(control.verb), data, {
-      strategy: "stall",
-      stall: 30,
-      maxWait: options.waitMs ?? 300,
+  await new Promise<void>((resolve) => {
+    let stall: NodeJS.Timeout | undefined;
+    const end = () => {
+      clearTimeout(stall);
+      clearTimeout(longest);
+      sub.unsubscribe();
+      resolve();
+    };
+    const longest = setTimeout(end, options.waitMs ?? 300);
+    const sub = nc.subscribe(reply, {
+      callback: (err, m) => {
+        // No host listening (the server's "no responders"): the KV record still applies when they start.
+        if (err || m.headers?.code === 503) return end();
+        hosts.push(m.string());
+        waiting.delete(m.string());
+        if (expect.length > 0 && waiting.size === 0) return end(); // every live host has it
+        clearTimeout(stall);
+        stall = setTimeout(end, 30); // the others answer within 30 ms of each other
+      },
     });
-    const waiting = new Set(options.expect ?? []);
-    for await (const r of replies) {
-      hosts.push(r.string());
-      waiting.delete(r.string());
-      if (options.expect && options.expect.length > 0 && waiting.size === 0) break; // every live host has it
-    }
-  } catch {
-    /* no host listening: the KV record still applies when they start */
-  }
+    nc.publish(controlSubject(control.verb), data, { reply });
+  });
   return { hosts };
 }
 

@@ -237,6 +237,8 @@ function probes(): Probe[] {
     }
   }
   out.push({ what: "control publish", subject: "agora.ctl.kill", intended: (who) => admin(who) || who === GATEWAY });
+  // A control's acknowledgement: hosts only (no identity may answer on another's inbox).
+  out.push({ what: "control ack publish", subject: "agora.ctlack.x", intended: (who) => admin(who) || who === HOST });
   return out;
 }
 
@@ -359,6 +361,9 @@ describe("JetStream API permissions", () => {
       [BRIDGE, "agora.ch.work", false],
       [GATEWAY, `_INBOX.${HOST}.>`, false],
       [HOST, "agora.ctl.kill", true],
+      [HOST, "agora.ctlack.>", false],
+      [GATEWAY, "agora.ctlack.>", true],
+      [EXT, "agora.ctlack.>", false],
       [HOST, `_INBOX.${RECORDER_IDENTITY}.>`, false],
       [RECORDER_IDENTITY, ">", false],
       [ADMIN_IDENTITY, ">", true],
