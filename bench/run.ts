@@ -50,6 +50,8 @@ if (process.argv.includes("--help") || process.argv.includes("-h")) {
   --profile            a CPU profile of each round-trip loop into bench/profiles/
   -h, --help           this text
 
+  BENCH_NATS_PROF=<port>  nats-server serves Go's pprof there (/debug/pprof/profile?seconds=N) while the bench runs
+
 A full run prints the table and writes bench/results.json; the README's Performance section shows one.
 `);
   process.exit(0);
@@ -981,7 +983,11 @@ async function main(): Promise<void> {
   server = await startConfiguredNats(await secure(dir, { channels: {} }), {
     storeDir: join(dir, "nats"),
     configFile,
-    args: ["-m", String(monitorPort), ...(process.env.BENCH_NATS_PROF ? ["--profile", process.env.BENCH_NATS_PROF] : [])],
+    args: [
+      "-m",
+      String(monitorPort),
+      ...(process.env.BENCH_NATS_PROF ? ["--profile", process.env.BENCH_NATS_PROF] : []),
+    ],
   });
   const version = await import("node:child_process").then((cp) =>
     cp.execFileSync(server.process.spawnfile, ["--version"]).toString().trim(),
