@@ -185,8 +185,8 @@ export class FactLog {
     );
   }
 
-  /** Append facts (already chained and signed), rotating first if needed. */
-  append(facts: Fact[]): void {
+  /** Append facts (already chained and signed), rotating first if needed; `digest`: the last one's, when known. */
+  append(facts: Fact[], digest?: string): void {
     if (facts.length === 0) return;
     const text = facts.map(factToYaml).join("");
     const today = day();
@@ -202,6 +202,6 @@ export class FactLog {
     for (const f of facts) this.remember(f);
     const tail = facts.at(-1)!;
     this.lastSeq = Number(tail.fields.seq);
-    this.lastDigest = factDigest(tail);
+    this.lastDigest = digest ?? factDigest(tail);
   }
 }

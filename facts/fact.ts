@@ -47,7 +47,12 @@ export function factDigest(fact: Fact): string {
 
 /** Set `fields.rsig`: the recorder's signature of the fact's digest. */
 export function signFact(fact: Fact, key: KeyObject): Fact {
-  fact.fields.rsig = signBytes(key, Buffer.from(factDigest(fact), "utf8"));
+  return signDigest(fact, factDigest(fact), key);
+}
+
+/** signFact with the fact's digest already computed (the recorder chains the next fact to it). */
+export function signDigest(fact: Fact, digest: string, key: KeyObject): Fact {
+  fact.fields.rsig = signBytes(key, Buffer.from(digest, "utf8"));
   return fact;
 }
 

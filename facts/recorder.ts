@@ -10,7 +10,7 @@ import type { Identity } from "../trust/key-store.js";
 import type { Infrastructure } from "../transport/infrastructure.js";
 import { pullLoop } from "../transport/pull-loop.js";
 import type { Verifier } from "../trust/verifier.js";
-import { factId, RECORDER, signFact, type Fact, type FactType } from "./fact.js";
+import { factDigest, factId, RECORDER, signDigest, type Fact, type FactType } from "./fact.js";
 import { EVENT_FACTS } from "../protocol/events.js";
 import { FactLog } from "./fact-log.js";
 import { EVENT_PREFIX, RECORDER_CONSUMER, STREAM } from "../protocol/subjects.js";
@@ -27,6 +27,8 @@ import type { Envelope } from "../protocol/envelope.js";
 /** The recorder's identity in the key directory and KV. */
 export { RECORDER_IDENTITY };
 const RAW_HEAD_BYTES = 1024;
+/** Attempts at writing a batch of facts to disk before the recorder stops (it resumes there when restarted). */
+const WRITE_ATTEMPTS = 5;
 const REMEMBERED_CANCELS = 100_000;
 
 /** The envelope ids a body cites: the `id` of each entry of its `votes` (a ballot's decision). */
@@ -71,6 +73,19 @@ export class Recorder {
   /** Why recording stopped on its own, if it did. */
   private failure?: Error;
   private readonly waiters = new Set<{ seq: number; resolve: () => void }>();
+  /**
+   * Facts chained and signed, not on disk yet, and the deliveries they acknowledge: written together
+   * once this turn of the event loop is over (one append, one socket write for the acks), acked after.
+   */
+  private pending: { facts: Fact[]; acks: JsMsg[]; digest: string; attempts: number } = {
+    facts: [],
+    acks: [],
+    digest: "",
+    attempts: 0,
+  };
+  private writing?: NodeJS.Immediate | NodeJS.Timeout;
+  /** The last stream sequence chained (on disk or pending) and its fact's digest: the next fact's `prev`. */
+  private head = { seq: 0, digest: "" };
   /** Cancelled conversations → the cancel's id and stream seq (agora-convs, as written here; the most recent 100k). */
   private readonly cancelled = new Map<string, { id: string; seq: number }>();
   /** The hosted agents of the config (only their acts name a component). */
@@ -109,6 +124,7 @@ export class Recorder {
       );
     }
     this.facts.noteKey(RECORDER_IDENTITY, this.identity.publicKey);
+    this.head = { seq: this.facts.lastSeq, digest: this.facts.lastDigest };
     const consumer = await ensureDurableConsumer(this.infra, STREAM, {
       durable_name: RECORDER_CONSUMER,
       ack_policy: AckPolicy.Explicit,
@@ -148,9 +164,9 @@ export class Recorder {
     );
   }
 
-  /** Record every stream message from lastSeq + 1 up to (not including) `seq`, fetched directly. */
+  /** Record every stream message from the head + 1 up to (not including) `seq`, fetched directly. */
   private async fillTo(seq: number): Promise<void> {
-    for (let s = this.facts.lastSeq + 1; s < seq; s++) {
+    for (let s = this.head.seq + 1; s < seq; s++) {
       const stored = await this.infra!.jsm.streams.getMessage(STREAM, { seq: s }).catch(() => null);
       if (stored) await this.write({ seq: s, subject: stored.subject, data: stored.data, time: stored.time });
       else this.options.log?.(`recorder: seq ${s} is no longer in the stream; the facts will show it missing`);
@@ -171,22 +187,61 @@ export class Recorder {
   }
 
   private async record(m: JsMsg): Promise<void> {
-    if (m.seq <= this.facts.lastSeq) {
-      m.ack(); // already on disk: exactly once per stream sequence
+    if (m.seq <= this.head.seq) {
+      // Recorded already (exactly once per stream sequence): acked once its fact is on disk.
+      if (m.seq <= this.facts.lastSeq) m.ack();
+      else this.pending.acks.push(m);
       return;
     }
-    if (m.seq > this.facts.lastSeq + 1) await this.fillTo(m.seq); // a redelivery came late: keep stream order
+    if (m.seq > this.head.seq + 1) await this.fillTo(m.seq); // a redelivery came late: keep stream order
     await this.write(m);
-    m.ack();
+    this.pending.acks.push(m);
   }
 
+  /** Chain and sign the fact of `m`; it goes to disk with the others of this turn (flush). */
   private async write(m: StreamMessage): Promise<void> {
-    if (m.seq <= this.facts.lastSeq) return;
+    if (m.seq <= this.head.seq) return;
     const fact = m.subject.startsWith(EVENT_PREFIX) ? this.eventFact(m) : await this.speechFact(m);
-    fact.fields.prev = this.facts.lastDigest;
-    signFact(fact, this.identity!.privateKey);
-    this.facts.append([fact]);
-    this.recorded++;
+    fact.fields.prev = this.head.digest;
+    const digest = factDigest(fact);
+    signDigest(fact, digest, this.identity!.privateKey);
+    this.head = { seq: m.seq, digest };
+    this.pending.facts.push(fact);
+    this.pending.digest = digest;
+    this.writing ??= setImmediate(() => this.flush());
+  }
+
+  /**
+   * Write the pending facts in one append, then acknowledge their deliveries and wake who waits for
+   * them. A write that fails is tried again (the facts stay pending, in order); after WRITE_ATTEMPTS
+   * the recorder stops where its log ends, without acking, and resumes there when restarted.
+   */
+  private flush(): void {
+    this.writing = undefined;
+    const batch = this.pending;
+    if (batch.facts.length === 0 && batch.acks.length === 0) return;
+    try {
+      this.facts.append(batch.facts, batch.digest);
+    } catch (err) {
+      batch.attempts++;
+      this.options.log?.(
+        `recorder: writing facts up to seq ${this.head.seq}: ${String(err)} (attempt ${batch.attempts})`,
+      );
+      if (batch.attempts < WRITE_ATTEMPTS) {
+        this.writing = setTimeout(() => this.flush(), 200 * batch.attempts);
+        return;
+      }
+      this.closing = true;
+      this.failure = new Error(`recorder stopped at seq ${this.facts.lastSeq + 1}: ${String(err)}`);
+      this.options.log?.(`recorder stopped at seq ${this.facts.lastSeq + 1}; it resumes there when restarted`);
+      for (const m of batch.acks) m.nak();
+      this.pending = { facts: [], acks: [], digest: "", attempts: 0 };
+      this.head = { seq: this.facts.lastSeq, digest: this.facts.lastDigest };
+      return;
+    }
+    this.pending = { facts: [], acks: [], digest: "", attempts: 0 };
+    for (const m of batch.acks) m.ack();
+    this.recorded += batch.facts.length;
     for (const w of this.waiters) {
       if (this.facts.lastSeq >= w.seq) {
         this.waiters.delete(w);
@@ -340,6 +395,11 @@ export class Recorder {
   async close(): Promise<void> {
     this.closing = true;
     await this.loop;
+    if (this.writing) {
+      clearTimeout(this.writing as NodeJS.Timeout);
+      clearImmediate(this.writing as NodeJS.Immediate);
+      this.flush();
+    }
     this.controls?.close();
     this.registry?.close();
   }
