@@ -18,6 +18,7 @@ import type { Infrastructure } from "../transport/infrastructure.js";
 import { pullLoop } from "../transport/pull-loop.js";
 import type { Verifier } from "../trust/verifier.js";
 import { SENDER_REFUSAL_CODES, type SenderStanding } from "../trust/budget.js";
+import { admit, standing, type StandingJudges } from "../trust/admission.js";
 import type { CancelledConversations } from "../transport/cancels.js";
 
 /** A verified message, handed to the agent once. */
@@ -90,7 +91,8 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
     private readonly agent: string,
     private readonly infra: Infrastructure,
     private readonly verifier: Verifier,
-    private readonly judge: InboxJudges,
+    /** The sender's standing, as trust/admission.ts asks it. */
+    private readonly judges: StandingJudges,
     private readonly options: InboxOptions,
     /** Older messages are refused: their markers may have expired. */
     private readonly maxAgeMs: number,
@@ -106,7 +108,11 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
     channels: readonly string[],
     options: InboxOptions = {},
   ): Promise<Inbox> {
-    const inbox = new Inbox(agent, infra, verifier, judge, options, config.limits.maxMessageAgeMs);
+    const judges: StandingJudges = {
+      senderRefusal: (env, atMs) => judge.standing.of(env, atMs),
+      cancelOf: (env, seq) => judge.cancels.of(env, seq),
+    };
+    const inbox = new Inbox(agent, infra, verifier, judges, options, config.limits.maxMessageAgeMs);
     const consumers: [string, Consumer][] = [];
     for (const channel of channels) {
       consumers.push([
@@ -150,43 +156,62 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
       await this.infra.processed.create(markerKey(this.agent, env.id), `${REFUSED_MARKER}${code}`).catch(() => {});
   }
 
-  /** Verify, drop, or queue one message and wait until its turn is over. */
+  /**
+   * Verify, drop, or queue one message and wait until its turn is over. The stages a host's runtime
+   * takes, where they apply: verify → standing → admit (trust/admission.ts, shared), then the claim
+   * (this agent's processed marker) and the turn.
+   */
   private async take(channel: string, m: JsMsg): Promise<void> {
     const verdict = await this.verifier.verify(m.data, m.subject);
-    if (this.closing) return void m.nak();
-    const tooOld = verdict.ok && Date.now() - Date.parse(verdict.env.ts) > this.maxAgeMs;
-    if (!verdict.ok || tooOld) {
+    const stands = standing(verdict, { agent: this.agent, seq: m.seq, atMs: m.time.getTime() }, this.judges);
+    const admission = admit(verdict, {
+      agent: this.agent,
+      now: Date.now(),
+      maxMessageAgeMs: this.maxAgeMs,
+      leaving: this.closing,
+      killed: false,
+      held: false,
+      sender: stands.sender,
+      cancelled: stands.cancel !== undefined,
+    });
+    if (admission.decision === "reject") {
       // Past the age limit, "handled already" could no longer be proven (markers expire): refused like a host does.
-      const code = verdict.ok ? "AGORA_ERR_TIMESTAMP" : verdict.code;
-      const reason = verdict.ok ? `older than limits.maxMessageAge (${verdict.env.ts})` : verdict.reason;
       this.counters.rejected++;
-      await this.refuse(channel, m.seq, code, reason, verdict.env, tooOld);
+      await this.refuse(channel, m.seq, admission.code, admission.reason, admission.env, verdict.ok);
       m.term();
       return;
     }
-    const env = verdict.env;
-    if (env.sender === this.agent) {
-      this.counters.echoDropped++;
-      m.ack();
-      return;
+    if (admission.decision === "drop") {
+      const env = admission.env;
+      switch (admission.control) {
+        case "echo":
+          this.counters.echoDropped++;
+          m.ack();
+          return;
+        case "sender_killed":
+        case "over_budget": {
+          // Refused for good, as the hosts refuse it.
+          this.counters.refused++;
+          const reason =
+            admission.control === "sender_killed" ? `${env.sender} is killed` : `${env.sender} is over its send budget`;
+          await this.refuse(channel, m.seq, SENDER_REFUSAL_CODES[admission.control], reason, env, true);
+          m.ack();
+          return;
+        }
+        case "cancelled": {
+          this.counters.refused++;
+          const c = stands.cancel!;
+          const reason = `conversation ${c.conv} was cancelled by ${c.by} (${c.id})`;
+          await this.refuse(channel, m.seq, "AGORA_ERR_CANCELLED", reason, env, true);
+          m.ack();
+          return;
+        }
+        default:
+          m.nak(); // closing: the next inbox takes it
+          return;
+      }
     }
-    // A killed sender, or one past its send budget: refused for good, as the hosts refuse it.
-    const refusal = this.judge.standing.of(env, m.time.getTime());
-    if (refusal) {
-      this.counters.refused++;
-      const reason = refusal === "sender_killed" ? `${env.sender} is killed` : `${env.sender} is over its send budget`;
-      await this.refuse(channel, m.seq, SENDER_REFUSAL_CODES[refusal], reason, env, true);
-      m.ack();
-      return;
-    }
-    const cancel = this.judge.cancels.of(env, m.seq);
-    if (cancel) {
-      this.counters.refused++;
-      const reason = `conversation ${cancel.conv} was cancelled by ${cancel.by} (${cancel.id})`;
-      await this.refuse(channel, m.seq, "AGORA_ERR_CANCELLED", reason, env, true);
-      m.ack();
-      return;
-    }
+    const env = admission.env;
     let marker;
     try {
       marker = await this.infra.processed.get(markerKey(this.agent, env.id));

@@ -1,8 +1,10 @@
-// AgentRuntime: one hosted agent on this host — its messages in order, in
-// batches, each through verify → admit → call → commit → ack, with the kill switch,
-// supervision (restart, hold, dead letters) and the lease fence around it.
-// The decisions are pure and live beside it: admit.ts (the controls),
-// supervision.ts; the crash-safe commit is commit.ts.
+// AgentRuntime: one hosted agent on this host — its messages in order, in batches, each through
+// the stages verify → standing → admit → claim → call → commit → report, with the kill switch,
+// supervision (restart, hold, dead letters) and the lease fence around it (handleBatch reads so).
+// Each stage is a unit of its own: verify.ts; standing and admit, pure and shared with the SDK's
+// inbox, in trust/admission.ts (refusal.ts acts on a refusal); the claim and the crash-safe commit,
+// commit.ts; call.ts (what the worker gets); the reports below. stamp (admit.ts) and
+// supervision.ts are pure too.
 import type { JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { KeyObject } from "node:crypto";
@@ -10,23 +12,26 @@ import type { AgoraConfig, HostedAgentConfig } from "../../config/config.js";
 import type { Envelope, UnsignedEnvelope } from "../../protocol/envelope.js";
 import { AgoraError, type ErrorCode } from "../../protocol/errors.js";
 import type { HostEvent } from "../../protocol/events.js";
-import type { CancelRecord, CommitRecord, ReportedStatus, TimerCommit } from "../../protocol/records.js";
+import type { CommitRecord, ReportedStatus, TimerCommit } from "../../protocol/records.js";
 import { dlqSubject, PROCESSED_BUCKET, timerSubject } from "../../protocol/subjects.js";
 import { timerId } from "../../protocol/ids.js";
 import { publishWithRetry, type StreamPublish } from "../../transport/publisher.js";
-import type { Verdict, Verifier } from "../../trust/verifier.js";
+import type { Verifier } from "../../trust/verifier.js";
+import { admit, standing, type StandingJudges } from "../../trust/admission.js";
 import type { HostMetrics } from "../metrics.js";
 import type { WorkerPool } from "../workers/worker-pool.js";
-import { sendsOnly, type Call, type CallResult, type ComponentEnvelope } from "../workers/worker-protocol.js";
-import { admit, stamp } from "./admit.js";
-import { SENDER_REFUSAL_CODES, type SenderRefusal } from "../../trust/budget.js";
+import { sendsOnly, type Call, type CallResult } from "../workers/worker-protocol.js";
+import { stamp } from "./admit.js";
+import { verify, type Recipient } from "./verify.js";
+import { refuse, type RefusalContext } from "./refusal.js";
+import { callOf } from "./call.js";
 import { Commits, type AppliedTimer } from "./commit.js";
 import { Supervision } from "./supervision.js";
 import { CANARY, tallies, type Canary } from "./canary.js";
 import type { RolloutPolicy } from "../../protocol/rollout.js";
 
 /** What the runtime needs from its host. */
-export interface RuntimeContext {
+export interface RuntimeContext extends StandingJudges {
   publisher: StreamPublish;
   state: KV;
   processed: KV;
@@ -41,10 +46,6 @@ export interface RuntimeContext {
   setStatus(agent: string, status: ReportedStatus, reason?: string): Promise<void>;
   /** Whether this host still holds the agent's placement lease (checked before every call and commit). */
   holdsLease(agent: string): boolean;
-  /** The sender's standing for a message stored at `atMs` (stream time): killed, over budget, or fine. */
-  senderRefusal(env: Envelope, atMs: number): SenderRefusal | undefined;
-  /** The cancel that ended `env`'s conversation before the stream stored it (at `seq`), if one did. */
-  cancelOf(env: Envelope, seq: number): CancelRecord | undefined;
   /** This agent's canary rollout here, when it has one: which version each conversation goes to. */
   canary?: Canary;
   /** When a canary is rolled back on its own (components.rollout). */
@@ -54,22 +55,6 @@ export interface RuntimeContext {
   /** A commit of `agent` wrote its timers (set or cancelled): schedule them, report them. */
   timersApplied(agent: string, commit: CommitRecord, applied: AppliedTimer[]): void;
   log(line: string): void;
-}
-
-function toComponentEnvelope(env: Envelope): ComponentEnvelope {
-  return {
-    v: env.v,
-    id: env.id,
-    channel: env.channel,
-    sender: env.sender,
-    act: env.act,
-    body: JSON.stringify(env.body),
-    hop: env.hop,
-    ts: env.ts,
-    re: env.re ?? null,
-    conv: env.conv ?? null,
-    sig: env.sig,
-  };
 }
 
 /** Commits of one agent in flight at most; the next call waits for one to finish beyond this. */
@@ -123,8 +108,10 @@ export class AgentRuntime {
   private issued: Promise<void> = Promise.resolve();
   /** The canary handled the last call: judge the rollout when its message is done. */
   private judgeCanary = false;
-  /** Where this agent's timers fire (a message there is a timeout, not a speech act). */
-  private readonly timerSubject: string;
+  /** This agent, as the verify stage sees it: its name, timer subject and own echo. */
+  private readonly recipient: Recipient;
+  /** What the admit stage needs to act on a refusal. */
+  private readonly refusals: RefusalContext;
 
   constructor(
     config: HostedAgentConfig,
@@ -134,11 +121,21 @@ export class AgentRuntime {
     ctx: RuntimeContext,
   ) {
     this.name = config.name;
-    this.timerSubject = timerSubject(config.name);
     this.config = config;
     this.ctx = ctx;
     this.commits = new Commits(config.name, key, ctx, () => this.fence());
     this.supervision = new Supervision(ctx.limits);
+    this.recipient = {
+      name: config.name,
+      timerSubject: timerSubject(config.name),
+      echoOf: (data) => this.commits.echoOf(data),
+    };
+    this.refusals = {
+      agent: config.name,
+      commits: this.commits,
+      report: (e) => ctx.report(e),
+      dropped: (control) => ctx.metrics.drops.inc({ control }),
+    };
   }
 
   /**
@@ -292,6 +289,7 @@ export class AgentRuntime {
       for (const m of batch) await this.handBack(m, err);
       return;
     }
+    // verify → standing → admit → claim: message by message, in order.
     const admitted: Admitted[] = [];
     for (const m of batch) {
       try {
@@ -302,11 +300,13 @@ export class AgentRuntime {
       }
     }
     if (admitted.length === 0) return;
+    // call: the admitted ones, in one message to the worker.
     const canary = this.ctx.canary;
     const results = await this.ctx.pool.calls(
       this.name,
       admitted.map((a) => a.call),
     );
+    // commit → report: result by result, in order.
     const again: JsMsg[] = [];
     let grow = true;
     for (const [i, a] of admitted.entries()) {
@@ -320,7 +320,7 @@ export class AgentRuntime {
       }
       if (!sendsOnly(result)) grow = false;
       try {
-        await this.conclude(a, result);
+        await this.commitAndReport(a, result);
         if (this.judgeCanary) {
           // Judged once the message is done (its commit queued, its acts among those judge() waits for).
           this.judgeCanary = false;
@@ -371,35 +371,6 @@ export class AgentRuntime {
     );
   }
 
-  /**
-   * A message on the agent's timer subject: a `timer_fired` event, signed by a
-   * host, for this agent — handed to the component as a timeout, an `inform`
-   * from that host answering the message that set the timer.
-   */
-  private timeout(m: JsMsg): Verdict {
-    const v = this.ctx.verifier.checkEvent(m.data, m.subject);
-    if (!v.ok) return v;
-    const e = v.event;
-    if (e.type !== "timer_fired" || e.agent !== this.name)
-      return { ok: false, code: "AGORA_ERR_BAD_ENVELOPE", reason: `not a timer of ${this.name}` };
-    return {
-      ok: true,
-      env: {
-        v: 1,
-        id: e.timer,
-        channel: e.channel,
-        sender: e.host,
-        act: "inform",
-        body: { timeout: e.tag, due: e.due, set: e.set },
-        hop: e.hop,
-        ts: e.ts,
-        re: e.set,
-        ...(e.conv ? { conv: e.conv } : {}),
-        sig: e.sig,
-      },
-    };
-  }
-
   /** The timers a call set or cancelled, as commit records (ids derived, due from the call's host time). */
   private timerCommits(env: Envelope, result: CallResult, now: number): TimerCommit[] {
     return (result.timers ?? []).map((t) =>
@@ -422,23 +393,15 @@ export class AgentRuntime {
   }
 
   /**
-   * Verify, check standing and admit one message. A refused or dropped one is finished here (acked,
-   * or handed back for later); an admitted one is claimed (alongside its call) and returned.
+   * The stages before the call, for one message: verify → standing → admit, then claim. One not
+   * delivered is finished here (refusal.ts); one admitted has its claim running and its call ready.
    */
   private async admitOne(m: JsMsg): Promise<Admitted | undefined> {
-    const seq = m.seq;
     const agent = this.name;
-    // Byte for byte what this host signed and published for this agent: its echo, not verified again.
-    const own = this.commits.echoOf(m.data);
-    const timer = m.subject === this.timerSubject;
-    const verdict: Verdict = own
-      ? { ok: true, env: own }
-      : timer
-        ? this.timeout(m)
-        : await this.ctx.verifier.verify(m.data, m.subject);
+    const { verdict, own, timer } = await verify(m, this.recipient, this.ctx.verifier);
+    const stands = standing(verdict, { agent, seq: m.seq, atMs: m.time.getTime(), exempt: own || timer }, this.ctx);
     // The kill switch is read here, right before the call (and by the worker before each call of a batch).
     const now = Date.now();
-    const cancel = verdict.ok ? this.ctx.cancelOf(verdict.env, m.seq) : undefined;
     const admission = admit(verdict, {
       agent,
       now,
@@ -446,85 +409,27 @@ export class AgentRuntime {
       leaving: this.stoppingFlag || !this.ctx.holdsLease(agent),
       killed: this.killedFlag,
       held: this.supervision.held(now),
-      sender:
-        verdict.ok && !own && !timer && verdict.env.sender !== agent
-          ? this.ctx.senderRefusal(verdict.env, m.time.getTime())
-          : undefined,
-      cancelled: cancel !== undefined,
+      sender: stands.sender,
+      cancelled: stands.cancel !== undefined,
     });
     // Claimed by an earlier batch that did not run it: its marker is set back if it is not handled now.
-    const ahead = this.claimedAhead.delete(seq);
-    if (admission.decision === "reject") {
-      // Recorded once by the facts recorder from the stream; here only counted.
-      const env = admission.env;
-      await this.ctx.report({
-        type: "rejected",
-        agent,
-        seq,
-        channel: env?.channel,
-        id: env?.id,
-        code: admission.code,
-        reason: admission.reason,
-      });
-      // A genuine message refused (too old) leaves its mark for delivery status. Never one that failed
-      // verification: a forgery carrying a real message's id must not pre-claim that id.
-      if (verdict.ok) await this.commits.refuse(verdict.env.id, admission.code, ahead);
-      m.ack();
+    const claimed = this.claimedAhead.delete(m.seq);
+    if (admission.decision !== "deliver") {
+      await refuse(m, admission, { genuine: verdict.ok, cancel: stands.cancel, claimed }, this.refusals);
       return;
     }
     const env = admission.env;
-    const base = { agent, seq, channel: env.channel, id: env.id };
-    if (admission.decision === "drop") {
-      if (admission.control === "echo") {
-        await this.ctx.report({ type: "echo_dropped", ...base });
-        m.ack();
-      } else if (admission.control === "sender_killed" || admission.control === "over_budget") {
-        // Refused for good, recorded, and marked so its trace says why.
-        await this.ctx.report({ type: admission.control, ...base, sender: env.sender });
-        await this.commits.refuse(env.id, SENDER_REFUSAL_CODES[admission.control], ahead);
-        m.ack();
-      } else if (admission.control === "cancelled") {
-        // `cancel` is set: admit drops as cancelled only when it is.
-        await this.ctx.report({
-          type: "cancelled_dropped",
-          ...base,
-          sender: env.sender,
-          conv: cancel!.conv,
-          cancel: cancel!.id,
-        });
-        await this.commits.refuse(env.id, "AGORA_ERR_CANCELLED", ahead);
-        m.ack();
-      } else {
-        if (ahead) await this.commits.retrying(env.id);
-        if (admission.control === "handover")
-          m.nak(); // the agent's next host takes it at once
-        else {
-          this.ctx.metrics.drops.inc({ control: admission.control });
-          m.nak(250);
-        }
-      }
-      return;
-    }
     // The processed-marker claim runs alongside the call: a duplicate is rare, and
     // its speculative call has no effect (nothing is committed, a changed instance is reloaded).
-    const started = performance.now();
-    const claim = this.commits.claim(env.id, seq).then(
+    const claim = this.commits.claim(env.id, m.seq).then(
       (seen) => ({ seen }),
       (error: unknown) => ({ error }),
     );
-    // A rollout sends a share of the conversations to the canary, by a stable hash of the conv.
-    const version = this.ctx.canary?.versionOf(env.conv ?? env.id) ?? 0;
-    const call: Call = {
-      env: toComponentEnvelope(env),
-      now,
-      ...(timer ? { timeout: (env.body as { timeout: string }).timeout } : {}),
-      ...(version === CANARY ? { version } : {}),
-    };
-    return { m, env, claim, call, started };
+    return { m, env, claim, call: callOf(env, now, timer, this.ctx.canary), started: performance.now() };
   }
 
   /** Commit and report one call's result (its message was admitted and claimed). */
-  private async conclude(a: Admitted, result: CallResult): Promise<void> {
+  private async commitAndReport(a: Admitted, result: CallResult): Promise<void> {
     const { m, env, claim, started } = a;
     const { now } = a.call;
     const version = a.call.version ?? 0;
