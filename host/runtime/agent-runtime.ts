@@ -16,6 +16,7 @@ import type { CommitRecord, ReportedStatus, TimerCommit } from "../../protocol/r
 import { dlqSubject, PROCESSED_BUCKET, timerSubject } from "../../protocol/subjects.js";
 import { timerId } from "../../protocol/ids.js";
 import { publishWithRetry, type StreamPublish } from "../../transport/publisher.js";
+import { timeSlice } from "../../transport/time-slice.js";
 import type { Verifier } from "../../trust/verifier.js";
 import { admit, standing, type StandingJudges } from "../../trust/admission.js";
 import type { HostMetrics } from "../metrics.js";
@@ -289,6 +290,9 @@ export class AgentRuntime {
       for (const m of batch) await this.handBack(m, err);
       return;
     }
+    // A batch is mostly work that needs no I/O (verify, sign): it gives the event loop a turn every
+    // SLICE_MS, so the kill switch's control and the console are never queued behind a whole batch.
+    const turn = timeSlice();
     // verify → standing → admit → claim: message by message, in order.
     const admitted: Admitted[] = [];
     for (const m of batch) {
@@ -298,6 +302,7 @@ export class AgentRuntime {
       } catch (err) {
         await this.handBack(m, err);
       }
+      await turn();
     }
     if (admitted.length === 0) return;
     // call: the admitted ones, in one message to the worker.
@@ -331,6 +336,7 @@ export class AgentRuntime {
       } catch (err) {
         await this.handBack(a.m, err);
       }
+      await turn();
     }
     this.queue.unshift(...again);
     this.batchSize = grow ? Math.min(MAX_BATCH, this.batchSize * 2) : 1;
