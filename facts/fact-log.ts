@@ -136,7 +136,12 @@ export class FactLog {
     return c?.canary && inCanary(conv, c.canary.percent) ? c.canary.digest : c?.digest;
   }
 
-  private remember(f: Fact): void {
+  /**
+   * Learn from a fact what later facts look up (components, conversation initiators, envelope
+   * facts): the recorder calls it as it chains each fact, before the fact is on disk, so the next
+   * fact — in the same write or not — sees it.
+   */
+  remember(f: Fact): void {
     if (f.type === "agent-started" || f.type === "canary-rolled-back") {
       try {
         const e = JSON.parse(String(f.fields.event)) as Partial<HostEventOf<"agent_started">>;
@@ -185,7 +190,7 @@ export class FactLog {
     );
   }
 
-  /** Append facts (already chained and signed), rotating first if needed; `digest`: the last one's, when known. */
+  /** Append facts (already chained, signed and remembered), rotating first if needed; `digest`: the last one's, when known. */
   append(facts: Fact[], digest?: string): void {
     if (facts.length === 0) return;
     const text = facts.map(factToYaml).join("");
@@ -199,7 +204,6 @@ export class FactLog {
     }
     appendFileSync(this.file, text);
     this.fileBytes += Buffer.byteLength(text);
-    for (const f of facts) this.remember(f);
     const tail = facts.at(-1)!;
     this.lastSeq = Number(tail.fields.seq);
     this.lastDigest = digest ?? factDigest(tail);

@@ -31,6 +31,16 @@ const RAW_HEAD_BYTES = 1024;
 const WRITE_ATTEMPTS = 5;
 const REMEMBERED_CANCELS = 100_000;
 
+/** Ack or nak a delivery; on a closed connection it simply comes back after ack_wait. */
+function settle(m: JsMsg, how: "ack" | "nak"): void {
+  try {
+    if (how === "ack") m.ack();
+    else m.nak();
+  } catch {
+    // closed: redelivered to the next recorder
+  }
+}
+
 /** The envelope ids a body cites: the `id` of each entry of its `votes` (a ballot's decision). */
 function cited(body: unknown): string[] {
   const votes = (body as { votes?: unknown } | null)?.votes;
@@ -194,21 +204,27 @@ export class Recorder {
       return;
     }
     if (m.seq > this.head.seq + 1) await this.fillTo(m.seq); // a redelivery came late: keep stream order
-    await this.write(m);
-    this.pending.acks.push(m);
+    if (await this.write(m)) this.pending.acks.push(m);
+    else settle(m, "nak"); // recording stopped: it comes back when the recorder is restarted
   }
 
-  /** Chain and sign the fact of `m`; it goes to disk with the others of this turn (flush). */
-  private async write(m: StreamMessage): Promise<void> {
-    if (m.seq <= this.head.seq) return;
+  /**
+   * Chain and sign the fact of `m`; it goes to disk with the others of this turn (flush). False when
+   * recording has stopped (a write failed for good): nothing is chained after that.
+   */
+  private async write(m: StreamMessage): Promise<boolean> {
+    if (m.seq <= this.head.seq) return true;
     const fact = m.subject.startsWith(EVENT_PREFIX) ? this.eventFact(m) : await this.speechFact(m);
+    if (this.failure || m.seq <= this.head.seq) return !this.failure;
     fact.fields.prev = this.head.digest;
     const digest = factDigest(fact);
     signDigest(fact, digest, this.identity!.privateKey);
     this.head = { seq: m.seq, digest };
+    this.facts.remember(fact); // the next fact looks it up (components, initiators) before it is on disk
     this.pending.facts.push(fact);
     this.pending.digest = digest;
     this.writing ??= setImmediate(() => this.flush());
+    return true;
   }
 
   /**
@@ -216,7 +232,7 @@ export class Recorder {
    * them. A write that fails is tried again (the facts stay pending, in order); after WRITE_ATTEMPTS
    * the recorder stops where its log ends, without acking, and resumes there when restarted.
    */
-  private flush(): void {
+  private flush(final = false): void {
     this.writing = undefined;
     const batch = this.pending;
     if (batch.facts.length === 0 && batch.acks.length === 0) return;
@@ -227,20 +243,20 @@ export class Recorder {
       this.options.log?.(
         `recorder: writing facts up to seq ${this.head.seq}: ${String(err)} (attempt ${batch.attempts})`,
       );
-      if (batch.attempts < WRITE_ATTEMPTS) {
+      if (batch.attempts < WRITE_ATTEMPTS && !final) {
         this.writing = setTimeout(() => this.flush(), 200 * batch.attempts);
         return;
       }
+      // Stop where the log ends: nothing more is chained (write), nothing pending is acked.
       this.closing = true;
       this.failure = new Error(`recorder stopped at seq ${this.facts.lastSeq + 1}: ${String(err)}`);
       this.options.log?.(`recorder stopped at seq ${this.facts.lastSeq + 1}; it resumes there when restarted`);
-      for (const m of batch.acks) m.nak();
+      for (const m of batch.acks) settle(m, "nak");
       this.pending = { facts: [], acks: [], digest: "", attempts: 0 };
-      this.head = { seq: this.facts.lastSeq, digest: this.facts.lastDigest };
       return;
     }
     this.pending = { facts: [], acks: [], digest: "", attempts: 0 };
-    for (const m of batch.acks) m.ack();
+    for (const m of batch.acks) settle(m, "ack");
     this.recorded += batch.facts.length;
     for (const w of this.waiters) {
       if (this.facts.lastSeq >= w.seq) {
@@ -398,7 +414,7 @@ export class Recorder {
     if (this.writing) {
       clearTimeout(this.writing as NodeJS.Timeout);
       clearImmediate(this.writing as NodeJS.Immediate);
-      this.flush();
+      this.flush(true); // once more, no retry after close
     }
     this.controls?.close();
     this.registry?.close();

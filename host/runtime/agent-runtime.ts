@@ -267,7 +267,8 @@ export class AgentRuntime {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.batchSize);
       if (this.queue.length < MAX_QUEUED) this.wakePullLoops();
-      await this.handleBatch(batch);
+      // Never leaves the loop on an error: the queue is drained, and the pull loops waiting for room go on.
+      await this.handleBatch(batch).catch((err: unknown) => this.ctx.log(`agent ${this.name}: batch: ${String(err)}`));
     }
     this.draining = false;
   }
@@ -314,13 +315,19 @@ export class AgentRuntime {
     // commit → report: result by result, in order.
     const again: JsMsg[] = [];
     let grow = true;
+    let reload = false;
     for (const [i, a] of admitted.entries()) {
       const result = results[i]!;
-      // Not started — or run by the canary, which an earlier result of this batch rolled back: handled again.
-      if (result.notRun || (a.call.version === CANARY && canary?.rolledBack)) {
+      // Not started — or run by the canary, which an earlier result of this batch rolled back — and,
+      // once one goes back, every later one (per-channel order): handled again, first.
+      if (again.length > 0 || result.notRun || (a.call.version === CANARY && canary?.rolledBack)) {
         again.push(a.m);
-        this.claimedAhead.add(a.m.seq);
         grow = false;
+        // Its state changed the instance, and is not committed: the instance is reloaded from KV.
+        if (result.ok && !sendsOnly(result)) reload = true;
+        // Its claim, if it won (never another copy's marker), is set back should it not be handled next time.
+        const c = await a.claim;
+        if (!("error" in c) && !c.seen) this.claimedAhead.add(a.m.seq);
         continue;
       }
       if (!sendsOnly(result)) grow = false;
@@ -338,6 +345,7 @@ export class AgentRuntime {
       }
       await turn();
     }
+    if (reload) await this.ctx.pool.respawn(this.name).catch(() => {});
     this.queue.unshift(...again);
     this.batchSize = grow ? Math.min(MAX_BATCH, this.batchSize * 2) : 1;
   }
@@ -349,7 +357,11 @@ export class AgentRuntime {
   private async handBack(m: JsMsg, err: unknown): Promise<void> {
     this.ctx.log(`agent ${this.name}: seq ${m.seq}: ${String(err)}; will retry`);
     if (!this.pending && !this.stoppingFlag) await this.ctx.pool.respawn(this.name).catch(() => {});
-    m.nak(500);
+    try {
+      m.nak(500);
+    } catch {
+      // the connection is closed: the message comes back after ack_wait
+    }
   }
 
   /** Apply the pending commit (WAL written, apply interrupted) before anything else. */

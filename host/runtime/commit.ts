@@ -19,6 +19,7 @@
 // placement lease. A failed attempt sets its marker back to "inflight" while
 // the message is retried (delivery status reads it).
 import type { PubAck } from "@nats-io/jetstream";
+import { AgoraError } from "../../protocol/errors.js";
 import type { KV } from "@nats-io/kv";
 import type { KeyObject } from "node:crypto";
 import type { Envelope, UnsignedEnvelope } from "../../protocol/envelope.js";
@@ -44,6 +45,10 @@ import { keysOf } from "../../transport/kv-list.js";
 
 /** Value of a processed marker while its message is being handled. */
 export const INFLIGHT = "inflight";
+/** Prefix of a marker whose state commit is applied (`done:<seq>`): a redelivery of it is a duplicate. */
+export const DONE_MARKER = "done:";
+/** Compare-and-set rounds of a claim before it gives up (NATS trouble, the message comes back). */
+const CLAIM_ATTEMPTS = 5;
 /** Own envelopes remembered to recognise their echo without verifying them again. */
 const MAX_REMEMBERED = 10_000;
 
@@ -135,23 +140,49 @@ export class Commits {
   async claim(id: string, seq: number): Promise<boolean> {
     const key = markerKey(this.agent, id);
     const mine = String(seq);
-    try {
-      // kv.create as one publish with the expectation that the key has no entry (a lighter request than kv's).
-      await this.store.publisher.publish(kvSubject(PROCESSED_BUCKET, key), mine, {
-        expect: { lastSubjectSequence: 0 },
-      });
-      return false;
-    } catch (err) {
-      if (!isWrongRevision(err)) throw err; // NATS trouble: the message is handed back and retried
-      const e = await this.store.processed.get(key);
-      if (e?.operation !== "PUT") {
-        await this.store.processed.put(key, mine); // expired (or deleted) meanwhile: claimed now
+    // Every write here is compare-and-set: two copies of one id claimed at once (a batch claims
+    // together) see each other, and exactly one wins.
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+      try {
+        // kv.create as one publish expecting the key to have no entry (a lighter request than kv's).
+        await this.store.publisher.publish(kvSubject(PROCESSED_BUCKET, key), mine, {
+          expect: { lastSubjectSequence: 0 },
+        });
         return false;
+      } catch (err) {
+        if (!isWrongRevision(err)) throw err; // NATS trouble: the message is handed back and retried
       }
-      const value = e.string();
-      if (value === INFLIGHT) await this.store.processed.put(key, mine); // rare: a failed attempt's, or an older host's
-      return value !== INFLIGHT && value !== mine;
+      const e = await this.store.processed.get(key);
+      if (!e) continue; // expired meanwhile: create again
+      const value = e.operation === "PUT" ? e.string() : undefined;
+      if (value === mine) return false; // an interrupted attempt at this message: ours to finish
+      // Anything but "inflight" (a failed attempt's) or a deleted entry: another sequence, done, a dead letter, a refusal.
+      if (value !== undefined && value !== INFLIGHT) return true;
+      try {
+        await this.store.processed.update(key, mine, e.revision);
+        return false;
+      } catch (err) {
+        if (!isWrongRevision(err)) throw err;
+      }
     }
+    throw new AgoraError(
+      "AGORA_ERR_PUBLISH",
+      `claim of ${key}: the marker kept changing under ${CLAIM_ATTEMPTS} attempts`,
+    );
+  }
+
+  /**
+   * Set back the marker of a message this host claimed (`seq`) and did not handle: to "inflight"
+   * (it comes back), or to `value` (refused for good). Only while the marker still holds `seq` —
+   * never over another copy's marker.
+   */
+  async unclaim(id: string, seq: number, value: string = INFLIGHT): Promise<void> {
+    const key = markerKey(this.agent, id);
+    const e = await this.store.processed.get(key);
+    if (e?.operation !== "PUT" || e.string() !== String(seq)) return;
+    await this.store.processed.update(key, value, e.revision).catch((err: unknown) => {
+      if (!isWrongRevision(err)) throw err;
+    });
   }
 
   /** An attempt at `id` failed and the message will be retried: its marker says so meanwhile. */
@@ -159,14 +190,9 @@ export class Commits {
     await this.store.processed.put(markerKey(this.agent, id), INFLIGHT);
   }
 
-  /**
-   * Mark (agent, id) refused with `code` (a verified message it will not handle), unless already
-   * marked — or over its own claim, when this message was `claimed` (see AgentRuntime's notRun).
-   */
-  async refuse(id: string, code: string, claimed = false): Promise<void> {
-    const key = markerKey(this.agent, id);
-    const value = `${REFUSED_MARKER}${code}`;
-    await (claimed ? this.store.processed.put(key, value) : this.store.processed.create(key, value)).catch(() => {});
+  /** Mark (agent, id) refused with `code` (a verified message it will not handle), unless already marked. */
+  async refuse(id: string, code: string): Promise<void> {
+    await this.store.processed.create(markerKey(this.agent, id), `${REFUSED_MARKER}${code}`).catch(() => {});
   }
 
   /** Sign the stamped envelopes: the commit of input `id` at stream sequence `seq`. */
@@ -244,7 +270,12 @@ export class Commits {
       );
     }
     if (c.wal !== 2) await this.store.processed.put(markerKey(this.agent, c.id), String(c.seq));
-    else if (writesAhead(c)) await this.store.processed.delete(walKey(this.agent));
+    else if (writesAhead(c)) {
+      // Its state is written: a redelivery of this very message must now be a duplicate, not "ours to
+      // finish" (a re-run would see its own state and write again). Then the WAL entry goes.
+      await this.store.processed.put(markerKey(this.agent, c.id), `${DONE_MARKER}${c.seq}`);
+      await this.store.processed.delete(walKey(this.agent));
+    }
   }
 
   /** Mark `id` as handled by dead-lettering (a redelivery is then a duplicate). */

@@ -7,12 +7,13 @@ import type { HostEvent } from "../../protocol/events.js";
 import type { CancelRecord } from "../../protocol/records.js";
 import type { Admission } from "../../trust/admission.js";
 import { SENDER_REFUSAL_CODES } from "../../trust/budget.js";
+import { REFUSED_MARKER } from "../../protocol/subjects.js";
 import type { Commits } from "./commit.js";
 
 /** What acting on a refusal needs of the runtime. */
 export interface RefusalContext {
   agent: string;
-  commits: Pick<Commits, "refuse" | "retrying">;
+  commits: Pick<Commits, "refuse" | "unclaim">;
   report(event: HostEvent): Promise<void>;
   /** Counts the drops handed back for later (killed, held). */
   dropped(control: string): void;
@@ -21,12 +22,15 @@ export interface RefusalContext {
 export async function refuse(
   m: JsMsg,
   admission: Exclude<Admission, { decision: "deliver" }>,
-  /** `genuine`: it passed verification; `cancel`: what cancelled its conversation; `claimed`: its marker holds its sequence. */
+  /** `genuine`: it passed verification; `cancel`: what cancelled its conversation; `claimed`: this host claimed it (its marker may hold its sequence). */
   about: { genuine: boolean; cancel?: CancelRecord; claimed: boolean },
   ctx: RefusalContext,
 ): Promise<void> {
   const { agent, commits } = ctx;
   const seq = m.seq;
+  // Refused for good: its marker says so — over its own claim (this sequence) only, never another copy's.
+  const mark = (id: string, code: string) =>
+    about.claimed ? commits.unclaim(id, seq, `${REFUSED_MARKER}${code}`) : commits.refuse(id, code);
   if (admission.decision === "reject") {
     // Recorded once by the facts recorder from the stream; here only counted.
     const env = admission.env;
@@ -41,7 +45,7 @@ export async function refuse(
     });
     // A genuine message refused (too old) leaves its mark for delivery status. Never one that failed
     // verification: a forgery carrying a real message's id must not pre-claim that id.
-    if (about.genuine && env) await commits.refuse(env.id, admission.code, about.claimed);
+    if (about.genuine && env) await mark(env.id, admission.code);
     m.ack();
     return;
   }
@@ -56,7 +60,7 @@ export async function refuse(
     case "over_budget":
       // Refused for good, recorded, and marked so its trace says why.
       await ctx.report({ type: admission.control, ...base, sender: env.sender });
-      await commits.refuse(env.id, SENDER_REFUSAL_CODES[admission.control], about.claimed);
+      await mark(env.id, SENDER_REFUSAL_CODES[admission.control]);
       m.ack();
       return;
     case "cancelled":
@@ -68,12 +72,12 @@ export async function refuse(
         conv: about.cancel!.conv,
         cancel: about.cancel!.id,
       });
-      await commits.refuse(env.id, "AGORA_ERR_CANCELLED", about.claimed);
+      await mark(env.id, "AGORA_ERR_CANCELLED");
       m.ack();
       return;
     default:
       // Not now: its marker must not say handled meanwhile.
-      if (about.claimed) await commits.retrying(env.id);
+      if (about.claimed) await commits.unclaim(env.id, seq);
       if (admission.control === "handover")
         m.nak(); // the agent's next host takes it at once
       else {

@@ -215,7 +215,7 @@ async function runBatch(batch: number, agent: string, calls: Call[]): Promise<Ca
     clock[1] = Date.now();
     clock[2] = i;
     clock[0] = batch;
-    results.push(await call(agent, c.env, c.now, c.timeout, c.version));
+    results.push(await call(agent, c.env, c.now, c.timeout, c.version, () => !!halt && Atomics.load(halt, 0) !== 0));
   }
   clock[0] = 0;
   return results;
@@ -227,6 +227,8 @@ async function call(
   now: number,
   timeout?: string,
   version = 0,
+  /** True once the agent is halted: read again right before `handle` (instantiating a canary awaits). */
+  halted: () => boolean = () => false,
 ): Promise<CallResult> {
   const slot = agents.get(agent);
   const instance = slot?.instances[version];
@@ -248,6 +250,7 @@ async function call(
       error: { code: "AGORA_ERR_COMPONENT_LOAD", message: `agent ${agent} is not running` },
       ...empty,
     };
+  if (halted()) return NOT_RUN;
   if (timeout !== undefined) slot.timers.delete(timeout); // fired: it waits no more (unless set again now)
   const ctx: CallContext = {
     sends: [],

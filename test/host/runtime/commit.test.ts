@@ -1,6 +1,6 @@
 // The commit protocol's marker: one write per message (the claim), a replay refused, an interrupted attempt finished.
 import { describe, expect, it } from "vitest";
-import { Commits, INFLIGHT } from "../../../host/runtime/commit.js";
+import { Commits, DONE_MARKER, INFLIGHT } from "../../../host/runtime/commit.js";
 import { markerKey, PROCESSED_BUCKET, walKey } from "../../../protocol/subjects.js";
 import { responderAndVoter, startAgora, until } from "../../helpers/agora.js";
 
@@ -27,6 +27,37 @@ describe("commit - processed markers", () => {
     expect(await marker(a, "responder", "m1")).toBe("5");
     await commits.refuse("m2", "AGORA_ERR_KILLED");
     expect(await commits.claim("m2", 6)).toBe(true); // refused before: never handled
+  });
+
+  it("commit - a batch's claims: a copy that lost never resets the winner's marker; an applied state commit makes its own redelivery a duplicate", async () => {
+    await using a = await startAgora({ channels: ["work"], agents: {} });
+    const { processed, state, timers } = a.infra;
+    const commits = new Commits(
+      "voter",
+      a.keys.loadOrGenerate("voter").privateKey,
+      { publisher: a.infra.publisher, processed, state, timers },
+      () => {},
+    );
+    // Two copies of one id claimed at once (one batch): exactly one wins.
+    const both = await Promise.all([commits.claim("x", 11), commits.claim("x", 12)]);
+    expect(both.filter((seen) => !seen)).toHaveLength(1);
+    const winner = both[0] ? 12 : 11;
+    const loser = winner === 11 ? 12 : 11;
+    // The copy that lost is dropped (killed, held): setting its claim back leaves the winner's marker alone.
+    await commits.unclaim("x", loser);
+    await commits.unclaim("x", loser, "rejected:AGORA_ERR_KILLED");
+    expect(await marker(a, "voter", "x")).toBe(String(winner));
+    // The winner is dropped instead: its marker goes back to inflight, and its next attempt takes it over.
+    await commits.unclaim("x", winner);
+    expect(await marker(a, "voter", "x")).toBe(INFLIGHT);
+    expect(await commits.claim("x", winner)).toBe(false);
+    // Its state commit is applied: the same message delivered again is a duplicate, not "ours to finish".
+    const commit = commits.prepare("x", winner, [], [{ op: "set", key: "count", value: "1" }]);
+    await commits.writeAhead(commit);
+    await commits.apply(commit, async () => {});
+    expect(await marker(a, "voter", "x")).toBe(`${DONE_MARKER}${winner}`);
+    expect(await commits.claim("x", winner)).toBe(true);
+    expect((await a.infra.processed.get(walKey("voter")))?.operation).toBe("DEL");
   });
 
   it("commit - a message that only sends costs one marker write; a state commit deletes its WAL once applied", async () => {
