@@ -56,6 +56,8 @@ export class StreamPublisher implements StreamPublish {
   private readonly waiting = new Map<string, AckWaiter>();
   private readonly prefix: string;
   private next = 0;
+  /** Why the reply subscription ended (refused by the server's permissions): every publish fails with it. */
+  private broken?: Error;
   private sweeper?: NodeJS.Timeout;
   private readonly decoder = new TextDecoder();
 
@@ -71,11 +73,19 @@ export class StreamPublisher implements StreamPublish {
     // NATS permissions allow only its own, see connectNats).
     const options = (nc as { options?: { inboxPrefix?: string } }).options;
     this.prefix = `${createInbox(options?.inboxPrefix)}.`;
-    nc.subscribe(`${this.prefix}*`, { callback: (_err, m) => this.acked(m) });
+    // An error on the reply subscription (a permission refused) fails what waits, at once, not after its timeout.
+    nc.subscribe(`${this.prefix}*`, {
+      callback: (err, m) => {
+        if (!err) return this.acked(m);
+        this.broken = err;
+        this.failAll(err);
+      },
+    });
     void nc.closed().then(() => this.failAll(new errors.ClosedConnectionError()));
   }
 
   publish(subject: string, data: Uint8Array | string, options: PublishOptions = {}): Promise<PubAck> {
+    if (this.broken) return Promise.reject(this.broken);
     const h = headers();
     if (options.msgID) h.set("Nats-Msg-Id", options.msgID);
     const last = options.expect?.lastSubjectSequence;
@@ -134,6 +144,7 @@ export class StreamPublisher implements StreamPublish {
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
     clearInterval(this.sweeper);
+    this.sweeper = undefined;
   }
 }
 

@@ -64,3 +64,35 @@ describe("StreamPublisher", () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 });
+
+describe("StreamPublisher - a refused reply subscription", () => {
+  it("fails what waits at once, not after each publish's timeout", async () => {
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const conf = join(mkdtempSync(join(tmpdir(), "agora-pub-")), "nats.conf");
+    // The user may not subscribe under the inbox prefix its connection uses.
+    writeFileSync(
+      conf,
+      `jetstream: enabled\nauthorization { users = [ { user: a, password: p }, { user: u, password: p, permissions: { subscribe: { deny: ["_INBOX_denied.>"] } } } ] }\n`,
+    );
+    await using nats = await startNats({ args: ["-c", conf] });
+    const admin = await connect({ servers: nats.url, user: "a", pass: "p" });
+    await (await jetstreamManager(admin)).streams.add({ name: "D", subjects: ["d.>"] });
+    await admin.close();
+    const nc = await connect({ servers: nats.url, user: "u", pass: "p", inboxPrefix: "_INBOX_denied" });
+    try {
+      const p = StreamPublisher.for(nc);
+      const started = Date.now();
+      const err = (await p.publish("d.x", "x", { timeout: 10_000 }).catch((e: unknown) => e)) as Error;
+      expect(err).toBeInstanceOf(Error);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      // Every later publish fails at once with the same cause.
+      const again = Date.now();
+      await expect(p.publish("d.y", "y", { timeout: 10_000 })).rejects.toBe(err);
+      expect(Date.now() - again).toBeLessThan(1_000);
+    } finally {
+      await nc.close();
+    }
+  });
+});
