@@ -5,7 +5,7 @@
 // (facts/trace.ts); processed markers (hosted and external agents write them)
 // are the source otherwise.
 import type { AgoraConfig } from "../config/config.js";
-import { markerKey, REFUSED_MARKER } from "../protocol/subjects.js";
+import { consumerName, markerKey, REFUSED_MARKER, STREAM } from "../protocol/subjects.js";
 import type { Infrastructure } from "./infrastructure.js";
 
 /** What a fact is made of, as far as a trace reads it. */
@@ -53,6 +53,23 @@ function codeOf(f: TraceFact): string | undefined {
     return (JSON.parse(String(f.fields.event ?? "{}")) as { code?: string }).code;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Whether a hosted agent's claim (`marker`: the stream sequence it claimed) is finished: a host
+ * claims a message before its call and acknowledges it only once its effects are published and
+ * written, so "handled" waits for the consumer's ack floor to pass that sequence (conservative: an
+ * earlier message still pending holds it back). Unknown (the consumer cannot be read, as an
+ * external identity may not): the marker's word.
+ */
+async function acknowledged(infra: Infrastructure, agent: string, channel: string, marker: string): Promise<boolean> {
+  if (!/^\d+$/.test(marker)) return true; // done:<seq>, or a marker of before claims held a sequence
+  try {
+    const info = await infra.jsm.consumers.info(STREAM, consumerName(agent, channel));
+    return info.ack_floor.stream_seq >= Number(marker);
+  } catch {
+    return true;
   }
 }
 
@@ -111,7 +128,8 @@ export async function traceMessage(
     else if (decided?.type === "failed" && (value === undefined || value === "inflight"))
       Object.assign(r, { status: "failed", reason: codeOf(decided) });
     else if (value === "inflight") r.status = "handling";
-    else if (value !== undefined) r.status = "handled";
+    else if (value !== undefined)
+      r.status = kind === "hosted" && !(await acknowledged(infra, agent, channel, value)) ? "handling" : "handled";
     else if (decided && DROPS.has(decided.type)) Object.assign(r, { status: "dropped", reason: decided.type });
     if (r.reason === undefined) delete r.reason;
     trace.recipients.push(r);

@@ -7,7 +7,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { headers } from "@nats-io/transport-node";
 import { connect, type Trace } from "../../sdk/index.js";
-import { channelSubject } from "../../protocol/subjects.js";
+import { channelSubject, markerKey } from "../../protocol/subjects.js";
+import { traceMessage } from "../../transport/delivery.js";
 import { encodeEnvelope } from "../../protocol/envelope.js";
 import { signEnvelope } from "../../trust/signing.js";
 import { startAgora, TOKENS, until } from "../helpers/agora.js";
@@ -144,4 +145,20 @@ describe("trace", () => {
     expect(r.rejected?.code).toBe("AGORA_ERR_BAD_SIGNATURE");
     expect(r.recipients.every((x) => x.status === "rejected")).toBe(true);
   }, 60_000);
+  it("trace - a hosted agent's message is handling from its claim until its commit is acknowledged, not handled", async () => {
+    await using a = await startAgora({
+      channels: ["work"],
+      agents: { spinner: { component: fixtureWasm("spinner"), read: ["work"], write: ["work"] } },
+      external: { maintainer: { read: ["work"], write: ["work"] } },
+      limits: { callDeadline: "3s", restartBackoff: "10ms" },
+    });
+    await a.startHost();
+    const m = await a.client("maintainer");
+    // The spinner never returns from a request: its marker holds the claim (the sequence) while it runs.
+    const spin = await m.send("work", "request", {});
+    const key = markerKey("spinner", spin.env.id);
+    await until(async () => (await a.infra.processed.get(key))?.string() === String(spin.ack.seq), 5000, "claimed");
+    const t = await traceMessage(a.config, a.infra, spin.env.id, { channel: "work", sender: "maintainer" });
+    expect(t.recipients.find((r) => r.agent === "spinner")!.status).toBe("handling");
+  });
 });
