@@ -88,6 +88,9 @@ describe("trace", () => {
       10_000,
       "the request handled",
     );
+    // The SDK's status of a hosted agent is its claim (an external identity may not read the host's consumer):
+    // the answer is in the stream once the host has committed the request — its second message (the first: `failure`).
+    await until(() => (a.host!.handled().responder ?? 0) >= 2, 10_000, "the request committed");
     await a.settleFacts();
     const q = JSON.parse(cli(["trace", "--config", file, "--json", "--", req.env.id])) as Trace;
     const answer = q.recipients.find((x) => x.agent === "responder")!.replies;
