@@ -31,6 +31,11 @@ const RAW_HEAD_BYTES = 1024;
 const WRITE_ATTEMPTS = 5;
 const REMEMBERED_CANCELS = 100_000;
 
+/** Facts not on disk yet, the deliveries they acknowledge, the last one's digest, failed writes so far. */
+function emptyBatch(): { facts: Fact[]; acks: JsMsg[]; digest: string; attempts: number } {
+  return { facts: [], acks: [], digest: "", attempts: 0 };
+}
+
 /** Ack or nak a delivery; on a closed connection it simply comes back after ack_wait. */
 function settle(m: JsMsg, how: "ack" | "nak"): void {
   try {
@@ -87,12 +92,7 @@ export class Recorder {
    * Facts chained and signed, not on disk yet, and the deliveries they acknowledge: written together
    * once this turn of the event loop is over (one append, one socket write for the acks), acked after.
    */
-  private pending: { facts: Fact[]; acks: JsMsg[]; digest: string; attempts: number } = {
-    facts: [],
-    acks: [],
-    digest: "",
-    attempts: 0,
-  };
+  private pending = emptyBatch();
   private writing?: NodeJS.Immediate | NodeJS.Timeout;
   /** The last stream sequence chained (on disk or pending) and its fact's digest: the next fact's `prev`. */
   private head = { seq: 0, digest: "" };
@@ -252,10 +252,10 @@ export class Recorder {
       this.failure = new Error(`recorder stopped at seq ${this.facts.lastSeq + 1}: ${String(err)}`);
       this.options.log?.(`recorder stopped at seq ${this.facts.lastSeq + 1}; it resumes there when restarted`);
       for (const m of batch.acks) settle(m, "nak");
-      this.pending = { facts: [], acks: [], digest: "", attempts: 0 };
+      this.pending = emptyBatch();
       return;
     }
-    this.pending = { facts: [], acks: [], digest: "", attempts: 0 };
+    this.pending = emptyBatch();
     for (const m of batch.acks) settle(m, "ack");
     this.recorded += batch.facts.length;
     for (const w of this.waiters) {

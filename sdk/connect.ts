@@ -330,7 +330,8 @@ export async function connect(options: ConnectOptions): Promise<Agent> {
       }
       if (channels.length === 0)
         throw new AgoraError("AGORA_ERR_NOT_GRANTED", `${identity.name} may read no channel: nothing to receive`);
-      const inbox = await Inbox.open(identity.name, config, infra, verifier, { standing, cancels }, channels, {
+      const judges = { senderRefusal: standing.of.bind(standing), cancelOf: cancels.of.bind(cancels) };
+      const inbox = await Inbox.open(identity.name, config, infra, verifier, judges, channels, {
         ...inboxOptions,
         // A message handed over again (its turn did not complete) numbers its replies from 0 again: same ids.
         onHandOver: (m) => {

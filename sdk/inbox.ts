@@ -17,9 +17,8 @@ import { ensureDurableConsumer } from "../transport/consumer.js";
 import type { Infrastructure } from "../transport/infrastructure.js";
 import { pullLoop } from "../transport/pull-loop.js";
 import type { Verifier } from "../trust/verifier.js";
-import { SENDER_REFUSAL_CODES, type SenderStanding } from "../trust/budget.js";
+import { SENDER_REFUSAL_CODES } from "../trust/budget.js";
 import { admit, standing, type StandingJudges } from "../trust/admission.js";
-import type { CancelledConversations } from "../transport/cancels.js";
 
 /** A verified message, handed to the agent once. */
 export interface InboxMessage {
@@ -29,15 +28,6 @@ export interface InboxMessage {
   readonly seq: number;
   /** True when JetStream delivered it before (the previous turn did not complete). */
   readonly redelivered: boolean;
-}
-
-/** What the inbox did with messages it did not hand over. */
-/** What decides, beside the signature, that a message is dropped for good. */
-export interface InboxJudges {
-  /** Killed senders and send budgets. */
-  standing: Pick<SenderStanding, "of">;
-  /** Cancelled conversations. */
-  cancels: Pick<CancelledConversations, "of">;
 }
 
 export interface InboxCounters {
@@ -104,14 +94,11 @@ export class Inbox implements AsyncIterableIterator<InboxMessage> {
     config: AgoraConfig,
     infra: Infrastructure,
     verifier: Verifier,
-    judge: InboxJudges,
+    /** Killed senders, send budgets and cancelled conversations: what drops a message for good. */
+    judges: StandingJudges,
     channels: readonly string[],
     options: InboxOptions = {},
   ): Promise<Inbox> {
-    const judges: StandingJudges = {
-      senderRefusal: (env, atMs) => judge.standing.of(env, atMs),
-      cancelOf: (env, seq) => judge.cancels.of(env, seq),
-    };
     const inbox = new Inbox(agent, infra, verifier, judges, options, config.limits.maxMessageAgeMs);
     const consumers: [string, Consumer][] = [];
     for (const channel of channels) {

@@ -3,8 +3,8 @@
 // supervision (restart, hold, dead letters) and the lease fence around it (handleBatch reads so).
 // Each stage is a unit of its own: verify.ts; standing and admit, pure and shared with the SDK's
 // inbox, in trust/admission.ts (refusal.ts acts on a refusal); the claim and the crash-safe commit,
-// commit.ts; call.ts (what the worker gets); the reports below. stamp (admit.ts) and
-// supervision.ts are pure too.
+// commit.ts; call.ts (what the worker gets); the reports below. stamp.ts (what a call sends
+// becomes) and supervision.ts are pure too.
 import type { JsMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { KeyObject } from "node:crypto";
@@ -22,7 +22,7 @@ import { admit, standing, type StandingJudges } from "../../trust/admission.js";
 import type { HostMetrics } from "../metrics.js";
 import type { WorkerPool } from "../workers/worker-pool.js";
 import { sendsOnly, type Call, type CallResult } from "../workers/worker-protocol.js";
-import { stamp } from "./admit.js";
+import { stamp } from "./stamp.js";
 import { verify, type Recipient } from "./verify.js";
 import { refuse, type RefusalContext } from "./refusal.js";
 import { callOf } from "./call.js";
@@ -646,7 +646,7 @@ export class AgentRuntime {
 
   /** Hand a failed message back for another attempt in `ms`; meanwhile its marker says it is not done. */
   private async retry(m: JsMsg, env: Envelope, ms: number): Promise<void> {
-    await this.commits.retrying(env.id);
+    await this.commits.unclaim(env.id, m.seq);
     m.nak(ms);
   }
 

@@ -173,8 +173,8 @@ export class Commits {
 
   /**
    * Set back the marker of a message this host claimed (`seq`) and did not handle: to "inflight"
-   * (it comes back), or to `value` (refused for good). Only while the marker still holds `seq` —
-   * never over another copy's marker.
+   * (it comes back: not run, or a failed attempt retried), or to `value` (refused for good). Only
+   * while the marker still holds `seq` — never over another copy's marker.
    */
   async unclaim(id: string, seq: number, value: string = INFLIGHT): Promise<void> {
     const key = markerKey(this.agent, id);
@@ -183,11 +183,6 @@ export class Commits {
     await this.store.processed.update(key, value, e.revision).catch((err: unknown) => {
       if (!isWrongRevision(err)) throw err;
     });
-  }
-
-  /** An attempt at `id` failed and the message will be retried: its marker says so meanwhile. */
-  async retrying(id: string): Promise<void> {
-    await this.store.processed.put(markerKey(this.agent, id), INFLIGHT);
   }
 
   /** Mark (agent, id) refused with `code` (a verified message it will not handle), unless already marked. */

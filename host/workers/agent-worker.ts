@@ -206,8 +206,9 @@ function wireError(err: unknown, fallback: ErrorCode): WireError {
 async function runBatch(batch: number, agent: string, calls: Call[]): Promise<CallResult[]> {
   const results: CallResult[] = [];
   const halt = agents.get(agent)?.halt;
+  const halted = () => !!halt && Atomics.load(halt, 0) !== 0;
   for (const [i, c] of calls.entries()) {
-    if ((results.length > 0 && !sendsOnly(results.at(-1)!)) || (halt && Atomics.load(halt, 0) !== 0)) {
+    if ((results.length > 0 && !sendsOnly(results.at(-1)!)) || halted()) {
       results.push(NOT_RUN);
       continue;
     }
@@ -215,7 +216,7 @@ async function runBatch(batch: number, agent: string, calls: Call[]): Promise<Ca
     clock[1] = Date.now();
     clock[2] = i;
     clock[0] = batch;
-    results.push(await call(agent, c.env, c.now, c.timeout, c.version, () => !!halt && Atomics.load(halt, 0) !== 0));
+    results.push(await call(agent, c.env, c.now, c.timeout, c.version, halted));
   }
   clock[0] = 0;
   return results;

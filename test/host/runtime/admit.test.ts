@@ -4,7 +4,7 @@ import type { Envelope } from "../../../protocol/envelope.js";
 import { emittedId } from "../../../protocol/ids.js";
 import type { Send } from "../../../protocol/records.js";
 import type { Verdict } from "../../../trust/verifier.js";
-import { stamp } from "../../../host/runtime/admit.js";
+import { stamp } from "../../../host/runtime/stamp.js";
 import { admit, type AdmitContext } from "../../../trust/admission.js";
 
 const NOW = Date.parse("2026-12-02T12:00:00.000Z");

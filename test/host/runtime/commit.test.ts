@@ -7,21 +7,19 @@ import { responderAndVoter, startAgora, until } from "../../helpers/agora.js";
 const marker = async (a: Awaited<ReturnType<typeof startAgora>>, agent: string, id: string) =>
   (await a.infra.processed.get(markerKey(agent, id)))?.string();
 
+/** `agent`'s commits on the agora's buckets, with no lease fence. */
+const commitsOf = (a: Awaited<ReturnType<typeof startAgora>>, agent: string) =>
+  new Commits(agent, a.keys.loadOrGenerate(agent).privateKey, a.infra, () => {});
+
 describe("commit - processed markers", () => {
   it("commit - the claim is the marker: another sequence is a duplicate, this one or inflight is ours, a retry says inflight", async () => {
     await using a = await startAgora({ channels: ["work"], agents: {} });
-    const { processed, state, timers } = a.infra;
-    const commits = new Commits(
-      "responder",
-      a.keys.loadOrGenerate("responder").privateKey,
-      { publisher: a.infra.publisher, processed, state, timers },
-      () => {},
-    );
+    const commits = commitsOf(a, "responder");
     expect(await commits.claim("m1", 5)).toBe(false); // first: claimed with its sequence
     expect(await marker(a, "responder", "m1")).toBe("5");
     expect(await commits.claim("m1", 5)).toBe(false); // the same message again (a redelivery): ours to finish
     expect(await commits.claim("m1", 9)).toBe(true); // the same id stored again (a replay): a duplicate
-    await commits.retrying("m1"); // the attempt failed and will be retried
+    await commits.unclaim("m1", 5); // the attempt failed and will be retried
     expect(await marker(a, "responder", "m1")).toBe(INFLIGHT);
     expect(await commits.claim("m1", 5)).toBe(false); // the retry takes it over
     expect(await marker(a, "responder", "m1")).toBe("5");
@@ -31,13 +29,7 @@ describe("commit - processed markers", () => {
 
   it("commit - a batch's claims: a copy that lost never resets the winner's marker; an applied state commit makes its own redelivery a duplicate", async () => {
     await using a = await startAgora({ channels: ["work"], agents: {} });
-    const { processed, state, timers } = a.infra;
-    const commits = new Commits(
-      "voter",
-      a.keys.loadOrGenerate("voter").privateKey,
-      { publisher: a.infra.publisher, processed, state, timers },
-      () => {},
-    );
+    const commits = commitsOf(a, "voter");
     // Two copies of one id claimed at once (one batch): exactly one wins.
     const both = await Promise.all([commits.claim("x", 11), commits.claim("x", 12)]);
     expect(both.filter((seen) => !seen)).toHaveLength(1);
